@@ -1,0 +1,53 @@
+//! What a request knows about its caller.
+
+use std::fmt;
+use std::sync::Arc;
+
+use chatkit_store::UserId;
+use serde_json::{Map, Value};
+
+/// The authenticated caller and the request's own data, handed to handlers and responders.
+#[derive(Clone)]
+pub struct RequestContext {
+    /// Whose data this request touches: from the verified token, never from the body.
+    pub user: UserId,
+    /// Correlates logs, error bodies and error events.
+    pub request_id: String,
+    /// The request's `metadata` object (`userInfo`, `pageContext`, …): untrusted frontend data.
+    pub metadata: Map<String, Value>,
+    /// The caller's bearer token, for tools that call APIs on the user's behalf. Never logged
+    /// (Debug redacts it) and never to be put into a model prompt.
+    pub access_token: Option<Arc<str>>,
+}
+
+impl RequestContext {
+    pub fn new(user: UserId, request_id: impl Into<String>) -> Self {
+        Self { user, request_id: request_id.into(), metadata: Map::new(), access_token: None }
+    }
+
+    pub fn with_access_token(mut self, token: impl Into<Arc<str>>) -> Self {
+        self.access_token = Some(token.into());
+        self
+    }
+
+    /// `metadata.userInfo`, if the frontend sent an object there.
+    pub fn user_info(&self) -> Option<&Map<String, Value>> {
+        self.metadata.get("userInfo").and_then(Value::as_object)
+    }
+
+    /// `metadata.pageContext`, if the frontend sent an object there.
+    pub fn page_context(&self) -> Option<&Map<String, Value>> {
+        self.metadata.get("pageContext").and_then(Value::as_object)
+    }
+}
+
+impl fmt::Debug for RequestContext {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RequestContext")
+            .field("user", &self.user)
+            .field("request_id", &self.request_id)
+            .field("metadata", &self.metadata)
+            .field("access_token", &self.access_token.as_ref().map(|_| "<redacted>"))
+            .finish()
+    }
+}

@@ -1,0 +1,131 @@
+//! Errors found before a response starts: each maps to an HTTP status and a JSON body
+//! `{"error": {"code", "message", "request_id"}}`. Errors after a stream started become an
+//! `error` event instead (see [`StreamError`]).
+
+use chatkit_protocol::{RequestError, ThreadStreamEvent};
+use chatkit_store::StoreError;
+use serde_json::{json, Value};
+
+/// A request that cannot be answered, with the reason.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum ChatKitError {
+    /// Malformed body, unknown type, bad params, wrong item type, nothing to act on.
+    #[error("{message}")]
+    BadRequest { message: String, field: Option<String> },
+    /// No credentials, or credentials that do not verify.
+    #[error("{0}")]
+    Unauthorized(String),
+    /// Unknown thread, item or attachment — also when it belongs to another user.
+    #[error("{0}")]
+    NotFound(String),
+    /// Body over the configured limit.
+    #[error("request body is {size} bytes; the limit is {limit} bytes")]
+    PayloadTooLarge { size: usize, limit: usize },
+    /// A capability this deployment does not offer (attachments, transcription, …).
+    #[error("{0}")]
+    NotImplemented(String),
+    /// A dependency failed in a way worth retrying.
+    #[error("{0}")]
+    Unavailable(String),
+    /// Anything else.
+    #[error("{0}")]
+    Internal(String),
+}
+
+impl ChatKitError {
+    pub fn bad_request(message: impl Into<String>) -> Self {
+        ChatKitError::BadRequest { message: message.into(), field: None }
+    }
+
+    /// The HTTP status this error is answered with.
+    pub fn status(&self) -> u16 {
+        match self {
+            ChatKitError::BadRequest { .. } => 400,
+            ChatKitError::Unauthorized(_) => 401,
+            ChatKitError::NotFound(_) => 404,
+            ChatKitError::PayloadTooLarge { .. } => 413,
+            ChatKitError::NotImplemented(_) => 501,
+            ChatKitError::Unavailable(_) => 503,
+            ChatKitError::Internal(_) => 500,
+        }
+    }
+
+    /// A stable machine-readable code.
+    pub fn code(&self) -> &'static str {
+        match self {
+            ChatKitError::BadRequest { .. } => "bad_request",
+            ChatKitError::Unauthorized(_) => "unauthorized",
+            ChatKitError::NotFound(_) => "not_found",
+            ChatKitError::PayloadTooLarge { .. } => "payload_too_large",
+            ChatKitError::NotImplemented(_) => "not_implemented",
+            ChatKitError::Unavailable(_) => "unavailable",
+            ChatKitError::Internal(_) => "internal",
+        }
+    }
+
+    /// The JSON error body.
+    pub fn to_body(&self, request_id: &str) -> Value {
+        let mut error = json!({ "code": self.code(), "message": self.to_string(), "request_id": request_id });
+        if let ChatKitError::BadRequest { field: Some(field), .. } = self {
+            error["field"] = Value::String(field.clone());
+        }
+        json!({ "error": error })
+    }
+}
+
+impl From<RequestError> for ChatKitError {
+    fn from(err: RequestError) -> Self {
+        ChatKitError::BadRequest { message: err.message, field: err.field }
+    }
+}
+
+impl From<StoreError> for ChatKitError {
+    fn from(err: StoreError) -> Self {
+        match err {
+            StoreError::NotFound { .. } => ChatKitError::NotFound(err.to_string()),
+            StoreError::InvalidId { .. } => ChatKitError::bad_request(err.to_string()),
+            StoreError::Unavailable(_) => ChatKitError::Unavailable(err.to_string()),
+            StoreError::Internal(_) => ChatKitError::Internal(err.to_string()),
+        }
+    }
+}
+
+/// How a stream that already started ends when something fails: an `error` event.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[error("{code}: {}", message.as_deref().unwrap_or("stream failed"))]
+pub struct StreamError {
+    /// `stream.error` (the client shows a generic, localized text) or `custom`.
+    pub code: String,
+    /// Shown to the user for `custom`.
+    pub message: Option<String>,
+    /// Offers the retry button.
+    pub allow_retry: bool,
+}
+
+impl StreamError {
+    /// A failure worth retrying (timeouts, 5xx from a dependency, a cut connection).
+    pub fn transient(message: impl Into<String>) -> Self {
+        Self { code: "stream.error".into(), message: Some(message.into()), allow_retry: true }
+    }
+
+    /// A failure whose message the user sees as is.
+    pub fn custom(message: impl Into<String>, allow_retry: bool) -> Self {
+        Self { code: "custom".into(), message: Some(message.into()), allow_retry }
+    }
+
+    /// The `error` event, with the request id appended to the message for support.
+    pub fn to_event(&self, request_id: &str) -> ThreadStreamEvent {
+        let message = match &self.message {
+            Some(m) => format!("{m} (request id {request_id})"),
+            None => format!("request id {request_id}"),
+        };
+        ThreadStreamEvent::Error { code: self.code.clone(), message: Some(message), allow_retry: self.allow_retry }
+    }
+}
+
+impl From<StoreError> for StreamError {
+    fn from(err: StoreError) -> Self {
+        let transient = matches!(err, StoreError::Unavailable(_));
+        Self { code: "stream.error".into(), message: Some(format!("could not save: {err}")), allow_retry: transient }
+    }
+}

@@ -1,0 +1,36 @@
+//! `threads.get_by_id`, `threads.list`, `threads.update`, `threads.delete`.
+
+use chatkit_protocol::{Order, Page, ListThreadsParams, ThreadParams, UpdateThreadParams};
+use chatkit_store::PageRequest;
+use serde_json::Value;
+
+use super::{empty, to_json, without_hidden};
+use crate::{ChatKitError, ChatKitServer, RequestContext};
+
+/// The thread with its first 20 items, oldest first, hidden items removed. One store request.
+pub(crate) async fn get_by_id(s: &ChatKitServer, ctx: RequestContext, p: ThreadParams) -> Result<Value, ChatKitError> {
+    let page = PageRequest::new(chatkit_store::DEFAULT_PAGE_SIZE, Order::Asc);
+    let loaded = s.store.load_thread_items(&ctx.user, &p.thread_id, &page).await?;
+    to_json(&loaded.thread.to_wire(without_hidden(loaded.items)))
+}
+
+/// The caller's threads, each with an empty items page. One store request.
+pub(crate) async fn list(s: &ChatKitServer, ctx: RequestContext, p: ListThreadsParams) -> Result<Value, ChatKitError> {
+    let page = PageRequest::new(p.limit.unwrap_or(0) as usize, p.order).after(p.after);
+    let threads = s.store.list_threads(&ctx.user, &page).await?;
+    to_json(&threads.map(|t| t.to_wire(Page::default())))
+}
+
+/// Renames a thread. Two store requests: load (ownership), save.
+pub(crate) async fn update(s: &ChatKitServer, ctx: RequestContext, p: UpdateThreadParams) -> Result<Value, ChatKitError> {
+    let mut thread = s.store.load_thread(&ctx.user, &p.thread_id).await?;
+    thread.title = Some(p.title);
+    s.store.save_thread(&ctx.user, &thread).await?;
+    to_json(&thread.to_wire(Page::default()))
+}
+
+/// Deletes a thread and everything in it.
+pub(crate) async fn delete(s: &ChatKitServer, ctx: RequestContext, p: ThreadParams) -> Result<Value, ChatKitError> {
+    s.store.delete_thread(&ctx.user, &p.thread_id).await?;
+    Ok(empty())
+}

@@ -1,0 +1,218 @@
+//! The streamed turn operations: `threads.create`, `threads.add_user_message`,
+//! `threads.add_client_tool_output`, `threads.add_structured_input`,
+//! `threads.retry_after_item`. Each validates and persists what comes before the stream
+//! (PROTOCOL.md §5.1), then hands the turn to the responder through the pipeline.
+
+use chatkit_protocol::{
+    timestamp, AddClientToolOutputParams, AddStructuredInputParams, AddUserMessageParams, CreateThreadParams, Order,
+    Page, StructuredAnswer, StructuredInput, StructuredInputItem, StructuredInputStatus, StructuredInputSubmission,
+    ThreadItem, ThreadItemParams, ThreadMetadata, ThreadStreamEvent, ToolCallStatus, UserMessageInput,
+    UserMessageItem,
+};
+use chatkit_store::{ids, PageRequest, ThreadWithItems};
+use tracing::warn;
+
+use crate::pipeline::{self, EventStream, StreamJob};
+use crate::{ChatKitError, ChatKitServer, RequestContext, Turn};
+
+/// Starts the responder on a validated turn.
+pub(crate) fn respond(
+    s: &ChatKitServer,
+    turn: Turn,
+    prelude: Vec<ThreadStreamEvent>,
+    opening: Vec<ThreadStreamEvent>,
+) -> EventStream {
+    let responder = s.responder.clone();
+    let job = StreamJob {
+        store: s.store.clone(),
+        responder: s.responder.clone(),
+        context: turn.context.clone(),
+        thread: turn.thread.clone(),
+        prelude,
+        opening,
+        work: Box::new(move |sink| Box::pin(async move { responder.respond(turn, sink).await })),
+    };
+    pipeline::start(job)
+}
+
+pub(crate) fn turn(s: &ChatKitServer, ctx: RequestContext, thread: ThreadMetadata, input: Option<UserMessageItem>, history: Vec<ThreadItem>) -> Turn {
+    Turn { thread, input, history, context: ctx, store: s.store.clone() }
+}
+
+/// The thread and its newest items (one store request); history comes back oldest first.
+pub(crate) async fn load_recent(s: &ChatKitServer, ctx: &RequestContext, thread_id: &str) -> Result<ThreadWithItems, ChatKitError> {
+    let page = PageRequest::new(s.config.history_items, Order::Desc);
+    Ok(s.store.load_thread_items(&ctx.user, thread_id, &page).await?)
+}
+
+fn oldest_first(mut items: Vec<ThreadItem>) -> Vec<ThreadItem> {
+    items.reverse();
+    items
+}
+
+/// Builds the user message, attaching (and re-saving with `thread_id`) its attachments.
+async fn user_message(
+    s: &ChatKitServer,
+    ctx: &RequestContext,
+    thread_id: &str,
+    input: UserMessageInput,
+) -> Result<UserMessageItem, ChatKitError> {
+    if input.content.is_empty() && input.attachments.is_empty() {
+        return Err(ChatKitError::BadRequest {
+            message: "the message is empty: `content` and `attachments` are both empty".into(),
+            field: Some("params.input.content".into()),
+        });
+    }
+    let mut attachments = Vec::with_capacity(input.attachments.len());
+    for id in &input.attachments {
+        let mut attachment = s.store.load_attachment(&ctx.user, id).await?;
+        if attachment.thread_id() != Some(thread_id) {
+            attachment.set_thread_id(thread_id);
+            s.store.save_attachment(&ctx.user, &attachment).await?;
+        }
+        attachments.push(attachment);
+    }
+    Ok(UserMessageItem {
+        id: ids::new_id(ids::prefix::MESSAGE),
+        thread_id: thread_id.to_string(),
+        created_at: timestamp::now(),
+        content: input.content,
+        attachments,
+        quoted_text: input.quoted_text,
+        inference_options: input.inference_options,
+    })
+}
+
+/// New thread and its first message, written together in one request, then the turn.
+pub(crate) async fn create_thread(s: &ChatKitServer, ctx: RequestContext, p: CreateThreadParams) -> Result<EventStream, ChatKitError> {
+    let thread = ThreadMetadata::new(ids::new_id(ids::prefix::THREAD), timestamp::now());
+    let message = user_message(s, &ctx, &thread.id, p.input).await?;
+    let item = ThreadItem::UserMessage(message.clone());
+    s.store.create_thread(&ctx.user, &thread, std::slice::from_ref(&item)).await?;
+    let prelude = vec![
+        ThreadStreamEvent::ThreadCreated { thread: thread.to_wire(Page::default()) },
+        ThreadStreamEvent::ItemDone { item: item.clone() },
+    ];
+    let turn = turn(s, ctx, thread, Some(message), vec![item]);
+    Ok(respond(s, turn, prelude, vec![]))
+}
+
+/// Appends a user message: one read (thread + history), one write, then the turn.
+pub(crate) async fn add_user_message(s: &ChatKitServer, ctx: RequestContext, p: AddUserMessageParams) -> Result<EventStream, ChatKitError> {
+    let loaded = load_recent(s, &ctx, &p.thread_id).await?;
+    let message = user_message(s, &ctx, &loaded.thread.id, p.input).await?;
+    let item = ThreadItem::UserMessage(message.clone());
+    s.store.save_item(&ctx.user, &loaded.thread.id, &item).await?;
+    let mut history = oldest_first(loaded.items.data);
+    history.push(item.clone());
+    let turn = turn(s, ctx, loaded.thread, Some(message), history);
+    Ok(respond(s, turn, vec![ThreadStreamEvent::ItemDone { item }], vec![]))
+}
+
+/// Completes the newest pending client tool call among the recent items (not only the very
+/// last one, so a page refresh mid-tool does not break the thread), then resumes the turn.
+pub(crate) async fn add_client_tool_output(s: &ChatKitServer, ctx: RequestContext, p: AddClientToolOutputParams) -> Result<EventStream, ChatKitError> {
+    let loaded = load_recent(s, &ctx, &p.thread_id).await?;
+    let mut history = oldest_first(loaded.items.data);
+    let pending: Vec<usize> = history
+        .iter()
+        .enumerate()
+        .filter(|(_, item)| matches!(item, ThreadItem::ClientToolCall(c) if c.status == ToolCallStatus::Pending))
+        .map(|(i, _)| i)
+        .collect();
+    let Some(&newest) = pending.last() else {
+        return Err(ChatKitError::bad_request(format!("thread {} has no pending client tool call", p.thread_id)));
+    };
+    if let ThreadItem::ClientToolCall(call) = &mut history[newest] {
+        call.status = ToolCallStatus::Completed;
+        call.output = Some(p.result);
+    }
+    s.store.save_item(&ctx.user, &loaded.thread.id, &history[newest]).await?;
+    let stale: Vec<String> = pending[..pending.len() - 1].iter().map(|&i| history[i].id().to_string()).collect();
+    if !stale.is_empty() {
+        warn!(request_id = %ctx.request_id, count = stale.len(), "removing older pending client tool calls");
+        s.store.delete_items(&ctx.user, &loaded.thread.id, &stale).await?;
+        history.retain(|item| !stale.iter().any(|id| id == item.id()));
+    }
+    let turn = turn(s, ctx, loaded.thread, None, history);
+    Ok(respond(s, turn, vec![], vec![]))
+}
+
+/// Answers a pending structured input: stored before the stream, sent as `replaced` right
+/// after `stream_options`, then the turn.
+pub(crate) async fn add_structured_input(s: &ChatKitServer, ctx: RequestContext, p: AddStructuredInputParams) -> Result<EventStream, ChatKitError> {
+    let loaded = load_recent(s, &ctx, &p.thread_id).await?;
+    let mut history = oldest_first(loaded.items.data);
+    let position = history.iter().position(|item| item.id() == p.item_id);
+    let item = match position {
+        Some(i) => history[i].clone(),
+        None => s.store.load_item(&ctx.user, &loaded.thread.id, &p.item_id).await?,
+    };
+    let ThreadItem::StructuredInput(mut input) = item else {
+        return Err(ChatKitError::bad_request(format!("item {} is not a structured input", p.item_id)));
+    };
+    if input.status != StructuredInputStatus::Pending {
+        return Err(ChatKitError::bad_request(format!("structured input {} was already answered", p.item_id)));
+    }
+    apply_submission(&mut input, p.input);
+    let updated = ThreadItem::StructuredInput(input);
+    s.store.save_item(&ctx.user, &loaded.thread.id, &updated).await?;
+    if let Some(i) = position {
+        history[i] = updated.clone();
+    }
+    let turn = turn(s, ctx, loaded.thread, None, history);
+    Ok(respond(s, turn, vec![], vec![ThreadStreamEvent::ItemReplaced { item: updated }]))
+}
+
+/// The reference rules: a skipped submission, a missing or skipped answer, or no values is
+/// `skipped`; single-choice questions keep only the first value.
+fn apply_submission(item: &mut StructuredInputItem, submission: StructuredInputSubmission) {
+    let all_skipped = submission.status == StructuredInputStatus::Skipped;
+    for input in &mut item.inputs {
+        let (id, answer, single) = match input {
+            StructuredInput::MultipleChoice { id, answer, multiple, .. } => (id, answer, !*multiple),
+            StructuredInput::Freeform { id, answer, .. } => (id, answer, false),
+        };
+        let given = submission.answers.get(id.as_str()).filter(|a| !all_skipped && !a.skipped && !a.values.is_empty());
+        *answer = Some(match given {
+            None => StructuredAnswer { values: vec![], skipped: true },
+            Some(a) => {
+                let values = if single { a.values[..1].to_vec() } else { a.values.clone() };
+                StructuredAnswer { values, skipped: false }
+            }
+        });
+    }
+    item.status = submission.status;
+}
+
+/// Deletes everything after a user message and answers it again.
+pub(crate) async fn retry_after_item(s: &ChatKitServer, ctx: RequestContext, p: ThreadItemParams) -> Result<EventStream, ChatKitError> {
+    let loaded = load_recent(s, &ctx, &p.thread_id).await?;
+    let mut newer: Vec<String> = Vec::new();
+    let mut page = loaded.items;
+    let (target, mut older) = loop {
+        if let Some(i) = page.data.iter().position(|item| item.id() == p.item_id) {
+            let mut rest = page.data.split_off(i);
+            let target = rest.remove(0);
+            newer.extend(page.data.iter().map(|item| item.id().to_string()));
+            break (target, rest);
+        }
+        newer.extend(page.data.iter().map(|item| item.id().to_string()));
+        if !page.has_more {
+            return Err(ChatKitError::NotFound(format!("item not found: {}", p.item_id)));
+        }
+        let next = PageRequest::new(100, Order::Desc).after(page.after.clone());
+        page = s.store.load_thread_items(&ctx.user, &loaded.thread.id, &next).await?.items;
+    };
+    let ThreadItem::UserMessage(message) = target.clone() else {
+        return Err(ChatKitError::bad_request(format!("item {} is not a user message; only user messages can be retried", p.item_id)));
+    };
+    if !newer.is_empty() {
+        s.store.delete_items(&ctx.user, &loaded.thread.id, &newer).await?;
+    }
+    older.truncate(s.config.history_items.saturating_sub(1));
+    let mut history = oldest_first(older);
+    history.push(target);
+    let turn = turn(s, ctx, loaded.thread, Some(message), history);
+    Ok(respond(s, turn, vec![], vec![]))
+}

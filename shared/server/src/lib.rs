@@ -1,0 +1,122 @@
+//! The ChatKit server core: one [`ChatKitServer::process`] entry taking a raw body and the
+//! request's context, answering either JSON or a stream of events. Each operation is a small
+//! handler in [`handlers`]; agent logic plugs in through [`Responder`]; persistence goes
+//! through a [`chatkit_store::Store`].
+
+mod context;
+mod error;
+mod handlers;
+mod pending;
+mod pipeline;
+mod responder;
+mod sink;
+
+use std::sync::Arc;
+
+use chatkit_protocol::{ChatKitRequest, Operation};
+use chatkit_store::Store;
+use serde_json::Value;
+
+pub use context::RequestContext;
+pub use error::{ChatKitError, StreamError};
+pub use pipeline::{default_cancelled_items, EventStream, CANCELLED_NOTE};
+pub use responder::{AttachmentStore, AudioInput, Responder, Turn};
+pub use sink::{EventSink, StreamClosed};
+
+/// Limits and sizes of the server core.
+#[derive(Debug, Clone)]
+pub struct ServerConfig {
+    /// Largest accepted request body, in bytes (Lambda's own limit is 6 MB).
+    pub max_body_bytes: usize,
+    /// How many recent items a turn loads as history (one store request).
+    pub history_items: usize,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        Self { max_body_bytes: 4 * 1024 * 1024, history_items: 50 }
+    }
+}
+
+/// The answer to a request: one JSON document, or a stream of events (SSE).
+pub enum ChatKitResponse {
+    Json(Value),
+    Stream(EventStream),
+}
+
+impl std::fmt::Debug for ChatKitResponse {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ChatKitResponse::Json(v) => f.debug_tuple("Json").field(v).finish(),
+            ChatKitResponse::Stream(_) => f.write_str("Stream(..)"),
+        }
+    }
+}
+
+/// The protocol router. Cheap to clone; build it once per process.
+#[derive(Clone)]
+pub struct ChatKitServer {
+    pub(crate) store: Arc<dyn Store>,
+    pub(crate) responder: Arc<dyn Responder>,
+    pub(crate) attachments: Option<Arc<dyn AttachmentStore>>,
+    pub(crate) config: ServerConfig,
+}
+
+impl ChatKitServer {
+    pub fn new(store: Arc<dyn Store>, responder: Arc<dyn Responder>) -> Self {
+        Self { store, responder, attachments: None, config: ServerConfig::default() }
+    }
+
+    /// Enables `attachments.create` / `attachments.delete`.
+    pub fn with_attachment_store(mut self, attachments: Arc<dyn AttachmentStore>) -> Self {
+        self.attachments = Some(attachments);
+        self
+    }
+
+    pub fn with_config(mut self, config: ServerConfig) -> Self {
+        self.config = config;
+        self
+    }
+
+    pub fn config(&self) -> &ServerConfig {
+        &self.config
+    }
+
+    pub fn store(&self) -> &Arc<dyn Store> {
+        &self.store
+    }
+
+    /// Handles one request body. Everything that can be checked before a stream starts is
+    /// checked here and answered with an error; stream failures end with an `error` event.
+    pub async fn process(&self, body: &[u8], mut context: RequestContext) -> Result<ChatKitResponse, ChatKitError> {
+        if body.len() > self.config.max_body_bytes {
+            return Err(ChatKitError::PayloadTooLarge { size: body.len(), limit: self.config.max_body_bytes });
+        }
+        let request = ChatKitRequest::from_slice(body)?;
+        context.metadata = request.metadata;
+        self.dispatch(request.op, context).await
+    }
+
+    async fn dispatch(&self, op: Operation, ctx: RequestContext) -> Result<ChatKitResponse, ChatKitError> {
+        use handlers::*;
+        use ChatKitResponse::{Json, Stream};
+        Ok(match op {
+            Operation::CreateThread(p) => Stream(turns::create_thread(self, ctx, p).await?),
+            Operation::AddUserMessage(p) => Stream(turns::add_user_message(self, ctx, p).await?),
+            Operation::AddClientToolOutput(p) => Stream(turns::add_client_tool_output(self, ctx, p).await?),
+            Operation::AddStructuredInput(p) => Stream(turns::add_structured_input(self, ctx, p).await?),
+            Operation::RetryAfterItem(p) => Stream(turns::retry_after_item(self, ctx, p).await?),
+            Operation::CustomAction(p) => Stream(actions::custom_action(self, ctx, p).await?),
+            Operation::SyncCustomAction(p) => Json(actions::sync_custom_action(self, ctx, p).await?),
+            Operation::GetThread(p) => Json(threads::get_by_id(self, ctx, p).await?),
+            Operation::ListThreads(p) => Json(threads::list(self, ctx, p).await?),
+            Operation::UpdateThread(p) => Json(threads::update(self, ctx, p).await?),
+            Operation::DeleteThread(p) => Json(threads::delete(self, ctx, p).await?),
+            Operation::ListItems(p) => Json(items::list(self, ctx, p).await?),
+            Operation::Feedback(p) => Json(items::feedback(self, ctx, p).await?),
+            Operation::CreateAttachment(p) => Json(attachments::create(self, ctx, p).await?),
+            Operation::DeleteAttachment(p) => Json(attachments::delete(self, ctx, p).await?),
+            Operation::Transcribe(p) => Json(attachments::transcribe(self, ctx, p).await?),
+        })
+    }
+}

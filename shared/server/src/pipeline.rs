@@ -1,0 +1,188 @@
+//! The streaming pipeline shared by every respond/action stream (PROTOCOL.md §5.2): sends the
+//! already-persisted prelude, then `stream_options`, then the responder's events, persisting
+//! each `done` / `replaced` / `removed` item before it is sent, hiding hidden items, turning
+//! thread changes into `thread.updated`, and ending with an `error` event on failure.
+
+use std::pin::Pin;
+use std::sync::Arc;
+
+use chatkit_protocol::{
+    Page, SdkHiddenContextItem, ThreadItem, ThreadMetadata, ThreadStreamEvent,
+};
+use chatkit_store::{ids, Store};
+use futures::future::BoxFuture;
+use futures::Stream;
+use tokio::sync::mpsc;
+use tokio_stream::wrappers::ReceiverStream;
+use tracing::{info, warn};
+
+use crate::context::RequestContext;
+use crate::error::StreamError;
+use crate::pending::PendingItems;
+use crate::responder::Responder;
+use crate::sink::{EventSink, SinkMessage};
+
+/// The events of a streamed response, in order. Dropping it cancels the turn.
+pub type EventStream = Pin<Box<dyn Stream<Item = ThreadStreamEvent> + Send>>;
+
+/// The work a stream runs once `stream_options` was sent.
+pub(crate) type StreamWork = Box<dyn FnOnce(EventSink) -> BoxFuture<'static, Result<(), StreamError>> + Send>;
+
+/// One streamed response, fully validated and with its prelude persisted.
+pub(crate) struct StreamJob {
+    pub store: Arc<dyn Store>,
+    pub responder: Arc<dyn Responder>,
+    pub context: RequestContext,
+    pub thread: ThreadMetadata,
+    /// Sent before `stream_options` (`thread.created`, the user message's `done`).
+    pub prelude: Vec<ThreadStreamEvent>,
+    /// Sent right after `stream_options` (the structured input's `replaced`).
+    pub opening: Vec<ThreadStreamEvent>,
+    pub work: StreamWork,
+}
+
+/// The hidden note stored when the user stops a stream, as the reference SDK writes it.
+pub const CANCELLED_NOTE: &str = "The user cancelled the stream. Stop responding to the prior request.";
+
+/// Buffer between the pipeline and the HTTP body: small, so a slow client slows the model
+/// stream instead of the server buffering a whole reply.
+const OUTPUT_BUFFER: usize = 16;
+const SINK_BUFFER: usize = 8;
+
+/// Starts the pipeline on its own task and returns the event stream.
+pub(crate) fn start(job: StreamJob) -> EventStream {
+    let (out, rx) = mpsc::channel(OUTPUT_BUFFER);
+    tokio::spawn(run(job, out));
+    Box::pin(ReceiverStream::new(rx))
+}
+
+enum Outcome {
+    Finished,
+    Failed(StreamError),
+    Cancelled,
+}
+
+async fn run(job: StreamJob, out: mpsc::Sender<ThreadStreamEvent>) {
+    let StreamJob { store, responder, context, thread, prelude, opening, work } = job;
+    let options = ThreadStreamEvent::StreamOptions { stream_options: responder.stream_options(&thread, &context) };
+    for event in prelude.into_iter().chain([options]).chain(opening) {
+        if out.send(event).await.is_err() {
+            return; // client gone before the turn started: nothing pending to save
+        }
+    }
+
+    let (sink_tx, mut sink_rx) = mpsc::channel(SINK_BUFFER);
+    let task = tokio::spawn((work)(EventSink::new(sink_tx, thread.id.clone())));
+    let mut state = State { store: store.as_ref(), context: &context, last_thread: thread.clone(), pending: PendingItems::default() };
+
+    let outcome = loop {
+        let message = tokio::select! {
+            biased;
+            _ = out.closed() => break Outcome::Cancelled,
+            message = sink_rx.recv() => message,
+        };
+        let Some(message) = message else { break Outcome::Finished };
+        match state.handle(message).await {
+            Ok(Some(event)) => {
+                if out.send(event).await.is_err() {
+                    break Outcome::Cancelled;
+                }
+            }
+            Ok(None) => {}
+            Err(err) => break Outcome::Failed(err),
+        }
+    };
+
+    let failure = match outcome {
+        Outcome::Finished => match task.await {
+            Ok(Ok(())) => None,
+            Ok(Err(err)) => Some(err),
+            Err(join) => {
+                warn!(request_id = %context.request_id, error = %join, "responder task failed");
+                Some(StreamError::transient("the responder failed"))
+            }
+        },
+        Outcome::Failed(err) => {
+            task.abort();
+            Some(err)
+        }
+        Outcome::Cancelled => {
+            task.abort();
+            let items = responder.on_cancelled(&state.last_thread, state.pending.into_items());
+            info!(request_id = %context.request_id, saved = items.len(), "stream cancelled by the client");
+            for item in items {
+                if let Err(err) = store.save_item(&context.user, &thread.id, &item).await {
+                    warn!(request_id = %context.request_id, error = %err, "could not save a cancelled item");
+                }
+            }
+            return;
+        }
+    };
+    if let Some(err) = failure {
+        warn!(request_id = %context.request_id, error = %err, "stream ended with an error");
+        let _ = out.send(err.to_event(&context.request_id)).await;
+    }
+}
+
+struct State<'a> {
+    store: &'a dyn Store,
+    context: &'a RequestContext,
+    last_thread: ThreadMetadata,
+    pending: PendingItems,
+}
+
+impl State<'_> {
+    /// Persists what must be persisted, then returns the event to send (if any).
+    async fn handle(&mut self, message: SinkMessage) -> Result<Option<ThreadStreamEvent>, StreamError> {
+        let user = &self.context.user;
+        let thread_id = self.last_thread.id.clone();
+        let event = match message {
+            SinkMessage::UpdateThread(thread) => {
+                if thread == self.last_thread {
+                    return Ok(None);
+                }
+                self.store.save_thread(user, &thread).await?;
+                let wire = thread.to_wire(Page::default());
+                self.last_thread = thread;
+                return Ok(Some(ThreadStreamEvent::ThreadUpdated { thread: wire }));
+            }
+            SinkMessage::Event(event) => event,
+        };
+        match &event {
+            ThreadStreamEvent::ItemAdded { item } => self.pending.added(item),
+            ThreadStreamEvent::ItemUpdated { item_id, update } => self.pending.apply(item_id, update),
+            ThreadStreamEvent::ItemDone { item } | ThreadStreamEvent::ItemReplaced { item } => {
+                self.store.save_item(user, &thread_id, item).await?;
+                self.pending.remove(item.id());
+                if item.is_hidden() {
+                    return Ok(None);
+                }
+            }
+            ThreadStreamEvent::ItemRemoved { item_id } => {
+                self.store.delete_items(user, &thread_id, std::slice::from_ref(item_id)).await?;
+                self.pending.remove(item_id);
+            }
+            _ => {}
+        }
+        Ok(Some(event))
+    }
+}
+
+/// The reference SDK's cancellation behaviour: keep assistant messages that have text, and
+/// add a hidden note so the model does not carry on with the abandoned request.
+pub fn default_cancelled_items(thread: &ThreadMetadata, pending: Vec<ThreadItem>) -> Vec<ThreadItem> {
+    let mut keep: Vec<ThreadItem> = pending
+        .into_iter()
+        .filter(|item| match item {
+            ThreadItem::AssistantMessage(msg) => msg.content.iter().any(|c| !c.text.trim().is_empty()),
+            _ => false,
+        })
+        .collect();
+    keep.push(ThreadItem::SdkHiddenContext(SdkHiddenContextItem {
+        id: ids::new_id(ids::prefix::SDK_HIDDEN_CONTEXT),
+        thread_id: thread.id.clone(),
+        created_at: chatkit_protocol::timestamp::now(),
+        content: CANCELLED_NOTE.to_string(),
+    }));
+    keep
+}

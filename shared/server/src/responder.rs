@@ -1,0 +1,130 @@
+//! The extension point: what a team implements to plug its own agent logic into the server
+//! (the reference SDK's `respond()`, `action()`, `sync_action()`, `add_feedback()`,
+//! `transcribe()`, `get_stream_options()` and cancellation hook).
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use chatkit_protocol::{
+    Action, Attachment, CreateAttachmentParams, FeedbackKind, StreamOptions, SyncCustomActionResponse, ThreadItem,
+    ThreadMetadata, TranscriptionResult, UserMessageItem, WidgetItem,
+};
+use chatkit_store::{Store, UserId};
+
+use crate::context::RequestContext;
+use crate::error::{ChatKitError, StreamError};
+use crate::sink::EventSink;
+
+/// Everything a responder needs for one turn.
+#[derive(Clone)]
+pub struct Turn {
+    /// The thread as stored when the turn began.
+    pub thread: ThreadMetadata,
+    /// The user message to answer; `None` when resuming after a client tool output or a
+    /// structured input.
+    pub input: Option<UserMessageItem>,
+    /// The thread's recent items, oldest first, ending with `input` when there is one. Hidden
+    /// items are included (they are model context).
+    pub history: Vec<ThreadItem>,
+    /// The caller, the request id and the request's `metadata`.
+    pub context: RequestContext,
+    /// The store, for responders that need more than `history` (scoped by `context.user`).
+    pub store: Arc<dyn Store>,
+}
+
+/// A recorded audio clip to transcribe.
+#[derive(Debug, Clone)]
+pub struct AudioInput {
+    pub data: Vec<u8>,
+    /// As sent, e.g. `audio/webm;codecs=opus`.
+    pub mime_type: String,
+}
+
+impl AudioInput {
+    /// The media type without parameters (`audio/webm`).
+    pub fn media_type(&self) -> &str {
+        self.mime_type.split(';').next().unwrap_or("").trim()
+    }
+}
+
+/// Agent logic. Only [`Responder::respond`] is required; everything else has the reference
+/// SDK's default behaviour. Handlers emit events through the [`EventSink`]; the server
+/// persists items (`done`, `replaced`, `removed`) before sending them, hides hidden items,
+/// and turns an `Err` into a final `error` event.
+#[async_trait]
+pub trait Responder: Send + Sync + 'static {
+    /// Answers a turn: after a user message, a client tool output or a structured input.
+    async fn respond(&self, turn: Turn, events: EventSink) -> Result<(), StreamError>;
+
+    /// Handles `threads.custom_action` (streamed). `sender` is the widget that fired it.
+    async fn action(
+        &self,
+        turn: Turn,
+        action: Action,
+        sender: Option<WidgetItem>,
+        events: EventSink,
+    ) -> Result<(), StreamError> {
+        let _ = (turn, sender, events);
+        Err(StreamError::custom(format!("the action `{}` is not supported by this server", action.kind), false))
+    }
+
+    /// Handles `threads.sync_custom_action`. The server does not persist the returned item.
+    async fn sync_action(
+        &self,
+        context: &RequestContext,
+        thread: &ThreadMetadata,
+        action: Action,
+        sender: Option<WidgetItem>,
+    ) -> Result<SyncCustomActionResponse, ChatKitError> {
+        let _ = (context, thread, sender);
+        Err(ChatKitError::NotImplemented(format!("the action `{}` is not supported by this server", action.kind)))
+    }
+
+    /// Called after `items.feedback` was stored.
+    async fn add_feedback(
+        &self,
+        context: &RequestContext,
+        thread_id: &str,
+        item_ids: &[String],
+        kind: FeedbackKind,
+    ) -> Result<(), ChatKitError> {
+        let _ = (context, thread_id, item_ids, kind);
+        Ok(())
+    }
+
+    /// Handles `input.transcribe`.
+    async fn transcribe(&self, context: &RequestContext, audio: AudioInput) -> Result<TranscriptionResult, ChatKitError> {
+        let _ = (context, audio);
+        Err(ChatKitError::NotImplemented("dictation is not enabled on this server".into()))
+    }
+
+    /// Sent first in every respond/action stream.
+    fn stream_options(&self, thread: &ThreadMetadata, context: &RequestContext) -> StreamOptions {
+        let _ = (thread, context);
+        StreamOptions::default()
+    }
+
+    /// Called when the client went away mid-stream, with the items that were added but not
+    /// done (assistant messages carry the text streamed so far). Returns the items to store;
+    /// the default keeps assistant messages with text and adds the reference SDK's hidden
+    /// "user cancelled" note.
+    fn on_cancelled(&self, thread: &ThreadMetadata, pending: Vec<ThreadItem>) -> Vec<ThreadItem> {
+        crate::pipeline::default_cancelled_items(thread, pending)
+    }
+}
+
+/// Storage for attachment *bytes* (the metadata lives in the [`Store`]). Without one,
+/// `attachments.*` requests answer 501.
+#[async_trait]
+pub trait AttachmentStore: Send + Sync + 'static {
+    /// Validates the upload and builds the attachment with its `upload_descriptor`.
+    async fn create_attachment(
+        &self,
+        user: &UserId,
+        id: String,
+        params: &CreateAttachmentParams,
+    ) -> Result<Attachment, ChatKitError>;
+
+    /// Deletes the bytes.
+    async fn delete_attachment(&self, user: &UserId, attachment: &Attachment) -> Result<(), ChatKitError>;
+}

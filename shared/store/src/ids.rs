@@ -1,0 +1,49 @@
+//! Time-ordered ids: `<prefix>_<ULID>`. The ULID orders records by creation time, so an id
+//! is its own sort key and pagination cursor.
+
+use std::sync::Mutex;
+
+use ulid::{Generator, Ulid};
+
+static GENERATOR: Mutex<Option<Generator>> = Mutex::new(None);
+
+/// Id prefixes, as in the reference SDK.
+pub mod prefix {
+    pub const THREAD: &str = "thr";
+    pub const MESSAGE: &str = "msg";
+    pub const TOOL_CALL: &str = "tc";
+    pub const TASK: &str = "tsk";
+    pub const WORKFLOW: &str = "wf";
+    pub const ATTACHMENT: &str = "atc";
+    pub const SDK_HIDDEN_CONTEXT: &str = "shcx";
+}
+
+/// A new id, strictly greater than every id this process made before (monotonic within a
+/// millisecond).
+pub fn new_id(prefix: &str) -> String {
+    let mut guard = GENERATOR.lock().unwrap_or_else(|p| p.into_inner());
+    let generator = guard.get_or_insert_with(Generator::new);
+    let ulid = generator.generate().unwrap_or_else(|_| Ulid::new());
+    format!("{prefix}_{ulid}")
+}
+
+/// The sortable part of an id made by [`new_id`], or `None` for an id of another shape.
+pub fn sort_key(id: &str) -> Option<&str> {
+    let (prefix, ulid) = id.split_once('_')?;
+    let valid_prefix = !prefix.is_empty() && prefix.bytes().all(|b| b.is_ascii_alphanumeric());
+    (valid_prefix && Ulid::from_string(ulid).is_ok() && ulid.len() == 26).then_some(ulid)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ids_are_monotonic_and_sortable() {
+        let ids: Vec<String> = (0..1000).map(|_| new_id("msg")).collect();
+        let keys: Vec<&str> = ids.iter().map(|id| sort_key(id).unwrap()).collect();
+        assert!(keys.windows(2).all(|w| w[0] < w[1]));
+        assert_eq!(sort_key("msg_abc"), None);
+        assert_eq!(sort_key("__fake_id__"), None);
+    }
+}

@@ -1,0 +1,155 @@
+//! The store contract the ChatKit server needs, and an in-memory implementation.
+//!
+//! Every method takes the [`UserId`] whose data it touches, and every record is keyed by it:
+//! one user can never read or change another's thread, item or attachment, even with a
+//! correct id. A thread another user owns is indistinguishable from a missing one.
+
+pub mod ids;
+mod memory;
+
+use async_trait::async_trait;
+use chatkit_protocol::{Attachment, FeedbackKind, Order, Page, ThreadItem, ThreadMetadata};
+
+pub use memory::MemoryStore;
+
+/// The authenticated user whose data a request touches. Build it only from a verified
+/// identity (a token's `sub`), never from request params.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct UserId(String);
+
+impl UserId {
+    pub fn new(id: impl Into<String>) -> Self {
+        Self(id.into())
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// Default and fallback page size.
+pub const DEFAULT_PAGE_SIZE: usize = 20;
+
+/// One page of a listing: `after` is the exclusive cursor (the last id of the previous page).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PageRequest {
+    pub after: Option<String>,
+    pub limit: usize,
+    pub order: Order,
+}
+
+impl PageRequest {
+    /// A request for the first page; a `limit` of 0 means [`DEFAULT_PAGE_SIZE`].
+    pub fn new(limit: usize, order: Order) -> Self {
+        let limit = if limit == 0 { DEFAULT_PAGE_SIZE } else { limit };
+        Self { after: None, limit, order }
+    }
+
+    pub fn after(mut self, cursor: Option<String>) -> Self {
+        self.after = cursor;
+        self
+    }
+}
+
+/// A thread and one page of its items (hidden items included).
+#[derive(Debug, Clone, PartialEq)]
+pub struct ThreadWithItems {
+    pub thread: ThreadMetadata,
+    pub items: Page<ThreadItem>,
+}
+
+/// Why a store operation failed.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// No such record for this user (also: it belongs to someone else).
+    #[error("{kind} not found: {id}")]
+    NotFound { kind: &'static str, id: String },
+    /// A record id the store cannot key (ids must come from [`ids::new_id`]).
+    #[error("invalid {kind} id `{id}`: ids must be `<prefix>_<ULID>` as made by generate_id")]
+    InvalidId { kind: &'static str, id: String },
+    /// A failure worth retrying (throttling, timeouts, network).
+    #[error("store temporarily unavailable: {0}")]
+    Unavailable(String),
+    /// Anything else.
+    #[error("store failure: {0}")]
+    Internal(String),
+}
+
+impl StoreError {
+    pub fn thread_not_found(id: &str) -> Self {
+        StoreError::NotFound { kind: "thread", id: id.to_string() }
+    }
+    pub fn item_not_found(id: &str) -> Self {
+        StoreError::NotFound { kind: "item", id: id.to_string() }
+    }
+    pub fn attachment_not_found(id: &str) -> Self {
+        StoreError::NotFound { kind: "attachment", id: id.to_string() }
+    }
+}
+
+pub type StoreResult<T> = Result<T, StoreError>;
+
+/// Persistence for threads, items, attachment metadata and feedback.
+///
+/// Ordering is by id ([`ids`]), which is time-ordered; ties cannot happen. Cursors are ids,
+/// exclusive. `has_more` is exact, and `after` is set (to the last id of the page) only when
+/// `has_more` is true. Item ids and thread ids must be `<prefix>_<ULID>`
+/// ([`StoreError::InvalidId`] otherwise), except that a malformed id in a *lookup* is simply
+/// not found.
+#[async_trait]
+pub trait Store: Send + Sync {
+    /// The thread's metadata.
+    async fn load_thread(&self, user: &UserId, thread_id: &str) -> StoreResult<ThreadMetadata>;
+
+    /// The thread and one page of its items, in one backend request. `NotFound` when the
+    /// thread does not exist. Loads a turn (newest items, `Desc`), `threads.get_by_id`
+    /// (oldest, `Asc`) and `items.list`.
+    async fn load_thread_items(
+        &self,
+        user: &UserId,
+        thread_id: &str,
+        page: &PageRequest,
+    ) -> StoreResult<ThreadWithItems>;
+
+    /// Writes a new thread together with its first items (the user message), in one request.
+    async fn create_thread(&self, user: &UserId, thread: &ThreadMetadata, items: &[ThreadItem]) -> StoreResult<()>;
+
+    /// Upserts a thread's metadata (title, status, private metadata).
+    async fn save_thread(&self, user: &UserId, thread: &ThreadMetadata) -> StoreResult<()>;
+
+    /// The user's threads, one request.
+    async fn list_threads(&self, user: &UserId, page: &PageRequest) -> StoreResult<Page<ThreadMetadata>>;
+
+    /// Deletes a thread and all its items and feedback. `NotFound` when it does not exist.
+    async fn delete_thread(&self, user: &UserId, thread_id: &str) -> StoreResult<()>;
+
+    /// One item of a thread.
+    async fn load_item(&self, user: &UserId, thread_id: &str, item_id: &str) -> StoreResult<ThreadItem>;
+
+    /// Upserts an item (insert on `done`, replace on `replaced`, tool output, …).
+    async fn save_item(&self, user: &UserId, thread_id: &str, item: &ThreadItem) -> StoreResult<()>;
+
+    /// Deletes items (batched); ids that do not exist are ignored.
+    async fn delete_items(&self, user: &UserId, thread_id: &str, item_ids: &[String]) -> StoreResult<()>;
+
+    /// Upserts attachment metadata.
+    async fn save_attachment(&self, user: &UserId, attachment: &Attachment) -> StoreResult<()>;
+
+    /// Loads attachment metadata.
+    async fn load_attachment(&self, user: &UserId, attachment_id: &str) -> StoreResult<Attachment>;
+
+    /// Deletes attachment metadata; `NotFound` when it does not exist.
+    async fn delete_attachment(&self, user: &UserId, attachment_id: &str) -> StoreResult<()>;
+
+    /// Records a thumbs up/down on items of a thread (the core checks the thread first).
+    async fn save_feedback(
+        &self,
+        user: &UserId,
+        thread_id: &str,
+        item_ids: &[String],
+        kind: FeedbackKind,
+    ) -> StoreResult<()>;
+
+    /// Backend requests made so far (DynamoDB requests; one per call for the memory store).
+    fn request_count(&self) -> u64;
+}

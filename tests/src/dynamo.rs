@@ -1,0 +1,1 @@
+//! DynamoDB Local helpers for tests.

@@ -1,0 +1,4 @@
+//! Shared test harness: the store contract suite and DynamoDB Local helpers.
+
+pub mod contract;
+pub mod dynamo;

@@ -1,1 +1,217 @@
-//! DynamoDB Local helpers for tests.
+//! DynamoDB Local helpers: a harness with its own table per test, a table scan as the
+//! snapshot, and the cases only the DynamoDB store has (TTL, request counts).
+//!
+//! The endpoint comes from `AWS_ENDPOINT_URL_DYNAMODB`, which `scripts/with-dynamodb.sh`
+//! (and so `make test`) sets; without it these tests fail, they never pass silently.
+
+use std::collections::{BTreeMap, HashMap};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use async_trait::async_trait;
+use aws_sdk_dynamodb::types::AttributeValue;
+use aws_sdk_dynamodb::Client;
+use chatkit_dynamodb::{create_table, DynamoStore};
+use chatkit_protocol::{FeedbackKind, Order, ThreadMetadata};
+use chatkit_store::ids::new_id;
+use chatkit_store::{PageRequest, Store};
+
+use crate::contract::*;
+
+/// Env var with the DynamoDB Local endpoint.
+pub const ENDPOINT_ENV: &str = "AWS_ENDPOINT_URL_DYNAMODB";
+
+/// A [`DynamoStore`] on a fresh table of DynamoDB Local.
+pub struct DynamoHarness {
+    store: DynamoStore,
+    /// A client without the request counter, for scans.
+    raw: Client,
+    table: String,
+}
+
+impl DynamoHarness {
+    /// A store on a new table named after `case`, without retention.
+    pub async fn new(case: &str) -> Self {
+        Self::with_retention(case, None).await
+    }
+
+    /// A store on a new table named after `case`, with the given retention.
+    pub async fn with_retention(case: &str, retention: Option<Duration>) -> Self {
+        let endpoint = std::env::var(ENDPOINT_ENV).unwrap_or_default();
+        assert!(
+            !endpoint.is_empty(),
+            "{ENDPOINT_ENV} is not set: the DynamoDB store tests need DynamoDB Local. Run them with \
+             `make test`, or `scripts/with-dynamodb.sh cargo test -p chatkit-tests --test store_contract`."
+        );
+        // The SDK takes the endpoint from the environment, as the Lambda functions do.
+        let sdk = aws_config::defaults(aws_config::BehaviorVersion::latest()).load().await;
+        let table = format!("contract-{case}-{}", new_id("t").to_lowercase()).replace('_', "-");
+        let raw = Client::new(&sdk);
+        create_table(&raw, &table).await.expect("create_table on DynamoDB Local");
+        create_table(&raw, &table).await.expect("create_table is idempotent");
+        let store = DynamoStore::new(&sdk, &table).with_retention(retention);
+        Self { store, raw, table }
+    }
+
+    pub fn dynamo(&self) -> &DynamoStore {
+        &self.store
+    }
+
+    /// Every record of the table (a full Scan, not counted).
+    pub async fn scan(&self) -> Vec<HashMap<String, AttributeValue>> {
+        let mut records = Vec::new();
+        let mut start = None;
+        loop {
+            let out = self
+                .raw
+                .scan()
+                .table_name(&self.table)
+                .consistent_read(true)
+                .set_exclusive_start_key(start)
+                .send()
+                .await
+                .expect("scan");
+            records.extend(out.items.unwrap_or_default());
+            start = out.last_evaluated_key;
+            if start.is_none() {
+                return records;
+            }
+        }
+    }
+}
+
+/// A stable text form of an attribute value (map keys sorted).
+fn render(value: &AttributeValue) -> String {
+    match value {
+        AttributeValue::S(s) => format!("{s:?}"),
+        AttributeValue::N(n) => n.clone(),
+        AttributeValue::Bool(b) => b.to_string(),
+        AttributeValue::Null(_) => "null".to_string(),
+        AttributeValue::L(list) => format!("[{}]", list.iter().map(render).collect::<Vec<_>>().join(", ")),
+        AttributeValue::M(map) => render_map(map),
+        other => format!("{other:?}"),
+    }
+}
+
+fn render_map(map: &HashMap<String, AttributeValue>) -> String {
+    let sorted: BTreeMap<&String, String> = map.iter().map(|(k, v)| (k, render(v))).collect();
+    let fields: Vec<String> = sorted.into_iter().map(|(k, v)| format!("{k}: {v}")).collect();
+    format!("{{{}}}", fields.join(", "))
+}
+
+#[async_trait]
+impl StoreHarness for DynamoHarness {
+    fn store(&self) -> &dyn Store {
+        &self.store
+    }
+
+    /// The table scan, one record per line, sorted.
+    async fn snapshot(&self) -> String {
+        let mut lines: Vec<String> = self.scan().await.iter().map(render_map).collect();
+        lines.sort();
+        lines.join("\n")
+    }
+}
+
+fn epoch_now() -> u64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_secs()
+}
+
+/// Writes one record of every kind (thread copies, items, feedback, attachment).
+async fn write_every_kind(h: &DynamoHarness) {
+    let store = h.store();
+    let thread = new_thread();
+    let items = vec![user_message(&thread, "q"), assistant_message(&thread, "a")];
+    store.create_thread(&alice(), &thread, &items[..1]).await.unwrap();
+    store.save_item(&alice(), &thread.id, &items[1]).await.unwrap();
+    store.save_thread(&alice(), &ThreadMetadata { title: Some("t".into()), ..thread.clone() }).await.unwrap();
+    store.save_feedback(&alice(), &thread.id, &ids_of(&items), FeedbackKind::Positive).await.unwrap();
+    store.save_attachment(&alice(), &crate::contract::file_attachment()).await.unwrap();
+}
+
+/// With a retention every record carries `expires_at` = now + retention; without, none.
+pub async fn retention_sets_expires_at(with: &DynamoHarness, without: &DynamoHarness, retention: Duration) {
+    let ttl = with.raw.describe_time_to_live().table_name(&with.table).send().await.expect("describe TTL");
+    let ttl = ttl.time_to_live_description().expect("TTL description");
+    assert_eq!(ttl.attribute_name(), Some("expires_at"), "create_table enables TTL on expires_at");
+    assert_eq!(ttl.time_to_live_status(), Some(&aws_sdk_dynamodb::types::TimeToLiveStatus::Enabled));
+
+    let start = epoch_now();
+    write_every_kind(with).await;
+    let end = epoch_now();
+    let records = with.scan().await;
+    assert_eq!(records.len(), 2 + 2 + 2 + 1, "thread copies, items, feedback, attachment");
+    for record in &records {
+        let expires: u64 = match record.get("expires_at") {
+            Some(AttributeValue::N(n)) => n.parse().unwrap(),
+            other => panic!("expires_at missing or not a number ({other:?}) in {}", render_map(record)),
+        };
+        let range = start + retention.as_secs()..=end + retention.as_secs() + 1;
+        assert!(range.contains(&expires), "expires_at {expires} outside {range:?}");
+    }
+
+    write_every_kind(without).await;
+    let records = without.scan().await;
+    assert_eq!(records.len(), 7);
+    assert!(records.iter().all(|r| !r.contains_key("expires_at")), "no retention, no expires_at");
+}
+
+/// Runs `op` and returns how many DynamoDB requests it made.
+macro_rules! requests {
+    ($store:expr, $op:expr) => {{
+        let before = $store.request_count();
+        $op.await.unwrap();
+        $store.request_count() - before
+    }};
+}
+
+/// Exact request counts per operation.
+pub async fn request_counts(h: &DynamoHarness) {
+    let store = h.dynamo();
+    let user = alice();
+    let thread = new_thread();
+    let first = user_message(&thread, "q");
+    assert_eq!(requests!(store, store.create_thread(&user, &thread, std::slice::from_ref(&first))), 1);
+    assert_eq!(requests!(store, store.save_thread(&user, &thread)), 1);
+    let mut items = vec![first.clone()];
+    for i in 0..29 {
+        let item = assistant_message(&thread, &format!("a{i}"));
+        assert_eq!(requests!(store, store.save_item(&user, &thread.id, &item)), 1);
+        items.push(item);
+    }
+    assert_eq!(requests!(store, store.load_thread(&user, &thread.id)), 1);
+    assert_eq!(requests!(store, store.load_item(&user, &thread.id, items[3].id())), 1);
+    assert_eq!(requests!(store, store.list_threads(&user, &PageRequest::new(10, Order::Desc))), 1);
+    let next = PageRequest::new(1, Order::Asc).after(Some(new_id("thr")));
+    assert_eq!(requests!(store, store.list_threads(&user, &next)), 1);
+
+    for order in [Order::Asc, Order::Desc] {
+        let first_page = PageRequest::new(10, order);
+        assert_eq!(requests!(store, store.load_thread_items(&user, &thread.id, &first_page)), 1);
+    }
+    // A cursor page reaching the end of the thread meets the far metadata copy: 1 request.
+    let last_page = PageRequest::new(10, Order::Asc).after(Some(items[19].id().to_string()));
+    assert_eq!(requests!(store, store.load_thread_items(&user, &thread.id, &last_page)), 1);
+    let last_page = PageRequest::new(10, Order::Desc).after(Some(items[10].id().to_string()));
+    assert_eq!(requests!(store, store.load_thread_items(&user, &thread.id, &last_page)), 1);
+    // One stopping short of it (more than limit + 1 items left) adds a GetItem: 2.
+    let middle = PageRequest::new(10, Order::Desc).after(Some(items[25].id().to_string()));
+    assert_eq!(requests!(store, store.load_thread_items(&user, &thread.id, &middle)), 2);
+
+    let rated = ids_of(&items[..2]);
+    assert_eq!(requests!(store, store.save_feedback(&user, &thread.id, &rated, FeedbackKind::Negative)), 1);
+    let attachment = crate::contract::file_attachment();
+    assert_eq!(requests!(store, store.save_attachment(&user, &attachment)), 1);
+    assert_eq!(requests!(store, store.load_attachment(&user, attachment.id())), 1);
+    assert_eq!(requests!(store, store.delete_attachment(&user, attachment.id())), 1);
+
+    // delete_thread of 30 items and 2 feedback records: 1 TransactWriteItems (both metadata
+    // copies), 1 Query of the remaining 32 keys, ⌈32 / 25⌉ = 2 BatchWriteItem: 4.
+    assert_eq!(requests!(store, store.delete_thread(&user, &thread.id)), 4);
+    assert_eq!(h.scan().await.len(), 0);
+
+    // delete_items: ⌈n / 25⌉ BatchWriteItem.
+    let other = new_thread();
+    store.create_thread(&user, &other, &[]).await.unwrap();
+    let ids: Vec<String> = (0..26).map(|_| new_id("msg")).collect();
+    assert_eq!(requests!(store, store.delete_items(&user, &other.id, &ids)), 2);
+}

@@ -1,1 +1,92 @@
-//! DynamoDB store.
+//! The ChatKit [`Store`](chatkit_store::Store) on one DynamoDB table.
+//!
+//! Every key is derived from the [`UserId`](chatkit_store::UserId) and validated ids (see
+//! the `keys` module for the layout), so a user can only ever reach their own records.
+//! A thread lives in its own partition with two copies of its metadata around its items,
+//! which lets one Query return a page of items together with the thread, in either order.
+//!
+//! Build one with [`DynamoStore::from_env`] (or [`DynamoStore::new`]); create the table with
+//! [`create_table`]. Every request attempt is counted ([`Store::request_count`](chatkit_store::Store::request_count)).
+
+mod batch;
+mod config;
+mod counter;
+mod error;
+mod keys;
+mod records;
+mod store;
+mod table;
+mod threads;
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use aws_config::SdkConfig;
+use aws_sdk_dynamodb::Client;
+
+pub use config::{ConfigError, DEFAULT_TABLE_NAME, RETENTION_DAYS_ENV, TABLE_NAME_ENV};
+pub use table::create_table;
+
+/// The DynamoDB store. Cheap to clone (the SDK client and counter are shared).
+#[derive(Debug, Clone)]
+pub struct DynamoStore {
+    client: Client,
+    table: String,
+    retention: Option<Duration>,
+    requests: Arc<AtomicU64>,
+}
+
+impl DynamoStore {
+    /// A store on `table`, with a client built from `sdk_config` plus the request counter.
+    pub fn new(sdk_config: &SdkConfig, table: impl Into<String>) -> Self {
+        Self::from_conf(aws_sdk_dynamodb::Config::from(sdk_config), table)
+    }
+
+    /// A store on `table`, with a client built from `conf` plus the request counter.
+    pub fn from_conf(conf: aws_sdk_dynamodb::Config, table: impl Into<String>) -> Self {
+        let requests = Arc::new(AtomicU64::new(0));
+        let conf = conf.to_builder().interceptor(counter::RequestCounter::new(requests.clone())).build();
+        Self { client: Client::from_conf(conf), table: table.into(), retention: None, requests }
+    }
+
+    /// A store configured from the environment: table `CHATKIT_TABLE_NAME` (default
+    /// `chatkit`) and retention `CHATKIT_RETENTION_DAYS` (unset or 0: records never expire).
+    pub fn from_env(sdk_config: &SdkConfig) -> Result<Self, ConfigError> {
+        let settings = config::Settings::from_env()?;
+        Ok(Self::new(sdk_config, settings.table_name).with_retention(settings.retention))
+    }
+
+    /// Sets how long records live: every record written then carries `expires_at`
+    /// (epoch seconds) for DynamoDB's TTL. `None` keeps records forever.
+    pub fn with_retention(mut self, retention: Option<Duration>) -> Self {
+        self.retention = retention.filter(|r| !r.is_zero());
+        self
+    }
+
+    /// The SDK client (with the request counter attached).
+    pub fn client(&self) -> &Client {
+        &self.client
+    }
+
+    /// The table this store uses.
+    pub fn table_name(&self) -> &str {
+        &self.table
+    }
+
+    /// The configured retention.
+    pub fn retention(&self) -> Option<Duration> {
+        self.retention
+    }
+
+    /// `expires_at` for a record written now, when a retention is set.
+    fn expires_at(&self) -> Option<u64> {
+        let retention = self.retention?;
+        let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default();
+        Some((now + retention).as_secs())
+    }
+
+    fn requests_made(&self) -> u64 {
+        self.requests.load(Ordering::Relaxed)
+    }
+}

@@ -20,6 +20,12 @@ pub struct Harness {
     pub store: Arc<MemoryStore>,
 }
 
+impl Default for Harness {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
 impl Harness {
     pub fn new() -> Self {
         Self::with_config(ServerConfig::default())

@@ -1,0 +1,114 @@
+//! Write helpers: transactions and BatchWriteItem in chunks of 25 with retries of
+//! unprocessed items.
+
+use std::time::Duration;
+
+use aws_sdk_dynamodb::error::BuildError;
+use aws_sdk_dynamodb::types::{ConditionCheck, Delete, DeleteRequest, Put, TransactWriteItem, WriteRequest};
+use chatkit_store::{StoreError, StoreResult};
+
+use crate::error::{self, Cancelled};
+use crate::keys::{self, Key, THREAD_HEAD};
+use crate::records::Item;
+use crate::DynamoStore;
+
+/// BatchWriteItem takes at most this many requests.
+pub(crate) const BATCH_SIZE: usize = 25;
+/// TransactWriteItems takes at most this many actions.
+pub(crate) const MAX_TRANSACTION_ACTIONS: usize = 100;
+/// Attempts at a batch whose items keep coming back unprocessed.
+const MAX_BATCH_ATTEMPTS: u32 = 8;
+
+/// Condition that the record exists.
+pub(crate) const EXISTS: &str = "attribute_exists(pk)";
+
+fn built<T>(result: Result<T, BuildError>) -> StoreResult<T> {
+    result.map_err(|e| StoreError::Internal(format!("cannot build DynamoDB request: {e}")))
+}
+
+impl DynamoStore {
+    /// A transaction action putting `record`.
+    pub(crate) fn put_action(&self, record: Item) -> StoreResult<TransactWriteItem> {
+        let put = built(Put::builder().table_name(&self.table).set_item(Some(record)).build())?;
+        Ok(TransactWriteItem::builder().put(put).build())
+    }
+
+    /// A transaction action deleting `key`, optionally only if it exists.
+    pub(crate) fn delete_action(&self, key: Key, must_exist: bool) -> StoreResult<TransactWriteItem> {
+        let mut delete = Delete::builder().table_name(&self.table).set_key(Some(key));
+        if must_exist {
+            delete = delete.condition_expression(EXISTS);
+        }
+        Ok(TransactWriteItem::builder().delete(built(delete.build())?).build())
+    }
+
+    /// A transaction action requiring the head record of thread partition `pk` to exist.
+    pub(crate) fn thread_exists_action(&self, pk: &str) -> StoreResult<TransactWriteItem> {
+        let check = ConditionCheck::builder()
+            .table_name(&self.table)
+            .set_key(Some(keys::key(pk, THREAD_HEAD)))
+            .condition_expression(EXISTS)
+            .build();
+        Ok(TransactWriteItem::builder().condition_check(built(check)?).build())
+    }
+
+    /// Runs one TransactWriteItems (one request).
+    pub(crate) async fn transact(&self, actions: Vec<TransactWriteItem>) -> Result<(), Cancelled> {
+        if actions.len() > MAX_TRANSACTION_ACTIONS {
+            return Err(Cancelled::Other(StoreError::Internal(format!(
+                "a DynamoDB transaction takes at most {MAX_TRANSACTION_ACTIONS} writes, this one needs {}",
+                actions.len()
+            ))));
+        }
+        self.client
+            .transact_write_items()
+            .set_transact_items(Some(actions))
+            .send()
+            .await
+            .map(drop)
+            .map_err(error::transact)
+    }
+
+    /// Deletes `keys` with BatchWriteItem, 25 per request.
+    pub(crate) async fn batch_delete(&self, keys: Vec<Key>) -> StoreResult<()> {
+        let requests = keys
+            .into_iter()
+            .map(|k| {
+                let delete = built(DeleteRequest::builder().set_key(Some(k)).build())?;
+                Ok(WriteRequest::builder().delete_request(delete).build())
+            })
+            .collect::<StoreResult<Vec<_>>>()?;
+        self.batch_write(requests).await
+    }
+
+    async fn batch_write(&self, requests: Vec<WriteRequest>) -> StoreResult<()> {
+        for chunk in requests.chunks(BATCH_SIZE) {
+            self.batch_write_chunk(chunk.to_vec()).await?;
+        }
+        Ok(())
+    }
+
+    /// One chunk, resending unprocessed items with exponential backoff (20 ms, 40 ms, …).
+    async fn batch_write_chunk(&self, mut pending: Vec<WriteRequest>) -> StoreResult<()> {
+        for attempt in 0..MAX_BATCH_ATTEMPTS {
+            if attempt > 0 {
+                tokio::time::sleep(Duration::from_millis(10 << attempt)).await;
+            }
+            let out = self
+                .client
+                .batch_write_item()
+                .request_items(&self.table, pending)
+                .send()
+                .await
+                .map_err(|e| error::sdk("BatchWriteItem", e))?;
+            pending = out.unprocessed_items.and_then(|mut u| u.remove(&self.table)).unwrap_or_default();
+            if pending.is_empty() {
+                return Ok(());
+            }
+        }
+        Err(StoreError::Unavailable(format!(
+            "DynamoDB BatchWriteItem: {} writes still unprocessed after {MAX_BATCH_ATTEMPTS} attempts",
+            pending.len()
+        )))
+    }
+}

@@ -1,0 +1,127 @@
+//! Key layout of the single table. Every key is derived from the [`UserId`] and from ids
+//! validated by [`ids::sort_key`]; nothing a client sends can choose a partition.
+//!
+//! ```text
+//! pk                         sk                 what
+//! U#<user>#T#<thread ULID>   #THREAD            thread metadata, head copy (+ gsi1pk, gsi1sk)
+//!                            I#<item ULID>      one thread item
+//!                            ~THREAD            thread metadata, tail copy
+//!                            ~~F#<item id>      feedback on an item
+//! U#<user>#A                 <attachment id>    attachment metadata
+//! gsi1: gsi1pk = U#<user>, gsi1sk = <thread ULID>  (head copies only: lists threads)
+//! ```
+//!
+//! `#` and `%` in a user id are percent-encoded, so a user id can never reach into another
+//! user's keys.
+
+use std::collections::HashMap;
+
+use aws_sdk_dynamodb::types::AttributeValue;
+use chatkit_store::ids::sort_key;
+use chatkit_store::{StoreError, StoreResult, UserId};
+
+pub(crate) const PK: &str = "pk";
+pub(crate) const SK: &str = "sk";
+pub(crate) const GSI1: &str = "gsi1";
+pub(crate) const GSI1PK: &str = "gsi1pk";
+pub(crate) const GSI1SK: &str = "gsi1sk";
+pub(crate) const EXPIRES_AT: &str = "expires_at";
+
+/// Sort key of the head copy of a thread's metadata (before every item).
+pub(crate) const THREAD_HEAD: &str = "#THREAD";
+/// Sort key of the tail copy of a thread's metadata (after every item, before feedback).
+pub(crate) const THREAD_TAIL: &str = "~THREAD";
+pub(crate) const ITEM_PREFIX: &str = "I#";
+pub(crate) const FEEDBACK_PREFIX: &str = "~~F#";
+
+/// DynamoDB's limit on a sort key value, in bytes.
+const MAX_SK_BYTES: usize = 1024;
+
+/// A DynamoDB primary key (or start key) as the SDK wants it.
+pub(crate) type Key = HashMap<String, AttributeValue>;
+
+fn user_part(user: &UserId) -> String {
+    user.as_str().replace('%', "%25").replace('#', "%23")
+}
+
+/// `U#<user>`: the user's gsi1 partition (their thread list).
+pub(crate) fn user_pk(user: &UserId) -> String {
+    format!("U#{}", user_part(user))
+}
+
+/// `U#<user>#A`: the user's attachment partition.
+pub(crate) fn attachments_pk(user: &UserId) -> String {
+    format!("U#{}#A", user_part(user))
+}
+
+/// A thread's partition, from a validated thread ULID.
+pub(crate) fn thread_pk(user: &UserId, thread_ulid: &str) -> String {
+    format!("U#{}#T#{thread_ulid}", user_part(user))
+}
+
+pub(crate) fn item_sk(item_ulid: &str) -> String {
+    format!("{ITEM_PREFIX}{item_ulid}")
+}
+
+pub(crate) fn feedback_sk(item_id: &str) -> String {
+    format!("{FEEDBACK_PREFIX}{item_id}")
+}
+
+/// The thread ULID of a thread id to write (`InvalidId` when it has none).
+pub(crate) fn thread_ulid_for_write(thread_id: &str) -> StoreResult<&str> {
+    sort_key(thread_id).ok_or_else(|| StoreError::InvalidId { kind: "thread", id: thread_id.to_string() })
+}
+
+/// The item ULID of an item id to write (`InvalidId` when it has none).
+pub(crate) fn item_ulid_for_write(item_id: &str) -> StoreResult<&str> {
+    sort_key(item_id).ok_or_else(|| StoreError::InvalidId { kind: "item", id: item_id.to_string() })
+}
+
+/// The ULID of a page cursor (`InvalidId` when malformed).
+pub(crate) fn cursor_ulid(after: &str) -> StoreResult<&str> {
+    sort_key(after).ok_or_else(|| StoreError::InvalidId { kind: "cursor", id: after.to_string() })
+}
+
+/// Whether an opaque id (attachment, feedback target) can be a sort key.
+pub(crate) fn usable_sk_id(id: &str) -> bool {
+    !id.is_empty() && id.len() + FEEDBACK_PREFIX.len() <= MAX_SK_BYTES
+}
+
+/// `{pk, sk}` as a key map.
+pub(crate) fn key(pk: impl Into<String>, sk: impl Into<String>) -> Key {
+    HashMap::from([(PK.to_string(), AttributeValue::S(pk.into())), (SK.to_string(), AttributeValue::S(sk.into()))])
+}
+
+/// The gsi1 start key for a thread-list cursor: table key plus index key.
+pub(crate) fn thread_list_start_key(user: &UserId, thread_ulid: &str) -> Key {
+    let mut k = key(thread_pk(user, thread_ulid), THREAD_HEAD);
+    k.insert(GSI1PK.to_string(), AttributeValue::S(user_pk(user)));
+    k.insert(GSI1SK.to_string(), AttributeValue::S(thread_ulid.to_string()));
+    k
+}
+
+/// The string value of attribute `name` of a record, if any.
+pub(crate) fn string_attr<'a>(record: &'a HashMap<String, AttributeValue>, name: &str) -> Option<&'a str> {
+    record.get(name).and_then(|v| v.as_s().ok()).map(String::as_str)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn user_ids_cannot_forge_key_separators() {
+        let a = UserId::new("a");
+        let forged = UserId::new("a#T#01ARZ3NDEKTSV4RRFFQ69G5FAV");
+        assert_ne!(thread_pk(&forged, "X"), thread_pk(&a, "01ARZ3NDEKTSV4RRFFQ69G5FAV"));
+        assert_eq!(user_pk(&UserId::new("50%#")), "U#50%25%23");
+    }
+
+    #[test]
+    fn item_and_feedback_keys_sort_inside_and_outside_the_thread_range() {
+        let item = item_sk("01ARZ3NDEKTSV4RRFFQ69G5FAV");
+        assert!(THREAD_HEAD < item.as_str() && item.as_str() < THREAD_TAIL);
+        let fb = feedback_sk("anything");
+        assert!(fb.as_str() > THREAD_TAIL);
+    }
+}

@@ -1,0 +1,222 @@
+//! The [`Store`] implementation. Request counts per call (see also the module docs of
+//! [`crate::threads`]): load_thread 1, load_thread_items 1 (2 for a cursor page that stops
+//! short of the end of the thread), create_thread 1, save_thread 1, list_threads 1,
+//! save_item 1, load_item 1, delete_items ⌈n/25⌉, attachments 1 each, save_feedback
+//! ⌈n/99⌉ (1 for none), delete_thread 2 + ⌈records/25⌉.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use async_trait::async_trait;
+use aws_sdk_dynamodb::operation::delete_item::DeleteItemError;
+use chatkit_protocol::{Attachment, FeedbackKind, Page, ThreadItem, ThreadMetadata};
+use chatkit_store::ids::sort_key;
+use chatkit_store::{PageRequest, Store, StoreError, StoreResult, ThreadWithItems, UserId};
+
+use crate::batch::{EXISTS, MAX_TRANSACTION_ACTIONS};
+use crate::error::{self, Cancelled};
+use crate::keys::{self, THREAD_HEAD, THREAD_TAIL};
+use crate::records;
+use crate::DynamoStore;
+
+/// Maps a cancelled transaction whose only condition is "the thread exists".
+fn thread_missing(thread_id: &str) -> impl FnOnce(Cancelled) -> StoreError + '_ {
+    move |c| match c {
+        Cancelled::ConditionFailed => StoreError::thread_not_found(thread_id),
+        Cancelled::Other(e) => e,
+    }
+}
+
+#[async_trait]
+impl Store for DynamoStore {
+    async fn load_thread(&self, user: &UserId, thread_id: &str) -> StoreResult<ThreadMetadata> {
+        self.thread(user, thread_id).await
+    }
+
+    async fn load_thread_items(
+        &self,
+        user: &UserId,
+        thread_id: &str,
+        page: &PageRequest,
+    ) -> StoreResult<ThreadWithItems> {
+        self.thread_items(user, thread_id, page).await
+    }
+
+    /// One TransactWriteItems: both metadata copies and the items (at most 98 items).
+    async fn create_thread(&self, user: &UserId, thread: &ThreadMetadata, items: &[ThreadItem]) -> StoreResult<()> {
+        let ulid = keys::thread_ulid_for_write(&thread.id)?;
+        let pk = keys::thread_pk(user, ulid);
+        let expires_at = self.expires_at();
+        // A transaction may touch a record once: the last item with an id wins.
+        let mut by_key = BTreeMap::new();
+        for item in items {
+            by_key.insert(keys::item_ulid_for_write(item.id())?, item);
+        }
+        if by_key.len() + 2 > MAX_TRANSACTION_ACTIONS {
+            return Err(StoreError::Internal(format!(
+                "create_thread writes at most {} first items in its one transaction, got {}",
+                MAX_TRANSACTION_ACTIONS - 2,
+                by_key.len()
+            )));
+        }
+        let mut actions = Vec::with_capacity(by_key.len() + 2);
+        for record in records::thread_records(user, ulid, thread, expires_at)? {
+            actions.push(self.put_action(record)?);
+        }
+        for item in by_key.into_values() {
+            actions.push(self.put_action(records::item_record(&pk, item, expires_at)?)?);
+        }
+        self.transact(actions).await.map_err(thread_missing(&thread.id))
+    }
+
+    /// One TransactWriteItems putting both metadata copies.
+    async fn save_thread(&self, user: &UserId, thread: &ThreadMetadata) -> StoreResult<()> {
+        let ulid = keys::thread_ulid_for_write(&thread.id)?;
+        let actions = records::thread_records(user, ulid, thread, self.expires_at())?
+            .into_iter()
+            .map(|r| self.put_action(r))
+            .collect::<StoreResult<Vec<_>>>()?;
+        self.transact(actions).await.map_err(thread_missing(&thread.id))
+    }
+
+    async fn list_threads(&self, user: &UserId, page: &PageRequest) -> StoreResult<Page<ThreadMetadata>> {
+        self.threads(user, page).await
+    }
+
+    /// Deletes both metadata copies first (one transaction, conditional on the head: the
+    /// thread is gone at once), then Queries the partition's keys and batch-deletes them.
+    async fn delete_thread(&self, user: &UserId, thread_id: &str) -> StoreResult<()> {
+        let ulid = sort_key(thread_id).ok_or_else(|| StoreError::thread_not_found(thread_id))?;
+        let pk = keys::thread_pk(user, ulid);
+        let actions = vec![
+            self.delete_action(keys::key(pk.as_str(), THREAD_HEAD), true)?,
+            self.delete_action(keys::key(pk.as_str(), THREAD_TAIL), false)?,
+        ];
+        self.transact(actions).await.map_err(thread_missing(thread_id))?;
+        let rest = self.partition_keys(&pk).await?;
+        self.batch_delete(rest).await
+    }
+
+    /// One GetItem (consistent).
+    async fn load_item(&self, user: &UserId, thread_id: &str, item_id: &str) -> StoreResult<ThreadItem> {
+        let not_found = || StoreError::item_not_found(item_id);
+        let (thread_ulid, item_ulid) = sort_key(thread_id).zip(sort_key(item_id)).ok_or_else(not_found)?;
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .set_key(Some(keys::key(keys::thread_pk(user, thread_ulid), keys::item_sk(item_ulid))))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| error::sdk("GetItem", e))?;
+        records::decode_item(item_ulid, out.item.ok_or_else(not_found)?)
+    }
+
+    /// One TransactWriteItems: a check that the thread exists, and the upsert. A user can
+    /// therefore never create items in a thread they do not have.
+    async fn save_item(&self, user: &UserId, thread_id: &str, item: &ThreadItem) -> StoreResult<()> {
+        keys::item_ulid_for_write(item.id())?;
+        let thread_ulid = sort_key(thread_id).ok_or_else(|| StoreError::thread_not_found(thread_id))?;
+        let pk = keys::thread_pk(user, thread_ulid);
+        let actions = vec![
+            self.thread_exists_action(&pk)?,
+            self.put_action(records::item_record(&pk, item, self.expires_at())?)?,
+        ];
+        self.transact(actions).await.map_err(thread_missing(thread_id))
+    }
+
+    /// BatchWriteItem deletes, 25 per request; ids without a ULID are ignored.
+    async fn delete_items(&self, user: &UserId, thread_id: &str, item_ids: &[String]) -> StoreResult<()> {
+        let Some(thread_ulid) = sort_key(thread_id) else { return Ok(()) };
+        let pk = keys::thread_pk(user, thread_ulid);
+        let ulids: BTreeSet<&str> = item_ids.iter().filter_map(|id| sort_key(id)).collect();
+        let keys = ulids.into_iter().map(|u| keys::key(pk.as_str(), keys::item_sk(u))).collect();
+        self.batch_delete(keys).await
+    }
+
+    /// One PutItem.
+    async fn save_attachment(&self, user: &UserId, attachment: &Attachment) -> StoreResult<()> {
+        let record = records::attachment_record(user, attachment, self.expires_at())?;
+        self.client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(record))
+            .send()
+            .await
+            .map(drop)
+            .map_err(|e| error::sdk("PutItem", e))
+    }
+
+    /// One GetItem (consistent).
+    async fn load_attachment(&self, user: &UserId, attachment_id: &str) -> StoreResult<Attachment> {
+        let not_found = || StoreError::attachment_not_found(attachment_id);
+        if !keys::usable_sk_id(attachment_id) {
+            return Err(not_found());
+        }
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .set_key(Some(keys::key(keys::attachments_pk(user), attachment_id)))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| error::sdk("GetItem", e))?;
+        records::decode_attachment(attachment_id, out.item.ok_or_else(not_found)?)
+    }
+
+    /// One conditional DeleteItem.
+    async fn delete_attachment(&self, user: &UserId, attachment_id: &str) -> StoreResult<()> {
+        let not_found = || StoreError::attachment_not_found(attachment_id);
+        if !keys::usable_sk_id(attachment_id) {
+            return Err(not_found());
+        }
+        let result = self
+            .client
+            .delete_item()
+            .table_name(&self.table)
+            .set_key(Some(keys::key(keys::attachments_pk(user), attachment_id)))
+            .condition_expression(EXISTS)
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(()),
+            Err(e) if matches!(e.as_service_error(), Some(DeleteItemError::ConditionalCheckFailedException(_))) => {
+                Err(not_found())
+            }
+            Err(e) => Err(error::sdk("DeleteItem", e)),
+        }
+    }
+
+    /// TransactWriteItems of a thread-exists check and up to 99 feedback puts each, so
+    /// feedback never lands in a thread the user does not have.
+    async fn save_feedback(
+        &self,
+        user: &UserId,
+        thread_id: &str,
+        item_ids: &[String],
+        kind: FeedbackKind,
+    ) -> StoreResult<()> {
+        let thread_ulid = sort_key(thread_id).ok_or_else(|| StoreError::thread_not_found(thread_id))?;
+        let pk = keys::thread_pk(user, thread_ulid);
+        let expires_at = self.expires_at();
+        let ids: BTreeSet<&str> = item_ids.iter().map(String::as_str).collect();
+        let puts = ids
+            .into_iter()
+            .map(|id| self.put_action(records::feedback_record(&pk, id, kind, expires_at)?))
+            .collect::<StoreResult<Vec<_>>>()?;
+        if puts.is_empty() {
+            return self.thread(user, thread_id).await.map(drop);
+        }
+        for chunk in puts.chunks(MAX_TRANSACTION_ACTIONS - 1) {
+            let mut actions = vec![self.thread_exists_action(&pk)?];
+            actions.extend_from_slice(chunk);
+            self.transact(actions).await.map_err(thread_missing(thread_id))?;
+        }
+        Ok(())
+    }
+
+    fn request_count(&self) -> u64 {
+        self.requests_made()
+    }
+}

@@ -1,0 +1,100 @@
+//! Builds the whole function from the environment, once per container: configuration now,
+//! clients and secrets lazily on first use, then reused by every warm invocation.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use chatkit_dynamodb::DynamoStore;
+use chatkit_server::{ChatKitServer, Responder, ServerConfig};
+use futures::future::BoxFuture;
+use tracing::warn;
+
+use crate::auth::Authenticator;
+use crate::aws::AwsClients;
+use crate::config::{ConfigError, GatewayConfig, SecretSetting};
+use crate::cors::Cors;
+use crate::gateway::Gateway;
+use crate::keys::{Jwks, ManagedSecret, SecretSource, StaticSecret};
+
+/// What a responder may use: the shared AWS clients and HTTP client.
+#[derive(Clone)]
+pub struct Resources {
+    pub aws: Arc<AwsClients>,
+    pub http: reqwest::Client,
+}
+
+/// Builds the responder on first use (it may need secrets, e.g. the model API key).
+pub type ResponderInit = Arc<dyn Fn(Resources) -> BoxFuture<'static, Result<Arc<dyn Responder>, String>> + Send + Sync>;
+
+/// The HTTP client shared by JWKS fetches, the model and tools.
+pub fn http_client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .connect_timeout(Duration::from_secs(5))
+        .pool_idle_timeout(Duration::from_secs(60))
+        .build()
+        .expect("the HTTP client builds")
+}
+
+fn authenticator(config: &GatewayConfig, resources: &Resources) -> Authenticator {
+    let auth = &config.auth;
+    let secret: Option<Arc<dyn SecretSource>> = match &auth.hs_secret {
+        Some(SecretSetting::Value(v)) => Some(Arc::new(StaticSecret(v.as_str().into()))),
+        Some(SecretSetting::Arn(arn)) => Some(Arc::new(ManagedSecret::new(resources.aws.clone(), arn, auth.refresh))),
+        None => None,
+    };
+    let jwks = auth.jwks_url.as_ref().map(|url| Jwks::new(resources.http.clone(), url, auth.refresh));
+    if auth.dev_auth {
+        warn!("CHATKIT_DEV_AUTH is on: the X-User-ID header is trusted as the user id. Never use this outside local development.");
+    }
+    Authenticator::new(secret, jwks, auth.algorithms.clone())
+        .with_issuer(auth.issuer.clone())
+        .with_audience(auth.audience.clone())
+        .with_cookie(auth.cookie_name.clone())
+        .with_dev_auth(auth.dev_auth)
+}
+
+/// The gateway as configured by the environment (see the README's settings table).
+pub fn from_env(make_responder: ResponderInit) -> Result<Gateway, ConfigError> {
+    let config = GatewayConfig::from_env()?;
+    let resources = Resources { aws: Arc::new(AwsClients::new()), http: http_client() };
+    let auth = authenticator(&config, &resources);
+    let server_config = ServerConfig { max_body_bytes: config.max_body_bytes, ..ServerConfig::default() };
+    let init = Box::new(move || {
+        let resources = resources.clone();
+        let make_responder = make_responder.clone();
+        let server_config = server_config.clone();
+        Box::pin(async move {
+            let sdk = resources.aws.config().await;
+            let store = DynamoStore::from_env(sdk).map_err(|e| e.to_string())?;
+            if std::env::var("CHATKIT_CREATE_TABLE").is_ok_and(|v| v == "1") {
+                // local development: make the table on first use (never set by the SAM template)
+                chatkit_dynamodb::create_table(store.client(), store.table_name()).await.map_err(|e| e.to_string())?;
+            }
+            let responder = make_responder(resources.clone()).await?;
+            Ok(ChatKitServer::new(Arc::new(store), responder).with_config(server_config))
+        }) as BoxFuture<'static, Result<ChatKitServer, String>>
+    });
+    Ok(Gateway::lazy(init, auth, Cors::new(config.allowed_origins.clone()), config.max_body_bytes))
+}
+
+/// Serves on Lambda when the runtime API is present; otherwise over HTTP on `PORT` (or
+/// `--port N`), default 8080, on 127.0.0.1 (`CHATKIT_BIND` overrides the address).
+pub async fn serve(gateway: Arc<Gateway>) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+    if std::env::var_os("AWS_LAMBDA_RUNTIME_API").is_some() {
+        return crate::lambda::run(gateway).await;
+    }
+    let args: Vec<String> = std::env::args().collect();
+    let port = args
+        .iter()
+        .position(|a| a == "--port")
+        .and_then(|i| args.get(i + 1).cloned())
+        .or_else(|| std::env::var("PORT").ok())
+        .unwrap_or_else(|| "8080".into());
+    let host = std::env::var("CHATKIT_BIND").unwrap_or_else(|_| "127.0.0.1".into());
+    let addr: SocketAddr = format!("{host}:{port}").parse().map_err(|e| format!("bad address {host}:{port}: {e}"))?;
+    let (bound, serving) = crate::local::bind(gateway, addr).await?;
+    println!("ChatKit endpoint: http://{bound}/chatkit");
+    serving.await;
+    Ok(())
+}

@@ -1,0 +1,164 @@
+//! One HTTP request in, one response out: CORS, body limit, auth, then the ChatKit core.
+//! Shared by the Lambda path and the local HTTP mode.
+
+use std::convert::Infallible;
+use std::hash::{Hash, Hasher};
+use std::time::Instant;
+
+use bytes::Bytes;
+use chatkit_server::{ChatKitError, ChatKitResponse, ChatKitServer, RequestContext};
+use chatkit_store::UserId;
+use futures::future::BoxFuture;
+use futures::StreamExt;
+use http::header::{HeaderValue, CACHE_CONTROL, CONTENT_TYPE};
+use http::{Method, Request, Response, StatusCode};
+use http_body_util::combinators::UnsyncBoxBody;
+use http_body_util::{BodyExt, Full, StreamBody};
+use hyper::body::Frame;
+use tokio::sync::OnceCell;
+use tracing::{info, warn};
+
+use crate::auth::{AuthError, Authenticator};
+use crate::cors::Cors;
+
+/// A response body: a whole JSON document or an SSE stream written frame by frame.
+pub type ResponseBody = UnsyncBoxBody<Bytes, Infallible>;
+
+type ServerInit = Box<dyn Fn() -> BoxFuture<'static, Result<ChatKitServer, String>> + Send + Sync>;
+
+/// The ChatKit core, built on first use (clients, secrets) and reused afterwards.
+enum Backend {
+    Ready(ChatKitServer),
+    Lazy { cell: OnceCell<ChatKitServer>, init: ServerInit },
+}
+
+/// The HTTP front of the function.
+pub struct Gateway {
+    auth: Authenticator,
+    cors: Cors,
+    max_body_bytes: usize,
+    backend: Backend,
+}
+
+fn hash_user(user: &str) -> String {
+    let mut hasher = std::hash::DefaultHasher::new();
+    user.hash(&mut hasher);
+    format!("{:016x}", hasher.finish())
+}
+
+fn json_response(status: u16, body: &serde_json::Value) -> Response<ResponseBody> {
+    let bytes = serde_json::to_vec(body).expect("JSON serializes");
+    let mut response = Response::new(Full::new(Bytes::from(bytes)).boxed_unsync());
+    *response.status_mut() = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    response.headers_mut().insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    response
+}
+
+fn error_response(err: &ChatKitError, request_id: &str) -> Response<ResponseBody> {
+    json_response(err.status(), &err.to_body(request_id))
+}
+
+fn sse_response(events: chatkit_server::EventStream) -> Response<ResponseBody> {
+    let frames = events.map(|event| Ok::<_, Infallible>(Frame::data(Bytes::from(chatkit_protocol::sse_frame(&event)))));
+    let mut response = Response::new(StreamBody::new(frames).boxed_unsync());
+    let headers = response.headers_mut();
+    headers.insert(CONTENT_TYPE, HeaderValue::from_static("text/event-stream; charset=utf-8"));
+    headers.insert(CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    headers.insert("x-accel-buffering", HeaderValue::from_static("no"));
+    response
+}
+
+impl Gateway {
+    /// A gateway over a ready core (tests, embedding).
+    pub fn new(server: ChatKitServer, auth: Authenticator, cors: Cors, max_body_bytes: usize) -> Self {
+        Self { auth, cors, max_body_bytes, backend: Backend::Ready(server) }
+    }
+
+    /// A gateway whose core is built on the first request that needs it; a failed build is
+    /// answered 503 and retried by the next request.
+    pub fn lazy(init: ServerInit, auth: Authenticator, cors: Cors, max_body_bytes: usize) -> Self {
+        Self { auth, cors, max_body_bytes, backend: Backend::Lazy { cell: OnceCell::new(), init } }
+    }
+
+    /// The largest accepted body.
+    pub fn max_body_bytes(&self) -> usize {
+        self.max_body_bytes
+    }
+
+    async fn server(&self) -> Result<&ChatKitServer, ChatKitError> {
+        match &self.backend {
+            Backend::Ready(server) => Ok(server),
+            Backend::Lazy { cell, init } => cell.get_or_try_init(init).await.map_err(|e| {
+                warn!(error = %e, "could not initialise the ChatKit backend");
+                ChatKitError::Unavailable("the service is starting up or misconfigured; try again".into())
+            }),
+        }
+    }
+
+    /// Handles one request.
+    pub async fn handle(&self, request: Request<Bytes>, request_id: &str) -> Response<ResponseBody> {
+        let started = Instant::now();
+        let mut response = if request.method() == Method::OPTIONS {
+            let mut response = Response::new(Full::new(Bytes::new()).boxed_unsync());
+            *response.status_mut() = StatusCode::NO_CONTENT;
+            self.cors.apply_preflight(&request, response.headers_mut());
+            return response;
+        } else {
+            self.serve(&request, request_id).await
+        };
+        self.cors.apply(&request, response.headers_mut());
+        if let Ok(value) = HeaderValue::from_str(request_id) {
+            response.headers_mut().insert("x-request-id", value);
+        }
+        info!(request_id, status = response.status().as_u16(), latency_ms = started.elapsed().as_secs_f64() * 1e3, "request");
+        response
+    }
+
+    async fn serve(&self, request: &Request<Bytes>, request_id: &str) -> Response<ResponseBody> {
+        if request.method() != Method::POST {
+            let err = ChatKitError::bad_request(format!("method {} is not allowed; POST a ChatKit request", request.method()));
+            let mut response = error_response(&err, request_id);
+            *response.status_mut() = StatusCode::METHOD_NOT_ALLOWED;
+            return response;
+        }
+        let body = request.body();
+        if body.len() > self.max_body_bytes {
+            let err = ChatKitError::PayloadTooLarge { size: body.len(), limit: self.max_body_bytes };
+            return error_response(&err, request_id);
+        }
+        let identity = match self.auth.authenticate(request.headers()).await {
+            Ok(identity) => identity,
+            Err(AuthError::Keys(e)) => {
+                warn!(request_id, error = %e, "verification keys unavailable");
+                return error_response(&ChatKitError::Unavailable("could not verify credentials right now; try again".into()), request_id);
+            }
+            Err(e) => {
+                info!(request_id, reason = %e, "unauthenticated request");
+                return error_response(&ChatKitError::Unauthorized(e.to_string()), request_id);
+            }
+        };
+        let server = match self.server().await {
+            Ok(server) => server,
+            Err(err) => return error_response(&err, request_id),
+        };
+        let user = hash_user(&identity.user_id);
+        let mut context = RequestContext::new(UserId::new(identity.user_id), request_id);
+        context.access_token = identity.token;
+        let requests_before = server.store().request_count();
+        match server.process(body, context).await {
+            Ok(ChatKitResponse::Json(value)) => {
+                let store_requests = server.store().request_count().saturating_sub(requests_before);
+                info!(request_id, user = %user, store_requests, "json response");
+                json_response(200, &value)
+            }
+            Ok(ChatKitResponse::Stream(events)) => {
+                info!(request_id, user = %user, "streaming response");
+                sse_response(events)
+            }
+            Err(err) => {
+                info!(request_id, user = %user, status = err.status(), error = %err, "request rejected");
+                error_response(&err, request_id)
+            }
+        }
+    }
+}

@@ -1,0 +1,42 @@
+//! The Lambda path: Function URL events in, streamed responses out
+//! (`InvokeMode: RESPONSE_STREAM`): SSE frames reach the client as they are produced.
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+use http::{Request, Response};
+use lambda_http::{service_fn, Body, RequestExt};
+
+use crate::gateway::{Gateway, ResponseBody};
+
+/// Converts a Lambda HTTP request into the gateway's request type.
+pub fn into_request(request: lambda_http::Request) -> (Request<Bytes>, String) {
+    let request_id = request
+        .lambda_context_ref()
+        .map(|ctx| ctx.request_id.clone())
+        .filter(|id| !id.is_empty())
+        .unwrap_or_else(|| ulid::Ulid::new().to_string());
+    let (parts, body) = request.into_parts();
+    let bytes = match body {
+        Body::Empty => Bytes::new(),
+        Body::Text(text) => Bytes::from(text),
+        Body::Binary(bytes) => Bytes::from(bytes),
+        _ => Bytes::new(),
+    };
+    (Request::from_parts(parts, bytes), request_id)
+}
+
+/// Handles one Lambda invocation.
+pub async fn handle(gateway: &Gateway, request: lambda_http::Request) -> Response<ResponseBody> {
+    let (request, request_id) = into_request(request);
+    gateway.handle(request, &request_id).await
+}
+
+/// Runs the Lambda runtime loop with response streaming.
+pub async fn run(gateway: Arc<Gateway>) -> Result<(), lambda_http::Error> {
+    lambda_http::run_with_streaming_response(service_fn(move |request| {
+        let gateway = gateway.clone();
+        async move { Ok::<_, std::convert::Infallible>(handle(&gateway, request).await) }
+    }))
+    .await
+}

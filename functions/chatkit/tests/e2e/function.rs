@@ -1,0 +1,98 @@
+//! Starts the real binary against DynamoDB Local, moto and the model stub.
+
+use std::process::Stdio;
+use std::time::Duration;
+
+use futures::StreamExt;
+use serde_json::Value;
+use tokio::process::{Child, Command};
+
+use crate::stub::Stub;
+
+pub struct Function {
+    pub url: String,
+    pub client: reqwest::Client,
+    _child: Child,
+}
+
+fn required(name: &str) -> String {
+    std::env::var(name).unwrap_or_else(|_| panic!("{name} is not set: run these tests through `make test`, which starts DynamoDB Local and moto"))
+}
+
+async fn create_secret(name: &str, value: &str) -> String {
+    let config = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+    let client = aws_sdk_secretsmanager::Client::new(&config);
+    let out = client.create_secret().name(name).secret_string(value).send().await.expect("moto create_secret");
+    out.arn().unwrap().to_string()
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+impl Function {
+    pub async fn start(stub: &Stub, jwt_secret: &str, model_key: &str) -> Self {
+        required("AWS_ENDPOINT_URL_DYNAMODB");
+        required("AWS_ENDPOINT_URL_SECRETS_MANAGER");
+        let unique = format!("{}-{}", std::process::id(), free_port());
+        let jwt_arn = create_secret(&format!("jwt-{unique}"), jwt_secret).await;
+        let key_arn = create_secret(&format!("model-{unique}"), model_key).await;
+        let port = free_port();
+        let child = Command::new(env!("CARGO_BIN_EXE_chatkit"))
+            .env_remove("OPENAI_API_KEY")
+            .env_remove("CHATKIT_DEV_AUTH")
+            .env("PORT", port.to_string())
+            .env("CHATKIT_TABLE_NAME", format!("e2e-{unique}"))
+            .env("CHATKIT_CREATE_TABLE", "1")
+            .env("CHATKIT_JWT_SECRET_ARN", jwt_arn)
+            .env("OPENAI_API_KEY_SECRET_ARN", key_arn)
+            .env("OPENAI_BASE_URL", &stub.url)
+            .env("CHATKIT_MODEL_API", "chat_completions")
+            .env("CHATKIT_ALLOWED_ORIGINS", "http://app.test")
+            .env("CHATKIT_MAX_BODY_BYTES", "65536")
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::null())
+            .kill_on_drop(true)
+            .spawn()
+            .expect("start the chatkit binary");
+        let client = reqwest::Client::new();
+        let base = format!("http://127.0.0.1:{port}");
+        for _ in 0..200 {
+            if client.get(format!("{base}/healthz")).send().await.is_ok_and(|r| r.status() == 200) {
+                return Self { url: format!("{base}/chatkit"), client, _child: child };
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!("the function did not start on port {port}");
+    }
+
+    pub async fn post(&self, token: Option<&str>, body: &str, headers: &[(&str, &str)]) -> reqwest::Response {
+        let mut request = self.client.post(&self.url).header("content-type", "application/json").body(body.to_string());
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        for (k, v) in headers {
+            request = request.header(*k, *v);
+        }
+        request.send().await.expect("request")
+    }
+
+    pub async fn json(&self, token: &str, body: Value) -> (u16, Value) {
+        let response = self.post(Some(token), &body.to_string(), &[]).await;
+        let status = response.status().as_u16();
+        (status, response.json().await.expect("a JSON body"))
+    }
+
+    /// Posts a streaming request and parses every SSE frame.
+    pub async fn stream(&self, token: &str, body: Value) -> Vec<Value> {
+        let response = self.post(Some(token), &body.to_string(), &[]).await;
+        assert_eq!(response.status(), 200);
+        assert!(response.headers()["content-type"].to_str().unwrap().starts_with("text/event-stream"));
+        let mut text = String::new();
+        let mut chunks = response.bytes_stream();
+        while let Some(chunk) = chunks.next().await {
+            text.push_str(std::str::from_utf8(&chunk.unwrap()).unwrap());
+        }
+        text.split_terminator("\n\n").map(|frame| serde_json::from_str(frame.strip_prefix("data: ").unwrap()).unwrap()).collect()
+    }
+}

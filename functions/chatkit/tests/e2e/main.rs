@@ -1,0 +1,119 @@
+//! End to end through the real `chatkit` binary in its local HTTP mode: DynamoDB Local for
+//! the store, moto for Secrets Manager (the JWT secret and the model API key are read from
+//! it), and an OpenAI-compatible stub for the model. Run through `make test`, which starts
+//! DynamoDB Local and moto around the tests.
+
+#[path = "../../../../shared/agent/tests/agent/stub.rs"]
+#[allow(dead_code)]
+mod stub;
+
+mod function;
+
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use function::Function;
+use jsonwebtoken::{encode, EncodingKey, Header};
+use serde_json::{json, Value};
+use stub::{chat_text, Stub};
+
+const JWT_SECRET: &str = "e2e-jwt-secret-0123456789abcdef0123456789";
+const MODEL_KEY: &str = "sk-e2e-model-key";
+
+fn token(sub: &str) -> String {
+    let exp = SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_secs() + 600;
+    encode(&Header::default(), &json!({"sub": sub, "exp": exp}), &EncodingKey::from_secret(JWT_SECRET.as_bytes())).unwrap()
+}
+
+fn message(text: &str) -> Value {
+    json!({"content": [{"type": "input_text", "text": text}], "attachments": [], "inference_options": {}})
+}
+
+#[tokio::test]
+async fn a_conversation_end_to_end_with_secrets_from_secrets_manager() {
+    let stub = Stub::start().await;
+    stub.set_title("Greetings");
+    stub.push(chat_text(&["Hello", " from", " the stub"]));
+    let f = Function::start(&stub, JWT_SECRET, MODEL_KEY).await;
+    let ada = token("ada");
+
+    // create → a streamed reply
+    let events = f.stream(&ada, json!({"type": "threads.create", "params": {"input": message("Hi!")},
+        "metadata": {"pageContext": {"url": "https://app.test/orders/42", "title": "Order 42"}}})).await;
+    let types: Vec<&str> = events.iter().map(|e| e["type"].as_str().unwrap()).collect();
+    assert_eq!(&types[..3], ["thread.created", "thread.item.done", "stream_options"], "{types:?}");
+    let deltas: Vec<&str> = events
+        .iter()
+        .filter(|e| e["update"]["type"] == "assistant_message.content_part.text_delta")
+        .map(|e| e["update"]["delta"].as_str().unwrap())
+        .collect();
+    assert_eq!(deltas, ["Hello", " from", " the stub"]);
+    assert!(types.contains(&"thread.updated"), "title: {types:?}");
+    let thread_id = events[0]["thread"]["id"].as_str().unwrap().to_string();
+
+    // the model call used the key from Secrets Manager, and never saw the user's token
+    let requests = stub.requests();
+    assert!(requests.iter().all(|r| r.authorization.as_deref() == Some(&format!("Bearer {MODEL_KEY}"))), "{requests:?}");
+    assert!(requests.iter().all(|r| !r.body.to_string().contains(&ada)));
+    assert!(stub.model_bodies()[0].to_string().contains("https://app.test/orders/42"), "page context reached the model");
+
+    // list → get → update → delete
+    let (status, list) = f.json(&ada, json!({"type": "threads.list", "params": {}})).await;
+    assert_eq!(status, 200);
+    assert_eq!(list["data"][0]["id"], thread_id.as_str());
+    assert_eq!(list["data"][0]["title"], "Greetings");
+    let (_, thread) = f.json(&ada, json!({"type": "threads.get_by_id", "params": {"thread_id": thread_id}})).await;
+    let items = thread["items"]["data"].as_array().unwrap();
+    assert_eq!(items.len(), 2);
+    assert_eq!(items[1]["content"][0]["text"], "Hello from the stub");
+    let (_, updated) = f.json(&ada, json!({"type": "threads.update", "params": {"thread_id": thread_id, "title": "Renamed"}})).await;
+    assert_eq!(updated["title"], "Renamed");
+
+    // another user holding the id sees nothing
+    let (status, _) = f.json(&token("bob"), json!({"type": "threads.get_by_id", "params": {"thread_id": thread_id}})).await;
+    assert_eq!(status, 404);
+
+    let (status, _) = f.json(&ada, json!({"type": "threads.delete", "params": {"thread_id": thread_id}})).await;
+    assert_eq!(status, 200);
+    let (status, body) = f.json(&ada, json!({"type": "threads.get_by_id", "params": {"thread_id": thread_id}})).await;
+    assert_eq!(status, 404, "{body}");
+    assert!(body["error"]["request_id"].is_string());
+}
+
+#[tokio::test]
+async fn auth_cors_and_limits_over_http() {
+    let stub = Stub::start().await;
+    let f = Function::start(&stub, JWT_SECRET, MODEL_KEY).await;
+    let list = json!({"type": "threads.list", "params": {}});
+
+    let no_token = f.post(None, &list.to_string(), &[]).await;
+    assert_eq!(no_token.status(), 401);
+    let body: Value = no_token.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "unauthorized");
+    let forged = encode(&Header::default(), &json!({"sub": "ada", "exp": 4102444800u64}), &EncodingKey::from_secret(b"not-the-secret-not-the-secret-00")).unwrap();
+    assert_eq!(f.post(Some(&forged), &list.to_string(), &[]).await.status(), 401);
+    assert_eq!(f.post(None, &list.to_string(), &[("x-user-id", "ada")]).await.status(), 401, "dev auth is off");
+
+    let preflight = f
+        .client
+        .request(reqwest::Method::OPTIONS, &f.url)
+        .header("origin", "http://app.test")
+        .header("access-control-request-method", "POST")
+        .header("access-control-request-headers", "authorization, content-type, x-custom")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(preflight.status(), 204);
+    assert_eq!(preflight.headers()["access-control-allow-origin"], "http://app.test");
+    assert!(preflight.headers()["access-control-allow-headers"].to_str().unwrap().contains("x-custom"));
+    let ok = f.post(Some(&token("ada")), &list.to_string(), &[("origin", "http://app.test")]).await;
+    assert_eq!(ok.status(), 200);
+    assert_eq!(ok.headers()["access-control-allow-origin"], "http://app.test");
+    let other = f.post(Some(&token("ada")), &list.to_string(), &[("origin", "http://evil.test")]).await;
+    assert!(other.headers().get("access-control-allow-origin").is_none());
+
+    let big = json!({"type": "threads.create", "params": {"input": message(&"x".repeat(70_000))}});
+    let too_big = f.post(Some(&token("ada")), &big.to_string(), &[]).await;
+    assert_eq!(too_big.status(), 413);
+    let body: Value = too_big.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "payload_too_large");
+}

@@ -1,0 +1,56 @@
+#!/usr/bin/env bash
+# `make dev`: DynamoDB Local (data kept in .cache/dynamodb-data, so threads survive restarts)
+# and `cargo lambda watch` serving the function through its Lambda event path with response
+# streaming, rebuilt on every change. Ctrl-C stops both.
+set -euo pipefail
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$root"
+
+if [[ -z "${AWS_ENDPOINT_URL_DYNAMODB:-}" ]]; then
+    export DYNAMODB_DATA_DIR="${DYNAMODB_DATA_DIR:-$root/.cache/dynamodb-data}"
+    exec bash scripts/with-dynamodb.sh bash "$0" "$@"
+fi
+
+port="${CHATKIT_DEV_PORT:-9000}"
+url="http://127.0.0.1:$port/lambda-url/chatkit/"
+export CHATKIT_TABLE_NAME="${CHATKIT_TABLE_NAME:-chatkit-dev}"
+export CHATKIT_CREATE_TABLE=1
+export CHATKIT_DEV_AUTH=1
+export CHATKIT_JWT_SECRET="${CHATKIT_JWT_SECRET:-chatkit-local-development-secret}"
+export CHATKIT_ALLOWED_ORIGINS="${CHATKIT_ALLOWED_ORIGINS:-*}"
+export RUST_LOG="${RUST_LOG:-info}"
+
+cargo lambda watch --invoke-address 127.0.0.1 --invoke-port "$port" --bin chatkit &
+watch_pid=$!
+trap 'kill "$watch_pid" 2>/dev/null || true; wait "$watch_pid" 2>/dev/null || true' EXIT INT TERM
+
+echo "dev: building and starting the function (first build takes a few minutes)..." >&2
+for _ in $(seq 1 900); do
+    if curl -s -o /dev/null -X POST "$url" -H 'x-user-id: dev' -d '{"type":"threads.list","params":{}}'; then
+        break
+    fi
+    kill -0 "$watch_pid" 2>/dev/null || { echo "dev: cargo lambda watch exited" >&2; exit 1; }
+    sleep 1
+done
+
+if [[ -n "${OPENAI_API_KEY:-}" || -n "${OPENAI_BASE_URL:-}" ]]; then
+    model="the agent (${CHATKIT_MODEL:-gpt-4.1-mini} at ${OPENAI_BASE_URL:-https://api.openai.com/v1})"
+else
+    model="the offline responder (set OPENAI_API_KEY, or OPENAI_BASE_URL for Ollama & co, then rerun make dev)"
+fi
+cat <<TXT
+
+ChatKit is running through cargo lambda watch (Lambda event path, response streaming).
+  URL:    $url
+  Auth:   local dev auth is on: send 'X-User-ID: <any id>', or a real token:
+          'Authorization: Bearer \$(cat events/TOKEN)' (HS256, secret \$CHATKIT_JWT_SECRET)
+  Model:  $model
+  Data:   DynamoDB Local, table $CHATKIT_TABLE_NAME, kept in ${DYNAMODB_DATA_DIR:-memory}
+  Try:
+    curl -N $url -H 'X-User-ID: dev' -H 'Content-Type: application/json' \\
+      -d '{"type":"threads.create","params":{"input":{"content":[{"type":"input_text","text":"Hello!"}],"attachments":[],"inference_options":{}}}}'
+    cargo lambda invoke chatkit --invoke-port $port --data-file events/threads.list.json
+  Ctrl-C stops the function and DynamoDB Local.
+
+TXT
+wait "$watch_pid"

@@ -12,15 +12,7 @@ use serde_json::{json, Map};
 pub struct Scripted;
 
 fn text_of(turn: &Turn) -> String {
-    let Some(input) = &turn.input else { return String::new() };
-    input
-        .content
-        .iter()
-        .map(|c| match c {
-            UserMessageContent::InputText { text } => text.clone(),
-            UserMessageContent::InputTag { text, .. } => format!("@{text}"),
-        })
-        .collect()
+    turn.input.as_ref().map(UserMessageItem::plain_text).unwrap_or_default()
 }
 
 /// Streams an assistant message made of `parts`, with a pause between deltas.

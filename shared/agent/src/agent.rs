@@ -10,7 +10,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use chatkit_protocol::{timestamp, Action, ClientToolCallItem, ThreadItem, ToolCallStatus, UserMessageContent, WidgetItem};
+use chatkit_protocol::{timestamp, Action, ClientToolCallItem, ThreadItem, ToolCallStatus, UserMessageItem, WidgetItem};
 use chatkit_server::{EventSink, Responder, StreamError, Turn};
 use serde_json::{json, Map, Value};
 use tracing::{info, warn};
@@ -93,7 +93,7 @@ impl Agent {
         if !wants_title(turn) {
             return PendingTitle::none(turn.thread.clone());
         }
-        let text = turn.input.as_ref().map(user_text).unwrap_or_default();
+        let text = turn.input.as_ref().map(UserMessageItem::plain_text).unwrap_or_default();
         PendingTitle::start(self.client.clone(), self.config.title_model.clone(), turn.thread.clone(), text)
     }
 
@@ -231,17 +231,6 @@ fn client_call(sink: &EventSink, call: &ToolCall) -> ThreadItem {
     })
 }
 
-/// The user's text with tags as `@name`.
-pub(crate) fn user_text(message: &chatkit_protocol::UserMessageItem) -> String {
-    message
-        .content
-        .iter()
-        .map(|c| match c {
-            UserMessageContent::InputText { text } => text.clone(),
-            UserMessageContent::InputTag { text, .. } => format!("@{text}"),
-        })
-        .collect()
-}
 
 #[async_trait]
 impl Responder for Agent {

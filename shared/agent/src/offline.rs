@@ -4,7 +4,6 @@
 use async_trait::async_trait;
 use chatkit_server::{EventSink, Responder, StreamError, Turn};
 
-use crate::agent::user_text;
 use crate::reply::Reply;
 
 /// Streams a reply that echoes the user and explains how to configure a model.
@@ -26,7 +25,7 @@ pub fn offline_reply(text: &str) -> String {
 #[async_trait]
 impl Responder for OfflineResponder {
     async fn respond(&self, turn: Turn, sink: EventSink) -> Result<(), StreamError> {
-        let text = offline_reply(&turn.input.as_ref().map(user_text).unwrap_or_default());
+        let text = offline_reply(&turn.input.as_ref().map(chatkit_protocol::UserMessageItem::plain_text).unwrap_or_default());
         let mut reply = Reply::new(&sink);
         for chunk in text.split_inclusive("\n\n") {
             reply.delta(chunk).await?;

@@ -185,6 +185,19 @@ items! {
     }
 }
 
+impl UserMessageItem {
+    /// The message as plain text, tags written as `@name`.
+    pub fn plain_text(&self) -> String {
+        self.content
+            .iter()
+            .map(|c| match c {
+                UserMessageContent::InputText { text } => text.clone(),
+                UserMessageContent::InputTag { text, .. } => format!("@{text}"),
+            })
+            .collect()
+    }
+}
+
 impl ThreadItem {
     /// Hidden items are stored for the model but never sent to the client.
     pub fn is_hidden(&self) -> bool {

@@ -97,13 +97,38 @@ pub(crate) async fn create_thread(s: &ChatKitServer, ctx: RequestContext, p: Cre
     Ok(respond(s, turn, prelude, vec![]))
 }
 
-/// Appends a user message: one read (thread + history), one write, then the turn.
+/// Appends a user message: one read (thread + history) and one write. Without attachments the
+/// two run concurrently (the write is conditional on the thread existing), which takes one
+/// store round trip off the time to the first delta.
 pub(crate) async fn add_user_message(s: &ChatKitServer, ctx: RequestContext, p: AddUserMessageParams) -> Result<EventStream, ChatKitError> {
-    let loaded = load_recent(s, &ctx, &p.thread_id).await?;
-    let message = user_message(s, &ctx, &loaded.thread.id, p.input).await?;
+    let (loaded, message) = if p.input.attachments.is_empty() {
+        let message = user_message(s, &ctx, &p.thread_id, p.input).await?;
+        let item = ThreadItem::UserMessage(message.clone());
+        let (loaded, saved) = tokio::join!(load_recent(s, &ctx, &p.thread_id), s.store.save_item(&ctx.user, &p.thread_id, &item));
+        match (loaded, saved) {
+            (Ok(loaded), Ok(())) => (loaded, message),
+            (Ok(_), Err(err)) => return Err(err.into()),
+            (Err(err), saved) => {
+                if saved.is_ok() {
+                    // the read failed after the write landed: take the message back out
+                    let ids = [message.id.clone()];
+                    if let Err(undo) = s.store.delete_items(&ctx.user, &p.thread_id, &ids).await {
+                        warn!(request_id = %ctx.request_id, error = %undo, "could not undo a user message");
+                    }
+                }
+                return Err(err);
+            }
+        }
+    } else {
+        // attachments are re-saved with the thread id, so the thread must be known first
+        let loaded = load_recent(s, &ctx, &p.thread_id).await?;
+        let message = user_message(s, &ctx, &loaded.thread.id, p.input).await?;
+        s.store.save_item(&ctx.user, &loaded.thread.id, &ThreadItem::UserMessage(message.clone())).await?;
+        (loaded, message)
+    };
     let item = ThreadItem::UserMessage(message.clone());
-    s.store.save_item(&ctx.user, &loaded.thread.id, &item).await?;
-    let mut history = oldest_first(loaded.items.data);
+    // the concurrent read may or may not already see the new message
+    let mut history: Vec<ThreadItem> = oldest_first(loaded.items.data).into_iter().filter(|i| i.id() != message.id).collect();
     history.push(item.clone());
     let turn = turn(s, ctx, loaded.thread, Some(message), history);
     Ok(respond(s, turn, vec![ThreadStreamEvent::ItemDone { item }], vec![]))

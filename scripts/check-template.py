@@ -30,6 +30,7 @@ CfnLoader.add_multi_constructor("!", _tag)
 STORE_ACTIONS = {
     "dynamodb:GetItem",
     "dynamodb:PutItem",
+    "dynamodb:UpdateItem",  # TTL refresh of a thread inside an item's transaction
     "dynamodb:DeleteItem",
     "dynamodb:ConditionCheckItem",
     "dynamodb:Query",

@@ -155,6 +155,36 @@ pub async fn retention_sets_expires_at(with: &DynamoHarness, without: &DynamoHar
     assert!(records.iter().all(|r| !r.contains_key("expires_at")), "no retention, no expires_at");
 }
 
+/// A new item refreshes the thread's TTL (both metadata copies), so an active thread outlives
+/// the retention counted from its creation; a write into a missing thread still fails.
+pub async fn item_writes_keep_the_thread_alive(short: &DynamoHarness, retention: Duration) {
+    let store = short.store();
+    let thread = new_thread();
+    store.create_thread(&alice(), &thread, &[user_message(&thread, "q")]).await.unwrap();
+    // the same table, written later by a store with a longer retention: stands for "time passed"
+    let sdk = aws_config::defaults(aws_config::BehaviorVersion::latest()).load().await;
+    let later = DynamoStore::new(&sdk, &short.table).with_retention(Some(retention));
+    let start = epoch_now();
+    later.save_item(&alice(), &thread.id, &assistant_message(&thread, "a")).await.unwrap();
+    let metadata: Vec<u64> = short
+        .scan()
+        .await
+        .iter()
+        .filter(|r| matches!(r.get("sk"), Some(AttributeValue::S(sk)) if sk.ends_with("THREAD")))
+        .map(|r| match r.get("expires_at") {
+            Some(AttributeValue::N(n)) => n.parse().unwrap(),
+            other => panic!("metadata without expires_at: {other:?}"),
+        })
+        .collect();
+    assert_eq!(metadata.len(), 2, "head and tail copies");
+    for expires in metadata {
+        assert!(expires >= start + retention.as_secs(), "thread TTL refreshed by the item write: {expires}");
+    }
+    let missing = new_thread();
+    let err = later.save_item(&alice(), &missing.id, &assistant_message(&missing, "a")).await.unwrap_err();
+    assert!(matches!(err, chatkit_store::StoreError::NotFound { .. }), "{err}");
+}
+
 /// Runs `op` and returns how many DynamoDB requests it made.
 macro_rules! requests {
     ($store:expr, $op:expr) => {{

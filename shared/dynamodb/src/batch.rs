@@ -4,11 +4,11 @@
 use std::time::Duration;
 
 use aws_sdk_dynamodb::error::BuildError;
-use aws_sdk_dynamodb::types::{ConditionCheck, Delete, DeleteRequest, Put, TransactWriteItem, WriteRequest};
+use aws_sdk_dynamodb::types::{AttributeValue, ConditionCheck, Delete, DeleteRequest, Put, TransactWriteItem, Update, WriteRequest};
 use chatkit_store::{StoreError, StoreResult};
 
 use crate::error::{self, Cancelled};
-use crate::keys::{self, Key, THREAD_HEAD};
+use crate::keys::{self, Key, EXPIRES_AT, THREAD_HEAD, THREAD_TAIL};
 use crate::records::Item;
 use crate::DynamoStore;
 
@@ -50,6 +50,28 @@ impl DynamoStore {
             .condition_expression(EXISTS)
             .build();
         Ok(TransactWriteItem::builder().condition_check(built(check)?).build())
+    }
+
+    /// Transaction actions requiring the thread of partition `pk` to exist. With retention on,
+    /// they also push both metadata copies' TTL to `expires_at`, so a thread lives as long as
+    /// it is written to (its old items still expire on their own schedule); without it, a
+    /// plain condition check.
+    pub(crate) fn thread_alive_actions(&self, pk: &str, expires_at: Option<u64>) -> StoreResult<Vec<TransactWriteItem>> {
+        let Some(expires_at) = expires_at else { return Ok(vec![self.thread_exists_action(pk)?]) };
+        [THREAD_HEAD, THREAD_TAIL]
+            .into_iter()
+            .map(|sk| {
+                let update = Update::builder()
+                    .table_name(&self.table)
+                    .set_key(Some(keys::key(pk, sk)))
+                    .update_expression("SET #ttl = :ttl")
+                    .condition_expression(EXISTS)
+                    .expression_attribute_names("#ttl", EXPIRES_AT)
+                    .expression_attribute_values(":ttl", AttributeValue::N(expires_at.to_string()))
+                    .build();
+                Ok(TransactWriteItem::builder().update(built(update)?).build())
+            })
+            .collect()
     }
 
     /// Runs one TransactWriteItems (one request).

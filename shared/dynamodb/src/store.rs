@@ -112,16 +112,16 @@ impl Store for DynamoStore {
         records::decode_item(item_ulid, out.item.ok_or_else(not_found)?)
     }
 
-    /// One TransactWriteItems: a check that the thread exists, and the upsert. A user can
-    /// therefore never create items in a thread they do not have.
+    /// One TransactWriteItems: a check that the thread exists (refreshing its TTL when
+    /// retention is on), and the upsert. A user can therefore never create items in a thread
+    /// they do not have.
     async fn save_item(&self, user: &UserId, thread_id: &str, item: &ThreadItem) -> StoreResult<()> {
         keys::item_ulid_for_write(item.id())?;
         let thread_ulid = sort_key(thread_id).ok_or_else(|| StoreError::thread_not_found(thread_id))?;
         let pk = keys::thread_pk(user, thread_ulid);
-        let actions = vec![
-            self.thread_exists_action(&pk)?,
-            self.put_action(records::item_record(&pk, item, self.expires_at())?)?,
-        ];
+        let expires_at = self.expires_at();
+        let mut actions = self.thread_alive_actions(&pk, expires_at)?;
+        actions.push(self.put_action(records::item_record(&pk, item, expires_at)?)?);
         self.transact(actions).await.map_err(thread_missing(thread_id))
     }
 

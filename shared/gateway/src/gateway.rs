@@ -58,20 +58,10 @@ fn error_response(err: &ChatKitError, request_id: &str) -> Response<ResponseBody
     json_response(err.status(), &err.to_body(request_id))
 }
 
-/// The request `type`, for logs (the core parses the body properly).
-fn operation(body: &[u8]) -> String {
-    #[derive(serde::Deserialize)]
-    struct Peek<'a> {
-        #[serde(rename = "type", borrow)]
-        kind: Option<std::borrow::Cow<'a, str>>,
-    }
-    serde_json::from_slice::<Peek>(body).ok().and_then(|p| p.kind).map(|k| k.chars().take(64).collect()).unwrap_or_default()
-}
-
 /// Logs a stream's totals when its body is dropped (finished, or the client went away).
 struct StreamLog {
     request_id: String,
-    operation: String,
+    operation: &'static str,
     store: std::sync::Arc<dyn chatkit_store::Store>,
     store_requests_before: u64,
     started: Instant,
@@ -183,10 +173,17 @@ impl Gateway {
         let user = hash_user(&identity.user_id);
         let mut context = RequestContext::new(UserId::new(identity.user_id), request_id);
         context.access_token = identity.token;
-        let operation = operation(body);
+        let request = match server.parse(body) {
+            Ok(request) => request,
+            Err(err) => {
+                info!(request_id, user = %user, status = err.status(), error = %err, "request rejected");
+                return error_response(&err, request_id);
+            }
+        };
+        let operation = request.op.type_name();
         let requests_before = server.store().request_count();
         let started = Instant::now();
-        match server.process(body, context).await {
+        match server.process_request(request, context).await {
             Ok(ChatKitResponse::Json(value)) => {
                 let store_requests = server.store().request_count().saturating_sub(requests_before);
                 info!(request_id, operation, user = %user, store_requests, "json response");

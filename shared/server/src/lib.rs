@@ -88,11 +88,23 @@ impl ChatKitServer {
 
     /// Handles one request body. Everything that can be checked before a stream starts is
     /// checked here and answered with an error; stream failures end with an `error` event.
-    pub async fn process(&self, body: &[u8], mut context: RequestContext) -> Result<ChatKitResponse, ChatKitError> {
+    pub async fn process(&self, body: &[u8], context: RequestContext) -> Result<ChatKitResponse, ChatKitError> {
+        let request = self.parse(body)?;
+        self.process_request(request, context).await
+    }
+
+    /// Checks the body's size and parses it: the first half of [`Self::process`], for callers
+    /// that want the operation (e.g. for logs) before handling it.
+    pub fn parse(&self, body: &[u8]) -> Result<ChatKitRequest, ChatKitError> {
         if body.len() > self.config.max_body_bytes {
             return Err(ChatKitError::PayloadTooLarge { size: body.len(), limit: self.config.max_body_bytes });
         }
-        let request = ChatKitRequest::from_slice(body)?;
+        Ok(ChatKitRequest::from_slice(body)?)
+    }
+
+    /// Handles a parsed request: the second half of [`Self::process`]. The request's
+    /// `metadata` becomes the context's.
+    pub async fn process_request(&self, request: ChatKitRequest, mut context: RequestContext) -> Result<ChatKitResponse, ChatKitError> {
         context.metadata = request.metadata;
         self.dispatch(request.op, context).await
     }

@@ -141,7 +141,8 @@ pub trait Store: Send + Sync {
     /// Deletes attachment metadata; `NotFound` when it does not exist.
     async fn delete_attachment(&self, user: &UserId, attachment_id: &str) -> StoreResult<()>;
 
-    /// Records a thumbs up/down on items of a thread (the core checks the thread first).
+    /// Records a thumbs up/down on items of a thread; `NotFound` when the user has no such
+    /// thread (nothing is written then).
     async fn save_feedback(
         &self,
         user: &UserId,

@@ -4,8 +4,8 @@ use chatkit_protocol::{CustomActionParams, ThreadItem, WidgetItem};
 use serde_json::Value;
 
 use super::to_json;
-use super::turns::{load_recent, turn};
-use crate::pipeline::{self, EventStream, StreamJob};
+use super::turns::{load_recent, stream, turn};
+use crate::pipeline::EventStream;
 use crate::{ChatKitError, ChatKitServer, RequestContext};
 
 /// The widget that sent an action: 404 when missing, 400 when it is not a widget.
@@ -28,18 +28,10 @@ pub(crate) async fn custom_action(s: &ChatKitServer, ctx: RequestContext, p: Cus
         })?),
     };
     let turn = turn(s, ctx, loaded.thread, None, history);
-    let responder = s.responder.clone();
     let action = p.action;
-    let job = StreamJob {
-        store: s.store.clone(),
-        responder: s.responder.clone(),
-        context: turn.context.clone(),
-        thread: turn.thread.clone(),
-        prelude: vec![],
-        opening: vec![],
-        work: Box::new(move |sink| Box::pin(async move { responder.action(turn, action, widget, sink).await })),
-    };
-    Ok(pipeline::start(job))
+    Ok(stream(s, turn, vec![], vec![], move |responder, turn, sink| {
+        Box::pin(async move { responder.action(turn, action, widget, sink).await })
+    }))
 }
 
 pub(crate) async fn sync_custom_action(s: &ChatKitServer, ctx: RequestContext, p: CustomActionParams) -> Result<Value, ChatKitError> {

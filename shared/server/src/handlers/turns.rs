@@ -3,6 +3,8 @@
 //! `threads.retry_after_item`. Each validates and persists what comes before the stream
 //! (PROTOCOL.md §5.1), then hands the turn to the responder through the pipeline.
 
+use std::sync::Arc;
+
 use chatkit_protocol::{
     timestamp, AddClientToolOutputParams, AddStructuredInputParams, AddUserMessageParams, CreateThreadParams, Order,
     Page, StructuredAnswer, StructuredInput, StructuredInputItem, StructuredInputStatus, StructuredInputSubmission,
@@ -10,17 +12,30 @@ use chatkit_protocol::{
     UserMessageItem,
 };
 use chatkit_store::{ids, PageRequest, ThreadWithItems};
+use futures::future::BoxFuture;
 use tracing::warn;
 
 use crate::pipeline::{self, EventStream, StreamJob};
-use crate::{ChatKitError, ChatKitServer, RequestContext, Turn};
+use crate::{ChatKitError, ChatKitServer, EventSink, RequestContext, Responder, StreamError, Turn};
 
-/// Starts the responder on a validated turn.
+/// Starts the responder's `respond` on a validated turn.
 pub(crate) fn respond(
     s: &ChatKitServer,
     turn: Turn,
     prelude: Vec<ThreadStreamEvent>,
     opening: Vec<ThreadStreamEvent>,
+) -> EventStream {
+    stream(s, turn, prelude, opening, |responder, turn, sink| Box::pin(async move { responder.respond(turn, sink).await }))
+}
+
+/// Starts the pipeline for `turn`, running `work` with the responder once `stream_options`
+/// was sent.
+pub(crate) fn stream(
+    s: &ChatKitServer,
+    turn: Turn,
+    prelude: Vec<ThreadStreamEvent>,
+    opening: Vec<ThreadStreamEvent>,
+    work: impl FnOnce(Arc<dyn Responder>, Turn, EventSink) -> BoxFuture<'static, Result<(), StreamError>> + Send + 'static,
 ) -> EventStream {
     let responder = s.responder.clone();
     let job = StreamJob {
@@ -30,7 +45,7 @@ pub(crate) fn respond(
         thread: turn.thread.clone(),
         prelude,
         opening,
-        work: Box::new(move |sink| Box::pin(async move { responder.respond(turn, sink).await })),
+        work: Box::new(move |sink| work(responder, turn, sink)),
     };
     pipeline::start(job)
 }

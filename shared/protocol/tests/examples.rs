@@ -1,5 +1,6 @@
-//! Every wire example of the team kit (`../shared/chatkit/examples.json`) parses into its Rust
-//! type and serializes back to the same JSON value.
+//! Every wire example of the team kit's `examples.json` (vendored in `tests/fixtures/`, so a
+//! clone of the repo tests itself) parses into its Rust type and serializes back to the same
+//! JSON value.
 //!
 //! Intended difference: requests are compared with their `null` members removed, because
 //! output omits nulls (PROTOCOL.md §1.7); everything else must match exactly.
@@ -14,7 +15,7 @@ use serde_json::Value;
 fn kit_dir() -> PathBuf {
     match std::env::var_os("CHATKIT_KIT_DIR") {
         Some(dir) => PathBuf::from(dir),
-        None => PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/chatkit"),
+        None => PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures"),
     }
 }
 

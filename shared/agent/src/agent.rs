@@ -10,16 +10,20 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use chatkit_protocol::{timestamp, Action, ClientToolCallItem, ThreadItem, ToolCallStatus, UserMessageItem, WidgetItem};
-use chatkit_server::{EventSink, Responder, StreamError, Turn};
+use chatkit_protocol::{
+    timestamp, Action, ClientToolCallItem, InferenceOptions, ThreadItem, ToolCallStatus, UserMessageInput, UserMessageItem,
+    WidgetItem,
+};
+use chatkit_server::{ChatKitError, EventSink, RequestContext, Responder, StreamError, Turn};
 use serde_json::{json, Map, Value};
 use tracing::{info, warn};
 
-use crate::client::{InputItem, ModelClient, ModelEvent, ModelRequest, Role, ToolCall, ToolSpec, Usage};
+use crate::client::{InputItem, ModelClient, ModelEvent, ModelRequest, Role, ToolCall, ToolChoice, ToolSpec, Usage};
 use crate::config::{AgentConfig, ClientToolSpec};
 use crate::reply::Reply;
 use crate::title::{wants_title, PendingTitle};
 use crate::tools::{spec, RetrievalTool, Tool, ToolContext};
+use crate::workflow::{ToolCallRecord, ToolWorkflow, MAX_TOOL_OUTPUT};
 use crate::{context, input};
 
 /// Longest a server tool may run.
@@ -97,17 +101,75 @@ impl Agent {
         PendingTitle::start(self.client.clone(), self.config.title_model.clone(), turn.thread.clone(), text)
     }
 
-    async fn run(&self, turn: &Turn, sink: &EventSink, title: &mut PendingTitle, usage: &mut Usage) -> Result<(), StreamError> {
+    /// The composer options of the message being answered (the newest user message).
+    fn options(turn: &Turn) -> InferenceOptions {
+        match &turn.input {
+            Some(message) => message.inference_options.clone(),
+            None => turn
+                .history
+                .iter()
+                .rev()
+                .find_map(|i| match i {
+                    ThreadItem::UserMessage(m) => Some(m.inference_options.clone()),
+                    _ => None,
+                })
+                .unwrap_or_default(),
+        }
+    }
+
+    /// The composer's model when it is offered, else the default.
+    fn model_for(&self, options: &InferenceOptions) -> String {
+        match options.model.as_deref() {
+            Some(model) if self.config.offers_model(model) => model.to_string(),
+            Some(model) => {
+                warn!(model, "the stored message names a model that is no longer offered; using the default");
+                self.config.model.clone()
+            }
+            None => self.config.model.clone(),
+        }
+    }
+
+    /// The composer's tool choice for the first round: a tool's name forces that tool; a
+    /// prefix shared by tools (an MCP server's name, `<server>__…`) offers only those and
+    /// requires one of them. Returns the tools of that round and the choice.
+    fn first_round_tools(specs: &[ToolSpec], options: &InferenceOptions) -> (Vec<ToolSpec>, Option<ToolChoice>) {
+        let Some(id) = options.tool_choice.as_ref().map(|c| c.id.as_str()) else { return (specs.to_vec(), None) };
+        if specs.iter().any(|s| s.name == id) {
+            return (specs.to_vec(), Some(ToolChoice::Function(id.to_string())));
+        }
+        let prefix = format!("{id}__");
+        let group: Vec<ToolSpec> = specs.iter().filter(|s| s.name.starts_with(&prefix)).cloned().collect();
+        if !group.is_empty() {
+            return (group, Some(ToolChoice::Required));
+        }
+        warn!(tool_choice = id, "the composer chose a tool this agent does not have; letting the model decide");
+        (specs.to_vec(), None)
+    }
+
+    async fn run(
+        &self,
+        turn: &Turn,
+        sink: &EventSink,
+        title: &mut PendingTitle,
+        usage: &mut Usage,
+        workflow: &mut ToolWorkflow,
+    ) -> Result<(), StreamError> {
         let ctx = ToolContext { request: turn.context.clone(), thread_id: turn.thread.id.clone() };
         let instructions = context::instructions(&self.config.system_prompt, &turn.context);
         let mut input = input::build_input(&turn.history, self.config.history_token_budget);
         let specs = self.tool_specs();
+        let options = Self::options(turn);
+        let model = self.model_for(&options);
         let mut answered = false;
         for round in 0..=self.config.max_tool_iterations {
             let last = round == self.config.max_tool_iterations;
-            let tools = if last { Vec::new() } else { specs.clone() };
-            let request = ModelRequest { model: self.config.model.clone(), instructions: instructions.clone(), input: input.clone(), tools };
-            let Round { text, calls } = self.round(&request, sink, title, usage).await?;
+            let (tools, tool_choice) = match (round, last) {
+                (_, true) => (Vec::new(), None),
+                (0, false) if turn.input.is_some() => Self::first_round_tools(&specs, &options),
+                _ => (specs.clone(), None),
+            };
+            let request = ModelRequest { model: model.clone(), instructions: instructions.clone(), input: input.clone(), tools, tool_choice };
+            let Round { text, calls } = self.round(&request, sink, title, usage, workflow).await?;
             answered |= text.is_some();
             if let Some(text) = text {
                 input.push(InputItem::message(Role::Assistant, text));
@@ -119,15 +181,18 @@ impl Agent {
                 if calls.len() > 1 {
                     warn!(count = calls.len(), "a client tool call ends the turn; other calls of that response are dropped");
                 }
+                workflow.close(sink).await?;
                 sink.done(client_call(sink, call)).await?;
                 return Ok(());
             }
             for call in calls {
-                let output = self.call_tool(&call, &ctx, sink).await?;
-                input.push(InputItem::FunctionCall { call_id: call.call_id.clone(), name: call.name, arguments: call.arguments });
-                input.push(InputItem::FunctionCallOutput { call_id: call.call_id, output });
+                let record = self.call_tool(&call, &ctx, sink, workflow).await?;
+                input.push(InputItem::FunctionCall { call_id: record.call_id.clone(), name: record.name.clone(), arguments: record.arguments.clone() });
+                input.push(InputItem::FunctionCallOutput { call_id: record.call_id.clone(), output: record.output.clone() });
+                sink.done(record.to_item(sink)).await?;
             }
         }
+        workflow.close(sink).await?;
         if !answered {
             return Err(StreamError::custom("The model returned an empty answer.", true));
         }
@@ -135,7 +200,14 @@ impl Agent {
     }
 
     /// One streamed model call: text goes out delta by delta; tool calls are collected.
-    async fn round(&self, request: &ModelRequest, sink: &EventSink, title: &mut PendingTitle, usage: &mut Usage) -> Result<Round, StreamError> {
+    async fn round(
+        &self,
+        request: &ModelRequest,
+        sink: &EventSink,
+        title: &mut PendingTitle,
+        usage: &mut Usage,
+        workflow: &mut ToolWorkflow,
+    ) -> Result<Round, StreamError> {
         let mut stream = self.client.stream(request).await.map_err(|err| {
             warn!(error = %err, "model call failed");
             err.to_stream_error()
@@ -145,6 +217,9 @@ impl Agent {
         while let Some(event) = stream.next().await {
             let failure = match event {
                 Ok(ModelEvent::TextDelta(delta)) => {
+                    if !reply.started() {
+                        workflow.close(sink).await?; // the tools' work is shown above the reply
+                    }
                     reply.delta(&delta).await?;
                     title.poll(sink).await?;
                     continue;
@@ -184,31 +259,49 @@ impl Agent {
         self.config.client_tools.iter().any(|t| t.name == name)
     }
 
-    /// Runs a server tool with a `progress_update`; a failure becomes an error text for the
-    /// model and the turn goes on.
-    async fn call_tool(&self, call: &ToolCall, ctx: &ToolContext, sink: &EventSink) -> Result<String, StreamError> {
-        let Some(tool) = self.tools.iter().find(|t| t.name() == call.name) else {
-            warn!(tool = %call.name, "the model called an unknown tool");
-            return Ok(json!({"error": format!("there is no tool named `{}`", call.name)}).to_string());
-        };
-        sink.progress(None, tool.progress_text()).await?;
-        let args: Value = if call.arguments.trim().is_empty() {
-            json!({})
-        } else {
-            match serde_json::from_str(&call.arguments) {
-                Ok(args) => args,
-                Err(e) => return Ok(json!({"error": format!("the arguments are not valid JSON: {e}")}).to_string()),
+    /// Runs a server tool, shown as a workflow task and a `progress_update`; returns the
+    /// record to store. A failure (an error, invalid arguments, a timeout, an unknown tool)
+    /// becomes an error text for the model, and the turn goes on.
+    async fn call_tool(&self, call: &ToolCall, ctx: &ToolContext, sink: &EventSink, workflow: &mut ToolWorkflow) -> Result<ToolCallRecord, StreamError> {
+        let tool = self.tools.iter().find(|t| t.name() == call.name);
+        let task = workflow.start(sink, &call.name).await?;
+        let outcome = match tool {
+            None => {
+                warn!(tool = %call.name, "the model called an unknown tool");
+                Err(format!("there is no tool named `{}`", call.name))
+            }
+            Some(tool) => {
+                sink.progress(Some("bolt"), tool.progress_text()).await?;
+                match parse_arguments(&call.arguments) {
+                    Err(e) => Err(format!("the arguments are not valid JSON: {e}")),
+                    Ok(args) => match tokio::time::timeout(tool.timeout().unwrap_or(TOOL_TIMEOUT), tool.call(args, ctx)).await {
+                        Ok(Ok(value)) => Ok(value),
+                        Ok(Err(err)) => {
+                            warn!(tool = %call.name, error = %err, "tool failed");
+                            Err(err.to_string())
+                        }
+                        Err(_) => {
+                            warn!(tool = %call.name, "tool timed out");
+                            Err("the tool timed out".to_string())
+                        }
+                    },
+                }
             }
         };
-        let result = tokio::time::timeout(TOOL_TIMEOUT, tool.call(args, ctx)).await;
-        Ok(match result {
-            Ok(Ok(value)) => value.to_string(),
-            Ok(Err(err)) => {
-                warn!(tool = %call.name, error = %err, "tool failed");
-                json!({"error": err.to_string()}).to_string()
-            }
-            Err(_) => json!({"error": "the tool timed out"}).to_string(),
-        })
+        let (output, failure) = match outcome {
+            Ok(value) => (input::bounded(&value.to_string(), MAX_TOOL_OUTPUT), None),
+            Err(message) => (json!({"error": message}).to_string(), Some(message)),
+        };
+        workflow.finish(sink, task, failure.as_deref()).await?;
+        Ok(ToolCallRecord::new(&call.call_id, &call.name, &call.arguments, &output, failure.is_some(), workflow.id()))
+    }
+}
+
+fn parse_arguments(arguments: &str) -> Result<Value, serde_json::Error> {
+    if arguments.trim().is_empty() {
+        Ok(json!({}))
+    } else {
+        serde_json::from_str(arguments)
     }
 }
 
@@ -237,7 +330,11 @@ impl Responder for Agent {
     async fn respond(&self, turn: Turn, sink: EventSink) -> Result<(), StreamError> {
         let mut title = self.start_title(&turn);
         let mut usage = Usage::default();
-        let result = self.run(&turn, &sink, &mut title, &mut usage).await;
+        let mut workflow = ToolWorkflow::default();
+        let result = self.run(&turn, &sink, &mut title, &mut usage, &mut workflow).await;
+        if result.is_err() {
+            let _ = workflow.close(&sink).await; // best effort: the UI should not show tools still running
+        }
         info!(
             request_id = %turn.context.request_id,
             model = %self.config.model,
@@ -249,6 +346,20 @@ impl Responder for Agent {
         result?;
         title.finish(&sink).await?;
         Ok(())
+    }
+
+    fn check_input(&self, input: &UserMessageInput, _context: &RequestContext) -> Result<(), ChatKitError> {
+        match input.inference_options.model.as_deref() {
+            Some(model) if !self.config.offers_model(model) => {
+                let mut offered = vec![self.config.model.as_str()];
+                offered.extend(self.config.models.iter().map(String::as_str).filter(|m| *m != self.config.model));
+                Err(ChatKitError::BadRequest {
+                    message: format!("the model `{}` is not offered here; choose one of: {}", input::bounded(model, 100), offered.join(", ")),
+                    field: Some("params.input.inference_options.model".into()),
+                })
+            }
+            _ => Ok(()),
+        }
     }
 
     async fn action(&self, turn: Turn, action: Action, sender: Option<WidgetItem>, events: EventSink) -> Result<(), StreamError> {

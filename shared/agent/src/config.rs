@@ -62,8 +62,11 @@ pub struct AgentConfig {
     /// `OPENAI_API_KEY`: optional; may also be supplied by the caller (e.g. from Secrets
     /// Manager) with [`AgentConfig::with_api_key`]. Never logged.
     pub api_key: Option<String>,
-    /// `CHATKIT_MODEL`: default [`DEFAULT_MODEL`].
+    /// `CHATKIT_MODEL`: default [`DEFAULT_MODEL`]; used when the composer picks none.
     pub model: String,
+    /// `CHATKIT_MODELS`: comma-separated models the composer may pick
+    /// (`inference_options.model`) besides `model`; any other gets a 400. Default: none.
+    pub models: Vec<String>,
     /// `CHATKIT_MODEL_API`: `responses` (default) or `chat_completions`.
     pub api: ModelApi,
     /// `CHATKIT_SYSTEM_PROMPT`, or the contents of the file named by
@@ -103,6 +106,7 @@ impl std::fmt::Debug for AgentConfig {
             .field("base_url", &self.base_url)
             .field("api_key", &self.api_key.as_ref().map(|_| "<redacted>"))
             .field("model", &self.model)
+            .field("models", &self.models)
             .field("api", &self.api)
             .field("history_token_budget", &self.history_token_budget)
             .field("title_model", &self.title_model)
@@ -119,6 +123,7 @@ impl Default for AgentConfig {
             base_url: DEFAULT_BASE_URL.into(),
             api_key: None,
             model: DEFAULT_MODEL.into(),
+            models: Vec::new(),
             api: ModelApi::Responses,
             system_prompt: DEFAULT_SYSTEM_PROMPT.into(),
             history_token_budget: 8000,
@@ -157,6 +162,9 @@ impl AgentConfig {
             c.model = model;
         }
         c.title_model = get("CHATKIT_TITLE_MODEL").unwrap_or_else(|| c.model.clone());
+        if let Some(list) = get("CHATKIT_MODELS") {
+            c.models = list.split(',').map(str::trim).filter(|m| !m.is_empty()).map(str::to_string).collect();
+        }
         if let Some(api) = get("CHATKIT_MODEL_API") {
             c.api = match api.as_str() {
                 "responses" => ModelApi::Responses,
@@ -213,6 +221,11 @@ impl AgentConfig {
         self
     }
 
+    /// Whether the composer may pick `model`: the default model or one of `models`.
+    pub fn offers_model(&self, model: &str) -> bool {
+        model == self.model || self.models.iter().any(|m| m == model)
+    }
+
     /// Whether a model is configured: an API key, or a base URL other than OpenAI's (a local
     /// OpenAI-compatible server needs no key).
     pub fn has_model(&self) -> bool {
@@ -253,8 +266,11 @@ mod tests {
             ("CHATKIT_MODEL", "llama3"),
             ("CHATKIT_MODEL_API", "chat_completions"),
             ("CHATKIT_CLIENT_TOOLS", r#"[{"name": "get_selection"}]"#),
+            ("CHATKIT_MODELS", " gpt-4.1, ,o4-mini "),
         ]))
         .unwrap();
+        assert_eq!(c.models, ["gpt-4.1", "o4-mini"]);
+        assert!(c.offers_model("llama3") && c.offers_model("o4-mini") && !c.offers_model("gpt-5"));
         assert_eq!(c.base_url, "http://localhost:11434/v1");
         assert_eq!(c.title_model, "llama3");
         assert_eq!(c.api, ModelApi::ChatCompletions);

@@ -7,6 +7,7 @@ use chatkit_protocol::{
 use serde_json::Value;
 
 use crate::client::{InputItem, Role};
+use crate::workflow::ToolCallRecord;
 
 /// Longest widget / hidden-context JSON kept in the input.
 const MAX_BLOB: usize = 4000;
@@ -21,7 +22,20 @@ pub fn estimate_tokens(items: &[InputItem]) -> usize {
 /// that is kept or dropped whole (a function call never loses its output).
 pub fn build_input(history: &[ThreadItem], budget: usize) -> Vec<InputItem> {
     let last = history.len().saturating_sub(1);
-    let groups: Vec<Vec<InputItem>> = history.iter().enumerate().map(|(i, item)| convert(item, i == last)).collect();
+    // workflows that showed stored server tool calls: the calls themselves are replayed
+    let shown: Vec<&str> = history
+        .iter()
+        .filter_map(|item| match item {
+            ThreadItem::HiddenContextItem(h) => ToolCallRecord::from_content(&h.content)?.workflow_id,
+            _ => None,
+        })
+        .filter_map(|id| history.iter().find(|i| i.id() == id).map(ThreadItem::id))
+        .collect();
+    let groups: Vec<Vec<InputItem>> = history
+        .iter()
+        .enumerate()
+        .map(|(i, item)| if shown.contains(&item.id()) { vec![] } else { convert(item, i == last) })
+        .collect();
     let keep_from = history.iter().rposition(|i| matches!(i, ThreadItem::UserMessage(_))).unwrap_or(last);
     let mut total: usize = groups.iter().map(|g| estimate_tokens(g)).sum();
     let mut start = 0;
@@ -75,7 +89,13 @@ fn convert(item: &ThreadItem, is_last: bool) -> Vec<InputItem> {
         }
         ThreadItem::Workflow(_) => vec![],
         ThreadItem::Task(t) => task(&t.task).map(user).into_iter().collect(),
-        ThreadItem::HiddenContextItem(h) => vec![hidden(&json_string(&h.content))],
+        ThreadItem::HiddenContextItem(h) => match ToolCallRecord::from_content(&h.content) {
+            Some(call) => vec![
+                InputItem::FunctionCall { call_id: call.call_id.clone(), name: call.name, arguments: call.arguments },
+                InputItem::FunctionCallOutput { call_id: call.call_id, output: call.output },
+            ],
+            None => vec![hidden(&json_string(&h.content))],
+        },
         ThreadItem::SdkHiddenContext(h) => vec![hidden(&h.content)],
     }
 }
@@ -97,7 +117,8 @@ fn hidden(content: &str) -> InputItem {
 }
 
 /// The text with tags as `@name`; attachments named (their bytes are not sent); for the
-/// newest message also the quoted text and what the @-mentions refer to.
+/// newest message also the quoted text; for every message with @-mentions, what they refer
+/// to (PROTOCOL.md §6.3: one block, tags deduplicated by their text).
 fn user_message(m: &UserMessageItem, is_last: bool) -> Vec<InputItem> {
     let mut text = String::new();
     for part in &m.content {
@@ -117,29 +138,31 @@ fn user_message(m: &UserMessageItem, is_last: bool) -> Vec<InputItem> {
         text.push_str(&format!("\n[attached {kind}: {name} ({mime})]"));
     }
     let mut items = vec![user(text)];
-    if !is_last {
-        return items;
+    if is_last {
+        if let Some(quoted) = m.quoted_text.as_deref().filter(|q| !q.trim().is_empty()) {
+            items.push(user(format!("The user is referring to this in particular: \n{}", bounded(quoted, MAX_BLOB))));
+        }
     }
-    if let Some(quoted) = m.quoted_text.as_deref().filter(|q| !q.trim().is_empty()) {
-        items.push(user(format!("The user is referring to this in particular: \n{}", bounded(quoted, MAX_BLOB))));
-    }
+    let mut seen: Vec<&str> = Vec::new();
     let mut tags: Vec<String> = Vec::new();
     for part in &m.content {
         if let UserMessageContent::InputTag { text, data, .. } = part {
-            let line = format!("- @{text}: {}", bounded(&Value::Object(data.clone()).to_string(), 500));
-            if !tags.contains(&line) {
-                tags.push(line);
+            if seen.contains(&text.as_str()) {
+                continue;
             }
+            seen.push(text);
+            tags.push(format!("- @{text}: {}", bounded(&Value::Object(data.clone()).to_string(), 500)));
         }
     }
     if !tags.is_empty() {
-        items.push(user(format!(
-            "# User-provided context for @-mentions\n- When referencing resolved entities, use their canonical names without '@'.\n{}",
-            tags.join("\n")
-        )));
+        items.push(user(format!("{TAGS_HEADER}\n{}", tags.join("\n"))));
     }
     items
 }
+
+/// The reference converter's preamble for @-mention context.
+pub const TAGS_HEADER: &str = "# User-provided context for @-mentions\n- When referencing resolved entities, use their canonical \
+    names **without** '@'.\n- The '@' form appears only in user text and should not be echoed.";
 
 fn task(task: &Task) -> Option<String> {
     let Task::Custom { title, content, .. } = task else { return None };
@@ -258,5 +281,93 @@ mod tests {
         assert_eq!(trimmed[0], all[2], "the two old messages were dropped");
         let tiny = build_input(&history, 1);
         assert_eq!(tiny, all[5..].to_vec(), "the newest user message is always kept");
+    }
+
+    #[test]
+    fn stored_tool_calls_replay_as_pairs_and_their_workflow_is_not_repeated() {
+        use crate::workflow::ToolCallRecord;
+        use chatkit_protocol::{StatusIndicator, Workflow, WorkflowItem};
+        let workflow = |id: &str| {
+            ThreadItem::Workflow(WorkflowItem {
+                id: id.into(),
+                thread_id: "t".into(),
+                created_at: timestamp::now(),
+                workflow: Workflow {
+                    kind: WorkflowType::Custom,
+                    tasks: vec![Task::Custom { status_indicator: StatusIndicator::Complete, title: Some("lookup".into()), icon: None, content: None }],
+                    summary: None,
+                    expanded: false,
+                },
+            })
+        };
+        let record = |id: &str, call: &str, wf: Option<&str>| {
+            let r = ToolCallRecord::new(call, "lookup", r#"{"q":1}"#, r#"{"hits":3}"#, false, wf.map(str::to_string));
+            ThreadItem::HiddenContextItem(HiddenContextItem { id: id.into(), thread_id: "t".into(), created_at: timestamp::now(), content: serde_json::to_value(r).unwrap() })
+        };
+        let history = vec![
+            user_item("m1", "find"),
+            workflow("wf_1"),
+            record("tc_1", "call_1", Some("wf_1")),
+            assistant("m2", "found 3"),
+            workflow("wf_other"), // a workflow of the integrator's: still described
+            user_item("m3", "again"),
+        ];
+        let input = build_input(&history, 100_000);
+        let kinds: Vec<String> = input
+            .iter()
+            .map(|i| match i {
+                InputItem::Message { role, text } => format!("{role:?}:{}", text.lines().next().unwrap()),
+                InputItem::FunctionCall { call_id, name, arguments } => format!("call {call_id} {name} {arguments}"),
+                InputItem::FunctionCallOutput { call_id, output } => format!("output {call_id} {output}"),
+            })
+            .collect();
+        assert_eq!(
+            kinds,
+            [
+                "User:find",
+                r#"call call_1 lookup {"q":1}"#,
+                r#"output call_1 {"hits":3}"#,
+                "Assistant:found 3",
+                "User:A message was displayed to the user that the following task was performed:",
+                "User:again",
+                "User:The user is referring to this in particular: ",
+            ]
+        );
+        // trimming drops the pair together, never the call without its output
+        let trimmed = build_input(&history, 40);
+        assert!(!trimmed.iter().any(|i| matches!(i, InputItem::FunctionCall { .. } | InputItem::FunctionCallOutput { .. })), "{trimmed:?}");
+    }
+
+    #[test]
+    fn tags_reach_the_model_as_in_the_reference_converter() {
+        use serde_json::Map;
+        let tag = |text: &str, data: Value| UserMessageContent::InputTag {
+            id: format!("id-{text}"),
+            text: text.into(),
+            data: data.as_object().cloned().unwrap_or_else(Map::new),
+            group: None,
+            interactive: false,
+        };
+        let message = |id: &str, content| {
+            ThreadItem::UserMessage(UserMessageItem {
+                id: id.into(),
+                thread_id: "t".into(),
+                created_at: timestamp::now(),
+                content,
+                attachments: vec![],
+                quoted_text: None,
+                inference_options: Default::default(),
+            })
+        };
+        let history = vec![
+            message("m1", vec![UserMessageContent::InputText { text: "ask ".into() }, tag("Ada", json!({"email": "ada@x.test"})), tag("Ada", json!({}))]),
+            message("m2", vec![tag("Order 42", json!({"id": 42})), UserMessageContent::InputText { text: " status?".into() }]),
+        ];
+        let input = build_input(&history, 100_000);
+        assert_eq!(input[0], InputItem::message(Role::User, "ask @Ada@Ada"));
+        assert_eq!(input[1], InputItem::message(Role::User, format!("{TAGS_HEADER}\n- @Ada: {{\"email\":\"ada@x.test\"}}")));
+        assert_eq!(input[2], InputItem::message(Role::User, "@Order 42 status?"));
+        assert_eq!(input[3], InputItem::message(Role::User, format!("{TAGS_HEADER}\n- @Order 42: {{\"id\":42}}")));
+        assert!(TAGS_HEADER.contains("canonical names **without** '@'") && TAGS_HEADER.contains("should not be echoed"));
     }
 }

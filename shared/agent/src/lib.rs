@@ -18,6 +18,7 @@ mod offline;
 mod reply;
 mod title;
 pub mod tools;
+pub mod workflow;
 
 use std::sync::Arc;
 

@@ -42,6 +42,7 @@ impl PendingTitle {
             instructions: TITLE_PROMPT.into(),
             input: vec![InputItem::message(Role::User, bounded(&user_text, 2000))],
             tools: vec![],
+            tool_choice: None,
         };
         let handle = tokio::spawn(async move {
             match client.complete(&request, TITLE_TIMEOUT).await {

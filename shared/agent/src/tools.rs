@@ -44,6 +44,10 @@ pub trait Tool: Send + Sync + 'static {
     fn progress_text(&self) -> String {
         format!("Running {}…", self.name())
     }
+    /// Longest the call may run; `None`: the agent's default (60 s).
+    fn timeout(&self) -> Option<Duration> {
+        None
+    }
     /// Runs the call. The returned JSON is sent to the model as the call's output.
     async fn call(&self, args: Value, ctx: &ToolContext) -> Result<Value, ToolError>;
 }

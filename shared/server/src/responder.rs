@@ -7,7 +7,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use chatkit_protocol::{
     Action, Attachment, CreateAttachmentParams, FeedbackKind, StreamOptions, SyncCustomActionResponse, ThreadItem,
-    ThreadMetadata, TranscriptionResult, UserMessageItem, WidgetItem,
+    ThreadMetadata, TranscriptionResult, UserMessageInput, UserMessageItem, WidgetItem,
 };
 use chatkit_store::{Store, UserId};
 
@@ -55,6 +55,14 @@ impl AudioInput {
 pub trait Responder: Send + Sync + 'static {
     /// Answers a turn: after a user message, a client tool output or a structured input.
     async fn respond(&self, turn: Turn, events: EventSink) -> Result<(), StreamError>;
+
+    /// Checks a new user message before anything is stored (`threads.create`,
+    /// `threads.add_user_message`): an error is the request's answer, e.g. a 400 for a
+    /// composer model that is not offered. The default accepts everything.
+    fn check_input(&self, input: &UserMessageInput, context: &RequestContext) -> Result<(), ChatKitError> {
+        let _ = (input, context);
+        Ok(())
+    }
 
     /// Handles `threads.custom_action` (streamed). `sender` is the widget that fired it.
     async fn action(

@@ -4,7 +4,7 @@ use std::collections::{BTreeMap, VecDeque};
 
 use serde_json::{json, Value};
 
-use super::{InputItem, ModelError, ModelEvent, ModelRequest, Role, ToolCall, Usage};
+use super::{InputItem, ModelError, ModelEvent, ModelRequest, Role, ToolCall, ToolChoice, Usage};
 
 /// The request body: the instructions as the first `system` message; consecutive function
 /// calls become one assistant message with `tool_calls`, each output a `tool` message.
@@ -43,6 +43,11 @@ pub(crate) fn body(request: &ModelRequest, stream: bool) -> Value {
             .iter()
             .map(|t| json!({"type": "function", "function": {"name": t.name, "description": t.description, "parameters": t.parameters}}))
             .collect();
+        match &request.tool_choice {
+            Some(ToolChoice::Required) => body["tool_choice"] = json!("required"),
+            Some(ToolChoice::Function(name)) => body["tool_choice"] = json!({"type": "function", "function": {"name": name}}),
+            None => {}
+        }
     }
     body
 }
@@ -169,6 +174,7 @@ mod tests {
                 InputItem::FunctionCallOutput { call_id: "a".into(), output: "1".into() },
             ],
             tools: vec![],
+            tool_choice: None,
         };
         let body = body(&request, true);
         let messages = body["messages"].as_array().unwrap();

@@ -60,6 +60,15 @@ pub struct ToolSpec {
     pub parameters: Value,
 }
 
+/// Whether and which tool the model must call.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ToolChoice {
+    /// Some tool of `tools`.
+    Required,
+    /// This function.
+    Function(String),
+}
+
 /// One model call.
 #[derive(Debug, Clone)]
 pub struct ModelRequest {
@@ -67,6 +76,8 @@ pub struct ModelRequest {
     pub instructions: String,
     pub input: Vec<InputItem>,
     pub tools: Vec<ToolSpec>,
+    /// `None`: the model decides (`auto`).
+    pub tool_choice: Option<ToolChoice>,
 }
 
 /// Token counts reported by the provider.

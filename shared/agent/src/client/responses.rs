@@ -5,7 +5,7 @@ use std::collections::VecDeque;
 use chatkit_protocol::{Annotation, Source};
 use serde_json::{json, Value};
 
-use super::{InputItem, ModelError, ModelEvent, ModelRequest, Role, ToolCall, Usage};
+use super::{InputItem, ModelError, ModelEvent, ModelRequest, Role, ToolCall, ToolChoice, Usage};
 
 /// The request body. `store: false`: the full input is sent every turn, nothing is kept at
 /// the provider.
@@ -24,6 +24,11 @@ pub(crate) fn body(request: &ModelRequest, stream: bool) -> Value {
             .iter()
             .map(|t| json!({"type": "function", "name": t.name, "description": t.description, "parameters": t.parameters}))
             .collect();
+        match &request.tool_choice {
+            Some(ToolChoice::Required) => body["tool_choice"] = json!("required"),
+            Some(ToolChoice::Function(name)) => body["tool_choice"] = json!({"type": "function", "name": name}),
+            None => {}
+        }
     }
     body
 }

@@ -2,6 +2,7 @@
 //! No network beyond loopback; durations appear only as timeouts.
 
 mod failures;
+mod options;
 mod streaming;
 mod stub;
 mod tools;
@@ -77,6 +78,15 @@ impl Harness {
         }
     }
 
+    /// A JSON operation that must succeed.
+    pub async fn json(&self, body: Value) -> Value {
+        let bytes = serde_json::to_vec(&body).unwrap();
+        match self.server.process(&bytes, Self::context()).await {
+            Ok(ChatKitResponse::Json(v)) => v,
+            other => panic!("{body}: {other:?}"),
+        }
+    }
+
     /// Every event of a streamed request.
     pub async fn stream(&self, body: Value) -> Vec<ThreadStreamEvent> {
         let stream = self.open(&body).await;
@@ -102,7 +112,12 @@ impl Harness {
 
     /// Creates a thread; returns its id and the events.
     pub async fn create(&self, text: &str) -> (String, Vec<ThreadStreamEvent>) {
-        let events = self.stream(create_body(text)).await;
+        self.create_with(create_body(text)).await
+    }
+
+    /// Creates a thread with a given `threads.create` body.
+    pub async fn create_with(&self, body: Value) -> (String, Vec<ThreadStreamEvent>) {
+        let events = self.stream(body).await;
         let ThreadStreamEvent::ThreadCreated { thread } = &events[0] else { panic!("{events:?}") };
         (thread.id.clone(), events)
     }

@@ -135,3 +135,78 @@ async fn a_client_tool_call_round_trips_through_add_client_tool_output() {
     assert!(matches!(&items[2], ThreadItem::ClientToolCall(c) if c.status == ToolCallStatus::Completed));
     assert_eq!(assistant_texts(&items)[1], "You selected: selected words");
 }
+
+#[tokio::test]
+async fn server_tool_calls_show_as_a_workflow_are_stored_and_replayed_in_later_turns() {
+    let h = retrieval_harness(ModelApi::Responses).await;
+    h.stub.set_retrieval(200, json!({"results": [{"text": "Paris is the capital of France"}]}));
+    h.stub.push(Reply::Stream([
+        responses_start(),
+        vec![responses_tool_call("call_r1", "search_knowledge_base", r#"{"query":"capital of France"}"#), responses_completed()],
+    ]
+    .concat()));
+    h.stub.push(responses_text(&["It is ", "Paris."]));
+
+    let (thread_id, events) = h.create("What is the capital of France?").await;
+    let kinds = types(&events);
+    let at = |name: &str| kinds.iter().position(|t| t == name).unwrap_or_else(|| panic!("no {name}: {kinds:?}"));
+    // the workflow opens with a loading task, the task completes, the workflow closes before the reply
+    assert!(at("thread.item.added:workflow") < at("progress_update"), "{kinds:?}");
+    assert!(kinds.iter().any(|k| k.starts_with("TaskUpdated")), "{kinds:?}");
+    assert!(at("thread.item.done:workflow") < at("thread.item.added:assistant_message"), "{kinds:?}");
+    assert!(!kinds.iter().any(|k| k.contains("hidden_context_item")), "the record is never sent: {kinds:?}");
+    let Some(ThreadStreamEvent::ItemDone { item: ThreadItem::Workflow(wf) }) =
+        events.iter().find(|e| matches!(e, ThreadStreamEvent::ItemDone { item: ThreadItem::Workflow(_) }))
+    else {
+        unreachable!()
+    };
+    assert_eq!(wf.workflow.tasks.len(), 1);
+    assert!(matches!(&wf.workflow.tasks[0], chatkit_protocol::Task::Custom { status_indicator: chatkit_protocol::StatusIndicator::Complete, title: Some(t), .. } if t == "search_knowledge_base"));
+    assert!(matches!(&wf.workflow.summary, Some(chatkit_protocol::WorkflowSummary::Custom { title, .. }) if title.starts_with("Used 1 tool")));
+
+    // stored in order: user, workflow, the call record (hidden), the reply
+    let items = h.items(&thread_id).await;
+    let stored: Vec<String> = items.iter().map(|i| serde_json::to_value(i).unwrap()["type"].as_str().unwrap().to_string()).collect();
+    assert_eq!(stored, ["user_message", "workflow", "hidden_context_item", "assistant_message"]);
+    let ThreadItem::HiddenContextItem(record) = &items[2] else { unreachable!() };
+    assert_eq!(record.content["call_id"], "call_r1");
+    assert_eq!(record.content["workflow_id"], items[1].id());
+    assert!(!record.content.to_string().contains(ACCESS_TOKEN));
+    // the client never sees the record
+    let page = h.json(json!({"type": "items.list", "params": {"thread_id": thread_id, "order": "asc"}})).await;
+    let listed: Vec<&str> = page["data"].as_array().unwrap().iter().map(|i| i["type"].as_str().unwrap()).collect();
+    assert_eq!(listed, ["user_message", "workflow", "assistant_message"]);
+
+    // the next turn replays the call and its output, in order, before the new message
+    h.stub.push(responses_text(&["Berlin is Germany's."]));
+    h.stream(add_message_body(&thread_id, "And Germany?")).await;
+    let input = responses_input(&h.stub.model_bodies()[2]);
+    let kinds: Vec<&str> = input.iter().map(|(kind, _)| kind.as_str()).collect();
+    assert_eq!(kinds, ["user", "function_call", "function_call_output", "assistant", "user"], "{input:?}");
+    assert!(input[1].1.contains("call_r1") && input[1].1.contains("capital of France"));
+    assert!(input[2].1.contains("Paris is the capital of France"));
+    assert_eq!(input[3].1, "It is Paris.");
+}
+
+#[tokio::test]
+async fn a_failing_tool_shows_as_a_failed_task_and_is_stored_as_failed() {
+    let h = retrieval_harness(ModelApi::ChatCompletions).await;
+    h.stub.set_retrieval(503, json!({"error": "index offline"}));
+    h.stub.push(chat_tool_call("call_x", "search_knowledge_base", r#"{"query":"anything"}"#));
+    h.stub.push(chat_text(&["Search is down."]));
+    let (thread_id, events) = h.create("search please").await;
+    let done = events.iter().find_map(|e| match e {
+        ThreadStreamEvent::ItemDone { item: ThreadItem::Workflow(w) } => Some(w.clone()),
+        _ => None,
+    });
+    let wf = done.expect("a workflow");
+    assert!(matches!(&wf.workflow.tasks[0], chatkit_protocol::Task::Custom { content: Some(c), .. } if c.contains("503")), "{wf:?}");
+    let items = h.items(&thread_id).await;
+    let record = items.iter().find_map(|i| match i {
+        ThreadItem::HiddenContextItem(h) => Some(h.content.clone()),
+        _ => None,
+    });
+    let record = record.expect("a stored record");
+    assert_eq!(record["failed"], true);
+    assert!(record["output"].as_str().unwrap().contains("error"));
+}

@@ -78,6 +78,7 @@ async fn user_message(
             field: Some("params.input.content".into()),
         });
     }
+    s.responder.check_input(&input, ctx)?;
     let mut attachments = Vec::with_capacity(input.attachments.len());
     for id in &input.attachments {
         let mut attachment = s.store.load_attachment(&ctx.user, id).await?;

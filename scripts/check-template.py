@@ -82,6 +82,14 @@ def main(path):
     check(table.get("PointInTimeRecoverySpecification", {}).get("PointInTimeRecoveryEnabled") is True, "PITR must be on")
     check("ChatKitUrl" in doc.get("Outputs", {}), "the Function URL must be an output")
 
+    # issue 11: a JWKS without iss/aud accepts any token of the identity provider's tenant
+    rule = doc.get("Rules", {}).get("JwksNeedsIssuerAndAudience", {})
+    asserted = str(rule.get("Assertions", []))
+    check("JwtIssuer" in asserted and "JwtAudience" in asserted, "Rules.JwksNeedsIssuerAndAudience must require JwtIssuer and JwtAudience")
+    params = doc.get("Parameters", {})
+    for name in ("JwksUrl", "RetrievalUrl", "OpenAIBaseUrl"):
+        check("https://" in params.get(name, {}).get("AllowedPattern", ""), f"{name} must only allow https:// URLs")
+
     for e in errors:
         print(f"template check: {e}", file=sys.stderr)
     if errors:

@@ -140,6 +140,23 @@ impl Default for AgentConfig {
     }
 }
 
+/// An outbound URL must be `https://`; plain `http://` is accepted only to a loopback host
+/// (localhost, 127.0.0.0/8, ::1) in local mode: outside Lambda, or under `make dev`
+/// (`CHATKIT_DEV_AUTH=1`).
+pub fn check_outbound_url(variable: &str, url: &str, local: bool) -> Result<(), ConfigError> {
+    let parsed = reqwest::Url::parse(url).map_err(|e| ConfigError::new(variable, format!("`{url}` is not a URL: {e}")))?;
+    let host = parsed.host_str().unwrap_or_default().trim_start_matches('[').trim_end_matches(']');
+    let loopback = host.eq_ignore_ascii_case("localhost") || host.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback());
+    match parsed.scheme() {
+        "https" if !host.is_empty() => Ok(()),
+        "http" if local && loopback => Ok(()),
+        _ => Err(ConfigError::new(
+            variable,
+            format!("`{url}`: outbound URLs must use https:// (plain http:// only to a loopback host when running locally)"),
+        )),
+    }
+}
+
 impl AgentConfig {
     /// Reads the process environment.
     pub fn from_env() -> Result<Self, ConfigError> {
@@ -151,10 +168,9 @@ impl AgentConfig {
     pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
         let get = |name: &str| get(name).map(|v| v.trim().to_string()).filter(|v| !v.is_empty());
         let mut c = Self::default();
+        let local = get("AWS_LAMBDA_RUNTIME_API").is_none() || matches!(get("CHATKIT_DEV_AUTH").as_deref(), Some("1" | "true"));
         if let Some(url) = get("OPENAI_BASE_URL") {
-            if !(url.starts_with("http://") || url.starts_with("https://")) {
-                return Err(ConfigError::new("OPENAI_BASE_URL", "must start with http:// or https://"));
-            }
+            check_outbound_url("OPENAI_BASE_URL", &url, local)?;
             c.base_url = url.trim_end_matches('/').to_string();
         }
         c.api_key = get("OPENAI_API_KEY");
@@ -203,9 +219,7 @@ impl AgentConfig {
             c.max_tool_iterations = n as usize;
         }
         if let Some(url) = get("CHATKIT_RETRIEVAL_URL") {
-            if !(url.starts_with("http://") || url.starts_with("https://")) {
-                return Err(ConfigError::new("CHATKIT_RETRIEVAL_URL", "must start with http:// or https://"));
-            }
+            check_outbound_url("CHATKIT_RETRIEVAL_URL", &url, local)?;
             c.retrieval_url = Some(url);
         }
         if let Some(json) = get("CHATKIT_CLIENT_TOOLS") {
@@ -260,6 +274,24 @@ mod tests {
     }
 
     #[test]
+    fn outbound_urls_are_https_except_loopback_locally() {
+        let on_lambda = ("AWS_LAMBDA_RUNTIME_API", "127.0.0.1:9001");
+        for var in ["OPENAI_BASE_URL", "CHATKIT_RETRIEVAL_URL"] {
+            assert!(AgentConfig::from_lookup(lookup(&[(var, "https://api.example/v1")])).is_ok());
+            assert!(AgentConfig::from_lookup(lookup(&[on_lambda, (var, "https://api.example/v1")])).is_ok());
+            assert!(AgentConfig::from_lookup(lookup(&[(var, "http://127.0.0.1:11434/v1")])).is_ok(), "loopback, locally");
+            assert!(AgentConfig::from_lookup(lookup(&[(var, "http://[::1]:11434/v1")])).is_ok());
+            let dev = [on_lambda, ("CHATKIT_DEV_AUTH", "1"), (var, "http://localhost:11434/v1")];
+            assert!(AgentConfig::from_lookup(lookup(&dev)).is_ok(), "make dev is local");
+            for bad in [vec![on_lambda, (var, "http://127.0.0.1:11434/v1")], vec![(var, "http://10.1.2.3/v1")], vec![(var, "ftp://x/v1")]] {
+                let err = AgentConfig::from_lookup(lookup(&bad)).unwrap_err();
+                assert_eq!(err.variable, var);
+                assert!(err.message.contains("https://"), "{err}");
+            }
+        }
+    }
+
+    #[test]
     fn values_and_errors_name_the_variable() {
         let c = AgentConfig::from_lookup(lookup(&[
             ("OPENAI_BASE_URL", "http://localhost:11434/v1/"),
@@ -285,6 +317,8 @@ mod tests {
             ("CHATKIT_FIRST_TOKEN_TIMEOUT_MS", "0"),
             ("CHATKIT_CLIENT_TOOLS", "{}"),
             ("OPENAI_BASE_URL", "localhost"),
+            ("OPENAI_BASE_URL", "http://models.internal/v1"),
+            ("CHATKIT_RETRIEVAL_URL", "http://search.example/q"),
             ("CHATKIT_SYSTEM_PROMPT_FILE", "/nonexistent/prompt.txt"),
         ] {
             let err = AgentConfig::from_lookup(lookup(&[(var, value)])).unwrap_err();

@@ -8,13 +8,13 @@ use std::time::Duration;
 use chatkit_dynamodb::DynamoStore;
 use chatkit_server::{ChatKitServer, Responder, ServerConfig};
 use futures::future::BoxFuture;
-use tracing::warn;
+use tracing::{info, warn};
 
 use crate::auth::Authenticator;
 use crate::aws::AwsClients;
-use crate::config::{ConfigError, GatewayConfig, SecretSetting};
+use crate::config::{ConfigError, GatewayConfig, SecretSetting, MIN_HMAC_SECRET_BYTES};
 use crate::cors::Cors;
-use crate::gateway::Gateway;
+use crate::gateway::{Gateway, UserHasher};
 use crate::keys::{Jwks, ManagedSecret, SecretSource, StaticSecret};
 
 /// What a responder may use: the shared AWS clients and HTTP client.
@@ -27,12 +27,26 @@ pub struct Resources {
 /// Builds the responder on first use (it may need secrets, e.g. the model API key).
 pub type ResponderInit = Arc<dyn Fn(Resources) -> BoxFuture<'static, Result<Arc<dyn Responder>, String>> + Send + Sync>;
 
-/// The HTTP client shared by JWKS fetches, the model and tools (connect timeout from
-/// `CHATKIT_CONNECT_TIMEOUT_MS`, default 5000).
+/// The HTTP client shared by JWKS fetches, the model and tools: a connect limit
+/// (`CHATKIT_CONNECT_TIMEOUT_MS`, 5000) and a limit on every read (`CHATKIT_IDLE_TIMEOUT_MS`,
+/// 30000), so no outbound call can hang a request; each call adds its own total limit.
 pub fn http_client() -> reqwest::Client {
-    let connect_ms = std::env::var("CHATKIT_CONNECT_TIMEOUT_MS").ok().and_then(|v| v.trim().parse().ok()).unwrap_or(5000);
+    let ms = |name: &str, default: u64| {
+        let value = std::env::var(name).ok().and_then(|v| v.trim().parse().ok()).filter(|ms| *ms > 0);
+        Duration::from_millis(value.unwrap_or(default))
+    };
+    let config = GatewayConfig {
+        connect_timeout: ms("CHATKIT_CONNECT_TIMEOUT_MS", 5000),
+        read_timeout: ms("CHATKIT_IDLE_TIMEOUT_MS", 30_000),
+        ..GatewayConfig::default()
+    };
+    http_client_with(&config)
+}
+
+fn http_client_with(config: &GatewayConfig) -> reqwest::Client {
     reqwest::Client::builder()
-        .connect_timeout(Duration::from_millis(connect_ms))
+        .connect_timeout(config.connect_timeout)
+        .read_timeout(config.read_timeout)
         .pool_idle_timeout(Duration::from_secs(60))
         .build()
         .expect("the HTTP client builds")
@@ -42,10 +56,14 @@ fn authenticator(config: &GatewayConfig, resources: &Resources) -> Authenticator
     let auth = &config.auth;
     let secret: Option<Arc<dyn SecretSource>> = match &auth.hs_secret {
         Some(SecretSetting::Value(v)) => Some(Arc::new(StaticSecret(v.as_str().into()))),
-        Some(SecretSetting::Arn(arn)) => Some(Arc::new(ManagedSecret::new(resources.aws.clone(), arn, auth.refresh))),
+        Some(SecretSetting::Arn(arn)) => Some(Arc::new(
+            ManagedSecret::new(resources.aws.clone(), arn, auth.refresh)
+                .with_min_len(MIN_HMAC_SECRET_BYTES)
+                .with_previous(auth.previous_grace),
+        )),
         None => None,
     };
-    let jwks = auth.jwks_url.as_ref().map(|url| Jwks::new(resources.http.clone(), url, auth.refresh));
+    let jwks = auth.jwks_url.as_ref().map(|url| Jwks::new(resources.http.clone(), url, auth.refresh).with_timeout(auth.jwks_timeout));
     if auth.dev_auth {
         warn!("CHATKIT_DEV_AUTH is on: the X-User-ID header is trusted as the user id. Never use this outside local development.");
     }
@@ -59,7 +77,7 @@ fn authenticator(config: &GatewayConfig, resources: &Resources) -> Authenticator
 /// The gateway as configured by the environment (see the README's settings table).
 pub fn from_env(make_responder: ResponderInit) -> Result<Gateway, ConfigError> {
     let config = GatewayConfig::from_env()?;
-    let resources = Resources { aws: Arc::new(AwsClients::new()), http: http_client() };
+    let resources = Resources { aws: Arc::new(AwsClients::with_timeouts(config.aws_timeouts)), http: http_client_with(&config) };
     let auth = authenticator(&config, &resources);
     let server_config = ServerConfig { max_body_bytes: config.max_body_bytes, ..ServerConfig::default() };
     let init = Box::new(move || {
@@ -77,7 +95,14 @@ pub fn from_env(make_responder: ResponderInit) -> Result<Gateway, ConfigError> {
             Ok(ChatKitServer::new(Arc::new(store), responder).with_config(server_config))
         }) as BoxFuture<'static, Result<ChatKitServer, String>>
     });
-    Ok(Gateway::lazy(init, auth, Cors::new(config.allowed_origins.clone()), config.max_body_bytes))
+    let users = match &config.user_hash_key {
+        Some(key) => UserHasher::new(key.as_bytes()),
+        None => {
+            info!("CHATKIT_USER_HASH_KEY is not set: user hashes in logs use a random per-container key");
+            UserHasher::random()
+        }
+    };
+    Ok(Gateway::lazy(init, auth, Cors::new(config.allowed_origins.clone()), config.max_body_bytes).with_user_hasher(users))
 }
 
 /// Serves on Lambda when the runtime API is present; otherwise over HTTP on `PORT` (or

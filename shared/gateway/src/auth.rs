@@ -1,14 +1,16 @@
-//! Who is calling: a JWT from `Authorization: Bearer …` or the configured cookie, verified
-//! with pinned algorithms, `exp`/`nbf` (60 s leeway), `iss`/`aud` when configured, and `sub`
-//! as the user id. `CHATKIT_DEV_AUTH` trusts `X-User-ID` instead — local development only.
+//! Who is calling: a JWT from `Authorization: Bearer …` or, when configured and no
+//! `Authorization` header is sent, from a cookie; verified with pinned algorithms, `exp`/`nbf`
+//! (60 s leeway), `iss`/`aud` (required with a JWKS), and `sub` as the user id.
+//! `CHATKIT_DEV_AUTH` trusts `X-User-ID` instead — local development only.
 
 use std::sync::Arc;
 
 use http::HeaderMap;
+use jsonwebtoken::errors::ErrorKind;
 use jsonwebtoken::{decode, decode_header, Algorithm, DecodingKey, Validation};
 use serde::Deserialize;
 
-use crate::keys::{Jwks, KeyError, SecretSource};
+use crate::keys::{Jwks, KeyError, SecretSource, SecretVersions};
 
 /// Why a request is not authenticated. Every variant is answered 401, except `Keys` (503).
 #[derive(Debug, thiserror::Error)]
@@ -22,12 +24,21 @@ pub enum AuthError {
 }
 
 /// A verified caller.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct Identity {
     /// The token's `sub` (or the dev header): keys every stored record.
     pub user_id: String,
-    /// The raw token, for tools that call APIs on the user's behalf.
+    /// The raw token, for tools that call APIs on the user's behalf. Never printed.
     pub token: Option<Arc<str>>,
+}
+
+impl std::fmt::Debug for Identity {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Identity")
+            .field("user_id", &self.user_id)
+            .field("token", &self.token.as_ref().map(|_| "<redacted>"))
+            .finish()
+    }
 }
 
 #[derive(Deserialize)]
@@ -51,6 +62,31 @@ pub const LEEWAY_SECONDS: u64 = 60;
 
 fn is_hmac(alg: Algorithm) -> bool {
     matches!(alg, Algorithm::HS256 | Algorithm::HS384 | Algorithm::HS512)
+}
+
+/// The value of cookie `name` in the request's `Cookie` header fields, parsed as RFC 6265
+/// §4.2 and §5.4 describe: `;`-separated `name=value` pairs, names compared exactly, a value
+/// in double quotes unquoted. `Err` when the name appears more than once: a sibling subdomain
+/// can plant a cookie with the same name, and which one comes first is not ours to guess.
+pub fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Result<Option<&'a str>, AuthError> {
+    let mut found = None;
+    let pairs = headers.get_all(http::header::COOKIE).iter().filter_map(|v| v.to_str().ok()).flat_map(|v| v.split(';'));
+    for pair in pairs {
+        let Some((key, value)) = pair.split_once('=') else { continue };
+        if key.trim_matches([' ', '\t']) != name {
+            continue;
+        }
+        if found.is_some() {
+            return Err(AuthError::Invalid(format!("the `{name}` cookie is sent more than once")));
+        }
+        let value = value.trim_matches([' ', '\t']);
+        let value = match value.strip_prefix('"').and_then(|v| v.strip_suffix('"')) {
+            Some(unquoted) => unquoted,
+            None => value,
+        };
+        found = Some(value);
+    }
+    Ok(found)
 }
 
 impl Authenticator {
@@ -80,20 +116,20 @@ impl Authenticator {
         self
     }
 
-    fn token<'a>(&self, headers: &'a HeaderMap) -> Option<&'a str> {
-        if let Some(value) = headers.get(http::header::AUTHORIZATION).and_then(|v| v.to_str().ok()) {
-            let (scheme, token) = value.trim().split_once(' ')?;
-            return scheme.eq_ignore_ascii_case("bearer").then_some(token.trim());
+    /// The token: the `Authorization` header when there is one (it wins over any cookie),
+    /// else the configured cookie.
+    fn token<'a>(&self, headers: &'a HeaderMap) -> Result<&'a str, AuthError> {
+        if let Some(value) = headers.get(http::header::AUTHORIZATION) {
+            let value = value.to_str().map_err(|_| AuthError::Invalid("the Authorization header is not ASCII".into()))?;
+            return match value.trim().split_once(' ') {
+                Some((scheme, token)) if scheme.eq_ignore_ascii_case("bearer") && !token.trim().is_empty() => Ok(token.trim()),
+                _ => Err(AuthError::Invalid("the Authorization header must be `Bearer <JWT>`".into())),
+            };
         }
-        let name = self.cookie_name.as_deref()?;
-        headers
-            .get_all(http::header::COOKIE)
-            .iter()
-            .filter_map(|v| v.to_str().ok())
-            .flat_map(|v| v.split(';'))
-            .filter_map(|pair| pair.trim().split_once('='))
-            .find(|(k, _)| *k == name)
-            .map(|(_, v)| v.trim())
+        match &self.cookie_name {
+            Some(name) => cookie(headers, name)?.filter(|t| !t.is_empty()).ok_or(AuthError::Missing),
+            None => Err(AuthError::Missing),
+        }
     }
 
     /// Verifies the request's credentials.
@@ -103,27 +139,14 @@ impl Authenticator {
                 return Ok(Identity { user_id: user.trim().to_string(), token: None });
             }
         }
-        let token = self.token(headers).filter(|t| !t.is_empty()).ok_or(AuthError::Missing)?;
+        let token = self.token(headers)?;
         let user_id = self.verify(token).await?;
         Ok(Identity { user_id, token: Some(token.into()) })
     }
 
-    /// Verifies one JWT and returns its `sub`.
-    pub async fn verify(&self, token: &str) -> Result<String, AuthError> {
-        let header = decode_header(token).map_err(|e| AuthError::Invalid(format!("malformed token: {e}")))?;
-        if !self.algorithms.contains(&header.alg) {
-            return Err(AuthError::Invalid(format!("algorithm {:?} is not accepted", header.alg)));
-        }
-        let key: Arc<DecodingKey> = if is_hmac(header.alg) {
-            let source = self.secret.as_ref().ok_or_else(|| AuthError::Invalid("HMAC tokens are not accepted".into()))?;
-            Arc::new(DecodingKey::from_secret(source.secret().await?.as_bytes()))
-        } else {
-            let jwks = self.jwks.as_ref().ok_or_else(|| AuthError::Invalid("no JWKS configured".into()))?;
-            let kid = header.kid.as_deref().ok_or_else(|| AuthError::Invalid("token has no `kid`".into()))?;
-            jwks.key(kid).await?.ok_or_else(|| AuthError::Invalid(format!("unknown key id {kid:?}")))?
-        };
-        let mut validation = Validation::new(header.alg);
-        validation.algorithms = vec![header.alg];
+    fn validation(&self, alg: Algorithm) -> Validation {
+        let mut validation = Validation::new(alg);
+        validation.algorithms = vec![alg];
         validation.leeway = LEEWAY_SECONDS;
         validation.validate_nbf = true;
         validation.set_required_spec_claims(&["exp", "sub"]);
@@ -135,10 +158,48 @@ impl Authenticator {
             Some(aud) => validation.set_audience(&[aud]),
             None => validation.validate_aud = false,
         }
-        let data = decode::<Claims>(token, &key, &validation).map_err(|e| AuthError::Invalid(e.to_string()))?;
-        data.claims
-            .sub
-            .filter(|s| !s.trim().is_empty())
-            .ok_or_else(|| AuthError::Invalid("token has no `sub`".into()))
+        validation
+    }
+
+    /// Decodes with the current secret, then (on a bad signature) with the previous one.
+    fn decode_hmac(&self, token: &str, validation: &Validation, versions: &SecretVersions) -> Result<Claims, jsonwebtoken::errors::Error> {
+        let result = decode::<Claims>(token, &DecodingKey::from_secret(versions.current.as_bytes()), validation);
+        match (&result, &versions.previous) {
+            (Err(e), Some(previous)) if matches!(e.kind(), ErrorKind::InvalidSignature) => {
+                decode::<Claims>(token, &DecodingKey::from_secret(previous.as_bytes()), validation).map(|d| d.claims)
+            }
+            _ => result.map(|d| d.claims),
+        }
+    }
+
+    /// Verifies one JWT and returns its `sub`.
+    pub async fn verify(&self, token: &str) -> Result<String, AuthError> {
+        let header = decode_header(token).map_err(|e| AuthError::Invalid(format!("malformed token: {e}")))?;
+        if !self.algorithms.contains(&header.alg) {
+            return Err(AuthError::Invalid(format!("algorithm {:?} is not accepted", header.alg)));
+        }
+        let validation = self.validation(header.alg);
+        let invalid = |e: jsonwebtoken::errors::Error| AuthError::Invalid(e.to_string());
+        let claims = if is_hmac(header.alg) {
+            let source = self.secret.as_ref().ok_or_else(|| AuthError::Invalid("HMAC tokens are not accepted".into()))?;
+            match self.decode_hmac(token, &validation, &source.versions().await?) {
+                // the issuer may already sign with a newer secret than the cached one
+                Err(e) if matches!(e.kind(), ErrorKind::InvalidSignature) && source.refresh_after_failure().await => {
+                    self.decode_hmac(token, &validation, &source.versions().await?).map_err(invalid)?
+                }
+                other => other.map_err(invalid)?,
+            }
+        } else {
+            let jwks = self.jwks.as_ref().ok_or_else(|| AuthError::Invalid("no JWKS configured".into()))?;
+            if self.issuer.is_none() || self.audience.is_none() {
+                return Err(AuthError::Keys(KeyError(
+                    "JWKS verification needs an issuer and an audience (CHATKIT_JWT_ISSUER, CHATKIT_JWT_AUDIENCE)".into(),
+                )));
+            }
+            let kid = header.kid.as_deref().ok_or_else(|| AuthError::Invalid("token has no `kid`".into()))?;
+            let key = jwks.key(kid).await?.ok_or_else(|| AuthError::Invalid(format!("unknown key id {kid:?}")))?;
+            decode::<Claims>(token, &key, &validation).map_err(invalid)?.claims
+        };
+        claims.sub.filter(|s| !s.trim().is_empty()).ok_or_else(|| AuthError::Invalid("token has no `sub`".into()))
     }
 }

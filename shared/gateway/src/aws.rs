@@ -1,11 +1,34 @@
-//! AWS clients, created on first use and reused by every warm invocation.
+//! AWS clients, created once per container (during the Lambda init phase when warm-up is
+//! on, else on first use) and reused by every warm invocation.
 
+use std::time::Duration;
+
+use aws_config::timeout::TimeoutConfig;
 use aws_config::SdkConfig;
 use tokio::sync::OnceCell;
+
+/// Time limits of every AWS call (DynamoDB, Secrets Manager).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AwsTimeouts {
+    /// TCP/TLS connect.
+    pub connect: Duration,
+    /// One attempt (`CHATKIT_AWS_ATTEMPT_TIMEOUT_MS`, default 3000).
+    pub attempt: Duration,
+    /// The whole operation, retries included (`CHATKIT_AWS_TIMEOUT_MS`, default 10000).
+    pub operation: Duration,
+}
+
+impl Default for AwsTimeouts {
+    fn default() -> Self {
+        Self { connect: Duration::from_secs(3), attempt: Duration::from_secs(3), operation: Duration::from_secs(10) }
+    }
+}
 
 /// The shared AWS configuration and the clients built from it, each made once per container.
 #[derive(Default)]
 pub struct AwsClients {
+    timeouts: AwsTimeouts,
+    endpoint_url: Option<String>,
     config: OnceCell<SdkConfig>,
     secrets: OnceCell<aws_sdk_secretsmanager::Client>,
 }
@@ -15,9 +38,36 @@ impl AwsClients {
         Self::default()
     }
 
-    /// aws-config's standard chain (env, profile, the Lambda role), loaded once.
+    /// Clients whose calls are bounded by `timeouts`.
+    pub fn with_timeouts(timeouts: AwsTimeouts) -> Self {
+        Self { timeouts, ..Self::default() }
+    }
+
+    /// Sends every service's calls to `url` (tests, local emulators); by default each
+    /// service's endpoint comes from the standard chain (`AWS_ENDPOINT_URL_<SERVICE>`, …).
+    pub fn with_endpoint_url(mut self, url: impl Into<String>) -> Self {
+        self.endpoint_url = Some(url.into());
+        self
+    }
+
+    /// aws-config's standard chain (env, profile, the Lambda role), loaded once, with the
+    /// time limits on every call.
     pub async fn config(&self) -> &SdkConfig {
-        self.config.get_or_init(|| aws_config::load_defaults(aws_config::BehaviorVersion::latest())).await
+        let t = self.timeouts;
+        self.config
+            .get_or_init(|| async move {
+                let timeouts = TimeoutConfig::builder()
+                    .connect_timeout(t.connect)
+                    .operation_attempt_timeout(t.attempt)
+                    .operation_timeout(t.operation)
+                    .build();
+                let mut loader = aws_config::defaults(aws_config::BehaviorVersion::latest()).timeout_config(timeouts);
+                if let Some(url) = &self.endpoint_url {
+                    loader = loader.endpoint_url(url);
+                }
+                loader.load().await
+            })
+            .await
     }
 
     pub async fn secrets_manager(&self) -> &aws_sdk_secretsmanager::Client {

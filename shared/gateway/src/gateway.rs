@@ -2,7 +2,6 @@
 //! Shared by the Lambda path and the local HTTP mode.
 
 use std::convert::Infallible;
-use std::hash::{Hash, Hasher};
 use std::time::Instant;
 
 use bytes::Bytes;
@@ -38,12 +37,32 @@ pub struct Gateway {
     cors: Cors,
     max_body_bytes: usize,
     backend: Backend,
+    users: UserHasher,
 }
 
-fn hash_user(user: &str) -> String {
-    let mut hasher = std::hash::DefaultHasher::new();
-    user.hash(&mut hasher);
-    format!("{:016x}", hasher.finish())
+/// The user as logs show it: a keyed HMAC-SHA256 of the user id (96 bits, hex), so log readers
+/// can follow one user's requests without learning who it is, and an email cannot be found by
+/// hashing guesses without the key.
+pub struct UserHasher(aws_lc_rs::hmac::Key);
+
+impl UserHasher {
+    /// A hasher with a configured key (`CHATKIT_USER_HASH_KEY`): stable across containers.
+    pub fn new(key: &[u8]) -> Self {
+        Self(aws_lc_rs::hmac::Key::new(aws_lc_rs::hmac::HMAC_SHA256, key))
+    }
+
+    /// A hasher with a random key: hashes are stable only within this process.
+    pub fn random() -> Self {
+        let mut key = [0u8; 32];
+        aws_lc_rs::rand::fill(&mut key).expect("the system random source works");
+        Self::new(&key)
+    }
+
+    /// The log form of `user`.
+    pub fn hash(&self, user: &str) -> String {
+        let tag = aws_lc_rs::hmac::sign(&self.0, user.as_bytes());
+        tag.as_ref()[..12].iter().map(|b| format!("{b:02x}")).collect()
+    }
 }
 
 fn json_response(status: u16, body: &serde_json::Value) -> Response<ResponseBody> {
@@ -100,13 +119,24 @@ fn sse_response(events: chatkit_server::EventStream, mut log: StreamLog) -> Resp
 impl Gateway {
     /// A gateway over a ready core (tests, embedding).
     pub fn new(server: ChatKitServer, auth: Authenticator, cors: Cors, max_body_bytes: usize) -> Self {
-        Self { auth, cors, max_body_bytes, backend: Backend::Ready(server) }
+        Self { auth, cors, max_body_bytes, backend: Backend::Ready(server), users: UserHasher::random() }
     }
 
     /// A gateway whose core is built on the first request that needs it; a failed build is
     /// answered 503 and retried by the next request.
     pub fn lazy(init: ServerInit, auth: Authenticator, cors: Cors, max_body_bytes: usize) -> Self {
-        Self { auth, cors, max_body_bytes, backend: Backend::Lazy { cell: OnceCell::new(), init } }
+        Self { auth, cors, max_body_bytes, backend: Backend::Lazy { cell: OnceCell::new(), init }, users: UserHasher::random() }
+    }
+
+    /// Sets how users are hashed in logs.
+    pub fn with_user_hasher(mut self, users: UserHasher) -> Self {
+        self.users = users;
+        self
+    }
+
+    /// The log form of a user id.
+    pub fn user_hash(&self, user: &str) -> String {
+        self.users.hash(user)
     }
 
     /// The largest accepted body.
@@ -170,7 +200,7 @@ impl Gateway {
             Ok(server) => server,
             Err(err) => return error_response(&err, request_id),
         };
-        let user = hash_user(&identity.user_id);
+        let user = self.users.hash(&identity.user_id);
         let mut context = RequestContext::new(UserId::new(identity.user_id), request_id);
         context.access_token = identity.token;
         let request = match server.parse(body) {

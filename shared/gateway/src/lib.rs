@@ -12,12 +12,12 @@ mod keys;
 pub mod lambda;
 pub mod local;
 
-pub use auth::{AuthError, Authenticator, Identity, LEEWAY_SECONDS};
-pub use aws::AwsClients;
-pub use config::{AuthConfig, ConfigError, GatewayConfig, SecretSetting};
+pub use auth::{cookie, AuthError, Authenticator, Identity, LEEWAY_SECONDS};
+pub use aws::{AwsClients, AwsTimeouts};
+pub use config::{check_outbound_url, is_local, AuthConfig, ConfigError, GatewayConfig, Lookup, SecretSetting, MIN_HMAC_SECRET_BYTES};
 pub use cors::Cors;
-pub use gateway::{Gateway, ResponseBody};
-pub use keys::{Jwks, KeyError, ManagedSecret, SecretSource, StaticSecret};
+pub use gateway::{Gateway, ResponseBody, UserHasher};
+pub use keys::{Jwks, KeyError, ManagedSecret, SecretSource, SecretVersions, StaticSecret};
 
 /// JSON logs for CloudWatch (`RUST_LOG` filters; default `info`).
 pub fn init_tracing() {

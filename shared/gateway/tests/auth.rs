@@ -1,5 +1,7 @@
 //! The auth matrix: every way a token can be wrong is a 401-class error; HS256 with a secret,
-//! RS256/ES256 from a JWKS served on loopback (cached by kid, refetched on an unknown kid).
+//! RS256/ES256 from a JWKS served on loopback (cached by kid, refetched on an unknown kid, with
+//! timeouts, single-flight fetches, failure backoff and a negative kid cache); cookies parsed
+//! per RFC 6265.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -46,6 +48,12 @@ fn signed(alg: Algorithm, kid: &str, claims: &Value) -> String {
 
 fn hs_auth() -> Authenticator {
     Authenticator::new(Some(Arc::new(StaticSecret(SECRET.into()))), None, vec![Algorithm::HS256])
+        .with_issuer(Some("https://issuer.test".into()))
+        .with_audience(Some("chatkit".into()))
+}
+
+fn jwks_auth(jwks: Jwks) -> Authenticator {
+    Authenticator::new(None, Some(jwks), vec![Algorithm::RS256, Algorithm::ES256])
         .with_issuer(Some("https://issuer.test".into()))
         .with_audience(Some("chatkit".into()))
 }
@@ -116,7 +124,7 @@ async fn hs_rs_confusion_is_rejected() {
     // an attacker signs HS256 with the RSA *public* key as the HMAC secret
     let forged = encode(&Header::new(Algorithm::HS256), &claims(), &EncodingKey::from_secret(RSA_PUBLIC)).unwrap();
     let (url, _) = jwks_server(JWKS.to_string()).await;
-    let auth = Authenticator::new(None, Some(Jwks::new(reqwest::Client::new(), url, Duration::from_secs(300))), vec![Algorithm::RS256]);
+    let auth = jwks_auth(Jwks::new(reqwest::Client::new(), url, Duration::from_secs(300)));
     let reason = rejected(&auth, bearer(&forged)).await;
     assert!(reason.contains("HS256"), "{reason}");
 }
@@ -135,9 +143,35 @@ async fn cookie_and_dev_header() {
     assert_eq!(hs_auth().with_dev_auth(true).authenticate(&dev).await.unwrap().user_id, "dev-user");
 }
 
+/// A JWKS endpoint tests can steer: the document, the status, a fetch counter, and a hold that
+/// keeps answers back until released.
+struct JwksServer {
+    body: Mutex<String>,
+    status: Mutex<u16>,
+    fetches: AtomicUsize,
+    held: tokio::sync::watch::Sender<bool>,
+}
+
+impl JwksServer {
+    fn fetches(&self) -> usize {
+        self.fetches.load(Ordering::SeqCst)
+    }
+    fn set_body(&self, body: String) {
+        *self.body.lock().unwrap() = body;
+    }
+    fn set_status(&self, status: u16) {
+        *self.status.lock().unwrap() = status;
+    }
+    /// While held, requests are counted but not answered.
+    fn hold(&self, held: bool) {
+        self.held.send_replace(held);
+    }
+}
+
 /// Serves a JWKS document that tests can replace; counts fetches.
-async fn jwks_server(initial: String) -> (String, Arc<(Mutex<String>, AtomicUsize)>) {
-    let state = Arc::new((Mutex::new(initial), AtomicUsize::new(0)));
+async fn jwks_server(initial: String) -> (String, Arc<JwksServer>) {
+    let (held, _) = tokio::sync::watch::channel(false);
+    let state = Arc::new(JwksServer { body: Mutex::new(initial), status: Mutex::new(200), fetches: AtomicUsize::new(0), held });
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://{}/.well-known/jwks.json", listener.local_addr().unwrap());
     let shared = state.clone();
@@ -149,9 +183,13 @@ async fn jwks_server(initial: String) -> (String, Arc<(Mutex<String>, AtomicUsiz
                 let service = service_fn(move |_req| {
                     let shared = shared.clone();
                     async move {
-                        shared.1.fetch_add(1, Ordering::SeqCst);
-                        let body = shared.0.lock().unwrap().clone();
-                        Ok::<_, std::convert::Infallible>(http::Response::new(Full::new(Bytes::from(body))))
+                        shared.fetches.fetch_add(1, Ordering::SeqCst);
+                        let mut held = shared.held.subscribe();
+                        let _ = held.wait_for(|h| !*h).await;
+                        let body = shared.body.lock().unwrap().clone();
+                        let mut response = http::Response::new(Full::new(Bytes::from(body)));
+                        *response.status_mut() = http::StatusCode::from_u16(*shared.status.lock().unwrap()).unwrap();
+                        Ok::<_, std::convert::Infallible>(response)
                     }
                 });
                 let _ = hyper::server::conn::http1::Builder::new().serve_connection(TokioIo::new(stream), service).await;
@@ -170,29 +208,223 @@ fn only_ec_for_rotation() -> String {
 #[tokio::test]
 async fn jwks_keys_are_cached_by_kid_and_refetched_once_for_an_unknown_kid() {
     let (url, state) = jwks_server(only_ec_for_rotation()).await;
-    let auth = Authenticator::new(None, Some(Jwks::new(reqwest::Client::new(), url, Duration::from_secs(300))), vec![Algorithm::RS256, Algorithm::ES256]);
+    let auth = jwks_auth(Jwks::new(reqwest::Client::new(), url, Duration::from_secs(300)));
 
     let es = signed(Algorithm::ES256, "ec-1", &claims());
     assert_eq!(auth.authenticate(&bearer(&es)).await.unwrap().user_id, "user-1");
     assert_eq!(auth.authenticate(&bearer(&es)).await.unwrap().user_id, "user-1");
-    assert_eq!(state.1.load(Ordering::SeqCst), 1, "cached after the first fetch");
+    assert_eq!(state.fetches(), 1, "cached after the first fetch");
 
     // the issuer rotates in the RSA key; an unknown kid right after a fetch is refused without
     // a refetch (rate limit: one per 30 s by default)
-    *state.0.lock().unwrap() = JWKS.to_string();
+    state.set_body(JWKS.to_string());
     let rs = signed(Algorithm::RS256, "rsa-1", &claims());
     let reason = rejected(&auth, bearer(&rs)).await;
     assert!(reason.contains("rsa-1"), "{reason}");
-    assert_eq!(state.1.load(Ordering::SeqCst), 1, "no refetch storm");
+    assert_eq!(state.fetches(), 1, "no refetch storm");
 
     // once the interval has passed, the unknown kid triggers exactly one refetch
     let (url, state) = jwks_server(only_ec_for_rotation()).await;
     let jwks = Jwks::new(reqwest::Client::new(), url, Duration::from_secs(300)).with_refetch_interval(Duration::ZERO);
-    let auth = Authenticator::new(None, Some(jwks), vec![Algorithm::RS256, Algorithm::ES256]);
+    let auth = jwks_auth(jwks);
     assert!(auth.authenticate(&bearer(&es)).await.is_ok());
-    *state.0.lock().unwrap() = JWKS.to_string();
+    state.set_body(JWKS.to_string());
     assert_eq!(auth.authenticate(&bearer(&rs)).await.unwrap().user_id, "user-1");
-    assert_eq!(state.1.load(Ordering::SeqCst), 2, "one refetch for the rotated key");
+    assert_eq!(state.fetches(), 2, "one refetch for the rotated key");
     assert!(auth.authenticate(&bearer(&rs)).await.is_ok());
-    assert_eq!(state.1.load(Ordering::SeqCst), 2, "then cached");
+    assert_eq!(state.fetches(), 2, "then cached");
+}
+
+/// Waits at most 10 s for `f`: a hang fails the test instead of stalling it.
+async fn bounded<T>(what: &str, f: impl std::future::Future<Output = T>) -> T {
+    tokio::time::timeout(Duration::from_secs(10), f).await.unwrap_or_else(|_| panic!("{what} hung"))
+}
+
+#[tokio::test]
+async fn a_jwks_endpoint_that_never_answers_is_a_key_failure_not_a_hang() {
+    // accepts connections, reads nothing, answers nothing
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/jwks.json", listener.local_addr().unwrap());
+    tokio::spawn(async move {
+        let mut open = Vec::new();
+        while let Ok((stream, _)) = listener.accept().await {
+            open.push(stream);
+        }
+    });
+    let jwks = Jwks::new(reqwest::Client::new(), url, Duration::from_secs(300))
+        .with_timeout(Duration::from_millis(300))
+        .with_failure_backoff(Duration::from_secs(60));
+    let auth = jwks_auth(jwks);
+    let token = signed(Algorithm::ES256, "ec-1", &claims());
+    match bounded("the JWKS fetch", auth.authenticate(&bearer(&token))).await {
+        Err(AuthError::Keys(e)) => assert!(e.0.contains("JWKS fetch failed"), "{e}"),
+        other => panic!("expected a key failure, got {other:?}"),
+    }
+    // the failure is remembered: the next request is answered at once, without a new fetch
+    match bounded("the second request", auth.authenticate(&bearer(&token))).await {
+        Err(AuthError::Keys(e)) => assert!(e.0.contains("unavailable"), "{e}"),
+        other => panic!("expected a key failure, got {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn a_failing_issuer_is_not_hammered_by_random_kids() {
+    // never fetched successfully: one attempt, then the backoff answers every token
+    let (url, server) = jwks_server(JWKS.to_string()).await;
+    server.set_status(500);
+    let jwks = Jwks::new(reqwest::Client::new(), url, Duration::from_secs(300)).with_failure_backoff(Duration::from_secs(60));
+    let auth = jwks_auth(jwks);
+    for i in 0..20 {
+        let token = signed(Algorithm::RS256, &format!("random-{i}"), &claims());
+        assert!(matches!(auth.authenticate(&bearer(&token)).await, Err(AuthError::Keys(_))));
+    }
+    assert_eq!(server.fetches(), 1, "one attempt, then backoff");
+
+    // fetched once, then the issuer fails: unknown kids may not trigger a fetch each, even with
+    // no refetch interval at all; known kids keep working from the cache
+    let (url, server) = jwks_server(JWKS.to_string()).await;
+    let jwks = Jwks::new(reqwest::Client::new(), url, Duration::from_secs(300))
+        .with_refetch_interval(Duration::ZERO)
+        .with_failure_backoff(Duration::from_secs(60));
+    let auth = jwks_auth(jwks);
+    let known = signed(Algorithm::ES256, "ec-1", &claims());
+    assert!(auth.authenticate(&bearer(&known)).await.is_ok());
+    server.set_status(503);
+    for i in 0..20 {
+        let token = signed(Algorithm::RS256, &format!("random-{i}"), &claims());
+        let reason = rejected(&auth, bearer(&token)).await;
+        assert!(reason.contains("unknown key id"), "{reason}");
+    }
+    assert_eq!(server.fetches(), 2, "the first fetch, one failed refetch, then backoff");
+    assert!(auth.authenticate(&bearer(&known)).await.is_ok(), "cached keys still verify");
+}
+
+#[tokio::test]
+async fn an_unknown_kid_is_remembered() {
+    let (url, server) = jwks_server(JWKS.to_string()).await;
+    let jwks = Jwks::new(reqwest::Client::new(), url, Duration::from_secs(300)).with_refetch_interval(Duration::ZERO);
+    let auth = jwks_auth(jwks);
+    let stranger = signed(Algorithm::RS256, "stranger", &claims());
+    for _ in 0..5 {
+        rejected(&auth, bearer(&stranger)).await;
+    }
+    assert_eq!(server.fetches(), 1, "the kid was fetched for once, then answered from the negative cache");
+    rejected(&auth, bearer(&signed(Algorithm::RS256, "another", &claims()))).await;
+    assert_eq!(server.fetches(), 2, "a different kid may refetch (no interval configured)");
+}
+
+#[tokio::test]
+async fn fetches_are_single_flight_and_never_block_cached_keys() {
+    let (url, server) = jwks_server(only_ec_for_rotation()).await;
+    let jwks = Jwks::new(reqwest::Client::new(), url, Duration::from_secs(300)).with_refetch_interval(Duration::ZERO);
+    let auth = Arc::new(jwks_auth(jwks));
+    let es = signed(Algorithm::ES256, "ec-1", &claims());
+    assert!(auth.authenticate(&bearer(&es)).await.is_ok());
+
+    // the issuer publishes the RSA key but is slow to answer: five requests with the new kid
+    // wait for one fetch, while a request with a cached kid is answered meanwhile
+    server.set_body(JWKS.to_string());
+    server.hold(true);
+    let rs = signed(Algorithm::RS256, "rsa-1", &claims());
+    let waiting: Vec<_> = (0..5)
+        .map(|_| {
+            let (auth, rs) = (auth.clone(), rs.clone());
+            tokio::spawn(async move { auth.authenticate(&bearer(&rs)).await.map(|i| i.user_id) })
+        })
+        .collect();
+    while server.fetches() < 2 {
+        tokio::task::yield_now().await;
+    }
+    let cached = bounded("a cached-key request during a fetch", auth.authenticate(&bearer(&es))).await;
+    assert_eq!(cached.unwrap().user_id, "user-1");
+    assert!(waiting.iter().all(|t| !t.is_finished()), "the new-kid requests wait for the fetch");
+    server.hold(false);
+    for task in waiting {
+        assert_eq!(bounded("a new-kid request", task).await.unwrap().unwrap(), "user-1");
+    }
+    assert_eq!(server.fetches(), 2, "one fetch served all five");
+}
+
+#[tokio::test]
+async fn a_stale_set_is_served_while_its_refresh_fails() {
+    let (url, server) = jwks_server(JWKS.to_string()).await;
+    let jwks = Jwks::new(reqwest::Client::new(), url, Duration::ZERO).with_failure_backoff(Duration::from_secs(60));
+    let auth = jwks_auth(jwks);
+    let es = signed(Algorithm::ES256, "ec-1", &claims());
+    assert!(auth.authenticate(&bearer(&es)).await.is_ok());
+    server.set_status(500);
+    for _ in 0..3 {
+        assert!(auth.authenticate(&bearer(&es)).await.is_ok(), "stale keys keep verifying");
+    }
+    assert_eq!(server.fetches(), 2, "one failed refresh, then backoff");
+}
+
+#[tokio::test]
+async fn jwks_tokens_need_an_issuer_and_an_audience() {
+    let (url, server) = jwks_server(JWKS.to_string()).await;
+    let auth = Authenticator::new(None, Some(Jwks::new(reqwest::Client::new(), url, Duration::from_secs(300))), vec![Algorithm::ES256])
+        .with_issuer(Some("https://issuer.test".into()));
+    let token = signed(Algorithm::ES256, "ec-1", &claims());
+    match auth.authenticate(&bearer(&token)).await {
+        Err(AuthError::Keys(e)) => assert!(e.0.contains("CHATKIT_JWT_AUDIENCE"), "{e}"),
+        other => panic!("a JWKS without an audience must not verify: {other:?}"),
+    }
+    assert_eq!(server.fetches(), 0);
+}
+
+fn cookies(values: &[&str]) -> HeaderMap {
+    let mut headers = HeaderMap::new();
+    for v in values {
+        headers.append("cookie", v.parse().unwrap());
+    }
+    headers
+}
+
+#[tokio::test]
+async fn cookies_are_parsed_per_rfc_6265() {
+    let auth = hs_auth().with_cookie(Some("ck_token".into()));
+    let token = hs(&claims());
+
+    let quoted = cookies(&[&format!("theme=dark; ck_token=\"{token}\"; lang=en")]);
+    assert_eq!(auth.authenticate(&quoted).await.unwrap().user_id, "user-1", "a quoted value is unquoted");
+    let split = cookies(&["theme=dark", &format!("ck_token={token}")]);
+    assert_eq!(auth.authenticate(&split).await.unwrap().user_id, "user-1", "several Cookie fields are one list");
+    let similar = cookies(&[&format!("CK_TOKEN=x; ck_token_old=y; ck_token={token}")]);
+    assert_eq!(auth.authenticate(&similar).await.unwrap().user_id, "user-1", "names match exactly");
+
+    // a sibling subdomain planted a second cookie of the same name: refused, whichever comes first
+    for planted in [format!("ck_token=planted; ck_token={token}"), format!("ck_token={token}; ck_token=planted")] {
+        let reason = rejected(&auth, cookies(&[&planted])).await;
+        assert!(reason.contains("more than once"), "{reason}");
+    }
+    let reason = rejected(&auth, cookies(&["ck_token=planted", &format!("ck_token={token}")])).await;
+    assert!(reason.contains("more than once"), "{reason}");
+}
+
+#[tokio::test]
+async fn the_authorization_header_wins_over_the_cookie() {
+    let auth = hs_auth().with_cookie(Some("ck_token".into()));
+    let mut c = claims();
+    c["sub"] = json!("cookie-user");
+    let mut headers = cookies(&[&format!("ck_token={}", hs(&c))]);
+    headers.insert("authorization", format!("Bearer {}", hs(&claims())).parse().unwrap());
+    assert_eq!(auth.authenticate(&headers).await.unwrap().user_id, "user-1");
+    // a broken header is not rescued by the cookie
+    headers.insert("authorization", "Basic dXNlcjpwYXNz".parse().unwrap());
+    let reason = rejected(&auth, headers).await;
+    assert!(reason.contains("Bearer"), "{reason}");
+    // with a header, duplicate cookies do not matter
+    let mut headers = cookies(&["ck_token=a; ck_token=b"]);
+    headers.insert("authorization", format!("Bearer {}", hs(&claims())).parse().unwrap());
+    assert!(auth.authenticate(&headers).await.is_ok());
+}
+
+#[tokio::test]
+async fn no_debug_output_prints_the_token() {
+    let token = hs(&claims());
+    let identity = hs_auth().authenticate(&bearer(&token)).await.unwrap();
+    let printed = format!("{identity:?}");
+    assert!(!printed.contains(&token) && printed.contains("user-1"), "{printed}");
+    let context = chatkit_server::RequestContext::new(chatkit_store::UserId::new("u"), "r").with_access_token(token.as_str());
+    assert!(!format!("{context:?}").contains(&token));
 }

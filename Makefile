@@ -14,6 +14,7 @@ export SAM_CLI_TELEMETRY := 0
 
 test: lint
 	bash scripts/with-dynamodb.sh bash scripts/with-moto.sh $(CARGO) test --workspace
+	$(MAKE) --no-print-directory web-test
 
 lint: lint-rust lint-template
 
@@ -54,3 +55,21 @@ unit:
 bench:
 	$(CARGO) build --release -p chatkit -p chatkit-bench
 	bash scripts/with-dynamodb.sh "$${CARGO_TARGET_DIR:-target}/release/chatkit-bench"
+
+# ---- The page side: web/ (the TypeScript kit) and examples/nextjs, one npm workspace at the
+# root with one committed lockfile. `npm ci` runs when the lockfile or a package.json changed.
+NPM_FLAGS := --no-audit --no-fund --loglevel=error
+.PHONY: web-install web-test web-unit
+
+node_modules/.package-lock.json: package-lock.json package.json web/package.json
+	npm ci $(NPM_FLAGS)
+	@touch $@
+
+web-install: node_modules/.package-lock.json
+
+# Typecheck and unit tests (Vitest) of web/.
+web-unit: web-install
+	npm run --silent -w web typecheck
+	npm run --silent -w web test
+
+web-test: web-unit

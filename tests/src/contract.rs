@@ -32,6 +32,8 @@ pub trait StoreHarness: Send + Sync {
     fn store(&self) -> &dyn Store;
     /// Every record in the backend as stable text: equal snapshots mean nothing changed.
     async fn snapshot(&self) -> String;
+    /// Lets the backend finish work it does after answering (thread cleanup).
+    async fn settle(&self) {}
 }
 
 /// The in-memory store.

@@ -139,7 +139,7 @@ pub async fn retention_sets_expires_at(with: &DynamoHarness, without: &DynamoHar
     write_every_kind(with).await;
     let end = epoch_now();
     let records = with.scan().await;
-    assert_eq!(records.len(), 2 + 2 + 2 + 1, "thread copies, items, feedback, attachment");
+    assert_eq!(records.len(), 2 + 2 + 1, "thread copies, items (feedback on them), attachment");
     for record in &records {
         let expires: u64 = match record.get("expires_at") {
             Some(AttributeValue::N(n)) => n.parse().unwrap(),
@@ -151,7 +151,7 @@ pub async fn retention_sets_expires_at(with: &DynamoHarness, without: &DynamoHar
 
     write_every_kind(without).await;
     let records = without.scan().await;
-    assert_eq!(records.len(), 7);
+    assert_eq!(records.len(), 5);
     assert!(records.iter().all(|r| !r.contains_key("expires_at")), "no retention, no expires_at");
 }
 
@@ -229,13 +229,15 @@ pub async fn request_counts(h: &DynamoHarness) {
 
     let rated = ids_of(&items[..2]);
     assert_eq!(requests!(store, store.save_feedback(&user, &thread.id, &rated, FeedbackKind::Negative)), 1);
+    let most = ids_of(&items[..30.min(chatkit_store::MAX_FEEDBACK_ITEMS)]);
+    assert_eq!(requests!(store, store.save_feedback(&user, &thread.id, &most, FeedbackKind::Positive)), 1);
     let attachment = crate::contract::file_attachment();
     assert_eq!(requests!(store, store.save_attachment(&user, &attachment)), 1);
     assert_eq!(requests!(store, store.load_attachment(&user, attachment.id())), 1);
     assert_eq!(requests!(store, store.delete_attachment(&user, attachment.id())), 1);
 
-    // delete_thread of 30 items and 2 feedback records: 1 TransactWriteItems (both metadata
-    // copies), 1 Query of the remaining 32 keys, ⌈32 / 25⌉ = 2 BatchWriteItem: 4.
+    // delete_thread of 30 items (feedback lives on them): 1 TransactWriteItems (both metadata
+    // copies), 1 Query of the remaining 30 keys, ⌈30 / 25⌉ = 2 BatchWriteItem: 4.
     assert_eq!(requests!(store, store.delete_thread(&user, &thread.id)), 4);
     assert_eq!(h.scan().await.len(), 0);
 
@@ -244,4 +246,100 @@ pub async fn request_counts(h: &DynamoHarness) {
     store.create_thread(&user, &other, &[]).await.unwrap();
     let ids: Vec<String> = (0..26).map(|_| new_id("msg")).collect();
     assert_eq!(requests!(store, store.delete_items(&user, &other.id, &ids)), 2);
+}
+
+/// Deterministic incompressible text (xorshift over printable ASCII).
+pub fn noise(len: usize) -> String {
+    let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
+    (0..len)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            char::from(b'!' + (x % 90) as u8)
+        })
+        .collect()
+}
+
+/// A JSON value nested `depth` levels deep, with the numbers and empty values DynamoDB's own
+/// types cannot hold (1e300, 1e-300, empty sets).
+pub fn deep_value(depth: usize) -> serde_json::Value {
+    let mut value = serde_json::json!({"huge": 1e300, "tiny": -1e-300, "big": u64::MAX, "empty": "", "none": [], "nil": null, "obj": {}});
+    for i in 0..depth {
+        value = serde_json::json!({ format!("level{i}"): [value] });
+    }
+    value
+}
+
+/// Items past DynamoDB's own limits are stored so that they fit: a 2 MB reply (over the
+/// 400 KB item limit as text), a tool output nested 40 levels deep (DynamoDB maps stop at
+/// 32) with numbers outside DynamoDB's range. What cannot fit even compressed is refused
+/// with `TooLarge`, and nothing is written.
+pub async fn items_beyond_dynamodb_limits_fit(h: &DynamoHarness) {
+    use chatkit_protocol::{ClientToolCallItem, ThreadItem, ToolCallStatus};
+    let store = h.store();
+    let thread = new_thread();
+    store.create_thread(&alice(), &thread, &[user_message(&thread, "q")]).await.unwrap();
+
+    let long = assistant_message(&thread, &"All work and no play makes Jack a dull boy. ".repeat(48_000));
+    assert!(serde_json::to_vec(&long).unwrap().len() > 2_000_000);
+    store.save_item(&alice(), &thread.id, &long).await.unwrap();
+    assert_eq!(store.load_item(&alice(), &thread.id, long.id()).await.unwrap(), long);
+
+    let call = ThreadItem::ClientToolCall(ClientToolCallItem {
+        id: new_id("tc"),
+        thread_id: thread.id.clone(),
+        created_at: chatkit_protocol::timestamp::now(),
+        status: ToolCallStatus::Completed,
+        call_id: "call_deep".into(),
+        name: "dump".into(),
+        arguments: serde_json::Map::new(),
+        output: Some(deep_value(40)),
+    });
+    store.save_item(&alice(), &thread.id, &call).await.unwrap();
+    assert_eq!(store.load_item(&alice(), &thread.id, call.id()).await.unwrap(), call);
+
+    let page = store.load_thread_items(&alice(), &thread.id, &PageRequest::new(10, Order::Asc)).await.unwrap();
+    assert_eq!(page.items.data.len(), 3);
+    assert_eq!(page.items.data[1], long);
+    assert_eq!(page.items.data[2], call);
+
+    let before = h.snapshot().await;
+    let noisy = assistant_message(&thread, &noise(600_000));
+    match store.save_item(&alice(), &thread.id, &noisy).await {
+        Err(chatkit_store::StoreError::TooLarge { what: "item", size, limit }) => assert!(size > limit),
+        other => panic!("an item that cannot fit: {other:?}"),
+    }
+    assert_eq!(h.snapshot().await, before, "nothing written");
+}
+
+/// Records written by the first storage format (the payload as a nested map attribute) are
+/// still read.
+pub async fn first_format_records_are_read(h: &DynamoHarness) {
+    use serde_json::json;
+    let thread_id = new_id("thr");
+    let ulid = chatkit_store::ids::sort_key(&thread_id).unwrap().to_string();
+    let item_id = new_id("msg");
+    let item_ulid = chatkit_store::ids::sort_key(&item_id).unwrap().to_string();
+    let pk = format!("U#alice#T#{ulid}");
+    let thread = json!({"id": thread_id, "created_at": "2025-01-01T00:00:00Z", "status": {"type": "active"}, "metadata": {}});
+    let item = json!({"id": item_id, "thread_id": thread_id, "created_at": "2025-01-01T00:00:01Z", "type": "assistant_message",
+        "content": [{"type": "output_text", "text": "from the first format", "annotations": []}]});
+    let records = [
+        json!({"pk": pk, "sk": "#THREAD", "gsi1pk": "U#alice", "gsi1sk": ulid, "thread": thread}),
+        json!({"pk": pk, "sk": "~THREAD", "thread": thread}),
+        json!({"pk": pk, "sk": format!("I#{item_ulid}"), "item": item}),
+    ];
+    for record in records {
+        let record: HashMap<String, AttributeValue> = serde_dynamo::to_item(record).unwrap();
+        h.raw.put_item().table_name(&h.table).set_item(Some(record)).send().await.unwrap();
+    }
+    let loaded = h.store().load_thread_items(&alice(), &thread_id, &PageRequest::new(10, Order::Asc)).await.unwrap();
+    assert_eq!(loaded.thread.id, thread_id);
+    assert_eq!(serde_json::to_value(&loaded.items.data).unwrap(), json!([item]));
+    // and written in the current format from then on
+    let mut renamed = loaded.thread.clone();
+    renamed.title = Some("renamed".into());
+    h.store().save_thread(&alice(), &renamed).await.unwrap();
+    assert_eq!(h.store().load_thread(&alice(), &thread_id).await.unwrap(), renamed);
 }

@@ -33,7 +33,8 @@ macro_rules! contract_cases {
 
 contract_cases!(
     create_thread_then_load,
-    save_thread_upserts,
+    save_thread_updates_existing_threads,
+    deleted_threads_stay_deleted,
     list_threads_pages,
     list_threads_same_millisecond,
     delete_thread_removes_everything,
@@ -65,4 +66,14 @@ async fn dynamodb_item_writes_keep_the_thread_alive() {
 #[tokio::test]
 async fn dynamodb_request_counts() {
     dynamo::request_counts(&DynamoHarness::new("request-counts").await).await;
+}
+
+#[tokio::test]
+async fn dynamodb_items_beyond_dynamodb_limits_fit() {
+    dynamo::items_beyond_dynamodb_limits_fit(&DynamoHarness::new("beyond-limits").await).await;
+}
+
+#[tokio::test]
+async fn dynamodb_first_format_records_are_read() {
+    dynamo::first_format_records_are_read(&DynamoHarness::new("first-format").await).await;
 }

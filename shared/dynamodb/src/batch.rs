@@ -21,8 +21,11 @@ const MAX_BATCH_ATTEMPTS: u32 = 8;
 
 /// Condition that the record exists.
 pub(crate) const EXISTS: &str = "attribute_exists(pk)";
+/// Condition on a thread's head record: the thread exists and is not being deleted
+/// (no tombstone). Every write into a thread carries it, so nothing resurrects a thread.
+pub(crate) const ALIVE: &str = "attribute_exists(pk) AND attribute_not_exists(deleted_at)";
 
-fn built<T>(result: Result<T, BuildError>) -> StoreResult<T> {
+pub(crate) fn built<T>(result: Result<T, BuildError>) -> StoreResult<T> {
     result.map_err(|e| StoreError::Internal(format!("cannot build DynamoDB request: {e}")))
 }
 
@@ -42,17 +45,23 @@ impl DynamoStore {
         Ok(TransactWriteItem::builder().delete(built(delete.build())?).build())
     }
 
-    /// A transaction action requiring the head record of thread partition `pk` to exist.
+    /// A transaction action putting `record` only if it already exists (`condition`).
+    pub(crate) fn put_if_action(&self, record: Item, condition: &str) -> StoreResult<TransactWriteItem> {
+        let put = built(Put::builder().table_name(&self.table).set_item(Some(record)).condition_expression(condition).build())?;
+        Ok(TransactWriteItem::builder().put(put).build())
+    }
+
+    /// A transaction action requiring the thread of partition `pk` to be alive.
     pub(crate) fn thread_exists_action(&self, pk: &str) -> StoreResult<TransactWriteItem> {
         let check = ConditionCheck::builder()
             .table_name(&self.table)
             .set_key(Some(keys::key(pk, THREAD_HEAD)))
-            .condition_expression(EXISTS)
+            .condition_expression(ALIVE)
             .build();
         Ok(TransactWriteItem::builder().condition_check(built(check)?).build())
     }
 
-    /// Transaction actions requiring the thread of partition `pk` to exist. With retention on,
+    /// Transaction actions requiring the thread of partition `pk` to be alive. With retention on,
     /// they also push both metadata copies' TTL to `expires_at`, so a thread lives as long as
     /// it is written to (its old items still expire on their own schedule); without it, a
     /// plain condition check.
@@ -65,7 +74,7 @@ impl DynamoStore {
                     .table_name(&self.table)
                     .set_key(Some(keys::key(pk, sk)))
                     .update_expression("SET #ttl = :ttl")
-                    .condition_expression(EXISTS)
+                    .condition_expression(if sk == THREAD_HEAD { ALIVE } else { EXISTS })
                     .expression_attribute_names("#ttl", EXPIRES_AT)
                     .expression_attribute_values(":ttl", AttributeValue::N(expires_at.to_string()))
                     .build();

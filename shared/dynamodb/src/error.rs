@@ -46,8 +46,9 @@ where
 
 /// What cancelled a transaction, when DynamoDB says so.
 pub(crate) enum Cancelled {
-    /// A condition check failed (the thread head is missing).
-    ConditionFailed,
+    /// Conditions failed: the positions of the failed actions in the transaction, with the
+    /// record as it was when the action asked for it (`ReturnValuesOnConditionCheckFailure`).
+    ConditionFailed(Vec<(usize, Option<crate::records::Item>)>),
     /// Anything else: already mapped.
     Other(StoreError),
 }
@@ -57,7 +58,14 @@ pub(crate) fn transact(err: SdkError<TransactWriteItemsError, HttpResponse>) -> 
     if let Some(TransactWriteItemsError::TransactionCanceledException(e)) = err.as_service_error() {
         let codes: Vec<&str> = e.cancellation_reasons().iter().filter_map(|r| r.code()).collect();
         if codes.contains(&"ConditionalCheckFailed") {
-            return Cancelled::ConditionFailed;
+            let failed = e
+                .cancellation_reasons()
+                .iter()
+                .enumerate()
+                .filter(|(_, r)| r.code() == Some("ConditionalCheckFailed"))
+                .map(|(i, r)| (i, r.item().cloned()))
+                .collect();
+            return Cancelled::ConditionFailed(failed);
         }
         if codes.iter().any(|c| RETRYABLE_REASONS.contains(c)) {
             return Cancelled::Other(StoreError::Unavailable(format!(

@@ -4,12 +4,13 @@
 //! ```text
 //! pk                         sk                 what
 //! U#<user>#T#<thread ULID>   #THREAD            thread metadata, head copy (+ gsi1pk, gsi1sk)
-//!                            I#<item ULID>      one thread item
+//!                            I#<item ULID>      one thread item (+ feedback, state, attachments)
 //!                            ~THREAD            thread metadata, tail copy
-//!                            ~~F#<item id>      feedback on an item
 //! U#<user>#A                 <attachment id>    attachment metadata
 //! gsi1: gsi1pk = U#<user>, gsi1sk = <thread ULID>  (head copies only: lists threads)
 //! ```
+//!
+//! Every record's payload is one JSON attribute (see `records`).
 //!
 //! `#` and `%` in a user id are percent-encoded, so a user id can never reach into another
 //! user's keys.
@@ -32,7 +33,6 @@ pub(crate) const THREAD_HEAD: &str = "#THREAD";
 /// Sort key of the tail copy of a thread's metadata (after every item, before feedback).
 pub(crate) const THREAD_TAIL: &str = "~THREAD";
 pub(crate) const ITEM_PREFIX: &str = "I#";
-pub(crate) const FEEDBACK_PREFIX: &str = "~~F#";
 
 /// DynamoDB's limit on a sort key value, in bytes.
 const MAX_SK_BYTES: usize = 1024;
@@ -63,10 +63,6 @@ pub(crate) fn item_sk(item_ulid: &str) -> String {
     format!("{ITEM_PREFIX}{item_ulid}")
 }
 
-pub(crate) fn feedback_sk(item_id: &str) -> String {
-    format!("{FEEDBACK_PREFIX}{item_id}")
-}
-
 /// The thread ULID of a thread id to write (`InvalidId` when it has none).
 pub(crate) fn thread_ulid_for_write(thread_id: &str) -> StoreResult<&str> {
     sort_key(thread_id).ok_or_else(|| StoreError::InvalidId { kind: "thread", id: thread_id.to_string() })
@@ -82,9 +78,9 @@ pub(crate) fn cursor_ulid(after: &str) -> StoreResult<&str> {
     sort_key(after).ok_or_else(|| StoreError::InvalidId { kind: "cursor", id: after.to_string() })
 }
 
-/// Whether an opaque id (attachment, feedback target) can be a sort key.
+/// Whether an opaque id (an attachment's) can be a sort key.
 pub(crate) fn usable_sk_id(id: &str) -> bool {
-    !id.is_empty() && id.len() + FEEDBACK_PREFIX.len() <= MAX_SK_BYTES
+    !id.is_empty() && id.len() <= MAX_SK_BYTES
 }
 
 /// `{pk, sk}` as a key map.
@@ -118,10 +114,8 @@ mod tests {
     }
 
     #[test]
-    fn item_and_feedback_keys_sort_inside_and_outside_the_thread_range() {
+    fn item_keys_sort_inside_the_thread_range() {
         let item = item_sk("01ARZ3NDEKTSV4RRFFQ69G5FAV");
         assert!(THREAD_HEAD < item.as_str() && item.as_str() < THREAD_TAIL);
-        let fb = feedback_sk("anything");
-        assert!(fb.as_str() > THREAD_TAIL);
     }
 }

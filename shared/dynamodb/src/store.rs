@@ -2,7 +2,7 @@
 //! [`crate::threads`]): load_thread 1, load_thread_items 1 (2 for a cursor page that stops
 //! short of the end of the thread), create_thread 1, save_thread 1, list_threads 1,
 //! save_item 1, load_item 1, delete_items ⌈n/25⌉, attachments 1 each, save_feedback
-//! ⌈n/99⌉ (1 for none), delete_thread 2 + ⌈records/25⌉.
+//! 1, delete_thread 2 + ⌈records/25⌉.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -10,18 +10,19 @@ use async_trait::async_trait;
 use aws_sdk_dynamodb::operation::delete_item::DeleteItemError;
 use chatkit_protocol::{Attachment, FeedbackKind, Page, ThreadItem, ThreadMetadata};
 use chatkit_store::ids::sort_key;
-use chatkit_store::{PageRequest, Store, StoreError, StoreResult, ThreadWithItems, UserId};
+use aws_sdk_dynamodb::types::{AttributeValue, TransactWriteItem, Update};
+use chatkit_store::{PageRequest, Store, StoreError, StoreResult, ThreadWithItems, UserId, MAX_FEEDBACK_ITEMS};
 
-use crate::batch::{EXISTS, MAX_TRANSACTION_ACTIONS};
+use crate::batch::{built, ALIVE, EXISTS, MAX_TRANSACTION_ACTIONS};
 use crate::error::{self, Cancelled};
 use crate::keys::{self, THREAD_HEAD, THREAD_TAIL};
 use crate::records;
 use crate::DynamoStore;
 
-/// Maps a cancelled transaction whose only condition is "the thread exists".
+/// Maps a cancelled transaction whose only condition is "the thread is alive".
 fn thread_missing(thread_id: &str) -> impl FnOnce(Cancelled) -> StoreError + '_ {
     move |c| match c {
-        Cancelled::ConditionFailed => StoreError::thread_not_found(thread_id),
+        Cancelled::ConditionFailed(_) => StoreError::thread_not_found(thread_id),
         Cancelled::Other(e) => e,
     }
 }
@@ -68,13 +69,13 @@ impl Store for DynamoStore {
         self.transact(actions).await.map_err(thread_missing(&thread.id))
     }
 
-    /// One TransactWriteItems putting both metadata copies.
+    /// One TransactWriteItems putting both metadata copies, each only over an existing one
+    /// (the head only while the thread has no tombstone): a late title or rename never
+    /// re-creates a deleted thread.
     async fn save_thread(&self, user: &UserId, thread: &ThreadMetadata) -> StoreResult<()> {
         let ulid = keys::thread_ulid_for_write(&thread.id)?;
-        let actions = records::thread_records(user, ulid, thread, self.expires_at())?
-            .into_iter()
-            .map(|r| self.put_action(r))
-            .collect::<StoreResult<Vec<_>>>()?;
+        let [head, tail] = records::thread_records(user, ulid, thread, self.expires_at())?;
+        let actions = vec![self.put_if_action(head, ALIVE)?, self.put_if_action(tail, EXISTS)?];
         self.transact(actions).await.map_err(thread_missing(&thread.id))
     }
 
@@ -188,8 +189,10 @@ impl Store for DynamoStore {
         }
     }
 
-    /// TransactWriteItems of a thread-exists check and up to 99 feedback puts each, so
-    /// feedback never lands in a thread the user does not have.
+    /// One TransactWriteItems: a check that the thread is alive, and an update setting
+    /// `feedback` on each rated item, conditional on the item existing. So feedback never
+    /// lands in a thread the user does not have, nor on an item that is not there (nothing is
+    /// written then), and it goes with its item when the item is deleted.
     async fn save_feedback(
         &self,
         user: &UserId,
@@ -199,21 +202,38 @@ impl Store for DynamoStore {
     ) -> StoreResult<()> {
         let thread_ulid = sort_key(thread_id).ok_or_else(|| StoreError::thread_not_found(thread_id))?;
         let pk = keys::thread_pk(user, thread_ulid);
-        let expires_at = self.expires_at();
         let ids: BTreeSet<&str> = item_ids.iter().map(String::as_str).collect();
-        let puts = ids
-            .into_iter()
-            .map(|id| self.put_action(records::feedback_record(&pk, id, kind, expires_at)?))
-            .collect::<StoreResult<Vec<_>>>()?;
-        if puts.is_empty() {
+        if ids.len() > MAX_FEEDBACK_ITEMS {
+            return Err(StoreError::TooLarge { what: "feedback request", size: ids.len(), limit: MAX_FEEDBACK_ITEMS });
+        }
+        let kind = match kind {
+            FeedbackKind::Positive => "positive",
+            FeedbackKind::Negative => "negative",
+        };
+        let mut actions = vec![self.thread_exists_action(&pk)?];
+        let mut targets = Vec::with_capacity(ids.len());
+        for id in ids {
+            let item_ulid = sort_key(id).ok_or_else(|| StoreError::item_not_found(id))?;
+            let update = Update::builder()
+                .table_name(&self.table)
+                .set_key(Some(keys::key(pk.as_str(), keys::item_sk(item_ulid))))
+                .update_expression("SET #fb = :fb")
+                .condition_expression(EXISTS)
+                .expression_attribute_names("#fb", records::FEEDBACK)
+                .expression_attribute_values(":fb", AttributeValue::S(kind.to_string()));
+            actions.push(TransactWriteItem::builder().update(built(update.build())?).build());
+            targets.push(id);
+        }
+        if targets.is_empty() {
             return self.thread(user, thread_id).await.map(drop);
         }
-        for chunk in puts.chunks(MAX_TRANSACTION_ACTIONS - 1) {
-            let mut actions = vec![self.thread_exists_action(&pk)?];
-            actions.extend_from_slice(chunk);
-            self.transact(actions).await.map_err(thread_missing(thread_id))?;
-        }
-        Ok(())
+        self.transact(actions).await.map_err(|c| match c {
+            Cancelled::ConditionFailed(failed) => match failed.first() {
+                Some((0, _)) | None => StoreError::thread_not_found(thread_id),
+                Some((i, _)) => StoreError::item_not_found(targets.get(i - 1).copied().unwrap_or_default()),
+            },
+            Cancelled::Other(e) => e,
+        })
     }
 
     fn request_count(&self) -> u64 {

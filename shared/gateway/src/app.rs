@@ -79,7 +79,7 @@ pub fn from_env(make_responder: ResponderInit) -> Result<Gateway, ConfigError> {
     let config = GatewayConfig::from_env()?;
     let resources = Resources { aws: Arc::new(AwsClients::with_timeouts(config.aws_timeouts)), http: http_client_with(&config) };
     let auth = authenticator(&config, &resources);
-    let server_config = ServerConfig { max_body_bytes: config.max_body_bytes, ..ServerConfig::default() };
+    let server_config = ServerConfig { max_body_bytes: config.max_body_bytes, ..ServerConfig::from_env().map_err(ConfigError)? };
     let init = Box::new(move || {
         let resources = resources.clone();
         let make_responder = make_responder.clone();

@@ -21,6 +21,13 @@ pub enum ChatKitError {
     /// Body over the configured limit.
     #[error("request body is {size} bytes; the limit is {limit} bytes")]
     PayloadTooLarge { size: usize, limit: usize },
+    /// A part of the request over its limit (a message, a tool output, a title, …).
+    #[error("{message}")]
+    TooLarge { message: String, field: Option<String> },
+    /// The request lost a race: what it acts on changed (another request completed it, or it
+    /// is a duplicate of one already handled).
+    #[error("{0}")]
+    Conflict(String),
     /// A capability this deployment does not offer (attachments, transcription, …).
     #[error("{0}")]
     NotImplemented(String),
@@ -43,7 +50,8 @@ impl ChatKitError {
             ChatKitError::BadRequest { .. } => 400,
             ChatKitError::Unauthorized(_) => 401,
             ChatKitError::NotFound(_) => 404,
-            ChatKitError::PayloadTooLarge { .. } => 413,
+            ChatKitError::PayloadTooLarge { .. } | ChatKitError::TooLarge { .. } => 413,
+            ChatKitError::Conflict(_) => 409,
             ChatKitError::NotImplemented(_) => 501,
             ChatKitError::Unavailable(_) => 503,
             ChatKitError::Internal(_) => 500,
@@ -56,7 +64,8 @@ impl ChatKitError {
             ChatKitError::BadRequest { .. } => "bad_request",
             ChatKitError::Unauthorized(_) => "unauthorized",
             ChatKitError::NotFound(_) => "not_found",
-            ChatKitError::PayloadTooLarge { .. } => "payload_too_large",
+            ChatKitError::PayloadTooLarge { .. } | ChatKitError::TooLarge { .. } => "payload_too_large",
+            ChatKitError::Conflict(_) => "conflict",
             ChatKitError::NotImplemented(_) => "not_implemented",
             ChatKitError::Unavailable(_) => "unavailable",
             ChatKitError::Internal(_) => "internal",
@@ -66,7 +75,7 @@ impl ChatKitError {
     /// The JSON error body.
     pub fn to_body(&self, request_id: &str) -> Value {
         let mut error = json!({ "code": self.code(), "message": self.to_string(), "request_id": request_id });
-        if let ChatKitError::BadRequest { field: Some(field), .. } = self {
+        if let ChatKitError::BadRequest { field: Some(field), .. } | ChatKitError::TooLarge { field: Some(field), .. } = self {
             error["field"] = Value::String(field.clone());
         }
         json!({ "error": error })
@@ -84,6 +93,7 @@ impl From<StoreError> for ChatKitError {
         match err {
             StoreError::NotFound { .. } => ChatKitError::NotFound(err.to_string()),
             StoreError::InvalidId { .. } => ChatKitError::bad_request(err.to_string()),
+            StoreError::TooLarge { .. } => ChatKitError::TooLarge { message: err.to_string(), field: None },
             StoreError::Unavailable(_) => ChatKitError::Unavailable(err.to_string()),
             StoreError::Internal(_) => ChatKitError::Internal(err.to_string()),
         }

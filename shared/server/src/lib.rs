@@ -3,9 +3,11 @@
 //! handler in [`handlers`]; agent logic plugs in through [`Responder`]; persistence goes
 //! through a [`chatkit_store::Store`].
 
+mod config;
 mod context;
 mod error;
 mod handlers;
+mod limits;
 mod pending;
 mod pipeline;
 mod responder;
@@ -18,6 +20,7 @@ use chatkit_store::Store;
 use serde_json::Value;
 
 pub use context::RequestContext;
+pub use limits::Limits;
 pub use error::{ChatKitError, StreamError};
 pub use pipeline::{default_cancelled_items, EventStream, CANCELLED_NOTE};
 pub use responder::{AttachmentStore, AudioInput, Responder, Turn};
@@ -30,11 +33,21 @@ pub struct ServerConfig {
     pub max_body_bytes: usize,
     /// How many recent items a turn loads as history (one store request).
     pub history_items: usize,
+    /// Limits on parts of a request, checked before anything is read or written.
+    pub limits: Limits,
 }
 
 impl Default for ServerConfig {
     fn default() -> Self {
-        Self { max_body_bytes: 4 * 1024 * 1024, history_items: 50 }
+        Self { max_body_bytes: 4 * 1024 * 1024, history_items: 50, limits: Limits::default() }
+    }
+}
+
+impl ServerConfig {
+    /// The defaults with the environment's settings applied (see the README's settings
+    /// table); the error names the variable that does not parse.
+    pub fn from_env() -> Result<Self, String> {
+        Ok(Self { limits: Limits::from_env()?, ..Self::default() })
     }
 }
 
@@ -105,6 +118,7 @@ impl ChatKitServer {
     /// Handles a parsed request: the second half of [`Self::process`]. The request's
     /// `metadata` becomes the context's.
     pub async fn process_request(&self, request: ChatKitRequest, mut context: RequestContext) -> Result<ChatKitResponse, ChatKitError> {
+        self.config.limits.check(&context.user, &request.op)?;
         context.metadata = request.metadata;
         self.dispatch(request.op, context).await
     }

@@ -29,6 +29,10 @@ impl UserId {
 
 /// Default and fallback page size.
 pub const DEFAULT_PAGE_SIZE: usize = 20;
+/// Largest page: a larger `limit` is clamped to this, so no request reads a whole partition.
+pub const MAX_PAGE_SIZE: usize = 100;
+/// Most items one `save_feedback` may rate (one backend request).
+pub const MAX_FEEDBACK_ITEMS: usize = 50;
 
 /// One page of a listing: `after` is the exclusive cursor (the last id of the previous page).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -39,9 +43,10 @@ pub struct PageRequest {
 }
 
 impl PageRequest {
-    /// A request for the first page; a `limit` of 0 means [`DEFAULT_PAGE_SIZE`].
+    /// A request for the first page; a `limit` of 0 means [`DEFAULT_PAGE_SIZE`], and one above
+    /// [`MAX_PAGE_SIZE`] is clamped to it.
     pub fn new(limit: usize, order: Order) -> Self {
-        let limit = if limit == 0 { DEFAULT_PAGE_SIZE } else { limit };
+        let limit = if limit == 0 { DEFAULT_PAGE_SIZE } else { limit.min(MAX_PAGE_SIZE) };
         Self { after: None, limit, order }
     }
 
@@ -67,6 +72,9 @@ pub enum StoreError {
     /// A record id the store cannot key (ids must come from [`ids::new_id`]).
     #[error("invalid {kind} id `{id}`: ids must be `<prefix>_<ULID>` as made by generate_id")]
     InvalidId { kind: &'static str, id: String },
+    /// A record too large for the backend even once compressed (nothing was written).
+    #[error("{what} is too large to store: {size} bytes once encoded, the limit is {limit}")]
+    TooLarge { what: &'static str, size: usize, limit: usize },
     /// A failure worth retrying (throttling, timeouts, network).
     #[error("store temporarily unavailable: {0}")]
     Unavailable(String),
@@ -114,7 +122,9 @@ pub trait Store: Send + Sync {
     /// Writes a new thread together with its first items (the user message), in one request.
     async fn create_thread(&self, user: &UserId, thread: &ThreadMetadata, items: &[ThreadItem]) -> StoreResult<()>;
 
-    /// Upserts a thread's metadata (title, status, private metadata).
+    /// Replaces the metadata (title, status, private metadata) of an existing thread.
+    /// `NotFound` when the thread does not exist or is being deleted: a late write (a title,
+    /// a rename) never brings a deleted thread back.
     async fn save_thread(&self, user: &UserId, thread: &ThreadMetadata) -> StoreResult<()>;
 
     /// The user's threads, one request.
@@ -126,7 +136,9 @@ pub trait Store: Send + Sync {
     /// One item of a thread.
     async fn load_item(&self, user: &UserId, thread_id: &str, item_id: &str) -> StoreResult<ThreadItem>;
 
-    /// Upserts an item (insert on `done`, replace on `replaced`, tool output, …).
+    /// Upserts an item (insert on `done`, replace on `replaced`, tool output, …). `NotFound`
+    /// when the thread does not exist or is being deleted; `TooLarge` when the item cannot be
+    /// stored even compressed.
     async fn save_item(&self, user: &UserId, thread_id: &str, item: &ThreadItem) -> StoreResult<()>;
 
     /// Deletes items (batched); ids that do not exist are ignored.
@@ -141,8 +153,9 @@ pub trait Store: Send + Sync {
     /// Deletes attachment metadata; `NotFound` when it does not exist.
     async fn delete_attachment(&self, user: &UserId, attachment_id: &str) -> StoreResult<()>;
 
-    /// Records a thumbs up/down on items of a thread; `NotFound` when the user has no such
-    /// thread (nothing is written then).
+    /// Records a thumbs up/down on items of a thread (at most [`MAX_FEEDBACK_ITEMS`], in one
+    /// backend request). `NotFound` when the user has no such thread or one of the items is
+    /// not in it; nothing is written then.
     async fn save_feedback(
         &self,
         user: &UserId,

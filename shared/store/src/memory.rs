@@ -132,14 +132,8 @@ impl Store for MemoryStore {
         let key = thread_key(user, &thread.id)
             .ok_or_else(|| StoreError::InvalidId { kind: "thread", id: thread.id.clone() })?;
         let mut data = self.lock();
-        match data.threads.get_mut(&key) {
-            Some(entry) => entry.meta = thread.clone(),
-            None => {
-                let entry =
-                    ThreadEntry { meta: thread.clone(), items: BTreeMap::new(), feedback: BTreeMap::new() };
-                data.threads.insert(key, entry);
-            }
-        }
+        let entry = data.threads.get_mut(&key).ok_or_else(|| StoreError::thread_not_found(&thread.id))?;
+        entry.meta = thread.clone();
         Ok(())
     }
 
@@ -181,8 +175,11 @@ impl Store for MemoryStore {
     async fn delete_items(&self, user: &UserId, thread_id: &str, item_ids: &[String]) -> StoreResult<()> {
         let mut data = self.lock();
         if let Some(entry) = thread_key(user, thread_id).and_then(|k| data.threads.get_mut(&k)) {
-            for key in item_ids.iter().filter_map(|id| sort_key(id)) {
-                entry.items.remove(key);
+            for id in item_ids {
+                if let Some(key) = sort_key(id) {
+                    entry.items.remove(key);
+                    entry.feedback.remove(id);
+                }
             }
         }
         Ok(())
@@ -215,6 +212,9 @@ impl Store for MemoryStore {
         let entry = thread_key(user, thread_id)
             .and_then(|k| data.threads.get_mut(&k))
             .ok_or_else(|| StoreError::thread_not_found(thread_id))?;
+        if let Some(missing) = item_ids.iter().find(|id| sort_key(id).is_none_or(|k| !entry.items.contains_key(k))) {
+            return Err(StoreError::item_not_found(missing));
+        }
         for id in item_ids {
             entry.feedback.insert(id.clone(), kind);
         }

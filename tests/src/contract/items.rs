@@ -133,7 +133,7 @@ pub async fn delete_items_removes_only_those(h: &dyn StoreHarness) {
     store.delete_items(&alice(), &thread.id, &[]).await.unwrap();
 }
 
-/// Feedback is recorded (and replaced) in the thread; it is not an item.
+/// Feedback is recorded (and replaced) on the rated items; it is not an item.
 pub async fn feedback_is_saved(h: &dyn StoreHarness) {
     let store = h.store();
     let thread = new_thread();
@@ -154,6 +154,28 @@ pub async fn feedback_is_saved(h: &dyn StoreHarness) {
     assert!(!negative.to_lowercase().contains("positive"), "feedback is replaced: {negative}");
 
     let page = store.load_thread_items(&alice(), &thread.id, &PageRequest::new(10, Order::Desc)).await.unwrap();
-    assert_eq!(page.items.data.len(), 3, "feedback is not an item");
+    assert_eq!(page.items.data, items.iter().rev().cloned().collect::<Vec<_>>(), "feedback is not an item");
     store.save_feedback(&alice(), &thread.id, &[], FeedbackKind::Positive).await.unwrap();
+
+    // Only items that are in the thread: one unknown id and nothing is written.
+    for unknown in [new_id(prefix::MESSAGE), "__fake_id__".to_string()] {
+        let mixed = vec![items[0].id().to_string(), unknown.clone()];
+        match store.save_feedback(&alice(), &thread.id, &mixed, FeedbackKind::Positive).await {
+            Err(StoreError::NotFound { kind: "item", id }) => assert_eq!(id, unknown),
+            other => panic!("feedback on an unknown item: {other:?}"),
+        }
+        assert_eq!(h.snapshot().await, negative, "nothing written");
+    }
+    let other = new_thread();
+    seed_thread(h, &alice(), &other, &[user_message(&other, "elsewhere")]).await;
+    let elsewhere = ids_of(&[user_message(&other, "x")]);
+    let fb = store.save_feedback(&alice(), &other.id, &[items[1].id().to_string()], FeedbackKind::Positive).await;
+    assert_not_found(fb, "an item of another thread");
+    let fb = store.save_feedback(&alice(), &thread.id, &elsewhere, FeedbackKind::Positive).await;
+    assert_not_found(fb, "an item that was never saved");
+
+    // Feedback goes with its item.
+    store.delete_items(&alice(), &thread.id, &ids_of(&items[1..])).await.unwrap();
+    let after = h.snapshot().await;
+    assert!(!after.to_lowercase().contains("negative"), "{after}");
 }

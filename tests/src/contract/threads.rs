@@ -32,7 +32,7 @@ pub async fn create_thread_then_load(h: &dyn StoreHarness) {
 }
 
 /// save_thread replaces title, status and private metadata, wherever the thread is read.
-pub async fn save_thread_upserts(h: &dyn StoreHarness) {
+pub async fn save_thread_updates_existing_threads(h: &dyn StoreHarness) {
     let store = h.store();
     let mut thread = new_thread();
     seed_thread(h, &alice(), &thread, &[user_message(&thread, "hi")]).await;
@@ -56,10 +56,38 @@ pub async fn save_thread_upserts(h: &dyn StoreHarness) {
     let items = store.load_thread_items(&alice(), &thread.id, &PageRequest::new(10, Order::Asc)).await.unwrap();
     assert_eq!(items.items.data.len(), 1, "saving the metadata keeps the items");
 
-    // Upsert: saving an unknown thread creates it.
+    // Only an existing thread: saving an unknown one is NotFound and writes nothing.
+    let before = h.snapshot().await;
     let fresh = new_thread();
-    store.save_thread(&alice(), &fresh).await.unwrap();
-    assert_eq!(store.load_thread(&alice(), &fresh.id).await.unwrap(), fresh);
+    assert_not_found(store.save_thread(&alice(), &fresh).await, "save_thread of an unknown thread");
+    assert_not_found(store.load_thread(&alice(), &fresh.id).await, "the unknown thread");
+    assert_eq!(h.snapshot().await, before);
+}
+
+/// Nothing written after a delete brings the thread back: a late title or rename
+/// (save_thread), a late reply (save_item) or feedback all fail with NotFound.
+pub async fn deleted_threads_stay_deleted(h: &dyn StoreHarness) {
+    let store = h.store();
+    let kept = new_thread();
+    seed_thread(h, &alice(), &kept, &[user_message(&kept, "keep me")]).await;
+    let before = h.snapshot().await;
+
+    let mut doomed = new_thread();
+    let items = vec![user_message(&doomed, "q"), assistant_message(&doomed, "a")];
+    seed_thread(h, &alice(), &doomed, &items).await;
+    store.delete_thread(&alice(), &doomed.id).await.unwrap();
+
+    doomed.title = Some("A late title".to_string());
+    assert_not_found(store.save_thread(&alice(), &doomed).await, "title after delete");
+    assert_not_found(store.save_item(&alice(), &doomed.id, &assistant_message(&doomed, "late")).await, "reply after delete");
+    let rated = ids_of(&items[1..]);
+    let fb = store.save_feedback(&alice(), &doomed.id, &rated, chatkit_protocol::FeedbackKind::Positive).await;
+    assert_not_found(fb, "feedback after delete");
+    assert_not_found(store.load_thread(&alice(), &doomed.id).await, "load after the late writes");
+    let listed = store.list_threads(&alice(), &PageRequest::new(10, Order::Desc)).await.unwrap();
+    assert_eq!(thread_ids(&listed), vec![kept.id.clone()]);
+    h.settle().await;
+    assert_eq!(h.snapshot().await, before, "nothing of the deleted thread is left");
 }
 
 /// Walks every page of the user's threads.

@@ -1,0 +1,135 @@
+//! Request limits, checked on the parsed request before anything is read or written, each
+//! answered with a clear 4xx. Together with the body limit and the store's own checks they
+//! keep every input inside what the store can hold: no input of any size or shape reaches
+//! DynamoDB's limits (which would be a 500).
+
+use chatkit_protocol::{Operation, UserMessageInput};
+use chatkit_store::ids::sort_key;
+use chatkit_store::{UserId, MAX_FEEDBACK_ITEMS};
+use serde::Serialize;
+
+use crate::ChatKitError;
+
+/// Env var: the largest user message, in bytes of JSON.
+pub const MAX_MESSAGE_BYTES_ENV: &str = "CHATKIT_MAX_MESSAGE_BYTES";
+/// Env var: the largest client tool output, in bytes of JSON.
+pub const MAX_TOOL_OUTPUT_BYTES_ENV: &str = "CHATKIT_MAX_TOOL_OUTPUT_BYTES";
+
+/// The limits (see the README's settings table).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Limits {
+    /// A user message's content, quoted text and inference options as JSON (also a
+    /// structured input's answers). Default 100 000 bytes (413 above).
+    pub max_message_bytes: usize,
+    /// A client tool's output as JSON. Default 1 000 000 bytes (413 above; 413 too when it
+    /// cannot be stored even compressed).
+    pub max_tool_output_bytes: usize,
+    /// A thread title. 1024 bytes (413 above).
+    pub max_title_bytes: usize,
+    /// An attachment's name (1024 bytes) and MIME type (255 bytes) (413 above).
+    pub max_attachment_name_bytes: usize,
+    pub max_mime_type_bytes: usize,
+    /// Attachments on one message (400 above).
+    pub max_attachments: usize,
+    /// The authenticated user id (a token's `sub`), 512 bytes (400 above): every key is
+    /// derived from it, and DynamoDB keys are bounded.
+    pub max_user_id_bytes: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            max_message_bytes: 100_000,
+            max_tool_output_bytes: 1_000_000,
+            max_title_bytes: 1024,
+            max_attachment_name_bytes: 1024,
+            max_mime_type_bytes: 255,
+            max_attachments: 20,
+            max_user_id_bytes: 512,
+        }
+    }
+}
+
+impl Limits {
+    /// The defaults, with [`MAX_MESSAGE_BYTES_ENV`] and [`MAX_TOOL_OUTPUT_BYTES_ENV`] applied.
+    pub fn from_env() -> Result<Self, String> {
+        let mut limits = Self::default();
+        if let Some(v) = crate::config::env_number(MAX_MESSAGE_BYTES_ENV)? {
+            limits.max_message_bytes = v;
+        }
+        if let Some(v) = crate::config::env_number(MAX_TOOL_OUTPUT_BYTES_ENV)? {
+            limits.max_tool_output_bytes = v;
+        }
+        Ok(limits)
+    }
+
+    /// Checks the caller and the request. Nothing has been read or written yet.
+    pub fn check(&self, user: &UserId, op: &Operation) -> Result<(), ChatKitError> {
+        if user.as_str().len() > self.max_user_id_bytes {
+            return Err(ChatKitError::bad_request(format!(
+                "the authenticated user id is {} bytes; this server keys data by user ids of at most {} bytes",
+                user.as_str().len(),
+                self.max_user_id_bytes
+            )));
+        }
+        match op {
+            Operation::CreateThread(p) => self.message(&p.input),
+            Operation::AddUserMessage(p) => self.message(&p.input),
+            Operation::AddClientToolOutput(p) => {
+                too_large("the tool output", "params.result", json_len(&p.result), self.max_tool_output_bytes)
+            }
+            Operation::AddStructuredInput(p) => {
+                too_large("the structured input answers", "params.input", json_len(&p.input), self.max_message_bytes)
+            }
+            Operation::UpdateThread(p) => too_large("the title", "params.title", p.title.len(), self.max_title_bytes),
+            Operation::Feedback(p) => feedback(&p.item_ids),
+            Operation::CreateAttachment(p) => {
+                too_large("the attachment name", "params.name", p.name.len(), self.max_attachment_name_bytes)?;
+                too_large("the MIME type", "params.mime_type", p.mime_type.len(), self.max_mime_type_bytes)
+            }
+            _ => Ok(()),
+        }
+    }
+
+    fn message(&self, input: &UserMessageInput) -> Result<(), ChatKitError> {
+        if input.attachments.len() > self.max_attachments {
+            return Err(ChatKitError::BadRequest {
+                message: format!("a message has {} attachments; the limit is {}", input.attachments.len(), self.max_attachments),
+                field: Some("params.input.attachments".into()),
+            });
+        }
+        let size = json_len(&input.content) + json_len(&input.quoted_text) + json_len(&input.inference_options);
+        too_large("the message", "params.input.content", size, self.max_message_bytes)
+    }
+}
+
+fn json_len(value: &impl Serialize) -> usize {
+    serde_json::to_vec(value).map(|v| v.len()).unwrap_or(usize::MAX)
+}
+
+fn too_large(what: &str, field: &str, size: usize, limit: usize) -> Result<(), ChatKitError> {
+    if size <= limit {
+        return Ok(());
+    }
+    Err(ChatKitError::TooLarge { message: format!("{what} is {size} bytes; the limit is {limit} bytes"), field: Some(field.into()) })
+}
+
+/// 1 to [`MAX_FEEDBACK_ITEMS`] well-formed item ids.
+fn feedback(ids: &[String]) -> Result<(), ChatKitError> {
+    let field = Some("params.item_ids".to_string());
+    if ids.is_empty() {
+        return Err(ChatKitError::BadRequest { message: "`item_ids` is empty".into(), field });
+    }
+    if ids.len() > MAX_FEEDBACK_ITEMS {
+        let message = format!("feedback names {} items; at most {MAX_FEEDBACK_ITEMS} per request", ids.len());
+        return Err(ChatKitError::BadRequest { message, field });
+    }
+    if let Some((i, id)) = ids.iter().enumerate().find(|(_, id)| sort_key(id).is_none()) {
+        let shown: String = id.chars().take(64).collect();
+        return Err(ChatKitError::BadRequest {
+            message: format!("`{shown}` is not an item id"),
+            field: Some(format!("params.item_ids[{i}]")),
+        });
+    }
+    Ok(())
+}

@@ -95,6 +95,9 @@ pub fn from_env(make_responder: ResponderInit) -> Result<Gateway, ConfigError> {
             Ok(ChatKitServer::new(Arc::new(store), responder).with_config(server_config))
         }) as BoxFuture<'static, Result<ChatKitServer, String>>
     });
+    if config.auth.cookie_name.is_some() && config.cookie_origins.is_empty() {
+        warn!("CHATKIT_AUTH_COOKIE is set but no origin may use it (CHATKIT_COOKIE_ORIGINS, or named CHATKIT_ALLOWED_ORIGINS): cookie requests get 403");
+    }
     let users = match &config.user_hash_key {
         Some(key) => UserHasher::new(key.as_bytes()),
         None => {
@@ -102,7 +105,9 @@ pub fn from_env(make_responder: ResponderInit) -> Result<Gateway, ConfigError> {
             UserHasher::random()
         }
     };
-    Ok(Gateway::lazy(init, auth, Cors::new(config.allowed_origins.clone()), config.max_body_bytes).with_user_hasher(users))
+    Ok(Gateway::lazy(init, auth, Cors::new(config.allowed_origins.clone()), config.max_body_bytes)
+        .with_user_hasher(users)
+        .with_cookie_origins(config.cookie_origins.clone()))
 }
 
 /// Serves on Lambda when the runtime API is present; otherwise over HTTP on `PORT` (or

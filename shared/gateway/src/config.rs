@@ -67,6 +67,9 @@ pub struct GatewayConfig {
     pub auth: AuthConfig,
     /// `CHATKIT_ALLOWED_ORIGINS`: comma-separated origins, or `*`. Empty: no CORS headers.
     pub allowed_origins: Vec<String>,
+    /// `CHATKIT_COOKIE_ORIGINS`: the origins whose requests may authenticate with the cookie
+    /// (default: the named origins of `CHATKIT_ALLOWED_ORIGINS`; `*` never counts).
+    pub cookie_origins: Vec<String>,
     /// `CHATKIT_MAX_BODY_BYTES` (default 4 MiB; Lambda's own limit is 6 MB).
     pub max_body_bytes: usize,
     /// Time limits of every AWS call.
@@ -85,6 +88,7 @@ impl std::fmt::Debug for GatewayConfig {
         f.debug_struct("GatewayConfig")
             .field("auth", &self.auth)
             .field("allowed_origins", &self.allowed_origins)
+            .field("cookie_origins", &self.cookie_origins)
             .field("max_body_bytes", &self.max_body_bytes)
             .field("aws_timeouts", &self.aws_timeouts)
             .field("connect_timeout", &self.connect_timeout)
@@ -99,6 +103,7 @@ impl Default for GatewayConfig {
         Self {
             auth: AuthConfig::default(),
             allowed_origins: Vec::new(),
+            cookie_origins: Vec::new(),
             max_body_bytes: 4 * 1024 * 1024,
             aws_timeouts: AwsTimeouts::default(),
             connect_timeout: Duration::from_millis(5000),
@@ -271,9 +276,14 @@ impl GatewayConfig {
     }
 
     pub fn from_lookup(get: &dyn Lookup) -> Result<Self, ConfigError> {
-        let allowed_origins = var(get, "CHATKIT_ALLOWED_ORIGINS")
-            .map(|v| v.split(',').map(|o| o.trim().to_string()).filter(|o| !o.is_empty()).collect())
-            .unwrap_or_default();
+        let origins = |name: &str| -> Vec<String> {
+            var(get, name).map(|v| v.split(',').map(|o| o.trim().to_string()).filter(|o| !o.is_empty()).collect()).unwrap_or_default()
+        };
+        let allowed_origins = origins("CHATKIT_ALLOWED_ORIGINS");
+        let cookie_origins = match var(get, "CHATKIT_COOKIE_ORIGINS") {
+            Some(_) => origins("CHATKIT_COOKIE_ORIGINS"),
+            None => allowed_origins.iter().filter(|o| *o != "*").cloned().collect(),
+        };
         let user_hash_key = var(get, "CHATKIT_USER_HASH_KEY");
         if user_hash_key.as_ref().is_some_and(|k| k.len() < MIN_USER_HASH_KEY_BYTES) {
             return Err(ConfigError(format!("CHATKIT_USER_HASH_KEY must be at least {MIN_USER_HASH_KEY_BYTES} bytes")));
@@ -282,6 +292,7 @@ impl GatewayConfig {
         Ok(Self {
             auth: AuthConfig::from_lookup(get)?,
             allowed_origins,
+            cookie_origins,
             max_body_bytes: parse(get, "CHATKIT_MAX_BODY_BYTES", 4 * 1024 * 1024)?,
             aws_timeouts: AwsTimeouts {
                 connect: defaults.connect,

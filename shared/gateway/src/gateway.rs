@@ -18,6 +18,7 @@ use tokio::sync::OnceCell;
 use tracing::{info, warn};
 
 use crate::auth::{AuthError, Authenticator};
+use crate::cookie_guard::CookieGuard;
 use crate::cors::Cors;
 
 /// A response body: a whole JSON document or an SSE stream written frame by frame.
@@ -38,6 +39,7 @@ pub struct Gateway {
     max_body_bytes: usize,
     backend: Backend,
     users: UserHasher,
+    cookie_guard: CookieGuard,
 }
 
 /// The user as logs show it: a keyed HMAC-SHA256 of the user id (96 bits, hex), so log readers
@@ -119,13 +121,20 @@ fn sse_response(events: chatkit_server::EventStream, mut log: StreamLog) -> Resp
 impl Gateway {
     /// A gateway over a ready core (tests, embedding).
     pub fn new(server: ChatKitServer, auth: Authenticator, cors: Cors, max_body_bytes: usize) -> Self {
-        Self { auth, cors, max_body_bytes, backend: Backend::Ready(server), users: UserHasher::random() }
+        Self { auth, cors, max_body_bytes, backend: Backend::Ready(server), users: UserHasher::random(), cookie_guard: CookieGuard::default() }
     }
 
     /// A gateway whose core is built on the first request that needs it; a failed build is
     /// answered 503 and retried by the next request.
     pub fn lazy(init: ServerInit, auth: Authenticator, cors: Cors, max_body_bytes: usize) -> Self {
-        Self { auth, cors, max_body_bytes, backend: Backend::Lazy { cell: OnceCell::new(), init }, users: UserHasher::random() }
+        Self { auth, cors, max_body_bytes, backend: Backend::Lazy { cell: OnceCell::new(), init }, users: UserHasher::random(), cookie_guard: CookieGuard::default() }
+    }
+
+    /// The origins whose requests may authenticate with the cookie (see [`CookieGuard`]).
+    /// Without any, a request that relies on the cookie gets 403.
+    pub fn with_cookie_origins(mut self, origins: Vec<String>) -> Self {
+        self.cookie_guard = CookieGuard::new(origins);
+        self
     }
 
     /// Sets how users are hashed in logs.
@@ -184,6 +193,11 @@ impl Gateway {
         if body.len() > self.max_body_bytes {
             let err = ChatKitError::PayloadTooLarge { size: body.len(), limit: self.max_body_bytes };
             return error_response(&err, request_id);
+        }
+        if let Err(refusal) = self.cookie_guard.check(&self.auth, request.headers()) {
+            info!(request_id, reason = %refusal, "cookie request refused");
+            let body = serde_json::json!({"error": {"code": "forbidden", "message": refusal.to_string(), "request_id": request_id}});
+            return json_response(403, &body);
         }
         let identity = match self.auth.authenticate(request.headers()).await {
             Ok(identity) => identity,

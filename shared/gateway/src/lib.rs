@@ -6,6 +6,7 @@ pub mod app;
 mod auth;
 mod aws;
 mod config;
+mod cookie_guard;
 mod cors;
 mod gateway;
 mod keys;
@@ -15,7 +16,8 @@ pub mod local;
 pub use auth::{cookie, AuthError, Authenticator, Identity, LEEWAY_SECONDS};
 pub use aws::{AwsClients, AwsTimeouts};
 pub use config::{check_outbound_url, is_local, AuthConfig, ConfigError, GatewayConfig, Lookup, SecretSetting, MIN_HMAC_SECRET_BYTES};
-pub use cors::Cors;
+pub use cookie_guard::{CookieGuard, CookieRefusal};
+pub use cors::{Cors, ALLOWED_HEADERS};
 pub use gateway::{Gateway, ResponseBody, UserHasher};
 pub use keys::{Jwks, KeyError, ManagedSecret, SecretSource, SecretVersions, StaticSecret};
 

@@ -32,6 +32,11 @@ fn free_port() -> u16 {
 
 impl Function {
     pub async fn start(stub: &Stub, jwt_secret: &str, model_key: &str) -> Self {
+        Self::start_with(stub, jwt_secret, model_key, &[]).await
+    }
+
+    /// Like [`Function::start`], with extra environment variables (set last, so they win).
+    pub async fn start_with(stub: &Stub, jwt_secret: &str, model_key: &str, env: &[(&str, &str)]) -> Self {
         required("AWS_ENDPOINT_URL_DYNAMODB");
         required("AWS_ENDPOINT_URL_SECRETS_MANAGER");
         let unique = format!("{}-{}", std::process::id(), free_port());
@@ -51,6 +56,7 @@ impl Function {
             .env("CHATKIT_ALLOWED_ORIGINS", "http://app.test")
             .env("CHATKIT_MAX_BODY_BYTES", "65536")
             .env("RUST_LOG", "warn")
+            .envs(env.iter().copied())
             .stdout(Stdio::null())
             .kill_on_drop(true)
             .spawn()

@@ -10,9 +10,9 @@ export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 export CARGO_TERM_COLOR ?= never
 export SAM_CLI_TELEMETRY := 0
 
-.PHONY: test lint lint-rust lint-template tools dev unit
+.PHONY: test lint lint-rust lint-template tools dev unit mcp-server
 
-test: lint
+test: lint mcp-server
 	bash scripts/with-dynamodb.sh bash scripts/with-moto.sh $(CARGO) test --workspace
 	$(MAKE) --no-print-directory web-test
 
@@ -40,12 +40,23 @@ $(SAM_VENV)/.installed:
 	$(SAM_VENV)/bin/pip install --quiet --disable-pip-version-check $(SAM_TOOLS)
 	touch $@
 
+# The real MCP server the agent's MCP tests run against (tests/mcp/server.py: the Python
+# `mcp` SDK over streamable HTTP), in its own virtualenv; the tests find it there.
+MCP_VENV := .cache/venv-mcp
+MCP_TOOLS := mcp==2.3.0
+mcp-server: $(MCP_VENV)/.installed
+
+$(MCP_VENV)/.installed:
+	python3 -m venv $(MCP_VENV)
+	$(MCP_VENV)/bin/pip install --quiet --disable-pip-version-check $(MCP_TOOLS)
+	touch $@
+
 # DynamoDB Local (kept in .cache/dynamodb-data) + cargo lambda watch on :9000.
 dev: tools
 	bash scripts/dev.sh
 
 # Tests that need neither DynamoDB Local nor moto.
-unit:
+unit: mcp-server
 	$(CARGO) test --workspace --exclude chatkit-tests --exclude chatkit
 
 # Performance bench (numbers only, no pass/fail): builds the release `chatkit` and the bench,

@@ -65,8 +65,13 @@ def main(path):
     check("OPENAI_API_KEY" not in env, "the API key belongs in Secrets Manager, not in the environment")
 
     actions, resources = set(), []
+    policies = []
     for policy in props.get("Policies", []):
-        for stmt in policy.get("Statement", []) if isinstance(policy, dict) else []:
+        # a conditional policy (`!If [cond, policy, AWS::NoValue]`): check its policy branch
+        branches = policy["If"][1:] if isinstance(policy, dict) and "If" in policy else [policy]
+        policies.extend(b for b in branches if isinstance(b, dict) and "Statement" in b)
+    for policy in policies:
+        for stmt in policy.get("Statement", []):
             acts = stmt["Action"] if isinstance(stmt["Action"], list) else [stmt["Action"]]
             check(all("*" not in a for a in acts), f"wildcard action in {stmt.get('Sid')}")
             actions.update(acts)

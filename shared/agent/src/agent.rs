@@ -20,6 +20,7 @@ use tracing::{info, warn};
 
 use crate::client::{InputItem, ModelClient, ModelEvent, ModelRequest, Role, ToolCall, ToolChoice, ToolSpec, Usage};
 use crate::config::{AgentConfig, ClientToolSpec};
+use crate::mcp::{McpClient, ServiceTokens};
 use crate::reply::Reply;
 use crate::title::{wants_title, PendingTitle};
 use crate::tools::{spec, RetrievalTool, Tool, ToolContext};
@@ -40,6 +41,7 @@ pub struct Agent {
     config: AgentConfig,
     client: ModelClient,
     tools: Vec<Arc<dyn Tool>>,
+    mcp: Option<Arc<McpClient>>,
     actions: Option<Arc<dyn ActionHandler>>,
 }
 
@@ -56,9 +58,20 @@ impl Agent {
         let client = ModelClient::new(http.clone(), &config);
         let mut tools: Vec<Arc<dyn Tool>> = Vec::new();
         if let Some(url) = &config.retrieval_url {
-            tools.push(Arc::new(RetrievalTool::new(http, url.clone())));
+            tools.push(Arc::new(RetrievalTool::new(http.clone(), url.clone())));
         }
-        Self { config, client, tools, actions: None }
+        let mcp = (!config.mcp_servers.is_empty())
+            .then(|| Arc::new(McpClient::new(http, config.mcp_servers.clone(), config.mcp_tools_ttl)));
+        Self { config, client, tools, mcp, actions: None }
+    }
+
+    /// Where MCP servers configured with `{"secret_arn": …}` get their service token.
+    pub fn with_service_tokens(mut self, tokens: Arc<dyn ServiceTokens>) -> Self {
+        if let Some(mcp) = &self.mcp {
+            let client = McpClient::new(mcp.http().clone(), mcp.servers().to_vec(), self.config.mcp_tools_ttl);
+            self.mcp = Some(Arc::new(client.with_service_tokens(tokens)));
+        }
+        self
     }
 
     /// Adds a server tool.
@@ -83,8 +96,8 @@ impl Agent {
         &self.config
     }
 
-    fn tool_specs(&self) -> Vec<ToolSpec> {
-        let server = self.tools.iter().map(|t| spec(t.as_ref()));
+    fn tool_specs(&self, tools: &[Arc<dyn Tool>]) -> Vec<ToolSpec> {
+        let server = tools.iter().map(|t| spec(t.as_ref()));
         let client = self.config.client_tools.iter().map(|t| ToolSpec {
             name: t.name.clone(),
             description: t.description.clone(),
@@ -157,7 +170,13 @@ impl Agent {
         let ctx = ToolContext { request: turn.context.clone(), thread_id: turn.thread.id.clone() };
         let instructions = context::instructions(&self.config.system_prompt, &turn.context);
         let mut input = input::build_input(&turn.history, self.config.history_token_budget);
-        let specs = self.tool_specs();
+        // this turn's tools: the server tools, plus what the MCP servers offer this caller
+        let mut turn_tools = self.tools.clone();
+        let mcp = self.mcp.as_ref().map(|mcp| mcp.begin(&turn.context));
+        if let Some(mcp) = &mcp {
+            turn_tools.extend(mcp.tools().await);
+        }
+        let specs = self.tool_specs(&turn_tools);
         let options = Self::options(turn);
         let model = self.model_for(&options);
         let mut answered = false;
@@ -186,7 +205,7 @@ impl Agent {
                 return Ok(());
             }
             for call in calls {
-                let record = self.call_tool(&call, &ctx, sink, workflow).await?;
+                let record = self.call_tool(&turn_tools, &call, &ctx, sink, workflow).await?;
                 input.push(InputItem::FunctionCall { call_id: record.call_id.clone(), name: record.name.clone(), arguments: record.arguments.clone() });
                 input.push(InputItem::FunctionCallOutput { call_id: record.call_id.clone(), output: record.output.clone() });
                 sink.done(record.to_item(sink)).await?;
@@ -262,8 +281,15 @@ impl Agent {
     /// Runs a server tool, shown as a workflow task and a `progress_update`; returns the
     /// record to store. A failure (an error, invalid arguments, a timeout, an unknown tool)
     /// becomes an error text for the model, and the turn goes on.
-    async fn call_tool(&self, call: &ToolCall, ctx: &ToolContext, sink: &EventSink, workflow: &mut ToolWorkflow) -> Result<ToolCallRecord, StreamError> {
-        let tool = self.tools.iter().find(|t| t.name() == call.name);
+    async fn call_tool(
+        &self,
+        tools: &[Arc<dyn Tool>],
+        call: &ToolCall,
+        ctx: &ToolContext,
+        sink: &EventSink,
+        workflow: &mut ToolWorkflow,
+    ) -> Result<ToolCallRecord, StreamError> {
+        let tool = tools.iter().find(|t| t.name() == call.name);
         let task = workflow.start(sink, &call.name).await?;
         let outcome = match tool {
             None => {
@@ -289,6 +315,7 @@ impl Agent {
             }
         };
         let (output, failure) = match outcome {
+            Ok(Value::String(text)) => (input::bounded(&text, MAX_TOOL_OUTPUT), None),
             Ok(value) => (input::bounded(&value.to_string(), MAX_TOOL_OUTPUT), None),
             Err(message) => (json!({"error": message}).to_string(), Some(message)),
         };

@@ -5,6 +5,8 @@ use std::time::Duration;
 use serde::Deserialize;
 use serde_json::Value;
 
+use crate::mcp::{parse_servers, McpServerConfig, DEFAULT_TOOLS_TTL};
+
 /// The default model API base URL.
 pub const DEFAULT_BASE_URL: &str = "https://api.openai.com/v1";
 /// The default model.
@@ -98,6 +100,11 @@ pub struct AgentConfig {
     pub retrieval_url: Option<String>,
     /// `CHATKIT_CLIENT_TOOLS`: JSON array of `{name, description, parameters}`.
     pub client_tools: Vec<ClientToolSpec>,
+    /// `CHATKIT_MCP_SERVERS`: JSON array of `{"name", "url", "auth", "tools"?, "timeout_ms"?}`.
+    pub mcp_servers: Vec<McpServerConfig>,
+    /// `CHATKIT_MCP_TOOLS_TTL_SECONDS`: how long a warm container reuses a listed tool set.
+    /// Default 300.
+    pub mcp_tools_ttl: Duration,
 }
 
 impl std::fmt::Debug for AgentConfig {
@@ -113,6 +120,7 @@ impl std::fmt::Debug for AgentConfig {
             .field("max_tool_iterations", &self.max_tool_iterations)
             .field("retrieval_url", &self.retrieval_url)
             .field("client_tools", &self.client_tools.iter().map(|t| &t.name).collect::<Vec<_>>())
+            .field("mcp_servers", &self.mcp_servers.iter().map(|s| &s.name).collect::<Vec<_>>())
             .finish_non_exhaustive()
     }
 }
@@ -136,6 +144,8 @@ impl Default for AgentConfig {
             max_tool_iterations: 5,
             retrieval_url: None,
             client_tools: Vec::new(),
+            mcp_servers: Vec::new(),
+            mcp_tools_ttl: DEFAULT_TOOLS_TTL,
         }
     }
 }
@@ -225,6 +235,12 @@ impl AgentConfig {
         if let Some(json) = get("CHATKIT_CLIENT_TOOLS") {
             c.client_tools = serde_json::from_str(&json)
                 .map_err(|e| ConfigError::new("CHATKIT_CLIENT_TOOLS", format!("expected a JSON array of {{name, description, parameters}}: {e}")))?;
+        }
+        if let Some(json) = get("CHATKIT_MCP_SERVERS") {
+            c.mcp_servers = parse_servers(&json).map_err(|e| ConfigError::new("CHATKIT_MCP_SERVERS", e))?;
+        }
+        if let Some(seconds) = number("CHATKIT_MCP_TOOLS_TTL_SECONDS")? {
+            c.mcp_tools_ttl = Duration::from_secs(seconds);
         }
         Ok(c)
     }
@@ -316,6 +332,8 @@ mod tests {
             ("CHATKIT_IDLE_TIMEOUT_MS", "soon"),
             ("CHATKIT_FIRST_TOKEN_TIMEOUT_MS", "0"),
             ("CHATKIT_CLIENT_TOOLS", "{}"),
+            ("CHATKIT_MCP_SERVERS", r#"[{"name": "x", "url": "http://x", "auth": "bearer"}]"#),
+            ("CHATKIT_MCP_TOOLS_TTL_SECONDS", "-1"),
             ("OPENAI_BASE_URL", "localhost"),
             ("OPENAI_BASE_URL", "http://models.internal/v1"),
             ("CHATKIT_RETRIEVAL_URL", "http://search.example/q"),

@@ -14,6 +14,7 @@ pub mod client;
 pub mod config;
 pub mod context;
 pub mod input;
+pub mod mcp;
 mod offline;
 mod reply;
 mod title;
@@ -32,19 +33,33 @@ pub use tools::{RetrievalTool, Tool, ToolContext, ToolError};
 /// Reads [`AgentConfig`] from the environment; `api_key` (e.g. from Secrets Manager), when
 /// given and non-empty, replaces `OPENAI_API_KEY`. Returns an [`Agent`] when a model is
 /// configured (a key, or a custom `OPENAI_BASE_URL`), else the [`OfflineResponder`].
-pub fn responder_from_env(http: reqwest::Client, api_key: Option<String>) -> Result<Arc<dyn Responder>, ConfigError> {
+/// `service_tokens` reads the tokens of MCP servers configured with `{"secret_arn": …}`.
+pub fn responder_from_env(
+    http: reqwest::Client,
+    api_key: Option<String>,
+    service_tokens: Option<Arc<dyn mcp::ServiceTokens>>,
+) -> Result<Arc<dyn Responder>, ConfigError> {
     let mut config = AgentConfig::from_env()?;
     if let Some(key) = api_key.filter(|k| !k.trim().is_empty()) {
         config.api_key = Some(key.trim().to_string());
     }
-    Ok(responder_from_config(http, config))
+    Ok(responder_from_config(http, config, service_tokens))
 }
 
 /// [`responder_from_env`] with an explicit config.
-pub fn responder_from_config(http: reqwest::Client, config: AgentConfig) -> Arc<dyn Responder> {
+pub fn responder_from_config(
+    http: reqwest::Client,
+    config: AgentConfig,
+    service_tokens: Option<Arc<dyn mcp::ServiceTokens>>,
+) -> Arc<dyn Responder> {
     if config.has_model() {
-        tracing::info!(model = %config.model, api = ?config.api, base_url = %config.base_url, "using the model agent");
-        Arc::new(Agent::new(config, http))
+        tracing::info!(model = %config.model, api = ?config.api, base_url = %config.base_url,
+            mcp_servers = config.mcp_servers.len(), "using the model agent");
+        let mut agent = Agent::new(config, http);
+        if let Some(tokens) = service_tokens {
+            agent = agent.with_service_tokens(tokens);
+        }
+        Arc::new(agent)
     } else {
         tracing::warn!("no model configured (OPENAI_API_KEY / OPENAI_BASE_URL): using the offline responder");
         Arc::new(OfflineResponder)

@@ -12,6 +12,8 @@ use crate::stub::Stub;
 pub struct Function {
     pub url: String,
     pub client: reqwest::Client,
+    /// Where the binary's stdout and stderr (its JSON logs) go.
+    pub log_file: std::path::PathBuf,
     _child: Child,
 }
 
@@ -19,7 +21,7 @@ fn required(name: &str) -> String {
     std::env::var(name).unwrap_or_else(|_| panic!("{name} is not set: run these tests through `make test`, which starts DynamoDB Local and moto"))
 }
 
-async fn create_secret(name: &str, value: &str) -> String {
+pub async fn create_secret(name: &str, value: &str) -> String {
     let config = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
     let client = aws_sdk_secretsmanager::Client::new(&config);
     let out = client.create_secret().name(name).secret_string(value).send().await.expect("moto create_secret");
@@ -43,7 +45,10 @@ impl Function {
         let jwt_arn = create_secret(&format!("jwt-{unique}"), jwt_secret).await;
         let key_arn = create_secret(&format!("model-{unique}"), model_key).await;
         let port = free_port();
-        let child = Command::new(env!("CARGO_BIN_EXE_chatkit"))
+        let log_file = std::env::temp_dir().join(format!("chatkit-e2e-{unique}.log"));
+        let log = std::fs::File::create(&log_file).expect("a log file");
+        let mut command = Command::new(env!("CARGO_BIN_EXE_chatkit"));
+        command
             .env_remove("OPENAI_API_KEY")
             .env_remove("CHATKIT_DEV_AUTH")
             .env("PORT", port.to_string())
@@ -57,15 +62,15 @@ impl Function {
             .env("CHATKIT_MAX_BODY_BYTES", "65536")
             .env("RUST_LOG", "warn")
             .envs(env.iter().copied())
-            .stdout(Stdio::null())
-            .kill_on_drop(true)
-            .spawn()
-            .expect("start the chatkit binary");
+            .stdout(Stdio::from(log.try_clone().unwrap()))
+            .stderr(Stdio::from(log))
+            .kill_on_drop(true);
+        let child = command.spawn().expect("start the chatkit binary");
         let client = reqwest::Client::new();
         let base = format!("http://127.0.0.1:{port}");
         for _ in 0..200 {
             if client.get(format!("{base}/healthz")).send().await.is_ok_and(|r| r.status() == 200) {
-                return Self { url: format!("{base}/chatkit"), client, _child: child };
+                return Self { url: format!("{base}/chatkit"), client, log_file, _child: child };
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
         }

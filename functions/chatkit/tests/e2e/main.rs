@@ -8,7 +8,12 @@
 mod stub;
 
 mod cookie;
+#[path = "../../../../shared/agent/tests/agent/mcp_server.rs"]
+#[allow(dead_code)]
+mod mcp_server;
+
 mod function;
+mod mcp;
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -17,15 +22,16 @@ use jsonwebtoken::{encode, EncodingKey, Header};
 use serde_json::{json, Value};
 use stub::{chat_text, Stub};
 
-const JWT_SECRET: &str = "e2e-jwt-secret-0123456789abcdef0123456789";
-const MODEL_KEY: &str = "sk-e2e-model-key";
 
-fn token(sub: &str) -> String {
+pub const JWT_SECRET: &str = "e2e-jwt-secret-0123456789abcdef0123456789";
+pub const MODEL_KEY: &str = "sk-e2e-model-key";
+
+pub fn token(sub: &str) -> String {
     let exp = SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_secs() + 600;
     encode(&Header::default(), &json!({"sub": sub, "exp": exp}), &EncodingKey::from_secret(JWT_SECRET.as_bytes())).unwrap()
 }
 
-fn message(text: &str) -> Value {
+pub fn message(text: &str) -> Value {
     json!({"content": [{"type": "input_text", "text": text}], "attachments": [], "inference_options": {}})
 }
 

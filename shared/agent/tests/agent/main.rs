@@ -2,6 +2,8 @@
 //! No network beyond loopback; durations appear only as timeouts.
 
 mod failures;
+mod mcp;
+mod mcp_server;
 mod options;
 mod streaming;
 mod stub;

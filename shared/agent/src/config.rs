@@ -238,6 +238,9 @@ impl AgentConfig {
         }
         if let Some(json) = get("CHATKIT_MCP_SERVERS") {
             c.mcp_servers = parse_servers(&json).map_err(|e| ConfigError::new("CHATKIT_MCP_SERVERS", e))?;
+            for server in &c.mcp_servers {
+                check_outbound_url("CHATKIT_MCP_SERVERS", &server.url, local)?;
+            }
         }
         if let Some(seconds) = number("CHATKIT_MCP_TOOLS_TTL_SECONDS")? {
             c.mcp_tools_ttl = Duration::from_secs(seconds);
@@ -334,6 +337,7 @@ mod tests {
             ("CHATKIT_CLIENT_TOOLS", "{}"),
             ("CHATKIT_MCP_SERVERS", r#"[{"name": "x", "url": "http://x", "auth": "bearer"}]"#),
             ("CHATKIT_MCP_TOOLS_TTL_SECONDS", "-1"),
+            ("CHATKIT_MCP_SERVERS", r#"[{"name": "x", "url": "http://mcp.example/mcp", "auth": "none"}]"#),
             ("OPENAI_BASE_URL", "localhost"),
             ("OPENAI_BASE_URL", "http://models.internal/v1"),
             ("CHATKIT_RETRIEVAL_URL", "http://search.example/q"),

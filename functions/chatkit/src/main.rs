@@ -3,22 +3,25 @@
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
 
+use chatkit_agent::client::ApiKeySource;
 use chatkit_agent::mcp::ServiceTokens;
 use chatkit_gateway::app::{self, Resources};
 use chatkit_gateway::{ManagedSecret, SecretSource};
 
-/// The model API key: Secrets Manager (`OPENAI_API_KEY_SECRET_ARN`) or `OPENAI_API_KEY`.
-async fn api_key(resources: &Resources) -> Result<Option<String>, String> {
-    match std::env::var("OPENAI_API_KEY_SECRET_ARN").ok().filter(|v| !v.is_empty()) {
-        Some(arn) => {
-            let secret = ManagedSecret::new(resources.aws.clone(), arn, Duration::from_secs(3600));
-            let key = secret.secret().await.map_err(|e| e.to_string())?;
-            // the SAM template creates the secret with a placeholder until a key is put in
-            Ok(Some(key.to_string()).filter(|k| !k.starts_with("REPLACE_WITH")))
-        }
-        None => Ok(std::env::var("OPENAI_API_KEY").ok().filter(|v| !v.is_empty())),
+/// The model API key in Secrets Manager (`OPENAI_API_KEY_SECRET_ARN`), cached and re-read
+/// every `CHATKIT_SECRET_REFRESH_SECONDS`: the template's placeholder counts as no key, and
+/// the real key is used within one refresh period of being put in, without a redeploy.
+struct SecretKey(ManagedSecret);
+
+/// The value the SAM template puts in the secret until the operator replaces it.
+const PLACEHOLDER_PREFIX: &str = "REPLACE_WITH";
+
+#[async_trait::async_trait]
+impl ApiKeySource for SecretKey {
+    async fn api_key(&self) -> Result<Option<Arc<str>>, String> {
+        let key = self.0.secret().await.map_err(|e| e.to_string())?;
+        Ok(Some(key).filter(|k| !k.is_empty() && !k.starts_with(PLACEHOLDER_PREFIX)))
     }
 }
 
@@ -26,7 +29,6 @@ async fn api_key(resources: &Resources) -> Result<Option<String>, String> {
 /// refreshed every `CHATKIT_SECRET_REFRESH_SECONDS` like the other secrets.
 struct SecretsManagerTokens {
     resources: Resources,
-    refresh: Duration,
     secrets: Mutex<HashMap<String, Arc<ManagedSecret>>>,
 }
 
@@ -38,7 +40,7 @@ impl ServiceTokens for SecretsManagerTokens {
             .lock()
             .expect("secrets lock")
             .entry(secret_arn.to_string())
-            .or_insert_with(|| Arc::new(ManagedSecret::new(self.resources.aws.clone(), secret_arn, self.refresh)))
+            .or_insert_with(|| Arc::new(ManagedSecret::new(self.resources.aws.clone(), secret_arn, self.resources.secret_refresh)))
             .clone();
         secret.secret().await.map_err(|e| e.to_string())
     }
@@ -49,10 +51,15 @@ async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
     chatkit_gateway::init_tracing();
     let gateway = app::from_env(Arc::new(|resources: Resources| {
         Box::pin(async move {
-            let key = api_key(&resources).await?;
-            let refresh = std::env::var("CHATKIT_SECRET_REFRESH_SECONDS").ok().and_then(|v| v.trim().parse().ok()).unwrap_or(300);
-            let tokens = SecretsManagerTokens { resources: resources.clone(), refresh: Duration::from_secs(refresh), secrets: Mutex::default() };
-            chatkit_agent::responder_from_env(resources.http.clone(), key, Some(Arc::new(tokens))).map_err(|e| e.to_string())
+            let tokens: Arc<dyn ServiceTokens> = Arc::new(SecretsManagerTokens { resources: resources.clone(), secrets: Mutex::default() });
+            match std::env::var("OPENAI_API_KEY_SECRET_ARN").ok().filter(|v| !v.trim().is_empty()) {
+                Some(arn) => {
+                    let secret = ManagedSecret::new(resources.aws.clone(), arn.trim(), resources.secret_refresh);
+                    chatkit_agent::responder_with_key_source(resources.http.clone(), Arc::new(SecretKey(secret)), Some(tokens))
+                }
+                None => chatkit_agent::responder_from_env(resources.http.clone(), None, Some(tokens)),
+            }
+            .map_err(|e| e.to_string())
         })
     }))?;
     app::serve(Arc::new(gateway)).await

@@ -86,6 +86,15 @@ impl Agent {
         self
     }
 
+    /// Reads the model API key from `source` before every model call (e.g. a Secrets Manager
+    /// secret, cached and refreshed): a rotated key, or a placeholder replaced by a real key,
+    /// is used without a restart. While the source has no key (and the API is OpenAI's), the
+    /// turns are answered by the [`crate::OfflineResponder`].
+    pub fn with_api_key_source(mut self, source: Arc<dyn crate::client::ApiKeySource>) -> Self {
+        self.client = self.client.with_key_source(source);
+        self
+    }
+
     /// Handles custom actions; without one they answer "not supported".
     pub fn with_action_handler(mut self, handler: Arc<dyn ActionHandler>) -> Self {
         self.actions = Some(handler);
@@ -228,7 +237,7 @@ impl Agent {
         workflow: &mut ToolWorkflow,
     ) -> Result<Round, StreamError> {
         let mut stream = self.client.stream(request).await.map_err(|err| {
-            warn!(error = %err, "model call failed");
+            warn!(error = %err, hint = err.hint(), "model call failed");
             err.to_stream_error()
         })?;
         let mut reply = Reply::new(sink);
@@ -262,7 +271,7 @@ impl Agent {
                     StreamError::custom(format!("The model declined to answer: {}", input::bounded(&text, 500)), false)
                 }
                 Err(err) => {
-                    warn!(error = %err, streamed = reply.started(), "model stream failed");
+                    warn!(error = %err, hint = err.hint(), streamed = reply.started(), "model stream failed");
                     err.to_stream_error()
                 }
             };
@@ -355,6 +364,14 @@ fn client_call(sink: &EventSink, call: &ToolCall) -> ThreadItem {
 #[async_trait]
 impl Responder for Agent {
     async fn respond(&self, turn: Turn, sink: EventSink) -> Result<(), StreamError> {
+        match self.client.has_model().await {
+            Ok(true) => {}
+            Ok(false) => return crate::OfflineResponder.respond(turn, sink).await,
+            Err(err) => {
+                warn!(request_id = %turn.context.request_id, error = %err, hint = err.hint(), "no model key");
+                return Err(err.to_stream_error());
+            }
+        }
         let mut title = self.start_title(&turn);
         let mut usage = Usage::default();
         let mut workflow = ToolWorkflow::default();

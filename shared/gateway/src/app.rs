@@ -22,6 +22,8 @@ use crate::keys::{Jwks, ManagedSecret, SecretSource, StaticSecret};
 pub struct Resources {
     pub aws: Arc<AwsClients>,
     pub http: reqwest::Client,
+    /// How long fetched secrets are reused (`CHATKIT_SECRET_REFRESH_SECONDS`, 300).
+    pub secret_refresh: Duration,
 }
 
 /// Builds the responder on first use (it may need secrets, e.g. the model API key).
@@ -77,7 +79,11 @@ fn authenticator(config: &GatewayConfig, resources: &Resources) -> Authenticator
 /// The gateway as configured by the environment (see the README's settings table).
 pub fn from_env(make_responder: ResponderInit) -> Result<Gateway, ConfigError> {
     let config = GatewayConfig::from_env()?;
-    let resources = Resources { aws: Arc::new(AwsClients::with_timeouts(config.aws_timeouts)), http: http_client_with(&config) };
+    let resources = Resources {
+        aws: Arc::new(AwsClients::with_timeouts(config.aws_timeouts)),
+        http: http_client_with(&config),
+        secret_refresh: config.auth.refresh,
+    };
     let auth = authenticator(&config, &resources);
     let server_config = ServerConfig { max_body_bytes: config.max_body_bytes, ..ServerConfig::from_env().map_err(ConfigError)? };
     let init = Box::new(move || {

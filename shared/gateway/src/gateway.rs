@@ -75,8 +75,24 @@ fn json_response(status: u16, body: &serde_json::Value) -> Response<ResponseBody
     response
 }
 
+/// The JSON error. Server-side failures (500, 503) get a generic message with the request id;
+/// what failed (a store error naming the table, a key fetch naming the issuer) goes to the
+/// log only.
 fn error_response(err: &ChatKitError, request_id: &str) -> Response<ResponseBody> {
-    json_response(err.status(), &err.to_body(request_id))
+    let status = err.status();
+    let generic = match status {
+        500 => Some("Something went wrong on our side. Please try again later."),
+        503 => Some("The service is temporarily unavailable. Please try again."),
+        _ => None,
+    };
+    let body = match generic {
+        Some(message) => {
+            warn!(request_id, status, error = %err, "request failed");
+            serde_json::json!({"error": {"code": err.code(), "message": message, "request_id": request_id}})
+        }
+        None => err.to_body(request_id),
+    };
+    json_response(status, &body)
 }
 
 /// Logs a stream's totals when its body is dropped (finished, or the client went away).

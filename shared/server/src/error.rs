@@ -134,8 +134,26 @@ impl StreamError {
 }
 
 impl From<StoreError> for StreamError {
+    /// A generic text for the user; the store's own message (table, operation, AWS error
+    /// code) goes to the log only.
     fn from(err: StoreError) -> Self {
         let transient = matches!(err, StoreError::Unavailable(_));
-        Self { code: "stream.error".into(), message: Some(format!("could not save: {err}")), allow_retry: transient }
+        tracing::warn!(error = %err, "a store write failed during a stream");
+        let message = if transient { "The conversation could not be saved right now. Please try again." } else { "The conversation could not be saved." };
+        Self { code: "stream.error".into(), message: Some(message.into()), allow_retry: transient }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn store_failures_reach_users_without_details() {
+        let err = StreamError::from(StoreError::Unavailable("DynamoDB TransactWriteItems: ThrottlingException on table prod-chatkit".into()));
+        let ThreadStreamEvent::Error { message, allow_retry, .. } = err.to_event("req-9") else { unreachable!() };
+        let message = message.unwrap();
+        assert!(allow_retry && message.contains("req-9"), "{message}");
+        assert!(!message.contains("DynamoDB") && !message.contains("prod-chatkit"), "{message}");
     }
 }

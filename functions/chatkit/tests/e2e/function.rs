@@ -14,6 +14,8 @@ pub struct Function {
     pub client: reqwest::Client,
     /// Where the binary's stdout and stderr (its JSON logs) go.
     pub log_file: std::path::PathBuf,
+    /// The model key's secret in moto.
+    pub key_arn: String,
     _child: Child,
 }
 
@@ -26,6 +28,13 @@ pub async fn create_secret(name: &str, value: &str) -> String {
     let client = aws_sdk_secretsmanager::Client::new(&config);
     let out = client.create_secret().name(name).secret_string(value).send().await.expect("moto create_secret");
     out.arn().unwrap().to_string()
+}
+
+/// Puts a new current version into a secret (as `aws secretsmanager put-secret-value` does).
+pub async fn put_secret(arn: &str, value: &str) {
+    let config = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+    let client = aws_sdk_secretsmanager::Client::new(&config);
+    client.put_secret_value().secret_id(arn).secret_string(value).send().await.expect("moto put_secret_value");
 }
 
 fn free_port() -> u16 {
@@ -55,7 +64,7 @@ impl Function {
             .env("CHATKIT_TABLE_NAME", format!("e2e-{unique}"))
             .env("CHATKIT_CREATE_TABLE", "1")
             .env("CHATKIT_JWT_SECRET_ARN", jwt_arn)
-            .env("OPENAI_API_KEY_SECRET_ARN", key_arn)
+            .env("OPENAI_API_KEY_SECRET_ARN", &key_arn)
             .env("OPENAI_BASE_URL", &stub.url)
             .env("CHATKIT_MODEL_API", "chat_completions")
             .env("CHATKIT_ALLOWED_ORIGINS", "http://app.test")
@@ -70,7 +79,7 @@ impl Function {
         let base = format!("http://127.0.0.1:{port}");
         for _ in 0..200 {
             if client.get(format!("{base}/healthz")).send().await.is_ok_and(|r| r.status() == 200) {
-                return Self { url: format!("{base}/chatkit"), client, log_file, _child: child };
+                return Self { url: format!("{base}/chatkit"), client, log_file, key_arn, _child: child };
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
         }

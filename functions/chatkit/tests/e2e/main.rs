@@ -126,3 +126,25 @@ async fn auth_cors_and_limits_over_http() {
     let body: Value = too_big.json().await.unwrap();
     assert_eq!(body["error"]["code"], "payload_too_large");
 }
+
+#[tokio::test]
+async fn a_placeholder_model_key_becomes_the_real_key_within_the_refresh_period() {
+    let stub = Stub::start().await;
+    let f = Function::start_with(&stub, JWT_SECRET, "REPLACE_WITH_YOUR_OPENAI_API_KEY", &[("CHATKIT_SECRET_REFRESH_SECONDS", "1")]).await;
+    let ada = token("ada");
+    stub.push(chat_text(&["before"]));
+    let events = f.stream(&ada, json!({"type": "threads.create", "params": {"input": message("Hi!")}})).await;
+    let thread_id = events[0]["thread"]["id"].as_str().unwrap().to_string();
+    let streamed = |stub: &Stub| -> Vec<Option<String>> {
+        stub.requests().into_iter().filter(|r| r.body["stream"] == true).map(|r| r.authorization).collect()
+    };
+    assert_eq!(streamed(&stub), [None], "the placeholder is never sent as a key");
+
+    // the operator puts the real key in; no redeploy, no restart
+    function::put_secret(&f.key_arn, "sk-the-real-key").await;
+    tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
+    stub.push(chat_text(&["after"]));
+    let add = json!({"type": "threads.add_user_message", "params": {"thread_id": thread_id, "input": message("again")}});
+    f.stream(&ada, add).await;
+    assert_eq!(streamed(&stub), [None, Some("Bearer sk-the-real-key".to_string())]);
+}

@@ -6,6 +6,7 @@ mod error;
 mod responses;
 mod stream;
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use serde_json::Value;
@@ -13,7 +14,7 @@ use tokio::time::{sleep, timeout_at, Instant};
 use tracing::warn;
 
 use crate::config::{AgentConfig, ModelApi};
-pub use error::ModelError;
+pub use error::{redact, ModelError};
 pub use stream::ModelStream;
 
 /// Who says a message of the model input.
@@ -108,13 +109,30 @@ pub enum ModelEvent {
     Completed { usage: Option<Usage> },
 }
 
+/// Where the model API key comes from when it can change while the process runs (a secret
+/// in Secrets Manager that is rotated, or still holds a placeholder). Asked before every
+/// model call, so it should cache.
+#[async_trait::async_trait]
+pub trait ApiKeySource: Send + Sync {
+    /// The key; `Ok(None)` while none is configured; `Err` (logged, never shown) when it
+    /// cannot be read right now.
+    async fn api_key(&self) -> Result<Option<Arc<str>>, String>;
+}
+
+/// The key a client sends.
+#[derive(Clone)]
+enum ApiKey {
+    Fixed(Option<Arc<str>>),
+    Source(Arc<dyn ApiKeySource>),
+}
+
 /// Calls one configured model API over a shared `reqwest::Client`.
 #[derive(Clone)]
 pub struct ModelClient {
     http: reqwest::Client,
     api: ModelApi,
     base_url: String,
-    api_key: Option<String>,
+    api_key: ApiKey,
     first_token_timeout: Duration,
     idle_timeout: Duration,
     max_retries: u32,
@@ -127,12 +145,32 @@ impl ModelClient {
             http,
             api: config.api,
             base_url: config.base_url.clone(),
-            api_key: config.api_key.clone(),
+            api_key: ApiKey::Fixed(config.api_key.as_deref().map(Arc::from)),
             first_token_timeout: config.first_token_timeout,
             idle_timeout: config.idle_timeout,
             max_retries: config.max_retries,
             retry_backoff: config.retry_backoff,
         }
+    }
+
+    /// Takes the key from `source` on every call instead of the config's.
+    pub fn with_key_source(mut self, source: Arc<dyn ApiKeySource>) -> Self {
+        self.api_key = ApiKey::Source(source);
+        self
+    }
+
+    /// The key to send now.
+    pub async fn api_key(&self) -> Result<Option<Arc<str>>, ModelError> {
+        match &self.api_key {
+            ApiKey::Fixed(key) => Ok(key.clone()),
+            ApiKey::Source(source) => source.api_key().await.map_err(|e| ModelError::Unavailable(e)),
+        }
+    }
+
+    /// Whether a model can be called now: a key, or a base URL other than OpenAI's (a local
+    /// OpenAI-compatible server needs no key).
+    pub async fn has_model(&self) -> Result<bool, ModelError> {
+        Ok(self.base_url != crate::config::DEFAULT_BASE_URL || self.api_key().await?.is_some())
     }
 
     fn url(&self) -> String {
@@ -168,6 +206,7 @@ impl ModelClient {
                 Ok(Err(err)) => err,
                 Err(_) => ModelError::Timeout { waiting_for: "the first token", after: self.first_token_timeout },
             };
+            let err = err.redacted();
             if attempt >= self.max_retries || !err.is_retryable() {
                 return Err(err);
             }
@@ -193,21 +232,23 @@ impl ModelClient {
         tokio::time::timeout(limit, call)
             .await
             .unwrap_or(Err(ModelError::Timeout { waiting_for: "the reply", after: limit }))
+            .map_err(ModelError::redacted)
     }
 
     /// Sends the request; a non-2xx answer becomes [`ModelError::Status`] with the
     /// provider's message (the API key redacted).
     async fn send(&self, body: &Value) -> Result<reqwest::Response, ModelError> {
+        let key = self.api_key().await?;
         let mut request = self.http.post(self.url()).json(body);
-        if let Some(key) = &self.api_key {
+        if let Some(key) = &key {
             request = request.bearer_auth(key);
         }
-        let response = request.send().await.map_err(|e| ModelError::transport(&e, self.api_key.as_deref()))?;
+        let response = request.send().await.map_err(|e| ModelError::transport(&e, key.as_deref()))?;
         let status = response.status();
         if status.is_success() {
             return Ok(response);
         }
         let text = response.text().await.unwrap_or_default();
-        Err(ModelError::status(status.as_u16(), &text, self.api_key.as_deref()))
+        Err(ModelError::status(status.as_u16(), &text, key.as_deref()))
     }
 }

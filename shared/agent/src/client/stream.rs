@@ -97,7 +97,7 @@ impl ModelStream {
                 Err(err) => {
                     self.finished = true;
                     self.queue.clear();
-                    return Some(Err(err));
+                    return Some(Err(err.redacted()));
                 }
             }
             if !self.queue.is_empty() {

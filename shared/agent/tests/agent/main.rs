@@ -2,6 +2,7 @@
 //! No network beyond loopback; durations appear only as timeouts.
 
 mod failures;
+mod keys;
 mod mcp;
 mod mcp_server;
 mod options;

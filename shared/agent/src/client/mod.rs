@@ -163,7 +163,7 @@ impl ModelClient {
     pub async fn api_key(&self) -> Result<Option<Arc<str>>, ModelError> {
         match &self.api_key {
             ApiKey::Fixed(key) => Ok(key.clone()),
-            ApiKey::Source(source) => source.api_key().await.map_err(|e| ModelError::Unavailable(e)),
+            ApiKey::Source(source) => source.api_key().await.map_err(ModelError::Unavailable),
         }
     }
 

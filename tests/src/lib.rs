@@ -3,3 +3,4 @@
 pub mod contract;
 pub mod dynamo;
 pub mod scripted;
+pub mod server;

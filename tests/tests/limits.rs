@@ -6,75 +6,14 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use chatkit_protocol::{Order, ThreadItem, ThreadStreamEvent, ToolCallStatus};
-use chatkit_server::{ChatKitError, ChatKitResponse, ChatKitServer, EventSink, RequestContext, Responder, StreamError, Turn};
+use chatkit_server::{ChatKitResponse, EventSink, RequestContext, Responder, StreamError, Turn};
 use chatkit_store::{ids, PageRequest, Store, UserId};
 use chatkit_tests::contract::{assistant_message, user_message, StoreHarness};
-use chatkit_tests::dynamo::{deep_value, noise, DynamoHarness};
-use chatkit_tests::scripted::Scripted;
+use chatkit_tests::dynamo::{deep_value, noise};
+use chatkit_tests::server::{create_body, message, Server};
 use futures::StreamExt;
 use serde_json::{json, Value};
 use tokio::sync::Notify;
-
-struct Server {
-    h: DynamoHarness,
-    server: ChatKitServer,
-}
-
-impl Server {
-    async fn new(case: &str) -> Self {
-        Self::with_responder(case, Arc::new(Scripted)).await
-    }
-
-    async fn with_responder(case: &str, responder: Arc<dyn Responder>) -> Self {
-        let h = DynamoHarness::new(case).await;
-        let server = ChatKitServer::new(Arc::new(h.dynamo().clone()), responder);
-        Self { h, server }
-    }
-
-    async fn call(&self, user: &str, body: &Value) -> Result<ChatKitResponse, ChatKitError> {
-        let bytes = serde_json::to_vec(body).unwrap();
-        self.server.process(&bytes, RequestContext::new(UserId::new(user), "req-limits")).await
-    }
-
-    async fn error(&self, user: &str, body: Value) -> ChatKitError {
-        match self.call(user, &body).await {
-            Err(e) => e,
-            Ok(r) => panic!("expected an error, got {r:?}"),
-        }
-    }
-
-    async fn json(&self, user: &str, body: Value) -> Value {
-        match self.call(user, &body).await {
-            Ok(ChatKitResponse::Json(v)) => v,
-            other => panic!("expected JSON, got {other:?}"),
-        }
-    }
-
-    async fn stream(&self, user: &str, body: Value) -> Vec<ThreadStreamEvent> {
-        match self.call(user, &body).await {
-            Ok(ChatKitResponse::Stream(s)) => s.collect().await,
-            other => panic!("expected a stream, got {other:?}"),
-        }
-    }
-
-    async fn create(&self, user: &str, text: &str) -> String {
-        let events = self.stream(user, create_body(text)).await;
-        let ThreadStreamEvent::ThreadCreated { thread } = &events[0] else { panic!("{events:?}") };
-        thread.id.clone()
-    }
-
-    async fn records(&self) -> usize {
-        self.h.scan().await.len()
-    }
-}
-
-fn message(text: &str) -> Value {
-    json!({"content": [{"type": "input_text", "text": text}], "attachments": [], "inference_options": {}})
-}
-
-fn create_body(text: &str) -> Value {
-    json!({"type": "threads.create", "params": {"input": message(text)}})
-}
 
 #[tokio::test]
 async fn a_2_mb_message_is_413_with_nothing_written() {
@@ -84,7 +23,7 @@ async fn a_2_mb_message_is_413_with_nothing_written() {
     assert_eq!((err.status(), err.code()), (413, "payload_too_large"), "{err}");
     assert!(err.to_string().contains("the limit is 100000 bytes"), "{err}");
     assert_eq!(err.to_body("r")["error"]["field"], "params.input.content");
-    assert_eq!(s.records().await, 0, "no thread was created");
+    assert_eq!(s.thread_records().await, 0, "no thread was created");
 
     let thread_id = s.create("ada", "hello").await;
     let before = s.h.snapshot().await;
@@ -145,8 +84,8 @@ async fn page_sizes_are_capped_at_100() {
         assert_eq!(page["has_more"], true);
         assert_eq!(s.h.dynamo().request_count() - requests, 1, "one Query of 102 records, not the partition");
     }
-    for _ in 0..3 {
-        s.create("ada", "another").await;
+    for i in 0..3 {
+        s.create("ada", &format!("another {i}")).await;
     }
     let page = s.json("ada", json!({"type": "threads.list", "params": {"limit": 4294967295u64}})).await;
     assert_eq!(page["data"].as_array().unwrap().len(), 4);
@@ -180,17 +119,19 @@ async fn tool_outputs_of_any_shape_are_stored_or_refused_cleanly() {
     });
     assert_eq!(stored, Some(deep_value(40)));
 
-    // over the limit: 413 before anything is written; the call stays pending
-    let thread_id = s.create("ada", "tool").await;
+    // over the limit: 413 before anything is written; the call stays pending (another user:
+    // the same first message from ada again within seconds would be a double submit)
+    let eve = UserId::new("eve");
+    let thread_id = s.create("eve", "tool").await;
     let before = s.h.snapshot().await;
-    let err = s.error("ada", tool_output(&thread_id, json!("z".repeat(1_100_000)))).await;
+    let err = s.error("eve", tool_output(&thread_id, json!("z".repeat(1_100_000)))).await;
     assert_eq!(err.status(), 413, "{err}");
     // under the limit but incompressible: the store refuses it, still 413 and nothing written
-    let err = s.error("ada", tool_output(&thread_id, json!(noise(900_000)))).await;
+    let err = s.error("eve", tool_output(&thread_id, json!(noise(900_000)))).await;
     assert_eq!(err.status(), 413, "{err}");
     assert!(err.to_string().contains("too large to store"), "{err}");
     assert_eq!(s.h.snapshot().await, before);
-    let items = s.h.store().load_thread_items(&ada, &thread_id, &all).await.unwrap().items.data;
+    let items = s.h.store().load_thread_items(&eve, &thread_id, &all).await.unwrap().items.data;
     assert!(pending_call(&items).is_some());
 
     // a body nested past the parser's depth is a 400
@@ -215,7 +156,7 @@ async fn long_user_ids_are_400_and_awkward_ones_work() {
     assert!(err.to_string().contains("512 bytes"), "{err}");
     let err = s.error(&long, create_body("hi")).await;
     assert_eq!(err.status(), 400);
-    assert_eq!(s.records().await, 0);
+    assert_eq!(s.h.scan().await.len(), 0);
 
     // 512 bytes that triple once percent-encoded still key fine
     let awkward = "#%".repeat(256);
@@ -256,12 +197,12 @@ async fn a_title_written_after_a_delete_does_not_bring_the_thread_back() {
     assert_eq!(err.status(), 404);
     let listed = s.json("ada", json!({"type": "threads.list", "params": {}})).await;
     assert_eq!(listed["data"], json!([]));
-    assert_eq!(s.records().await, 0, "no head, tail or item came back");
+    assert_eq!(s.thread_records().await, 0, "no head, tail or item came back");
 
     // and a late item write is refused too
     let late = user_message(&thread_meta(&thread.id), "late");
     assert!(s.h.store().save_item(&UserId::new("ada"), &thread.id, &late).await.is_err());
-    assert_eq!(s.records().await, 0);
+    assert_eq!(s.thread_records().await, 0);
 }
 
 fn thread_meta(id: &str) -> chatkit_protocol::ThreadMetadata {

@@ -45,6 +45,8 @@ contract_cases!(
     load_thread_items_pages,
     delete_items_removes_only_those,
     feedback_is_saved,
+    complete_item_has_one_winner,
+    writes_once_per_key,
     attachments_lifecycle,
     other_users_see_and_change_nothing,
 );

@@ -4,7 +4,10 @@
 use std::time::Duration;
 
 use aws_sdk_dynamodb::error::BuildError;
-use aws_sdk_dynamodb::types::{AttributeValue, ConditionCheck, Delete, DeleteRequest, Put, TransactWriteItem, Update, WriteRequest};
+use aws_sdk_dynamodb::types::{
+    AttributeValue, ConditionCheck, Delete, DeleteRequest, Put, ReturnValuesOnConditionCheckFailure, TransactWriteItem, Update,
+    WriteRequest,
+};
 use chatkit_store::{StoreError, StoreResult};
 
 use crate::error::{self, Cancelled};
@@ -49,6 +52,34 @@ impl DynamoStore {
     pub(crate) fn put_if_action(&self, record: Item, condition: &str) -> StoreResult<TransactWriteItem> {
         let put = built(Put::builder().table_name(&self.table).set_item(Some(record)).condition_expression(condition).build())?;
         Ok(TransactWriteItem::builder().put(put).build())
+    }
+
+    /// A transaction action putting an idempotency record unless the key is held by an
+    /// unexpired earlier write (which then comes back with the cancellation).
+    pub(crate) fn claim_action(&self, record: Item, now_ms: u64) -> StoreResult<TransactWriteItem> {
+        let put = Put::builder()
+            .table_name(&self.table)
+            .set_item(Some(record))
+            .condition_expression("attribute_not_exists(pk) OR #until < :now")
+            .expression_attribute_names("#until", crate::records::ONCE_UNTIL)
+            .expression_attribute_values(":now", AttributeValue::N(now_ms.to_string()))
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld);
+        Ok(TransactWriteItem::builder().put(built(put.build())?).build())
+    }
+
+    /// A transaction action replacing an item record only while it is pending (records of the
+    /// first format, which carry no state, are taken as they are). The record as it was comes
+    /// back with a cancellation.
+    pub(crate) fn complete_action(&self, record: Item) -> StoreResult<TransactWriteItem> {
+        let put = Put::builder()
+            .table_name(&self.table)
+            .set_item(Some(record))
+            .condition_expression("#state = :pending OR attribute_exists(#legacy)")
+            .expression_attribute_names("#state", crate::records::STATE)
+            .expression_attribute_names("#legacy", "item")
+            .expression_attribute_values(":pending", AttributeValue::S(crate::records::PENDING.into()))
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld);
+        Ok(TransactWriteItem::builder().put(built(put.build())?).build())
     }
 
     /// A transaction action requiring the thread of partition `pk` to be alive.

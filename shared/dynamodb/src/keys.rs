@@ -7,6 +7,7 @@
 //!                            I#<item ULID>      one thread item (+ feedback, state, attachments)
 //!                            ~THREAD            thread metadata, tail copy
 //! U#<user>#A                 <attachment id>    attachment metadata
+//! U#<user>#K                 <idempotency key>  a write made once (its thread, item, window)
 //! gsi1: gsi1pk = U#<user>, gsi1sk = <thread ULID>  (head copies only: lists threads)
 //! ```
 //!
@@ -52,6 +53,11 @@ pub(crate) fn user_pk(user: &UserId) -> String {
 /// `U#<user>#A`: the user's attachment partition.
 pub(crate) fn attachments_pk(user: &UserId) -> String {
     format!("U#{}#A", user_part(user))
+}
+
+/// `U#<user>#K`: the user's idempotency keys.
+pub(crate) fn once_pk(user: &UserId) -> String {
+    format!("U#{}#K", user_part(user))
 }
 
 /// A thread's partition, from a validated thread ULID.

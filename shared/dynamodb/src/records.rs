@@ -12,9 +12,9 @@ use std::io::{Read, Write};
 
 use aws_sdk_dynamodb::primitives::Blob;
 use aws_sdk_dynamodb::types::AttributeValue;
-use chatkit_protocol::{Attachment, ThreadItem, ThreadMetadata, ToolCallStatus, StructuredInputStatus};
+use chatkit_protocol::{Attachment, ThreadItem, ThreadMetadata};
 use chatkit_store::ids::sort_key;
-use chatkit_store::{StoreError, StoreResult, UserId};
+use chatkit_store::{IdempotencyKey, StoreError, StoreResult, UserId};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
@@ -36,6 +36,11 @@ pub(crate) const PENDING: &str = "pending";
 pub(crate) const ATTACHMENTS: &str = "attachments";
 /// Feedback on an item (`positive` / `negative`), written by `save_feedback`.
 pub(crate) const FEEDBACK: &str = "feedback";
+
+/// Attributes of an idempotency record.
+pub(crate) const ONCE_THREAD: &str = "thread_id";
+pub(crate) const ONCE_ITEM: &str = "item_id";
+pub(crate) const ONCE_UNTIL: &str = "until";
 
 /// Payloads up to this many bytes of JSON are stored as text.
 pub(crate) const COMPRESS_ABOVE: usize = 16 * 1024;
@@ -108,15 +113,6 @@ pub(crate) fn thread_records(
     Ok([head, tail])
 }
 
-/// Whether an item is waiting for the user (a pending client tool call or structured input).
-pub(crate) fn is_pending(item: &ThreadItem) -> bool {
-    match item {
-        ThreadItem::ClientToolCall(call) => call.status == ToolCallStatus::Pending,
-        ThreadItem::StructuredInput(input) => input.status == StructuredInputStatus::Pending,
-        _ => false,
-    }
-}
-
 /// An item record in the thread partition `pk` (`InvalidId` for an item id without a ULID,
 /// `TooLarge` when it cannot fit).
 pub(crate) fn item_record(pk: &str, item: &ThreadItem, expires_at: Option<u64>) -> StoreResult<Item> {
@@ -124,7 +120,7 @@ pub(crate) fn item_record(pk: &str, item: &ThreadItem, expires_at: Option<u64>) 
     let (name, payload) = encode_json("item", item)?;
     let mut record = base(pk.to_string(), sk, expires_at);
     record.insert(name.to_string(), payload);
-    if is_pending(item) {
+    if chatkit_store::is_pending(item) {
         record.insert(STATE.to_string(), string(PENDING));
     }
     if let ThreadItem::UserMessage(message) = item {
@@ -134,6 +130,27 @@ pub(crate) fn item_record(pk: &str, item: &ThreadItem, expires_at: Option<u64>) 
         }
     }
     Ok(record)
+}
+
+/// A record claiming an idempotency key for a write (see [`chatkit_store::IdempotencyKey`]):
+/// it holds the key until `until` (epoch milliseconds) and expires by TTL after it.
+pub(crate) fn once_record(user: &UserId, key: &IdempotencyKey, thread_id: &str, item_id: &str, now_ms: u64) -> StoreResult<Item> {
+    let valid = !key.key.is_empty() && key.key.len() <= 128 && key.key.bytes().all(|b| b.is_ascii_graphic());
+    if !valid {
+        return Err(StoreError::InvalidId { kind: "idempotency key", id: key.key.chars().take(64).collect() });
+    }
+    let until = now_ms.saturating_add(u64::try_from(key.window.as_millis()).unwrap_or(u64::MAX));
+    let mut record = base(keys::once_pk(user), key.key.clone(), Some(until / 1000 + 1));
+    record.insert(ONCE_THREAD.to_string(), string(thread_id));
+    record.insert(ONCE_ITEM.to_string(), string(item_id));
+    record.insert(ONCE_UNTIL.to_string(), AttributeValue::N(until.to_string()));
+    Ok(record)
+}
+
+/// The thread and item of the write an idempotency record holds.
+pub(crate) fn once_holder(record: &Item) -> (String, String) {
+    let get = |name| keys::string_attr(record, name).unwrap_or_default().to_string();
+    (get(ONCE_THREAD), get(ONCE_ITEM))
 }
 
 /// An attachment record in the user's attachment partition.

@@ -11,7 +11,7 @@ use aws_sdk_dynamodb::operation::delete_item::DeleteItemError;
 use chatkit_protocol::{Attachment, FeedbackKind, Page, ThreadItem, ThreadMetadata};
 use chatkit_store::ids::sort_key;
 use aws_sdk_dynamodb::types::{AttributeValue, TransactWriteItem, Update};
-use chatkit_store::{PageRequest, Store, StoreError, StoreResult, ThreadWithItems, UserId, MAX_FEEDBACK_ITEMS};
+use chatkit_store::{IdempotencyKey, PageRequest, Store, StoreError, StoreResult, ThreadWithItems, UserId, MAX_FEEDBACK_ITEMS};
 
 use crate::batch::{built, ALIVE, EXISTS, MAX_TRANSACTION_ACTIONS};
 use crate::error::{self, Cancelled};
@@ -25,6 +25,50 @@ fn thread_missing(thread_id: &str) -> impl FnOnce(Cancelled) -> StoreError + '_ 
         Cancelled::ConditionFailed(_) => StoreError::thread_not_found(thread_id),
         Cancelled::Other(e) => e,
     }
+}
+
+impl DynamoStore {
+    /// The actions of a new thread: both metadata copies and the first items (one record per
+    /// item id: the last item with an id wins). Room is left for an idempotency record.
+    fn create_actions(&self, user: &UserId, thread: &ThreadMetadata, items: &[ThreadItem]) -> StoreResult<Vec<TransactWriteItem>> {
+        let ulid = keys::thread_ulid_for_write(&thread.id)?;
+        let pk = keys::thread_pk(user, ulid);
+        let expires_at = self.expires_at();
+        // A transaction may touch a record once: the last item with an id wins.
+        let mut by_key = BTreeMap::new();
+        for item in items {
+            by_key.insert(keys::item_ulid_for_write(item.id())?, item);
+        }
+        if by_key.len() + 3 > MAX_TRANSACTION_ACTIONS {
+            return Err(StoreError::Internal(format!(
+                "create_thread writes at most {} first items in its one transaction, got {}",
+                MAX_TRANSACTION_ACTIONS - 3,
+                by_key.len()
+            )));
+        }
+        let mut actions = Vec::with_capacity(by_key.len() + 2);
+        for record in records::thread_records(user, ulid, thread, expires_at)? {
+            actions.push(self.put_action(record)?);
+        }
+        for item in by_key.into_values() {
+            actions.push(self.put_action(records::item_record(&pk, item, expires_at)?)?);
+        }
+        Ok(actions)
+    }
+}
+
+/// Milliseconds since the epoch.
+fn now_ms() -> u64 {
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+    u64::try_from(now.as_millis()).unwrap_or(u64::MAX)
+}
+
+/// `Duplicate` when the failed condition is the idempotency claim at position `claim`.
+fn duplicate(failed: &[(usize, Option<records::Item>)], claim: usize) -> Option<StoreError> {
+    failed.iter().find(|(i, _)| *i == claim).map(|(_, held)| {
+        let (thread_id, item_id) = held.as_ref().map(records::once_holder).unwrap_or_default();
+        StoreError::Duplicate { thread_id, item_id }
+    })
 }
 
 #[async_trait]
@@ -42,31 +86,30 @@ impl Store for DynamoStore {
         self.thread_items(user, thread_id, page).await
     }
 
-    /// One TransactWriteItems: both metadata copies and the items (at most 98 items).
+    /// One TransactWriteItems: both metadata copies and the items (at most 97 items).
     async fn create_thread(&self, user: &UserId, thread: &ThreadMetadata, items: &[ThreadItem]) -> StoreResult<()> {
-        let ulid = keys::thread_ulid_for_write(&thread.id)?;
-        let pk = keys::thread_pk(user, ulid);
-        let expires_at = self.expires_at();
-        // A transaction may touch a record once: the last item with an id wins.
-        let mut by_key = BTreeMap::new();
-        for item in items {
-            by_key.insert(keys::item_ulid_for_write(item.id())?, item);
-        }
-        if by_key.len() + 2 > MAX_TRANSACTION_ACTIONS {
-            return Err(StoreError::Internal(format!(
-                "create_thread writes at most {} first items in its one transaction, got {}",
-                MAX_TRANSACTION_ACTIONS - 2,
-                by_key.len()
-            )));
-        }
-        let mut actions = Vec::with_capacity(by_key.len() + 2);
-        for record in records::thread_records(user, ulid, thread, expires_at)? {
-            actions.push(self.put_action(record)?);
-        }
-        for item in by_key.into_values() {
-            actions.push(self.put_action(records::item_record(&pk, item, expires_at)?)?);
-        }
+        let actions = self.create_actions(user, thread, items)?;
         self.transact(actions).await.map_err(thread_missing(&thread.id))
+    }
+
+
+    /// [`Store::create_thread`]'s transaction plus the idempotency record: still one request.
+    async fn create_thread_once(
+        &self,
+        user: &UserId,
+        thread: &ThreadMetadata,
+        items: &[ThreadItem],
+        key: &IdempotencyKey,
+    ) -> StoreResult<()> {
+        let mut actions = self.create_actions(user, thread, items)?;
+        let first = items.first().map(|i| i.id()).unwrap_or_default();
+        let now = now_ms();
+        actions.push(self.claim_action(records::once_record(user, key, &thread.id, first, now)?, now)?);
+        let claim = actions.len() - 1;
+        self.transact(actions).await.map_err(|c| match c {
+            Cancelled::ConditionFailed(failed) => duplicate(&failed, claim).unwrap_or_else(|| StoreError::thread_not_found(&thread.id)),
+            Cancelled::Other(e) => e,
+        })
     }
 
     /// One TransactWriteItems putting both metadata copies, each only over an existing one
@@ -124,6 +167,55 @@ impl Store for DynamoStore {
         let mut actions = self.thread_alive_actions(&pk, expires_at)?;
         actions.push(self.put_action(records::item_record(&pk, item, expires_at)?)?);
         self.transact(actions).await.map_err(thread_missing(thread_id))
+    }
+
+    /// [`Store::save_item`]'s transaction plus the idempotency record: still one request.
+    async fn save_item_once(&self, user: &UserId, thread_id: &str, item: &ThreadItem, key: &IdempotencyKey) -> StoreResult<()> {
+        keys::item_ulid_for_write(item.id())?;
+        let thread_ulid = sort_key(thread_id).ok_or_else(|| StoreError::thread_not_found(thread_id))?;
+        let pk = keys::thread_pk(user, thread_ulid);
+        let expires_at = self.expires_at();
+        let mut actions = self.thread_alive_actions(&pk, expires_at)?;
+        actions.push(self.put_action(records::item_record(&pk, item, expires_at)?)?);
+        let now = now_ms();
+        actions.push(self.claim_action(records::once_record(user, key, thread_id, item.id(), now)?, now)?);
+        let claim = actions.len() - 1;
+        self.transact(actions).await.map_err(|c| match c {
+            Cancelled::ConditionFailed(failed) => duplicate(&failed, claim).unwrap_or_else(|| StoreError::thread_not_found(thread_id)),
+            Cancelled::Other(e) => e,
+        })
+    }
+
+    /// One DeleteItem.
+    async fn release_key(&self, user: &UserId, key: &IdempotencyKey) -> StoreResult<()> {
+        self.client
+            .delete_item()
+            .table_name(&self.table)
+            .set_key(Some(keys::key(keys::once_pk(user), key.key.as_str())))
+            .send()
+            .await
+            .map(drop)
+            .map_err(|e| error::sdk("DeleteItem", e))
+    }
+
+    /// One TransactWriteItems: the thread check and the put, conditional on the stored item
+    /// still being pending (its `state` attribute), so one of concurrent completions wins.
+    async fn complete_item(&self, user: &UserId, thread_id: &str, item: &ThreadItem) -> StoreResult<()> {
+        keys::item_ulid_for_write(item.id())?;
+        let thread_ulid = sort_key(thread_id).ok_or_else(|| StoreError::thread_not_found(thread_id))?;
+        let pk = keys::thread_pk(user, thread_ulid);
+        let expires_at = self.expires_at();
+        let mut actions = self.thread_alive_actions(&pk, expires_at)?;
+        let checks = actions.len();
+        actions.push(self.complete_action(records::item_record(&pk, item, expires_at)?)?);
+        self.transact(actions).await.map_err(|c| match c {
+            Cancelled::ConditionFailed(failed) => match failed.iter().find(|(i, _)| *i == checks) {
+                _ if failed.iter().any(|(i, _)| *i < checks) => StoreError::thread_not_found(thread_id),
+                Some((_, Some(_))) => StoreError::Conflict { kind: "item", id: item.id().to_string() },
+                _ => StoreError::item_not_found(item.id()),
+            },
+            Cancelled::Other(e) => e,
+        })
     }
 
     /// BatchWriteItem deletes, 25 per request; ids without a ULID are ignored.

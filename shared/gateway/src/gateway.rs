@@ -233,6 +233,9 @@ impl Gateway {
         let user = self.users.hash(&identity.user_id);
         let mut context = RequestContext::new(UserId::new(identity.user_id), request_id);
         context.access_token = identity.token;
+        // a client retry with the same key stores nothing twice (checked by the server)
+        context.idempotency_key =
+            request.headers().get("idempotency-key").map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned());
         let request = match server.parse(body) {
             Ok(request) => request,
             Err(err) => {

@@ -18,11 +18,19 @@ pub struct RequestContext {
     /// The caller's bearer token, for tools that call APIs on the user's behalf. Never logged
     /// (Debug redacts it) and never to be put into a model prompt.
     pub access_token: Option<Arc<str>>,
+    /// The request's `Idempotency-Key` header: a retried `threads.create` /
+    /// `threads.add_user_message` with the same key within 24 hours stores nothing twice.
+    pub idempotency_key: Option<String>,
 }
 
 impl RequestContext {
     pub fn new(user: UserId, request_id: impl Into<String>) -> Self {
-        Self { user, request_id: request_id.into(), metadata: Map::new(), access_token: None }
+        Self { user, request_id: request_id.into(), metadata: Map::new(), access_token: None, idempotency_key: None }
+    }
+
+    pub fn with_idempotency_key(mut self, key: impl Into<String>) -> Self {
+        self.idempotency_key = Some(key.into());
+        self
     }
 
     pub fn with_access_token(mut self, token: impl Into<Arc<str>>) -> Self {
@@ -48,6 +56,7 @@ impl fmt::Debug for RequestContext {
             .field("request_id", &self.request_id)
             .field("metadata", &self.metadata)
             .field("access_token", &self.access_token.as_ref().map(|_| "<redacted>"))
+            .field("idempotency_key", &self.idempotency_key)
             .finish()
     }
 }

@@ -94,6 +94,10 @@ impl From<StoreError> for ChatKitError {
             StoreError::NotFound { .. } => ChatKitError::NotFound(err.to_string()),
             StoreError::InvalidId { .. } => ChatKitError::bad_request(err.to_string()),
             StoreError::TooLarge { .. } => ChatKitError::TooLarge { message: err.to_string(), field: None },
+            StoreError::Conflict { .. } => ChatKitError::Conflict(err.to_string()),
+            StoreError::Duplicate { ref thread_id, ref item_id } => ChatKitError::Conflict(format!(
+                "this message was already received (item {item_id} of thread {thread_id}); reload the thread instead of sending it again"
+            )),
             StoreError::Unavailable(_) => ChatKitError::Unavailable(err.to_string()),
             StoreError::Internal(_) => ChatKitError::Internal(err.to_string()),
         }

@@ -14,6 +14,7 @@ mod responder;
 mod sink;
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use chatkit_protocol::{ChatKitRequest, Operation};
 use chatkit_store::Store;
@@ -35,19 +36,34 @@ pub struct ServerConfig {
     pub history_items: usize,
     /// Limits on parts of a request, checked before anything is read or written.
     pub limits: Limits,
+    /// How long the same message (same thread, same input) counts as a double submit and is
+    /// stored once; zero turns that off (an `Idempotency-Key` header still applies).
+    pub duplicate_window: Duration,
 }
 
 impl Default for ServerConfig {
     fn default() -> Self {
-        Self { max_body_bytes: 4 * 1024 * 1024, history_items: 50, limits: Limits::default() }
+        Self {
+            max_body_bytes: 4 * 1024 * 1024,
+            history_items: 50,
+            limits: Limits::default(),
+            duplicate_window: Duration::from_secs(10),
+        }
     }
 }
+
+/// Env var: [`ServerConfig::duplicate_window`] in seconds.
+pub const DUPLICATE_WINDOW_ENV: &str = "CHATKIT_DUPLICATE_WINDOW_SECONDS";
 
 impl ServerConfig {
     /// The defaults with the environment's settings applied (see the README's settings
     /// table); the error names the variable that does not parse.
     pub fn from_env() -> Result<Self, String> {
-        Ok(Self { limits: Limits::from_env()?, ..Self::default() })
+        let mut config = Self { limits: Limits::from_env()?, ..Self::default() };
+        if let Some(secs) = config::env_number(DUPLICATE_WINDOW_ENV)? {
+            config.duplicate_window = Duration::from_secs(secs);
+        }
+        Ok(config)
     }
 }
 
@@ -118,7 +134,7 @@ impl ChatKitServer {
     /// Handles a parsed request: the second half of [`Self::process`]. The request's
     /// `metadata` becomes the context's.
     pub async fn process_request(&self, request: ChatKitRequest, mut context: RequestContext) -> Result<ChatKitResponse, ChatKitError> {
-        self.config.limits.check(&context.user, &request.op)?;
+        self.config.limits.check(&context, &request.op)?;
         context.metadata = request.metadata;
         self.dispatch(request.op, context).await
     }

@@ -5,10 +5,10 @@
 
 use chatkit_protocol::{Operation, UserMessageInput};
 use chatkit_store::ids::sort_key;
-use chatkit_store::{UserId, MAX_FEEDBACK_ITEMS};
+use chatkit_store::MAX_FEEDBACK_ITEMS;
 use serde::Serialize;
 
-use crate::ChatKitError;
+use crate::{ChatKitError, RequestContext};
 
 /// Env var: the largest user message, in bytes of JSON.
 pub const MAX_MESSAGE_BYTES_ENV: &str = "CHATKIT_MAX_MESSAGE_BYTES";
@@ -64,7 +64,13 @@ impl Limits {
     }
 
     /// Checks the caller and the request. Nothing has been read or written yet.
-    pub fn check(&self, user: &UserId, op: &Operation) -> Result<(), ChatKitError> {
+    pub fn check(&self, ctx: &RequestContext, op: &Operation) -> Result<(), ChatKitError> {
+        let user = &ctx.user;
+        if let Some(key) = &ctx.idempotency_key {
+            if key.is_empty() || key.len() > 255 || !key.bytes().all(|b| b.is_ascii_graphic()) {
+                return Err(ChatKitError::bad_request("the Idempotency-Key header must be 1 to 255 printable ASCII characters"));
+            }
+        }
         if user.as_str().len() > self.max_user_id_bytes {
             return Err(ChatKitError::bad_request(format!(
                 "the authenticated user id is {} bytes; this server keys data by user ids of at most {} bytes",

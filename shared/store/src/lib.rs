@@ -7,8 +7,12 @@
 pub mod ids;
 mod memory;
 
+use std::time::Duration;
+
 use async_trait::async_trait;
-use chatkit_protocol::{Attachment, FeedbackKind, Order, Page, ThreadItem, ThreadMetadata};
+use chatkit_protocol::{
+    Attachment, FeedbackKind, Order, Page, StructuredInputStatus, ThreadItem, ThreadMetadata, ToolCallStatus,
+};
 
 pub use memory::MemoryStore;
 
@@ -75,6 +79,13 @@ pub enum StoreError {
     /// A record too large for the backend even once compressed (nothing was written).
     #[error("{what} is too large to store: {size} bytes once encoded, the limit is {limit}")]
     TooLarge { what: &'static str, size: usize, limit: usize },
+    /// The item is no longer pending: another request completed it first.
+    #[error("{kind} {id} is no longer pending: another request completed it")]
+    Conflict { kind: &'static str, id: String },
+    /// A write with the same idempotency key was made within its window: the earlier one's
+    /// thread and item.
+    #[error("a duplicate of a message already received (thread {thread_id}, item {item_id})")]
+    Duplicate { thread_id: String, item_id: String },
     /// A failure worth retrying (throttling, timeouts, network).
     #[error("store temporarily unavailable: {0}")]
     Unavailable(String),
@@ -96,6 +107,26 @@ impl StoreError {
 }
 
 pub type StoreResult<T> = Result<T, StoreError>;
+
+/// Names a request that must be written at most once: the same key within `window` is a
+/// duplicate. Make it from a client's `Idempotency-Key` (long window) or from a hash of the
+/// input (short window, catches double submits).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IdempotencyKey {
+    /// Up to 128 printable ASCII characters, unique per user (a hex digest, say).
+    pub key: String,
+    pub window: Duration,
+}
+
+/// Whether an item waits for the user: a pending client tool call or structured input. Such
+/// an item is completed once, by [`Store::complete_item`].
+pub fn is_pending(item: &ThreadItem) -> bool {
+    match item {
+        ThreadItem::ClientToolCall(call) => call.status == ToolCallStatus::Pending,
+        ThreadItem::StructuredInput(input) => input.status == StructuredInputStatus::Pending,
+        _ => false,
+    }
+}
 
 /// Persistence for threads, items, attachment metadata and feedback.
 ///
@@ -122,6 +153,16 @@ pub trait Store: Send + Sync {
     /// Writes a new thread together with its first items (the user message), in one request.
     async fn create_thread(&self, user: &UserId, thread: &ThreadMetadata, items: &[ThreadItem]) -> StoreResult<()>;
 
+    /// [`Store::create_thread`], unless a write with the same `key` was made within its window
+    /// (`Duplicate`, nothing written). One backend request.
+    async fn create_thread_once(
+        &self,
+        user: &UserId,
+        thread: &ThreadMetadata,
+        items: &[ThreadItem],
+        key: &IdempotencyKey,
+    ) -> StoreResult<()>;
+
     /// Replaces the metadata (title, status, private metadata) of an existing thread.
     /// `NotFound` when the thread does not exist or is being deleted: a late write (a title,
     /// a rename) never brings a deleted thread back.
@@ -140,6 +181,19 @@ pub trait Store: Send + Sync {
     /// when the thread does not exist or is being deleted; `TooLarge` when the item cannot be
     /// stored even compressed.
     async fn save_item(&self, user: &UserId, thread_id: &str, item: &ThreadItem) -> StoreResult<()>;
+
+    /// [`Store::save_item`] of a new item, unless a write with the same `key` was made within
+    /// its window (`Duplicate`, nothing written). One backend request.
+    async fn save_item_once(&self, user: &UserId, thread_id: &str, item: &ThreadItem, key: &IdempotencyKey) -> StoreResult<()>;
+
+    /// Releases an idempotency key, so the same request may be made again (after its write was
+    /// undone). One backend request; a key not held is fine.
+    async fn release_key(&self, user: &UserId, key: &IdempotencyKey) -> StoreResult<()>;
+
+    /// Replaces a pending item ([`is_pending`] as stored) with its completed form. Of
+    /// concurrent completions exactly one wins; the others get `Conflict`, as does completing
+    /// an item that is not pending. `NotFound` when the thread or the item is missing.
+    async fn complete_item(&self, user: &UserId, thread_id: &str, item: &ThreadItem) -> StoreResult<()>;
 
     /// Deletes items (batched); ids that do not exist are ignored.
     async fn delete_items(&self, user: &UserId, thread_id: &str, item_ids: &[String]) -> StoreResult<()>;

@@ -4,12 +4,13 @@
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering as AtomicOrdering};
 use std::sync::{Mutex, MutexGuard};
+use std::time::Instant;
 
 use async_trait::async_trait;
 use chatkit_protocol::{Attachment, FeedbackKind, Order, Page, ThreadItem, ThreadMetadata};
 
 use crate::ids::sort_key;
-use crate::{PageRequest, Store, StoreError, StoreResult, ThreadWithItems, UserId};
+use crate::{is_pending, IdempotencyKey, PageRequest, Store, StoreError, StoreResult, ThreadWithItems, UserId};
 
 #[derive(Debug, Clone)]
 struct ThreadEntry {
@@ -18,10 +19,33 @@ struct ThreadEntry {
     feedback: BTreeMap<String, FeedbackKind>,
 }
 
+/// A write made once: its thread, item and the end of its window.
+#[derive(Debug, Clone)]
+struct Once {
+    thread_id: String,
+    item_id: String,
+    until: Instant,
+}
+
 #[derive(Debug, Default)]
 struct Data {
     threads: BTreeMap<(UserId, String), ThreadEntry>,
     attachments: BTreeMap<(UserId, String), Attachment>,
+    once: BTreeMap<(UserId, String), Once>,
+}
+
+impl Data {
+    /// Claims `key` for `thread_id`/`item_id`, or says which write already holds it.
+    fn claim(&mut self, user: &UserId, key: &IdempotencyKey, thread_id: &str, item_id: &str) -> StoreResult<()> {
+        let now = Instant::now();
+        let slot = (user.clone(), key.key.clone());
+        if let Some(held) = self.once.get(&slot).filter(|o| o.until > now) {
+            return Err(StoreError::Duplicate { thread_id: held.thread_id.clone(), item_id: held.item_id.clone() });
+        }
+        let until = now + key.window;
+        self.once.insert(slot, Once { thread_id: thread_id.to_string(), item_id: item_id.to_string(), until });
+        Ok(())
+    }
 }
 
 /// See the module docs.
@@ -128,6 +152,26 @@ impl Store for MemoryStore {
         Ok(())
     }
 
+    async fn create_thread_once(
+        &self,
+        user: &UserId,
+        thread: &ThreadMetadata,
+        items: &[ThreadItem],
+        key: &IdempotencyKey,
+    ) -> StoreResult<()> {
+        let key_slot = thread_key(user, &thread.id)
+            .ok_or_else(|| StoreError::InvalidId { kind: "thread", id: thread.id.clone() })?;
+        let entries = items
+            .iter()
+            .map(|i| Ok((item_key(i.id())?, i.clone())))
+            .collect::<StoreResult<BTreeMap<_, _>>>()?;
+        let mut data = self.lock();
+        let first = items.first().map(|i| i.id().to_string()).unwrap_or_default();
+        data.claim(user, key, &thread.id, &first)?;
+        data.threads.insert(key_slot, ThreadEntry { meta: thread.clone(), items: entries, feedback: BTreeMap::new() });
+        Ok(())
+    }
+
     async fn save_thread(&self, user: &UserId, thread: &ThreadMetadata) -> StoreResult<()> {
         let key = thread_key(user, &thread.id)
             .ok_or_else(|| StoreError::InvalidId { kind: "thread", id: thread.id.clone() })?;
@@ -169,6 +213,39 @@ impl Store for MemoryStore {
             .and_then(|k| data.threads.get_mut(&k))
             .ok_or_else(|| StoreError::thread_not_found(thread_id))?;
         entry.items.insert(key, item.clone());
+        Ok(())
+    }
+
+    async fn save_item_once(&self, user: &UserId, thread_id: &str, item: &ThreadItem, key: &IdempotencyKey) -> StoreResult<()> {
+        let slot = item_key(item.id())?;
+        let mut data = self.lock();
+        let exists = thread_key(user, thread_id).is_some_and(|k| data.threads.contains_key(&k));
+        if !exists {
+            return Err(StoreError::thread_not_found(thread_id));
+        }
+        data.claim(user, key, thread_id, item.id())?;
+        if let Some(entry) = thread_key(user, thread_id).and_then(|k| data.threads.get_mut(&k)) {
+            entry.items.insert(slot, item.clone());
+        }
+        Ok(())
+    }
+
+    async fn release_key(&self, user: &UserId, key: &IdempotencyKey) -> StoreResult<()> {
+        self.lock().once.remove(&(user.clone(), key.key.clone()));
+        Ok(())
+    }
+
+    async fn complete_item(&self, user: &UserId, thread_id: &str, item: &ThreadItem) -> StoreResult<()> {
+        let slot = item_key(item.id())?;
+        let mut data = self.lock();
+        let entry = thread_key(user, thread_id)
+            .and_then(|k| data.threads.get_mut(&k))
+            .ok_or_else(|| StoreError::thread_not_found(thread_id))?;
+        let stored = entry.items.get_mut(&slot).ok_or_else(|| StoreError::item_not_found(item.id()))?;
+        if !is_pending(stored) {
+            return Err(StoreError::Conflict { kind: "item", id: item.id().to_string() });
+        }
+        *stored = item.clone();
         Ok(())
     }
 

@@ -179,3 +179,82 @@ pub async fn feedback_is_saved(h: &dyn StoreHarness) {
     let after = h.snapshot().await;
     assert!(!after.to_lowercase().contains("negative"), "{after}");
 }
+
+/// A pending item is completed once: of concurrent completions exactly one wins, the others
+/// (and any later one) get Conflict; items that are not pending cannot be "completed".
+pub async fn complete_item_has_one_winner(h: &dyn StoreHarness) {
+    let store = h.store();
+    let thread = new_thread();
+    let call = client_tool_call(&thread);
+    seed_thread(h, &alice(), &thread, &[user_message(&thread, "q"), call.clone()]).await;
+    let completed = |output: &str| {
+        let mut done = call.clone();
+        if let ThreadItem::ClientToolCall(c) = &mut done {
+            c.status = ToolCallStatus::Completed;
+            c.output = Some(serde_json::json!({"answer": output}));
+        }
+        done
+    };
+    let (a, b, c) = (completed("a"), completed("b"), completed("c"));
+    let results = futures::future::join_all([
+        store.complete_item(&alice(), &thread.id, &a),
+        store.complete_item(&alice(), &thread.id, &b),
+        store.complete_item(&alice(), &thread.id, &c),
+    ])
+    .await;
+    let winners: Vec<usize> = results.iter().enumerate().filter(|(_, r)| r.is_ok()).map(|(i, _)| i).collect();
+    assert_eq!(winners.len(), 1, "{results:?}");
+    for r in &results {
+        assert!(matches!(r, Ok(()) | Err(StoreError::Conflict { .. })), "{r:?}");
+    }
+    let stored = store.load_item(&alice(), &thread.id, call.id()).await.unwrap();
+    assert_eq!(stored, [a, b, c][winners[0]].clone());
+    let late = store.complete_item(&alice(), &thread.id, &completed("late")).await;
+    assert!(matches!(late, Err(StoreError::Conflict { .. })), "{late:?}");
+
+    let reply = assistant_message(&thread, "a");
+    store.save_item(&alice(), &thread.id, &reply).await.unwrap();
+    assert!(matches!(store.complete_item(&alice(), &thread.id, &reply).await, Err(StoreError::Conflict { .. })));
+    assert_not_found(store.complete_item(&alice(), &thread.id, &client_tool_call(&thread)).await, "an unknown item");
+    assert_not_found(store.complete_item(&bob(), &thread.id, &completed("x")).await, "another user's thread");
+}
+
+/// A write made once per idempotency key: the same key within its window is `Duplicate`
+/// (naming the first write) and writes nothing; another user's same key, a released key and
+/// an expired one are free.
+pub async fn writes_once_per_key(h: &dyn StoreHarness) {
+    use chatkit_store::IdempotencyKey;
+    use std::time::Duration;
+    let store = h.store();
+    let thread = new_thread();
+    let key = IdempotencyKey { key: "k-1".into(), window: Duration::from_secs(60) };
+    let first = user_message(&thread, "first");
+    store.create_thread_once(&alice(), &thread, std::slice::from_ref(&first), &key).await.unwrap();
+    let before = h.snapshot().await;
+    match store.create_thread_once(&alice(), &new_thread(), &[], &key).await {
+        Err(StoreError::Duplicate { thread_id, item_id }) => assert_eq!((thread_id, item_id), (thread.id.clone(), first.id().to_string())),
+        other => panic!("{other:?}"),
+    }
+    let again = user_message(&thread, "again");
+    match store.save_item_once(&alice(), &thread.id, &again, &key).await {
+        Err(StoreError::Duplicate { thread_id, .. }) => assert_eq!(thread_id, thread.id),
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(h.snapshot().await, before, "nothing written");
+
+    let bobs = new_thread();
+    store.create_thread_once(&bob(), &bobs, &[], &key).await.unwrap();
+    let other = IdempotencyKey { key: "k-2".into(), window: Duration::from_secs(60) };
+    store.save_item_once(&alice(), &thread.id, &again, &other).await.unwrap();
+    store.release_key(&alice(), &other).await.unwrap();
+    store.save_item_once(&alice(), &thread.id, &user_message(&thread, "released"), &other).await.unwrap();
+    let short = IdempotencyKey { key: "k-3".into(), window: Duration::from_millis(50) };
+    store.save_item_once(&alice(), &thread.id, &user_message(&thread, "x"), &short).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(120)).await;
+    store.save_item_once(&alice(), &thread.id, &user_message(&thread, "y"), &short).await.unwrap();
+    let page = store.load_thread_items(&alice(), &thread.id, &PageRequest::new(10, Order::Asc)).await.unwrap();
+    assert_eq!(page.items.data.len(), 5);
+    let missing = new_thread();
+    let fresh = IdempotencyKey { key: "k-4".into(), window: Duration::from_secs(60) };
+    assert_not_found(store.save_item_once(&alice(), &missing.id, &user_message(&missing, "x"), &fresh).await, "missing thread");
+}

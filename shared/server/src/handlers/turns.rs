@@ -4,6 +4,7 @@
 //! (PROTOCOL.md §5.1), then hands the turn to the responder through the pipeline.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use chatkit_protocol::{
     timestamp, AddClientToolOutputParams, AddStructuredInputParams, AddUserMessageParams, CreateThreadParams, Order,
@@ -11,7 +12,8 @@ use chatkit_protocol::{
     ThreadItem, ThreadItemParams, ThreadMetadata, ThreadStreamEvent, ToolCallStatus, UserMessageInput,
     UserMessageItem,
 };
-use chatkit_store::{ids, PageRequest, ThreadWithItems};
+use chatkit_store::{ids, IdempotencyKey, PageRequest, ThreadWithItems};
+use sha2::{Digest, Sha256};
 use futures::future::BoxFuture;
 use tracing::warn;
 
@@ -65,6 +67,27 @@ fn oldest_first(mut items: Vec<ThreadItem>) -> Vec<ThreadItem> {
     items
 }
 
+/// How long an `Idempotency-Key` header holds.
+const HEADER_KEY_WINDOW: Duration = Duration::from_secs(24 * 60 * 60);
+
+/// What makes a new message a repeat of one already stored: the client's `Idempotency-Key`
+/// (a day), or else the same input in the same thread within the duplicate window (a double
+/// submit). `scope` is the thread id, or `new` for a thread's first message.
+fn message_key(s: &ChatKitServer, ctx: &RequestContext, scope: &str, input: &UserMessageInput) -> Option<IdempotencyKey> {
+    let (kind, material, window) = match &ctx.idempotency_key {
+        Some(key) => ("header", key.as_bytes().to_vec(), HEADER_KEY_WINDOW),
+        None if !s.config.duplicate_window.is_zero() => ("input", serde_json::to_vec(input).ok()?, s.config.duplicate_window),
+        None => return None,
+    };
+    let mut hash = Sha256::new();
+    for part in [kind.as_bytes(), scope.as_bytes(), &material] {
+        hash.update((part.len() as u64).to_be_bytes());
+        hash.update(part);
+    }
+    let key = hash.finalize().iter().map(|b| format!("{b:02x}")).collect();
+    Some(IdempotencyKey { key, window })
+}
+
 /// Builds the user message, attaching (and re-saving with `thread_id`) its attachments.
 async fn user_message(
     s: &ChatKitServer,
@@ -102,9 +125,14 @@ async fn user_message(
 /// New thread and its first message, written together in one request, then the turn.
 pub(crate) async fn create_thread(s: &ChatKitServer, ctx: RequestContext, p: CreateThreadParams) -> Result<EventStream, ChatKitError> {
     let thread = ThreadMetadata::new(ids::new_id(ids::prefix::THREAD), timestamp::now());
+    let key = message_key(s, &ctx, "new", &p.input);
     let message = user_message(s, &ctx, &thread.id, p.input).await?;
     let item = ThreadItem::UserMessage(message.clone());
-    s.store.create_thread(&ctx.user, &thread, std::slice::from_ref(&item)).await?;
+    let items = std::slice::from_ref(&item);
+    match &key {
+        Some(key) => s.store.create_thread_once(&ctx.user, &thread, items, key).await?,
+        None => s.store.create_thread(&ctx.user, &thread, items).await?,
+    }
     let prelude = vec![
         ThreadStreamEvent::ThreadCreated { thread: thread.to_wire(Page::default()) },
         ThreadStreamEvent::ItemDone { item: item.clone() },
@@ -113,23 +141,40 @@ pub(crate) async fn create_thread(s: &ChatKitServer, ctx: RequestContext, p: Cre
     Ok(respond(s, turn, prelude, vec![]))
 }
 
+/// Stores a new user message, once per idempotency key when there is one.
+async fn save_message(s: &ChatKitServer, ctx: &RequestContext, thread_id: &str, item: &ThreadItem, key: Option<&IdempotencyKey>) -> Result<(), ChatKitError> {
+    match key {
+        Some(key) => s.store.save_item_once(&ctx.user, thread_id, item, key).await?,
+        None => s.store.save_item(&ctx.user, thread_id, item).await?,
+    }
+    Ok(())
+}
+
 /// Appends a user message: one read (thread + history) and one write. Without attachments the
 /// two run concurrently (the write is conditional on the thread existing), which takes one
-/// store round trip off the time to the first delta.
+/// store round trip off the time to the first delta. A repeat of a message already stored
+/// (same `Idempotency-Key`, or the same input within the duplicate window) is a 409 and
+/// writes nothing; the write is one request either way.
 pub(crate) async fn add_user_message(s: &ChatKitServer, ctx: RequestContext, p: AddUserMessageParams) -> Result<EventStream, ChatKitError> {
+    let key = message_key(s, &ctx, &p.thread_id, &p.input);
     let (loaded, message) = if p.input.attachments.is_empty() {
         let message = user_message(s, &ctx, &p.thread_id, p.input).await?;
         let item = ThreadItem::UserMessage(message.clone());
-        let (loaded, saved) = tokio::join!(load_recent(s, &ctx, &p.thread_id), s.store.save_item(&ctx.user, &p.thread_id, &item));
+        let (loaded, saved) = tokio::join!(load_recent(s, &ctx, &p.thread_id), save_message(s, &ctx, &p.thread_id, &item, key.as_ref()));
         match (loaded, saved) {
             (Ok(loaded), Ok(())) => (loaded, message),
-            (Ok(_), Err(err)) => return Err(err.into()),
+            (Ok(_), Err(err)) => return Err(err),
             (Err(err), saved) => {
                 if saved.is_ok() {
-                    // the read failed after the write landed: take the message back out
+                    // the read failed after the write landed: take the message back out, and
+                    // free its key so the client's retry is not taken for a duplicate
                     let ids = [message.id.clone()];
                     if let Err(undo) = s.store.delete_items(&ctx.user, &p.thread_id, &ids).await {
                         warn!(request_id = %ctx.request_id, error = %undo, "could not undo a user message");
+                    } else if let Some(key) = &key {
+                        if let Err(undo) = s.store.release_key(&ctx.user, key).await {
+                            warn!(request_id = %ctx.request_id, error = %undo, "could not release an idempotency key");
+                        }
                     }
                 }
                 return Err(err);
@@ -139,7 +184,7 @@ pub(crate) async fn add_user_message(s: &ChatKitServer, ctx: RequestContext, p: 
         // attachments are re-saved with the thread id, so the thread must be known first
         let loaded = load_recent(s, &ctx, &p.thread_id).await?;
         let message = user_message(s, &ctx, &loaded.thread.id, p.input).await?;
-        s.store.save_item(&ctx.user, &loaded.thread.id, &ThreadItem::UserMessage(message.clone())).await?;
+        save_message(s, &ctx, &loaded.thread.id, &ThreadItem::UserMessage(message.clone()), key.as_ref()).await?;
         (loaded, message)
     };
     let item = ThreadItem::UserMessage(message.clone());
@@ -162,13 +207,19 @@ pub(crate) async fn add_client_tool_output(s: &ChatKitServer, ctx: RequestContex
         .map(|(i, _)| i)
         .collect();
     let Some(&newest) = pending.last() else {
-        return Err(ChatKitError::bad_request(format!("thread {} has no pending client tool call", p.thread_id)));
+        let answered = history.iter().any(|item| matches!(item, ThreadItem::ClientToolCall(_)));
+        return Err(if answered {
+            ChatKitError::Conflict(format!("the client tool call of thread {} was already completed", p.thread_id))
+        } else {
+            ChatKitError::bad_request(format!("thread {} has no pending client tool call", p.thread_id))
+        });
     };
     if let ThreadItem::ClientToolCall(call) = &mut history[newest] {
         call.status = ToolCallStatus::Completed;
         call.output = Some(p.result);
     }
-    s.store.save_item(&ctx.user, &loaded.thread.id, &history[newest]).await?;
+    // conditional on the call still being pending: of two concurrent outputs one wins (409)
+    s.store.complete_item(&ctx.user, &loaded.thread.id, &history[newest]).await?;
     let stale: Vec<String> = pending[..pending.len() - 1].iter().map(|&i| history[i].id().to_string()).collect();
     if !stale.is_empty() {
         warn!(request_id = %ctx.request_id, count = stale.len(), "removing older pending client tool calls");
@@ -193,11 +244,12 @@ pub(crate) async fn add_structured_input(s: &ChatKitServer, ctx: RequestContext,
         return Err(ChatKitError::bad_request(format!("item {} is not a structured input", p.item_id)));
     };
     if input.status != StructuredInputStatus::Pending {
-        return Err(ChatKitError::bad_request(format!("structured input {} was already answered", p.item_id)));
+        return Err(ChatKitError::Conflict(format!("structured input {} was already answered", p.item_id)));
     }
     apply_submission(&mut input, p.input);
     let updated = ThreadItem::StructuredInput(input);
-    s.store.save_item(&ctx.user, &loaded.thread.id, &updated).await?;
+    // conditional on it still being pending: of two concurrent answers one wins (409)
+    s.store.complete_item(&ctx.user, &loaded.thread.id, &updated).await?;
     if let Some(i) = position {
         history[i] = updated.clone();
     }

@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use chatkit_protocol::{Order, ThreadItem, ThreadStreamEvent};
 use chatkit_server::{ChatKitResponse, RequestContext, ServerConfig};
-use chatkit_store::{PageRequest, Store, UserId};
+use chatkit_store::{PageRequest, UserId};
 use chatkit_tests::contract::StoreHarness;
 use chatkit_tests::scripted::Scripted;
 use chatkit_tests::server::{message, Server};

@@ -8,7 +8,7 @@ use bytes::Bytes;
 use chatkit_gateway::{Authenticator, Cors, Gateway};
 use chatkit_protocol::{Attachment, FeedbackKind, Page, ThreadItem, ThreadMetadata};
 use chatkit_server::{ChatKitServer, EventSink, Responder, StreamError, Turn};
-use chatkit_store::{MemoryStore, PageRequest, Store, StoreError, StoreResult, ThreadWithItems, UserId};
+use chatkit_store::{IdempotencyKey, MemoryStore, PageRequest, Store, StoreError, StoreResult, ThreadWithItems, UserId};
 use http_body_util::BodyExt;
 use jsonwebtoken::Algorithm;
 use serde_json::{json, Value};
@@ -41,6 +41,18 @@ impl Store for Failing {
     }
     async fn save_item(&self, user: &UserId, thread_id: &str, item: &ThreadItem) -> StoreResult<()> {
         self.0.save_item(user, thread_id, item).await
+    }
+    async fn create_thread_once(&self, user: &UserId, thread: &ThreadMetadata, items: &[ThreadItem], key: &IdempotencyKey) -> StoreResult<()> {
+        self.0.create_thread_once(user, thread, items, key).await
+    }
+    async fn save_item_once(&self, user: &UserId, thread_id: &str, item: &ThreadItem, key: &IdempotencyKey) -> StoreResult<()> {
+        self.0.save_item_once(user, thread_id, item, key).await
+    }
+    async fn release_key(&self, user: &UserId, key: &IdempotencyKey) -> StoreResult<()> {
+        self.0.release_key(user, key).await
+    }
+    async fn complete_item(&self, user: &UserId, thread_id: &str, item: &ThreadItem) -> StoreResult<()> {
+        self.0.complete_item(user, thread_id, item).await
     }
     async fn delete_items(&self, user: &UserId, thread_id: &str, item_ids: &[String]) -> StoreResult<()> {
         self.0.delete_items(user, thread_id, item_ids).await

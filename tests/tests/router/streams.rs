@@ -193,9 +193,9 @@ async fn client_tool_round_trip_survives_a_refresh() {
     assert_eq!(done.output, Some(json!({"selected": 3})));
     assert_eq!(assistant_text(items.last().unwrap()), r#"tool output: {"selected":3}."#);
 
-    // nothing is pending any more
+    // nothing is pending any more: a second output is a conflict (409)
     let err = h.error("ada", output).await;
-    assert_eq!(err.status(), 400, "{err}");
+    assert_eq!(err.status(), 409, "{err}");
 }
 
 #[tokio::test]
@@ -245,7 +245,7 @@ async fn structured_input_is_answered_then_replaced_then_resumed() {
     assert_eq!(answers[1], StructuredAnswer { values: vec![], skipped: true });
     assert_eq!(stored(&h, "ada", &thread_id).await[1], ThreadItem::StructuredInput(answered.clone()));
 
-    assert_eq!(h.error("ada", body).await.status(), 400, "already answered");
+    assert_eq!(h.error("ada", body).await.status(), 409, "already answered");
     let first_id = stored(&h, "ada", &thread_id).await[0].id().to_string();
     let wrong = json!({"type": "threads.add_structured_input", "params": {"thread_id": thread_id, "item_id": first_id, "input": {}}});
     assert_eq!(h.error("ada", wrong).await.status(), 400, "not a structured input");

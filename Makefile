@@ -70,9 +70,9 @@ bench:
 # ---- The page side: web/ (the TypeScript kit) and examples/nextjs, one npm workspace at the
 # root with one committed lockfile. `npm ci` runs when the lockfile or a package.json changed.
 NPM_FLAGS := --no-audit --no-fund --loglevel=error
-.PHONY: web-install web-test web-unit
+.PHONY: web-install web-test web-unit web-build web-example web-e2e
 
-node_modules/.package-lock.json: package-lock.json package.json web/package.json
+node_modules/.package-lock.json: package-lock.json package.json web/package.json examples/nextjs/package.json
 	npm ci $(NPM_FLAGS)
 	@touch $@
 
@@ -83,4 +83,19 @@ web-unit: web-install
 	npm run --silent -w web typecheck
 	npm run --silent -w web test
 
-web-test: web-unit
+# The package's dist/ (ESM + .d.ts), used by the example and the demo page.
+web-build: web-install
+	npm run --silent -w web build
+
+# The Next.js example typechecks and builds (next build runs tsc).
+web-example: web-build
+	NEXT_TELEMETRY_DISABLED=1 npm run --silent -w examples/nextjs build
+
+# Browser tests: headless Chromium (Debian's, installed when missing) against the real function
+# binary on DynamoDB Local, a model stub, the demo page and the built example (web/e2e).
+web-e2e: web-build web-example
+	$(CARGO) build -p chatkit
+	bash scripts/ensure-chromium.sh >/dev/null
+	bash scripts/with-dynamodb.sh npm run --silent -w web e2e
+
+web-test: web-unit web-e2e

@@ -20,9 +20,19 @@ export CHATKIT_JWT_SECRET="${CHATKIT_JWT_SECRET:-chatkit-local-development-secre
 export CHATKIT_ALLOWED_ORIGINS="${CHATKIT_ALLOWED_ORIGINS:-*}"
 export RUST_LOG="${RUST_LOG:-info}"
 
+# The demo page (web/demo): the package's dist/ and, the first time, the npm workspace.
+demo_port="${CHATKIT_DEMO_PORT:-9001}"
+if [[ ! -f node_modules/.package-lock.json ]]; then
+    echo "dev: installing the page side's npm packages (once)..." >&2
+    npm ci --no-audit --no-fund --loglevel=error >&2
+fi
+npm run --silent -w web build >&2
+
 cargo lambda watch --invoke-address 127.0.0.1 --invoke-port "$port" --bin chatkit &
 watch_pid=$!
-trap 'kill "$watch_pid" 2>/dev/null || true; wait "$watch_pid" 2>/dev/null || true' EXIT INT TERM
+CHATKIT_URL="$url" CHATKIT_DEMO_PORT="$demo_port" node web/demo/server.mjs >/dev/null &
+demo_pid=$!
+trap 'kill "$watch_pid" "$demo_pid" 2>/dev/null || true; wait "$watch_pid" "$demo_pid" 2>/dev/null || true' EXIT INT TERM
 
 echo "dev: building and starting the function (first build takes a few minutes)..." >&2
 for _ in $(seq 1 900); do
@@ -41,6 +51,8 @@ fi
 cat <<TXT
 
 ChatKit is running through cargo lambda watch (Lambda event path, response streaming).
+  Demo:   http://127.0.0.1:$demo_port/  (the ChatKit UI from OpenAI's CDN, talking to the
+          function through web/ with a dev token; ?user=<id>&name=<name> picks the user)
   URL:    $url
   Auth:   local dev auth is on: send 'X-User-ID: <any id>', or a real token:
           'Authorization: Bearer \$(cat events/TOKEN)' (HS256, secret \$CHATKIT_JWT_SECRET)
@@ -50,7 +62,8 @@ ChatKit is running through cargo lambda watch (Lambda event path, response strea
     curl -N $url -H 'X-User-ID: dev' -H 'Content-Type: application/json' \\
       -d '{"type":"threads.create","params":{"input":{"content":[{"type":"input_text","text":"Hello!"}],"attachments":[],"inference_options":{}}}}'
     cargo lambda invoke chatkit --invoke-port $port --data-file events/threads.list.json
-  Ctrl-C stops the function and DynamoDB Local.
+  Next.js example against this function: see examples/nextjs/README.md.
+  Ctrl-C stops the function, the demo page and DynamoDB Local.
 
 TXT
 wait "$watch_pid"

@@ -34,6 +34,8 @@ export {
   ChatKitScriptError,
   CHATKIT_SCRIPT_URL,
   CHATKIT_ELEMENT,
+  CHATKIT_SCRIPT_FAILED_ATTRIBUTE,
+  CHATKIT_SCRIPT_ATTRIBUTE,
   DEFAULT_SCRIPT_TIMEOUT_MS,
   type ChatKitScriptStatus,
   type ChatKitScriptOptions,

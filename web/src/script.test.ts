@@ -8,7 +8,7 @@ function fresh() {
   n += 1;
   return { element: `test-chatkit-${n}`, src: `https://cdn.test/chatkit-${n}.js` };
 }
-const scripts = (src: string) => Array.from(document.querySelectorAll<HTMLScriptElement>("script")).filter((s) => s.src === src);
+const scripts = (src: string) => Array.from(document.querySelectorAll<HTMLScriptElement>("script")).filter((s) => s.src === src || s.dataset.chatkitScript === src);
 
 afterEach(() => {
   document.head.innerHTML = "";
@@ -70,8 +70,14 @@ describe("loadChatKitScript", () => {
     const retry = loadChatKitScript({ element, src, reload: true });
     expect(scripts(src)).toHaveLength(1);
     expect(scripts(src)[0]).not.toBe(failed);
+    // a fresh URL, so the browser cannot hand the retry to a request still hanging
+    expect(scripts(src)[0]!.src).toMatch(new RegExp(`^${src}\\?chatkit_retry=\\d+$`));
+    // a later call finds the retried tag instead of adding another
+    const again = loadChatKitScript({ element, src });
+    expect(scripts(src)).toHaveLength(1);
     customElements.define(element, class extends HTMLElement {});
     await retry;
+    await again;
   });
 
   it("times out when the element never gets defined", async () => {

@@ -38,11 +38,27 @@ export class ChatKitScriptError extends Error {
   }
 }
 
-const FAILED = "data-chatkit-script-failed";
+/** Set on a ChatKit script tag whose load failed (by this module, or by `<ChatKitScript>`'s loader). */
+export const CHATKIT_SCRIPT_FAILED_ATTRIBUTE = "data-chatkit-script-failed";
+const FAILED = CHATKIT_SCRIPT_FAILED_ATTRIBUTE;
 
-function scriptsFor(src: string): HTMLScriptElement[] {
-  const href = new URL(src, document.baseURI).href;
-  return Array.from(document.querySelectorAll<HTMLScriptElement>("script[src]")).filter((s) => s.src === href);
+/** Set on the script tags this module inserts: the URL they load (a retry's `src` differs). */
+export const CHATKIT_SCRIPT_ATTRIBUTE = "data-chatkit-script";
+
+function scriptsFor(href: string): HTMLScriptElement[] {
+  return Array.from(document.querySelectorAll<HTMLScriptElement>("script[src]")).filter(
+    (s) => s.src === href || s.getAttribute(CHATKIT_SCRIPT_ATTRIBUTE) === href,
+  );
+}
+
+/**
+ * A retry loads `?chatkit_retry=<n>`: a browser hands a new tag with the same URL to the
+ * request still in flight, so a retry after a hung request would hang as well.
+ */
+function retryUrl(href: string): string {
+  const url = new URL(href);
+  url.searchParams.set("chatkit_retry", String(Date.now()));
+  return url.href;
 }
 
 /** `ready` when the element is already defined, else `pending` (also on the server). */
@@ -87,13 +103,15 @@ export function loadChatKitScript(options: ChatKitScriptOptions = {}): Promise<v
     if (options.signal?.aborted) return onAbort();
     options.signal?.addEventListener("abort", onAbort);
 
-    const existing = scriptsFor(src);
+    const href = new URL(src, document.baseURI).href;
+    const existing = scriptsFor(href);
     if (options.reload) existing.forEach((s) => s.remove());
     script = options.reload ? undefined : existing[existing.length - 1];
     if (script?.hasAttribute(FAILED)) return onError();
     if (!script) {
       script = document.createElement("script");
-      script.src = src;
+      script.src = options.reload ? retryUrl(href) : href;
+      script.setAttribute(CHATKIT_SCRIPT_ATTRIBUTE, href);
       script.async = true;
       script.addEventListener("error", onError);
       document.head.appendChild(script);

@@ -8,7 +8,7 @@ function fresh() {
   n += 1;
   return { element: `gate-chatkit-${n}`, src: `https://cdn.test/gate-${n}.js` };
 }
-const tags = (src: string) => Array.from(document.querySelectorAll<HTMLScriptElement>("script")).filter((s) => s.src === src);
+const tags = (src: string) => Array.from(document.querySelectorAll<HTMLScriptElement>("script")).filter((s) => s.src === src || s.dataset.chatkitScript === src);
 const state = (container: HTMLElement) => container.querySelector("[data-chatkit-gate-state]")?.getAttribute("data-chatkit-gate-state");
 
 afterEach(() => {

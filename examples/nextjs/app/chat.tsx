@@ -1,0 +1,42 @@
+"use client";
+// The chat panel: ChatKit talking to /api/chatkit (this app's proxy route) with the user's and
+// the page's context, behind the script gate, plus the selection "Ask" button.
+import { ChatKit, useChatKit } from "@openai/chatkit-react";
+import { useMemo, useState } from "react";
+
+import { createChatKitFetch } from "@chatkit-lambda/web";
+import { ChatKitGate, SelectionAskButton } from "@chatkit-lambda/web/react";
+
+export function Chat({ user }: { user: { id: string; name: string } | null }) {
+  const [open, setOpen] = useState(false);
+  const fetch = useMemo(
+    () =>
+      createChatKitFetch({
+        proxy: true,
+        userInfo: user ?? undefined,
+        onUnauthorized: () => window.location.assign("/api/sign-in"),
+      }),
+    [user],
+  );
+  const chatkit = useChatKit({
+    api: { url: "/api/chatkit", domainKey: process.env.NEXT_PUBLIC_CHATKIT_DOMAIN_KEY ?? "local-dev", fetch },
+    history: { enabled: true },
+    startScreen: { greeting: user ? `Hi ${user.name}, ask about these docs.` : "Ask about these docs." },
+  });
+
+  return (
+    <>
+      <button type="button" className="chat-toggle" aria-expanded={open} onClick={() => setOpen(!open)}>
+        {open ? "Close chat" : "Chat"}
+      </button>
+      <aside className="chat-panel" hidden={!open} aria-label="Chat">
+        <ChatKitGate signedIn={user !== null} signIn={<a href="/api/sign-in">Sign in to chat</a>}>
+          <ChatKit control={chatkit.control} className="chatkit" />
+        </ChatKitGate>
+      </aside>
+      {user && (
+        <SelectionAskButton isOpen={open} onOpen={() => setOpen(true)} sendUserMessage={chatkit.sendUserMessage} />
+      )}
+    </>
+  );
+}

@@ -1,0 +1,120 @@
+// The demo page of `make dev` in headless Chromium: the package's fetch (bearer token, user and
+// page context) from the page straight to the real function (CORS), a stand-in
+// <openai-chatkit> rendering the SSE stream, DynamoDB Local behind it.
+import type { Browser, Page } from "playwright-core";
+import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
+
+import { launch } from "./chromium.js";
+import { finishedReply, modelRequestWith, newContext, recordAssistantText, sendMessage, uniqueUser } from "./helpers.js";
+import { REPLY_TAIL, STUB_TITLE } from "./stub-model.js";
+
+const TITLE = "Lambda response streaming – Demo docs";
+let browser: Browser;
+
+beforeAll(async () => {
+  browser = await launch();
+});
+afterAll(async () => {
+  await browser?.close();
+});
+
+async function openDemo(page: Page, user: string, name: string) {
+  const url = new URL(inject("demoUrl"));
+  url.searchParams.set("user", user);
+  url.searchParams.set("name", name);
+  await page.goto(url.href, { waitUntil: "domcontentloaded" });
+  await page.locator("openai-chatkit [data-standin]").waitFor();
+}
+
+describe("the demo page against the real function", () => {
+  it("streams a reply into the DOM incrementally, and the model sees the page title and the user's name", async () => {
+    const { context } = await newContext(browser);
+    const page = await context.newPage();
+    await openDemo(page, uniqueUser("stream"), "Ada Lovelace");
+    const states = await recordAssistantText(page);
+    const marker = `How does streaming work? ${uniqueUser("q")}`;
+    const started = Date.now();
+    await sendMessage(page, marker);
+    const reply = await finishedReply(page);
+    const elapsed = Date.now() - started;
+
+    expect(reply).toContain(REPLY_TAIL);
+    expect(reply).toContain(marker);
+    const seen = await states();
+    const before = seen.filter((text) => text !== reply);
+    // one state per delta: many distinct, growing texts before the final one
+    expect(before.length).toBeGreaterThanOrEqual(5);
+    expect(new Set(before).size).toBe(before.length);
+    for (let i = 1; i < seen.length; i++) expect(seen[i]!.startsWith(seen[i - 1]!)).toBe(true);
+    console.log(`e2e: demo reply of ${reply.length} chars in ${elapsed} ms, ${seen.length} distinct DOM states`);
+
+    const request = await modelRequestWith(marker);
+    const prompt = JSON.stringify(request.body.messages);
+    expect(prompt).toContain(TITLE);
+    expect(prompt).toContain("Ada Lovelace");
+    expect(prompt).toContain("Billing"); // a heading of the page
+    expect(request.authorization).toBe("Bearer sk-web-e2e"); // the model key, never the user's token
+    await context.close();
+  });
+
+  it("keeps the conversation: after a reload the thread is listed and its items load", async () => {
+    const { context } = await newContext(browser);
+    const page = await context.newPage();
+    const user = uniqueUser("persist");
+    await openDemo(page, user, "Grace Hopper");
+    const marker = `Remember this ${uniqueUser("m")}`;
+    await sendMessage(page, marker);
+    const reply = await finishedReply(page);
+
+    await page.reload({ waitUntil: "domcontentloaded" });
+    await page.locator("openai-chatkit [data-standin]").waitFor();
+    const thread = page.locator("openai-chatkit [data-threads] button");
+    await expect.poll(() => thread.count()).toBe(1);
+    await expect.poll(() => thread.first().textContent()).toBe(STUB_TITLE);
+    expect(await page.locator('openai-chatkit [data-role="user"]').count()).toBe(0);
+
+    await thread.first().click();
+    const user_ = page.locator('openai-chatkit [data-role="user"]');
+    await user_.first().waitFor();
+    expect(await user_.first().textContent()).toBe(marker);
+    expect(await page.locator('openai-chatkit [data-role="assistant"]').first().textContent()).toBe(reply);
+    await context.close();
+  });
+
+  it("asks about a selection from the page", async () => {
+    const { context } = await newContext(browser);
+    const page = await context.newPage();
+    await openDemo(page, uniqueUser("ask"), "Ada Lovelace");
+    await page.locator("#billing").selectText();
+    const ask = page.getByRole("button", { name: "Ask about this" });
+    await ask.click();
+    const reply = await finishedReply(page);
+    const sentence = (await page.locator("#billing").textContent())!.replace(/\s+/g, " ").trim();
+    const question = `Can you explain this from "${TITLE}": "${sentence}"`;
+    expect(await page.locator('openai-chatkit [data-role="user"]').last().textContent()).toBe(question);
+    expect(reply).toContain(REPLY_TAIL);
+    await modelRequestWith(sentence);
+    expect(await page.evaluate(() => window.getSelection()?.toString())).toBe("");
+    await context.close();
+  });
+
+  it("shows an error with a retry, not a blank box, when the ChatKit script never loads", async () => {
+    const { context, cdn } = await newContext(browser, "hangs");
+    const page = await context.newPage();
+    const url = new URL(inject("demoUrl"));
+    url.searchParams.set("user", uniqueUser("gate"));
+    const started = Date.now();
+    await page.goto(url.href, { waitUntil: "domcontentloaded" });
+    const status = page.locator('#chat-status[data-state="error"]');
+    await status.waitFor({ timeout: 15_000 });
+    const waited = Date.now() - started;
+    expect(await status.textContent()).toContain("was not defined within 5000 ms");
+    expect(waited).toBeGreaterThanOrEqual(4500);
+    console.log(`e2e: demo script gate showed its error after ${waited} ms`);
+
+    cdn.set("standin");
+    await page.getByRole("button", { name: "Retry" }).click();
+    await page.locator("openai-chatkit [data-standin]").waitFor();
+    await context.close();
+  });
+});

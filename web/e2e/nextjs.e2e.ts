@@ -1,0 +1,135 @@
+// The Next.js example (next build + next start) in headless Chromium: the httpOnly cookie, the
+// proxy route streaming from the real function, the React selection Ask and the script gate.
+import type { Browser, BrowserContext, Page } from "playwright-core";
+import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
+
+import { launch } from "./chromium.js";
+import { finishedReply, modelRequestWith, newContext, recordAssistantText, sendMessage, uniqueUser } from "./helpers.js";
+import { REPLY_TAIL } from "./stub-model.js";
+
+const TITLE = "Reserved concurrency – Acme docs";
+let browser: Browser;
+
+beforeAll(async () => {
+  browser = await launch();
+});
+afterAll(async () => {
+  await browser?.close();
+});
+
+async function signIn(context: BrowserContext, page: Page, name: string) {
+  const url = new URL("api/sign-in", inject("nextUrl"));
+  url.searchParams.set("user", uniqueUser("next"));
+  url.searchParams.set("name", name);
+  await page.goto(url.href, { waitUntil: "domcontentloaded" });
+  await page.getByText(`Signed in as ${name}`).waitFor();
+  const [cookie] = (await context.cookies()).filter((c) => c.name === "chatkit_token");
+  return cookie;
+}
+
+async function openChat(page: Page) {
+  await page.getByRole("button", { name: "Chat" }).click();
+}
+
+describe("the Next.js example against the real function", () => {
+  it("without the cookie: the proxy answers 401 and the gate asks to sign in", async () => {
+    const { context } = await newContext(browser);
+    const page = await context.newPage();
+    await page.goto(inject("nextUrl"), { waitUntil: "domcontentloaded" });
+    await openChat(page);
+    await page.locator('[data-chatkit-gate-state="signed-out"]').waitFor();
+    expect(await page.getByRole("link", { name: "Sign in to chat" }).count()).toBe(1);
+    const [status, body] = await page.evaluate(async () => {
+      const response = await fetch("/api/chatkit", {
+        method: "POST",
+        headers: { "content-type": "application/json" },
+        body: JSON.stringify({ type: "threads.list", params: {} }),
+      });
+      return [response.status, await response.json()] as const;
+    });
+    expect(status).toBe(401);
+    expect(body.error.code).toBe("unauthorized");
+    await context.close();
+  });
+
+  it("with the httpOnly cookie: the proxy streams the reply through, with the user's and the page's context", async () => {
+    const { context } = await newContext(browser);
+    const page = await context.newPage();
+    const cookie = await signIn(context, page, "Grace Hopper");
+    expect(cookie?.httpOnly).toBe(true);
+    expect(cookie?.sameSite).toBe("Lax");
+    expect(await page.evaluate(() => document.cookie)).not.toContain("chatkit_token");
+
+    await openChat(page);
+    await page.locator("openai-chatkit [data-standin]").waitFor();
+    const states = await recordAssistantText(page);
+    const marker = `What does it cost? ${uniqueUser("q")}`;
+    const started = Date.now();
+    await sendMessage(page, marker);
+    const reply = await finishedReply(page);
+    const elapsed = Date.now() - started;
+    expect(reply).toContain(REPLY_TAIL);
+    const seen = (await states()).filter((text) => text !== reply);
+    expect(seen.length).toBeGreaterThanOrEqual(5);
+    console.log(`e2e: next proxy reply in ${elapsed} ms, ${seen.length + 1} distinct DOM states`);
+
+    const prompt = JSON.stringify((await modelRequestWith(marker)).body.messages);
+    expect(prompt).toContain(TITLE);
+    expect(prompt).toContain("Grace Hopper");
+    await context.close();
+  });
+
+  it("asks about a selection with the keyboard: opens the chat and sends the selected text", async () => {
+    const { context } = await newContext(browser);
+    const page = await context.newPage();
+    await signIn(context, page, "Ada Lovelace");
+    expect(await page.locator(".chat-panel").isHidden()).toBe(true);
+
+    await page.locator("#when").selectText();
+    const ask = page.getByRole("button", { name: /^Ask about this/ });
+    await ask.focus();
+    await page.keyboard.press("Enter");
+    await page.locator("openai-chatkit [data-standin]").waitFor();
+    expect(await page.locator(".chat-panel").isVisible()).toBe(true);
+    const reply = await finishedReply(page);
+
+    const sentence = (await page.locator("#when").textContent())!.replace(/\s+/g, " ").trim();
+    const question = `Can you explain this from "${TITLE}": "${sentence}"`;
+    expect(await page.locator('openai-chatkit [data-role="user"]').last().textContent()).toBe(question);
+    expect(reply).toContain(REPLY_TAIL);
+    await modelRequestWith(sentence);
+    expect(await page.evaluate(() => window.getSelection()?.toString())).toBe("");
+    expect(await ask.count()).toBe(0);
+    await context.close();
+  });
+
+  it("script gate: a CDN that never answers shows the error state with a retry, not a blank box", async () => {
+    const { context, cdn } = await newContext(browser, "hangs");
+    const page = await context.newPage();
+    await signIn(context, page, "Ada Lovelace");
+    const started = Date.now();
+    await openChat(page);
+    const error = page.locator('[data-chatkit-gate-state="error"] [role="alert"]');
+    await error.waitFor({ timeout: 15_000 });
+    console.log(`e2e: next script gate showed its error ${Date.now() - started} ms after the chat opened`);
+    expect(await error.textContent()).toContain("it took too long to load");
+
+    cdn.set("standin");
+    await page.getByRole("button", { name: "Retry" }).click();
+    await page.locator("openai-chatkit [data-standin]").waitFor();
+    await context.close();
+  });
+
+  it("script gate: a blocked CDN fails at once", async () => {
+    const { context } = await newContext(browser, "blocked");
+    const page = await context.newPage();
+    await signIn(context, page, "Ada Lovelace");
+    const started = Date.now();
+    await openChat(page);
+    const error = page.locator('[data-chatkit-gate-state="error"] [role="alert"]');
+    await error.waitFor({ timeout: 4_000 });
+    expect(Date.now() - started).toBeLessThan(4_000);
+    expect(await error.textContent()).toContain("its script could not be loaded");
+    await context.close();
+  });
+});

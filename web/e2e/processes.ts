@@ -1,0 +1,138 @@
+// Starting and stopping the real servers behind the browser tests.
+import { spawn, type ChildProcess } from "node:child_process";
+import { existsSync } from "node:fs";
+import { createServer } from "node:net";
+import { dirname, join, resolve } from "node:path";
+import { fileURLToPath } from "node:url";
+
+export const REPO = resolve(dirname(fileURLToPath(import.meta.url)), "..", "..");
+
+export async function freePort(): Promise<number> {
+  return new Promise((resolvePort, reject) => {
+    const server = createServer();
+    server.once("error", reject);
+    server.listen(0, "127.0.0.1", () => {
+      const { port } = server.address() as { port: number };
+      server.close(() => resolvePort(port));
+    });
+  });
+}
+
+export async function waitFor(url: string, what: string, child: ChildProcess, timeoutMs = 60_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    if (child.exitCode !== null) throw new Error(`${what} exited with status ${child.exitCode}`);
+    try {
+      const response = await fetch(url);
+      if (response.status < 500) return;
+    } catch {
+      /* not up yet */
+    }
+    if (Date.now() > deadline) throw new Error(`${what} did not answer at ${url} within ${timeoutMs} ms`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+export function stop(child: ChildProcess | undefined): Promise<void> {
+  if (!child || child.exitCode !== null || child.signalCode !== null) return Promise.resolve();
+  return new Promise((resolveStop) => {
+    const timer = setTimeout(() => child.kill("SIGKILL"), 5000);
+    child.once("exit", () => {
+      clearTimeout(timer);
+      resolveStop();
+    });
+    child.kill("SIGTERM");
+  });
+}
+
+/** Output kept for the failure message, not printed while things go well. */
+function collect(child: ChildProcess): () => string {
+  let log = "";
+  const keep = (data: Buffer) => {
+    log = (log + data.toString()).slice(-20_000);
+  };
+  child.stdout?.on("data", keep);
+  child.stderr?.on("data", keep);
+  return () => log;
+}
+
+/** The `chatkit` binary `cargo build`/`cargo test` made (CHATKIT_BIN overrides). */
+export function chatkitBinary(): string {
+  const target = process.env.CARGO_TARGET_DIR ? resolve(process.env.CARGO_TARGET_DIR) : join(REPO, "target");
+  const binary = process.env.CHATKIT_BIN ?? join(target, "debug", "chatkit");
+  if (!existsSync(binary)) throw new Error(`no chatkit binary at ${binary}: run \`cargo build -p chatkit\` first (make test does)`);
+  return binary;
+}
+
+export interface FunctionOptions {
+  port: number;
+  modelUrl: string;
+  jwtSecret: string;
+  allowedOrigins: string;
+}
+
+/** The real function in its local HTTP mode, on DynamoDB Local (scripts/with-dynamodb.sh). */
+export async function startFunction(options: FunctionOptions) {
+  if (!process.env.AWS_ENDPOINT_URL_DYNAMODB) {
+    throw new Error("AWS_ENDPOINT_URL_DYNAMODB is not set: run the browser tests through `make web-e2e` (DynamoDB Local)");
+  }
+  const env: NodeJS.ProcessEnv = { ...process.env };
+  for (const name of Object.keys(env)) {
+    if (/^(CHATKIT_|OPENAI_)/.test(name)) delete env[name];
+  }
+  Object.assign(env, {
+    PORT: String(options.port),
+    CHATKIT_TABLE_NAME: `web-e2e-${process.pid}-${options.port}`,
+    CHATKIT_CREATE_TABLE: "1",
+    CHATKIT_JWT_SECRET: options.jwtSecret,
+    OPENAI_API_KEY: "sk-web-e2e",
+    OPENAI_BASE_URL: options.modelUrl,
+    CHATKIT_MODEL_API: "chat_completions",
+    CHATKIT_ALLOWED_ORIGINS: options.allowedOrigins,
+    RUST_LOG: "warn",
+  });
+  const child = spawn(chatkitBinary(), [], { env, stdio: ["ignore", "pipe", "pipe"] });
+  const log = collect(child);
+  try {
+    await waitFor(`http://127.0.0.1:${options.port}/healthz`, "the chatkit function", child, 30_000);
+  } catch (error) {
+    await stop(child);
+    throw new Error(`${(error as Error).message}\n${log()}`);
+  }
+  return { url: `http://127.0.0.1:${options.port}/chatkit`, child, log };
+}
+
+export interface NextOptions {
+  port: number;
+  chatkitUrl: string;
+  jwtSecret: string;
+}
+
+/** The built example app (`next build` first) under `next start`. */
+export async function startNext(options: NextOptions) {
+  const app = join(REPO, "examples", "nextjs");
+  if (!existsSync(join(app, ".next", "BUILD_ID"))) {
+    throw new Error("examples/nextjs is not built: run `npm run -w examples/nextjs build` first (make test does)");
+  }
+  const next = join(REPO, "node_modules", "next", "dist", "bin", "next");
+  const child = spawn(process.execPath, [next, "start", "-p", String(options.port), "-H", "127.0.0.1"], {
+    cwd: app,
+    env: {
+      ...process.env,
+      NODE_ENV: "production",
+      NEXT_TELEMETRY_DISABLED: "1",
+      CHATKIT_URL: options.chatkitUrl,
+      CHATKIT_DEV_JWT_SECRET: options.jwtSecret,
+    },
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  const log = collect(child);
+  const url = `http://127.0.0.1:${options.port}/`;
+  try {
+    await waitFor(url, "next start", child, 60_000);
+  } catch (error) {
+    await stop(child);
+    throw new Error(`${(error as Error).message}\n${log()}`);
+  }
+  return { url, child, log };
+}

@@ -1,0 +1,86 @@
+// An OpenAI-compatible model stub on 127.0.0.1 (Chat Completions): streams a reply as real SSE,
+// one word per chunk with a pause between them, answers the title call, and records every
+// request. Tests read the record at GET /__requests (they run in other processes).
+import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
+import type { AddressInfo } from "node:net";
+
+export interface RecordedRequest {
+  path: string;
+  authorization: string | undefined;
+  body: { stream?: boolean; messages?: { role: string; content: unknown }[] } & Record<string, unknown>;
+}
+
+export const STUB_TITLE = "Stub title";
+/** The words every streamed reply ends with. */
+export const REPLY_TAIL = "This reply streams in many small parts.";
+
+function lastUserText(body: RecordedRequest["body"]): string {
+  const user = [...(body.messages ?? [])].reverse().find((m) => m.role === "user");
+  const content = user?.content;
+  if (typeof content === "string") return content;
+  if (Array.isArray(content)) return content.map((p: { text?: string }) => p.text ?? "").join(" ");
+  return "";
+}
+
+function chunk(delta: Record<string, unknown>, finish: string | null = null) {
+  return `data: ${JSON.stringify({ id: "chatcmpl-stub", object: "chat.completion.chunk", choices: [{ index: 0, delta, finish_reason: finish }] })}\n\n`;
+}
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+export async function startStubModel({ delayMs = 120 }: { delayMs?: number } = {}) {
+  const requests: RecordedRequest[] = [];
+
+  async function stream(res: ServerResponse, body: RecordedRequest["body"]) {
+    const asked = lastUserText(body).replace(/\s+/g, " ").trim().slice(0, 80);
+    const words = `You asked: “${asked}”. ${REPLY_TAIL}`.split(" ");
+    res.writeHead(200, { "content-type": "text/event-stream" });
+    res.write(chunk({ role: "assistant", content: "" }));
+    for (const [i, word] of words.entries()) {
+      if (res.destroyed) return;
+      await sleep(delayMs);
+      res.write(chunk({ content: i === 0 ? word : ` ${word}` }));
+    }
+    res.write(chunk({}, "stop"));
+    res.write(`data: ${JSON.stringify({ id: "chatcmpl-stub", choices: [], usage: { prompt_tokens: 10, completion_tokens: words.length } })}\n\n`);
+    res.end("data: [DONE]\n\n");
+  }
+
+  const server = createServer((req: IncomingMessage, res: ServerResponse) => {
+    const chunks: Buffer[] = [];
+    req.on("data", (c: Buffer) => chunks.push(c));
+    req.on("end", () => {
+      const path = new URL(req.url ?? "/", "http://stub").pathname;
+      if (req.method === "GET" && path === "/__requests") {
+        res.writeHead(200, { "content-type": "application/json" }).end(JSON.stringify(requests));
+        return;
+      }
+      let body: RecordedRequest["body"] = {};
+      try {
+        body = JSON.parse(Buffer.concat(chunks).toString() || "{}");
+      } catch {
+        /* recorded as {} */
+      }
+      requests.push({ path, authorization: req.headers.authorization, body });
+      if (!path.endsWith("/chat/completions")) {
+        res.writeHead(404, { "content-type": "application/json" }).end('{"error":{"message":"the stub speaks Chat Completions only"}}');
+      } else if (body.stream === true) {
+        void stream(res, body);
+      } else {
+        res.writeHead(200, { "content-type": "application/json" });
+        res.end(JSON.stringify({ choices: [{ message: { role: "assistant", content: STUB_TITLE } }] }));
+      }
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  const { port } = server.address() as AddressInfo;
+  return {
+    url: `http://127.0.0.1:${port}/v1`,
+    requestsUrl: `http://127.0.0.1:${port}/__requests`,
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.closeAllConnections();
+        server.close(() => resolve());
+      }),
+  };
+}

@@ -79,6 +79,21 @@ describe("the Next.js example against the real function", () => {
     await context.close();
   });
 
+  it("a reader who leaves mid-reply cancels the whole chain: proxy, function and model call", async () => {
+    const { context } = await newContext(browser);
+    const page = await context.newPage();
+    await signIn(context, page, "Ada Lovelace");
+    await openChat(page);
+    await page.locator("openai-chatkit [data-standin]").waitFor();
+    const marker = `Leaving early ${uniqueUser("q")}`;
+    await sendMessage(page, marker);
+    // the first words are on the screen, the rest is still coming
+    await page.locator('openai-chatkit [data-role="assistant"][data-status="streaming"]').waitFor();
+    await page.close();
+    await expect.poll(async () => (await modelRequestWith(marker)).outcome, { timeout: 10_000 }).toBe("client-gone");
+    await context.close();
+  });
+
   it("asks about a selection with the keyboard: opens the chat and sends the selected text", async () => {
     const { context } = await newContext(browser);
     const page = await context.newPage();

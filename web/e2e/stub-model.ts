@@ -8,6 +8,8 @@ export interface RecordedRequest {
   path: string;
   authorization: string | undefined;
   body: { stream?: boolean; messages?: { role: string; content: unknown }[] } & Record<string, unknown>;
+  /** For a streamed reply: sent to the end, or the client (the function) went away first. */
+  outcome?: "streaming" | "completed" | "client-gone";
 }
 
 export const STUB_TITLE = "Stub title";
@@ -31,19 +33,25 @@ const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 export async function startStubModel({ delayMs = 120 }: { delayMs?: number } = {}) {
   const requests: RecordedRequest[] = [];
 
-  async function stream(res: ServerResponse, body: RecordedRequest["body"]) {
+  async function stream(res: ServerResponse, record: RecordedRequest) {
+    const body = record.body;
+    record.outcome = "streaming";
+    res.on("close", () => {
+      if (record.outcome === "streaming") record.outcome = "client-gone";
+    });
     const asked = lastUserText(body).replace(/\s+/g, " ").trim().slice(0, 80);
     const words = `You asked: “${asked}”. ${REPLY_TAIL}`.split(" ");
     res.writeHead(200, { "content-type": "text/event-stream" });
     res.write(chunk({ role: "assistant", content: "" }));
     for (const [i, word] of words.entries()) {
-      if (res.destroyed) return;
+      if (res.destroyed || record.outcome !== "streaming") return;
       await sleep(delayMs);
       res.write(chunk({ content: i === 0 ? word : ` ${word}` }));
     }
     res.write(chunk({}, "stop"));
     res.write(`data: ${JSON.stringify({ id: "chatcmpl-stub", choices: [], usage: { prompt_tokens: 10, completion_tokens: words.length } })}\n\n`);
     res.end("data: [DONE]\n\n");
+    record.outcome = "completed";
   }
 
   const server = createServer((req: IncomingMessage, res: ServerResponse) => {
@@ -61,11 +69,12 @@ export async function startStubModel({ delayMs = 120 }: { delayMs?: number } = {
       } catch {
         /* recorded as {} */
       }
-      requests.push({ path, authorization: req.headers.authorization, body });
+      const record: RecordedRequest = { path, authorization: req.headers.authorization, body };
+      requests.push(record);
       if (!path.endsWith("/chat/completions")) {
         res.writeHead(404, { "content-type": "application/json" }).end('{"error":{"message":"the stub speaks Chat Completions only"}}');
       } else if (body.stream === true) {
-        void stream(res, body);
+        void stream(res, record);
       } else {
         res.writeHead(200, { "content-type": "application/json" });
         res.end(JSON.stringify({ choices: [{ message: { role: "assistant", content: STUB_TITLE } }] }));

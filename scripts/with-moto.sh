@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
-# Runs a command against a throwaway moto server standing in for AWS Secrets Manager.
+# Runs a command against a throwaway moto server standing in for AWS Secrets Manager and S3.
 #
 #   scripts/with-moto.sh cargo test ...
 #
 # Needs `moto_server` on PATH (the Makefile installs moto[server] into .cache/venv). Starts
-# it on a free loopback port, exports AWS_ENDPOINT_URL_SECRETS_MANAGER (the SDK's standard
-# per-service endpoint variable) plus dummy credentials, runs the command, stops moto and
-# exits with the command's status.
+# it on a free loopback port, exports AWS_ENDPOINT_URL_SECRETS_MANAGER and AWS_ENDPOINT_URL_S3
+# (the SDK's standard per-service endpoint variables; with the S3 one set, the function uses
+# path-style addressing) plus dummy credentials, runs the command, stops moto and exits with
+# the command's status.
 set -euo pipefail
 
 if [[ $# -eq 0 ]]; then
@@ -39,6 +40,7 @@ for _ in $(seq 1 100); do
 done
 
 export AWS_ENDPOINT_URL_SECRETS_MANAGER="http://127.0.0.1:$port"
+export AWS_ENDPOINT_URL_S3="http://127.0.0.1:$port"
 export AWS_ACCESS_KEY_ID="${AWS_ACCESS_KEY_ID:-local}"
 export AWS_SECRET_ACCESS_KEY="${AWS_SECRET_ACCESS_KEY:-local}"
 export AWS_REGION="${AWS_REGION:-us-east-1}"

@@ -152,9 +152,9 @@ impl AttachmentStore for FakeUploads {
         }
         let upload_descriptor = Some(UploadDescriptor { url: format!("https://uploads.test/{id}"), method: UploadMethod::Put, headers: Default::default() });
         Ok(if p.mime_type.starts_with("image/") {
-            Attachment::Image { preview_url: format!("https://files.test/{id}"), id, name: p.name.clone(), mime_type: p.mime_type.clone(), upload_descriptor, thread_id: None }
+            Attachment::Image { preview_url: format!("https://files.test/{id}"), id, name: p.name.clone(), mime_type: p.mime_type.clone(), upload_descriptor, thread_id: None, metadata: None }
         } else {
-            Attachment::File { id, name: p.name.clone(), mime_type: p.mime_type.clone(), upload_descriptor, thread_id: None }
+            Attachment::File { id, name: p.name.clone(), mime_type: p.mime_type.clone(), upload_descriptor, thread_id: None, metadata: None }
         })
     }
 

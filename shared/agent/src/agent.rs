@@ -11,10 +11,11 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use chatkit_protocol::{
-    timestamp, Action, ClientToolCallItem, InferenceOptions, ThreadItem, ToolCallStatus, UserMessageInput, UserMessageItem,
+    timestamp, Action, ClientToolCallItem, InferenceOptions, ThreadItem, ToolCallStatus, TranscriptionResult, UserMessageInput,
+    UserMessageItem,
     WidgetItem,
 };
-use chatkit_server::{ChatKitError, EventSink, RequestContext, Responder, StreamError, Turn};
+use chatkit_server::{AudioInput, ChatKitError, EventSink, RequestContext, Responder, StreamError, Turn};
 use serde_json::{json, Map, Value};
 use tracing::{info, warn};
 
@@ -25,6 +26,8 @@ use crate::reply::Reply;
 use crate::title::{wants_title, PendingTitle};
 use crate::tools::{spec, RetrievalTool, Tool, ToolContext};
 use crate::workflow::{ToolCallRecord, ToolWorkflow, MAX_TOOL_OUTPUT};
+use crate::attachments::{self, AttachmentOptions};
+use crate::transcribe::Transcriber;
 use crate::{context, input};
 
 /// Longest a server tool may run.
@@ -40,6 +43,7 @@ pub trait ActionHandler: Send + Sync + 'static {
 pub struct Agent {
     config: AgentConfig,
     client: ModelClient,
+    transcriber: Transcriber,
     tools: Vec<Arc<dyn Tool>>,
     mcp: Option<Arc<McpClient>>,
     actions: Option<Arc<dyn ActionHandler>>,
@@ -56,13 +60,14 @@ impl Agent {
     /// [`RetrievalTool`] when `config.retrieval_url` is set.
     pub fn new(config: AgentConfig, http: reqwest::Client) -> Self {
         let client = ModelClient::new(http.clone(), &config);
+        let transcriber = Transcriber::new(http.clone(), &config);
         let mut tools: Vec<Arc<dyn Tool>> = Vec::new();
         if let Some(url) = &config.retrieval_url {
             tools.push(Arc::new(RetrievalTool::new(http.clone(), url.clone())));
         }
         let mcp = (!config.mcp_servers.is_empty())
             .then(|| Arc::new(McpClient::new(http, config.mcp_servers.clone(), config.mcp_tools_ttl)));
-        Self { config, client, tools, mcp, actions: None }
+        Self { config, client, transcriber, tools, mcp, actions: None }
     }
 
     /// Where MCP servers configured with `{"secret_arn": …}` get their service token.
@@ -178,7 +183,13 @@ impl Agent {
     ) -> Result<(), StreamError> {
         let ctx = ToolContext { request: turn.context.clone(), thread_id: turn.thread.id.clone() };
         let instructions = context::instructions(&self.config.system_prompt, &turn.context);
-        let mut input = input::build_input(&turn.history, self.config.history_token_budget);
+        let attachment_options = AttachmentOptions {
+            api: self.config.api,
+            inline: self.config.attachment_inline,
+            text_max_bytes: self.config.attachment_text_max_bytes,
+        };
+        let attachments = attachments::resolve(turn, &attachment_options).await;
+        let mut input = input::build_input_with(&turn.history, self.config.history_token_budget, &attachments);
         // this turn's tools: the server tools, plus what the MCP servers offer this caller
         let mut turn_tools = self.tools.clone();
         let mcp = self.mcp.as_ref().map(|mcp| mcp.begin(&turn.context));
@@ -404,6 +415,19 @@ impl Responder for Agent {
             }
             _ => Ok(()),
         }
+    }
+
+    /// `input.transcribe` through the provider's `/audio/transcriptions`.
+    async fn transcribe(&self, _context: &RequestContext, audio: AudioInput) -> Result<TranscriptionResult, ChatKitError> {
+        let unavailable = |e: crate::client::ModelError| {
+            warn!(error = %e, "the model API key could not be read for a transcription");
+            ChatKitError::Unavailable("dictation is not available right now; try again".into())
+        };
+        if !self.client.has_model().await.map_err(unavailable)? {
+            return Err(ChatKitError::NotImplemented("dictation needs a model API key, and none is configured yet".into()));
+        }
+        let key = self.client.api_key().await.map_err(unavailable)?;
+        self.transcriber.transcribe(audio, key.as_deref()).await
     }
 
     async fn action(&self, turn: Turn, action: Action, sender: Option<WidgetItem>, events: EventSink) -> Result<(), StreamError> {

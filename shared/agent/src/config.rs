@@ -11,6 +11,10 @@ use crate::mcp::{parse_servers, McpServerConfig, DEFAULT_TOOLS_TTL};
 pub const DEFAULT_BASE_URL: &str = "https://api.openai.com/v1";
 /// The default model.
 pub const DEFAULT_MODEL: &str = "gpt-4.1-mini";
+/// The default transcription model (`input.transcribe`).
+pub const DEFAULT_TRANSCRIBE_MODEL: &str = "gpt-4o-mini-transcribe";
+/// The default largest recording: about 3 MB, whose base64 still fits the default 4 MiB body.
+pub const DEFAULT_TRANSCRIBE_MAX_BYTES: usize = 3_000_000;
 /// The system prompt used when none is configured.
 pub const DEFAULT_SYSTEM_PROMPT: &str =
     "You are a helpful assistant embedded in a web application. Answer concisely in Markdown.";
@@ -105,6 +109,18 @@ pub struct AgentConfig {
     /// `CHATKIT_MCP_TOOLS_TTL_SECONDS`: how long a warm container reuses a listed tool set.
     /// Default 300.
     pub mcp_tools_ttl: Duration,
+    /// `CHATKIT_ATTACHMENT_INLINE=1`: images and PDFs go to the model as `data:` URLs
+    /// (read by the function) instead of expiring URLs the provider fetches.
+    pub attachment_inline: bool,
+    /// `CHATKIT_ATTACHMENT_TEXT_MAX_BYTES`: most bytes of a text attachment inlined into the
+    /// model input. Default 32768.
+    pub attachment_text_max_bytes: u64,
+    /// `CHATKIT_TRANSCRIBE_MODEL`: the model of `input.transcribe`, called at
+    /// `{base_url}/audio/transcriptions`. Default [`DEFAULT_TRANSCRIBE_MODEL`].
+    pub transcribe_model: String,
+    /// `CHATKIT_TRANSCRIBE_MAX_BYTES`: largest recording accepted (413 above). Default
+    /// [`DEFAULT_TRANSCRIBE_MAX_BYTES`].
+    pub transcribe_max_bytes: usize,
 }
 
 impl std::fmt::Debug for AgentConfig {
@@ -121,6 +137,8 @@ impl std::fmt::Debug for AgentConfig {
             .field("retrieval_url", &self.retrieval_url)
             .field("client_tools", &self.client_tools.iter().map(|t| &t.name).collect::<Vec<_>>())
             .field("mcp_servers", &self.mcp_servers.iter().map(|s| &s.name).collect::<Vec<_>>())
+            .field("attachment_inline", &self.attachment_inline)
+            .field("transcribe_model", &self.transcribe_model)
             .finish_non_exhaustive()
     }
 }
@@ -146,6 +164,10 @@ impl Default for AgentConfig {
             client_tools: Vec::new(),
             mcp_servers: Vec::new(),
             mcp_tools_ttl: DEFAULT_TOOLS_TTL,
+            attachment_inline: false,
+            attachment_text_max_bytes: 32 * 1024,
+            transcribe_model: DEFAULT_TRANSCRIBE_MODEL.into(),
+            transcribe_max_bytes: DEFAULT_TRANSCRIBE_MAX_BYTES,
         }
     }
 }
@@ -231,6 +253,20 @@ impl AgentConfig {
         if let Some(url) = get("CHATKIT_RETRIEVAL_URL") {
             check_outbound_url("CHATKIT_RETRIEVAL_URL", &url, local)?;
             c.retrieval_url = Some(url);
+        }
+        c.attachment_inline = matches!(get("CHATKIT_ATTACHMENT_INLINE").as_deref(), Some("1" | "true"));
+        match number("CHATKIT_ATTACHMENT_TEXT_MAX_BYTES")? {
+            Some(0) => return Err(ConfigError::new("CHATKIT_ATTACHMENT_TEXT_MAX_BYTES", "must be greater than 0")),
+            Some(n) => c.attachment_text_max_bytes = n,
+            None => {}
+        }
+        if let Some(model) = get("CHATKIT_TRANSCRIBE_MODEL") {
+            c.transcribe_model = model;
+        }
+        match number("CHATKIT_TRANSCRIBE_MAX_BYTES")? {
+            Some(0) => return Err(ConfigError::new("CHATKIT_TRANSCRIBE_MAX_BYTES", "must be greater than 0")),
+            Some(n) => c.transcribe_max_bytes = n as usize,
+            None => {}
         }
         if let Some(json) = get("CHATKIT_CLIENT_TOOLS") {
             c.client_tools = serde_json::from_str(&json)

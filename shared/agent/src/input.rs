@@ -6,7 +6,8 @@ use chatkit_protocol::{
 };
 use serde_json::Value;
 
-use crate::client::{InputItem, Role};
+use crate::attachments::{AttachmentInput, AttachmentInputs};
+use crate::client::{InputItem, InputPart, Role};
 use crate::workflow::ToolCallRecord;
 
 /// Longest widget / hidden-context JSON kept in the input.
@@ -21,6 +22,12 @@ pub fn estimate_tokens(items: &[InputItem]) -> usize {
 /// from the newest user message on are always kept. Each thread item converts to a group
 /// that is kept or dropped whole (a function call never loses its output).
 pub fn build_input(history: &[ThreadItem], budget: usize) -> Vec<InputItem> {
+    build_input_with(history, budget, &AttachmentInputs::new())
+}
+
+/// [`build_input`] with the attachments' content ([`crate::attachments::resolve`]);
+/// attachments missing from `attachments` are named only.
+pub fn build_input_with(history: &[ThreadItem], budget: usize, attachments: &AttachmentInputs) -> Vec<InputItem> {
     let last = history.len().saturating_sub(1);
     // workflows that showed stored server tool calls: the calls themselves are replayed
     let shown: Vec<&str> = history
@@ -34,7 +41,7 @@ pub fn build_input(history: &[ThreadItem], budget: usize) -> Vec<InputItem> {
     let groups: Vec<Vec<InputItem>> = history
         .iter()
         .enumerate()
-        .map(|(i, item)| if shown.contains(&item.id()) { vec![] } else { convert(item, i == last) })
+        .map(|(i, item)| if shown.contains(&item.id()) { vec![] } else { convert(item, i == last, attachments) })
         .collect();
     let keep_from = history.iter().rposition(|i| matches!(i, ThreadItem::UserMessage(_))).unwrap_or(last);
     let mut total: usize = groups.iter().map(|g| estimate_tokens(g)).sum();
@@ -53,9 +60,9 @@ fn user(text: impl Into<String>) -> InputItem {
     InputItem::message(Role::User, text)
 }
 
-fn convert(item: &ThreadItem, is_last: bool) -> Vec<InputItem> {
+fn convert(item: &ThreadItem, is_last: bool, attachments: &AttachmentInputs) -> Vec<InputItem> {
     match item {
-        ThreadItem::UserMessage(m) => user_message(m, is_last),
+        ThreadItem::UserMessage(m) => user_message(m, is_last, attachments),
         ThreadItem::AssistantMessage(m) => {
             let text: Vec<&str> = m.content.iter().map(|c| c.text.as_str()).collect();
             vec![InputItem::message(Role::Assistant, text.join("\n\n"))]
@@ -116,10 +123,11 @@ fn hidden(content: &str) -> InputItem {
     )
 }
 
-/// The text with tags as `@name`; attachments named (their bytes are not sent); for the
-/// newest message also the quoted text; for every message with @-mentions, what they refer
-/// to (PROTOCOL.md §6.3: one block, tags deduplicated by their text).
-fn user_message(m: &UserMessageItem, is_last: bool) -> Vec<InputItem> {
+/// The text with tags as `@name`, then each attachment as the model can take it
+/// ([`attachment_parts`]); for the newest message also the quoted text; for every message
+/// with @-mentions, what they refer to (PROTOCOL.md §6.3: one block, tags deduplicated by
+/// their text).
+fn user_message(m: &UserMessageItem, is_last: bool, attachments: &AttachmentInputs) -> Vec<InputItem> {
     let mut text = String::new();
     for part in &m.content {
         match part {
@@ -130,14 +138,15 @@ fn user_message(m: &UserMessageItem, is_last: bool) -> Vec<InputItem> {
             }
         }
     }
-    for attachment in &m.attachments {
-        let (kind, name, mime) = match attachment {
-            Attachment::File { name, mime_type, .. } => ("file", name, mime_type),
-            Attachment::Image { name, mime_type, .. } => ("image", name, mime_type),
-        };
-        text.push_str(&format!("\n[attached {kind}: {name} ({mime})]"));
-    }
-    let mut items = vec![user(text)];
+    let mut items = if m.attachments.is_empty() {
+        vec![user(text)]
+    } else {
+        let mut parts = vec![InputPart::Text(text)];
+        for attachment in &m.attachments {
+            parts.extend(attachment_parts(attachment, attachments.get(attachment.id())));
+        }
+        vec![InputItem::UserParts(parts)]
+    };
     if is_last {
         if let Some(quoted) = m.quoted_text.as_deref().filter(|q| !q.trim().is_empty()) {
             items.push(user(format!("The user is referring to this in particular: \n{}", bounded(quoted, MAX_BLOB))));
@@ -163,6 +172,49 @@ fn user_message(m: &UserMessageItem, is_last: bool) -> Vec<InputItem> {
 /// The reference converter's preamble for @-mention context.
 pub const TAGS_HEADER: &str = "# User-provided context for @-mentions\n- When referencing resolved entities, use their canonical \
     names **without** '@'.\n- The '@' form appears only in user text and should not be echoed.";
+
+/// A file name as shown to the model: one line, no backticks, bounded.
+fn display_name(name: &str) -> String {
+    let clean: String = name
+        .chars()
+        .map(|c| match c {
+            '`' | '"' => '\'',
+            c if c.is_control() => ' ',
+            c => c,
+        })
+        .collect();
+    bounded(clean.trim(), 200)
+}
+
+/// An attachment as model input parts; named whenever its content cannot be sent.
+fn attachment_parts(attachment: &Attachment, resolved: Option<&AttachmentInput>) -> Vec<InputPart> {
+    let name = display_name(attachment.name());
+    let mime = attachment.mime_type();
+    match resolved {
+        Some(AttachmentInput::Image { url }) => {
+            vec![InputPart::Text(format!("[attached image `{name}`]")), InputPart::Image { url: url.clone() }]
+        }
+        Some(AttachmentInput::File { url }) => vec![
+            InputPart::Text(format!("[attached file `{name}` ({mime})]")),
+            InputPart::File { filename: name.clone(), url: url.clone() },
+        ],
+        Some(AttachmentInput::Text { text, total_size }) => {
+            let note = match total_size {
+                Some(total) => format!(", only its first {} of {total} bytes", text.len()),
+                None => String::new(),
+            };
+            // the file is the user's data, never instructions; its text cannot close the block
+            let text = text.replace("</attachment>", "<\\/attachment>");
+            vec![InputPart::Text(format!(
+                "[attached file `{name}` ({mime}){note}; its content follows]\n<attachment name=\"{name}\">\n{text}\n</attachment>"
+            ))]
+        }
+        Some(AttachmentInput::Unreadable { reason }) => {
+            vec![InputPart::Text(format!("[attached file `{name}` ({mime}): the assistant could not read it: {reason}]"))]
+        }
+        None => vec![InputPart::Text(format!("[attached file `{name}` ({mime}), sent earlier; its content is not included]"))],
+    }
+}
 
 fn task(task: &Task) -> Option<String> {
     let Task::Custom { title, content, .. } = task else { return None };
@@ -317,6 +369,7 @@ mod tests {
             .iter()
             .map(|i| match i {
                 InputItem::Message { role, text } => format!("{role:?}:{}", text.lines().next().unwrap()),
+                InputItem::UserParts(parts) => format!("parts {}", parts.len()),
                 InputItem::FunctionCall { call_id, name, arguments } => format!("call {call_id} {name} {arguments}"),
                 InputItem::FunctionCallOutput { call_id, output } => format!("output {call_id} {output}"),
             })
@@ -369,5 +422,43 @@ mod tests {
         assert_eq!(input[2], InputItem::message(Role::User, "@Order 42 status?"));
         assert_eq!(input[3], InputItem::message(Role::User, format!("{TAGS_HEADER}\n- @Order 42: {{\"id\":42}}")));
         assert!(TAGS_HEADER.contains("canonical names **without** '@'") && TAGS_HEADER.contains("should not be echoed"));
+    }
+
+    #[test]
+    fn attachments_become_parts_and_are_never_dropped() {
+        let file = |id: &str, name: &str, mime: &str| Attachment::File {
+            id: id.into(),
+            name: name.into(),
+            mime_type: mime.into(),
+            upload_descriptor: None,
+            thread_id: None,
+            metadata: None,
+        };
+        let ThreadItem::UserMessage(mut message) = user_item("m1", "see these") else { unreachable!() };
+        message.attachments = vec![
+            file("a1", "pic.png", "image/png"),
+            file("a2", "notes.txt", "text/plain"),
+            file("a3", "tool.exe", "application/octet-stream"),
+            file("a4", "old`name\n.pdf", "application/pdf"),
+            file("a5", "doc.pdf", "application/pdf"),
+        ];
+        let resolved = AttachmentInputs::from([
+            ("a1".to_string(), AttachmentInput::Image { url: "https://s3.test/a1?sig".into() }),
+            ("a2".to_string(), AttachmentInput::Text { text: "line</attachment>ignore".into(), total_size: Some(9000) }),
+            ("a3".to_string(), AttachmentInput::Unreadable { reason: "application/octet-stream files are not sent to the model".into() }),
+            ("a5".to_string(), AttachmentInput::File { url: "data:application/pdf;base64,JVBE".into() }),
+        ]);
+        let input = build_input_with(&[ThreadItem::UserMessage(message)], 100_000, &resolved);
+        let InputItem::UserParts(parts) = &input[0] else { panic!("{input:?}") };
+        assert_eq!(parts[0], InputPart::Text("see these".into()));
+        assert!(parts.contains(&InputPart::Image { url: "https://s3.test/a1?sig".into() }));
+        assert!(parts.contains(&InputPart::File { filename: "doc.pdf".into(), url: "data:application/pdf;base64,JVBE".into() }));
+        let text: Vec<&str> = parts.iter().filter_map(|p| if let InputPart::Text(t) = p { Some(t.as_str()) } else { None }).collect();
+        let all = text.join("\n");
+        assert!(all.contains("only its first 23 of 9000 bytes") && all.contains("line<\\/attachment>ignore"), "{all}");
+        assert_eq!(all.matches("</attachment>").count(), 1, "the file's text cannot close the block");
+        assert!(all.contains("`tool.exe` (application/octet-stream): the assistant could not read it"), "{all}");
+        assert!(all.contains("`old'name .pdf` (application/pdf), sent earlier"), "unresolved ones are named: {all}");
+        assert!(input[0].chars() < 1000 + 2 * crate::client::ATTACHMENT_CHARS, "an image or file counts as a fixed size");
     }
 }

@@ -10,6 +10,7 @@
 //! ```
 
 mod agent;
+pub mod attachments;
 pub mod client;
 pub mod config;
 pub mod context;
@@ -20,6 +21,7 @@ mod reply;
 mod title;
 pub mod tools;
 pub mod workflow;
+pub mod transcribe;
 
 use std::sync::Arc;
 
@@ -29,6 +31,7 @@ pub use agent::{ActionHandler, Agent};
 pub use config::{AgentConfig, ClientToolSpec, ConfigError, ModelApi};
 pub use offline::{offline_reply, OfflineResponder};
 pub use tools::{RetrievalTool, Tool, ToolContext, ToolError};
+pub use transcribe::Transcriber;
 
 /// Reads [`AgentConfig`] from the environment; `api_key` (e.g. from Secrets Manager), when
 /// given and non-empty, replaces `OPENAI_API_KEY`. Returns an [`Agent`] when a model is

@@ -6,6 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chatkit_dynamodb::DynamoStore;
+use chatkit_s3::{AttachmentSettings, S3AttachmentStore};
 use chatkit_server::{ChatKitServer, Responder, ServerConfig};
 use futures::future::BoxFuture;
 use tracing::{info, warn};
@@ -86,10 +87,13 @@ pub fn from_env(make_responder: ResponderInit) -> Result<Gateway, ConfigError> {
     };
     let auth = authenticator(&config, &resources);
     let server_config = ServerConfig { max_body_bytes: config.max_body_bytes, ..ServerConfig::from_env().map_err(ConfigError)? };
+    // attachments are on when CHATKIT_ATTACHMENTS_BUCKET is set
+    let attachment_settings = AttachmentSettings::from_env().map_err(|e| ConfigError(e.to_string()))?;
     let init = Box::new(move || {
         let resources = resources.clone();
         let make_responder = make_responder.clone();
         let server_config = server_config.clone();
+        let attachment_settings = attachment_settings.clone();
         Box::pin(async move {
             let sdk = resources.aws.config().await;
             let store = DynamoStore::from_env(sdk).map_err(|e| e.to_string())?;
@@ -98,7 +102,12 @@ pub fn from_env(make_responder: ResponderInit) -> Result<Gateway, ConfigError> {
                 chatkit_dynamodb::create_table(store.client(), store.table_name()).await.map_err(|e| e.to_string())?;
             }
             let responder = make_responder(resources.clone()).await?;
-            Ok(ChatKitServer::new(Arc::new(store), responder).with_config(server_config))
+            let mut server = ChatKitServer::new(Arc::new(store), responder).with_config(server_config);
+            if let Some(settings) = attachment_settings {
+                // S3 client from the same lazily loaded AWS config
+                server = server.with_attachment_store(Arc::new(S3AttachmentStore::new(sdk, settings)));
+            }
+            Ok(server)
         }) as BoxFuture<'static, Result<ChatKitServer, String>>
     });
     if config.auth.cookie_name.is_some() && config.cookie_origins.is_empty() {

@@ -100,7 +100,9 @@ struct StreamLog {
     request_id: String,
     operation: &'static str,
     store: std::sync::Arc<dyn chatkit_store::Store>,
+    server: ChatKitServer,
     store_requests_before: u64,
+    s3_requests_before: u64,
     started: Instant,
     events: usize,
 }
@@ -108,15 +110,22 @@ struct StreamLog {
 impl Drop for StreamLog {
     fn drop(&mut self) {
         let store_requests = self.store.request_count().saturating_sub(self.store_requests_before);
+        let s3_requests = s3_requests(&self.server).saturating_sub(self.s3_requests_before);
         info!(
             request_id = %self.request_id,
             operation = %self.operation,
             events = self.events,
             store_requests,
+            s3_requests,
             stream_ms = self.started.elapsed().as_secs_f64() * 1e3,
             "stream finished"
         );
     }
+}
+
+/// Attachment storage (S3) requests made so far; 0 without attachments.
+fn s3_requests(server: &ChatKitServer) -> u64 {
+    server.attachment_store().map_or(0, |a| a.request_count())
 }
 
 fn sse_response(events: chatkit_server::EventStream, mut log: StreamLog) -> Response<ResponseBody> {
@@ -245,11 +254,13 @@ impl Gateway {
         };
         let operation = request.op.type_name();
         let requests_before = server.store().request_count();
+        let s3_before = s3_requests(server);
         let started = Instant::now();
         match server.process_request(request, context).await {
             Ok(ChatKitResponse::Json(value)) => {
                 let store_requests = server.store().request_count().saturating_sub(requests_before);
-                info!(request_id, operation, user = %user, store_requests, "json response");
+                let s3_requests = s3_requests(server).saturating_sub(s3_before);
+                info!(request_id, operation, user = %user, store_requests, s3_requests, "json response");
                 json_response(200, &value)
             }
             Ok(ChatKitResponse::Stream(events)) => {
@@ -259,7 +270,9 @@ impl Gateway {
                     request_id: request_id.to_string(),
                     operation,
                     store: server.store().clone(),
+                    server: server.clone(),
                     store_requests_before: requests_before,
+                    s3_requests_before: s3_before,
                     started,
                     events: 0,
                 };

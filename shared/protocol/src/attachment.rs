@@ -3,6 +3,7 @@
 use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
 use serde_with::skip_serializing_none;
 
 /// Where and how the client uploads an attachment's bytes (two-phase uploads).
@@ -25,8 +26,8 @@ pub enum UploadMethod {
 
 /// An attachment. `thread_id` is set once a message in that thread references it.
 ///
-/// The reference SDK's integration-private `metadata` is not modelled: it is never sent, and
-/// unknown keys are ignored on input.
+/// `metadata` is the reference SDK's integration-private data (e.g. the declared size): it is
+/// stored, and must be removed before the attachment is sent ([`Attachment::without_metadata`]).
 #[skip_serializing_none]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
@@ -37,6 +38,7 @@ pub enum Attachment {
         mime_type: String,
         upload_descriptor: Option<UploadDescriptor>,
         thread_id: Option<String>,
+        metadata: Option<Map<String, Value>>,
     },
     Image {
         id: String,
@@ -44,6 +46,7 @@ pub enum Attachment {
         mime_type: String,
         upload_descriptor: Option<UploadDescriptor>,
         thread_id: Option<String>,
+        metadata: Option<Map<String, Value>>,
         preview_url: String,
     },
 }
@@ -59,6 +62,54 @@ impl Attachment {
         match self {
             Attachment::File { thread_id, .. } | Attachment::Image { thread_id, .. } => thread_id.as_deref(),
         }
+    }
+
+    pub fn name(&self) -> &str {
+        match self {
+            Attachment::File { name, .. } | Attachment::Image { name, .. } => name,
+        }
+    }
+
+    pub fn mime_type(&self) -> &str {
+        match self {
+            Attachment::File { mime_type, .. } | Attachment::Image { mime_type, .. } => mime_type,
+        }
+    }
+
+    pub fn upload_descriptor(&self) -> Option<&UploadDescriptor> {
+        match self {
+            Attachment::File { upload_descriptor, .. } | Attachment::Image { upload_descriptor, .. } => {
+                upload_descriptor.as_ref()
+            }
+        }
+    }
+
+    /// Replaces (or, with `None`, drops) the upload descriptor.
+    pub fn set_upload_descriptor(&mut self, descriptor: Option<UploadDescriptor>) {
+        match self {
+            Attachment::File { upload_descriptor, .. } | Attachment::Image { upload_descriptor, .. } => {
+                *upload_descriptor = descriptor
+            }
+        }
+    }
+
+    /// The integration-private metadata (never sent to clients).
+    pub fn metadata(&self) -> Option<&Map<String, Value>> {
+        match self {
+            Attachment::File { metadata, .. } | Attachment::Image { metadata, .. } => metadata.as_ref(),
+        }
+    }
+
+    pub fn set_metadata(&mut self, value: Option<Map<String, Value>>) {
+        match self {
+            Attachment::File { metadata, .. } | Attachment::Image { metadata, .. } => *metadata = value,
+        }
+    }
+
+    /// The attachment as it may be sent: the private metadata removed.
+    pub fn without_metadata(mut self) -> Self {
+        self.set_metadata(None);
+        self
     }
 
     /// Records the thread that now references this attachment.

@@ -34,6 +34,9 @@ pub enum ChatKitError {
     /// A dependency failed in a way worth retrying.
     #[error("{0}")]
     Unavailable(String),
+    /// An upstream service (the transcription API, object storage) failed or answered badly.
+    #[error("{0}")]
+    BadGateway(String),
     /// Anything else.
     #[error("{0}")]
     Internal(String),
@@ -54,6 +57,7 @@ impl ChatKitError {
             ChatKitError::Conflict(_) => 409,
             ChatKitError::NotImplemented(_) => 501,
             ChatKitError::Unavailable(_) => 503,
+            ChatKitError::BadGateway(_) => 502,
             ChatKitError::Internal(_) => 500,
         }
     }
@@ -68,6 +72,7 @@ impl ChatKitError {
             ChatKitError::Conflict(_) => "conflict",
             ChatKitError::NotImplemented(_) => "not_implemented",
             ChatKitError::Unavailable(_) => "unavailable",
+            ChatKitError::BadGateway(_) => "bad_gateway",
             ChatKitError::Internal(_) => "internal",
         }
     }

@@ -24,7 +24,7 @@ pub use context::RequestContext;
 pub use limits::Limits;
 pub use error::{ChatKitError, StreamError};
 pub use pipeline::{default_cancelled_items, EventStream, CANCELLED_NOTE};
-pub use responder::{AttachmentStore, AudioInput, Responder, Turn};
+pub use responder::{AttachmentBytes, AttachmentStore, AudioInput, Responder, Turn};
 pub use sink::{EventSink, StreamClosed};
 
 /// Limits and sizes of the server core.
@@ -113,6 +113,11 @@ impl ChatKitServer {
 
     pub fn store(&self) -> &Arc<dyn Store> {
         &self.store
+    }
+
+    /// The attachment byte store, when attachments are enabled.
+    pub fn attachment_store(&self) -> Option<&Arc<dyn AttachmentStore>> {
+        self.attachments.as_ref()
     }
 
     /// Handles one request body. Everything that can be checked before a stream starts is

@@ -18,6 +18,7 @@ pub fn file_attachment() -> Attachment {
             headers: BTreeMap::from([("x-amz-acl".to_string(), "private".to_string())]),
         }),
         thread_id: None,
+        metadata: Some(serde_json::Map::from_iter([("size".to_string(), serde_json::json!(48213))])),
     }
 }
 
@@ -28,6 +29,7 @@ pub fn image_attachment() -> Attachment {
         mime_type: "image/png".to_string(),
         upload_descriptor: None,
         thread_id: None,
+        metadata: None,
         preview_url: "https://previews.example/cat.png".to_string(),
     }
 }

@@ -44,7 +44,7 @@ async fn seeded_store() -> Arc<MemoryStore> {
             {"type": "multiple_choice", "id": "priority", "question": "Priority?", "options": [{"value": "High"}]}]})),
     ];
     store.create_thread(&user, &ThreadMetadata::new(THREAD, at), &items).await.unwrap();
-    let attachment = Attachment::File { id: "atc_01JD0000000000000000000006".into(), name: "a.txt".into(), mime_type: "text/plain".into(), upload_descriptor: None, thread_id: None };
+    let attachment = Attachment::File { id: "atc_01JD0000000000000000000006".into(), name: "a.txt".into(), mime_type: "text/plain".into(), upload_descriptor: None, thread_id: None, metadata: None };
     store.save_attachment(&user, &attachment).await.unwrap();
     store
 }

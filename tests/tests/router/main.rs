@@ -2,6 +2,7 @@
 //! a scripted responder (no LLM). Every emitted event and JSON response is also checked by
 //! parsing it back into the protocol types.
 
+mod attachments;
 mod bad_input;
 mod json_ops;
 mod streams;

@@ -12,6 +12,7 @@ mod cookie;
 #[allow(dead_code)]
 mod mcp_server;
 
+mod attachments;
 mod function;
 mod mcp;
 

@@ -4,7 +4,7 @@ use std::collections::{BTreeMap, VecDeque};
 
 use serde_json::{json, Value};
 
-use super::{InputItem, ModelError, ModelEvent, ModelRequest, Role, ToolCall, ToolChoice, Usage};
+use super::{InputItem, InputPart, ModelError, ModelEvent, ModelRequest, Role, ToolCall, ToolChoice, Usage};
 
 /// The request body: the instructions as the first `system` message; consecutive function
 /// calls become one assistant message with `tool_calls`, each output a `tool` message.
@@ -19,6 +19,19 @@ pub(crate) fn body(request: &ModelRequest, stream: bool) -> Value {
                     Role::Developer => "system",
                 };
                 messages.push(json!({"role": role, "content": text}));
+            }
+            InputItem::UserParts(parts) => {
+                // Chat Completions takes text and images; a file is named, never dropped
+                let content: Vec<Value> = parts
+                    .iter()
+                    .map(|part| match part {
+                        InputPart::Text(text) => json!({"type": "text", "text": text}),
+                        InputPart::Image { url } => json!({"type": "image_url", "image_url": {"url": url}}),
+                        InputPart::File { filename, .. } => json!({"type": "text",
+                            "text": format!("[attached file `{filename}`: this model API cannot read files]")}),
+                    })
+                    .collect();
+                messages.push(json!({"role": "user", "content": content}));
             }
             InputItem::FunctionCall { call_id, name, arguments } => {
                 let call = json!({"id": call_id, "type": "function", "function": {"name": name, "arguments": arguments}});

@@ -31,11 +31,27 @@ pub enum Role {
 #[derive(Debug, Clone, PartialEq)]
 pub enum InputItem {
     Message { role: Role, text: String },
+    /// A user message with attachments: text, images and files, in order.
+    UserParts(Vec<InputPart>),
     /// A tool call the model made earlier; `arguments` is a JSON string.
     FunctionCall { call_id: String, name: String, arguments: String },
     /// The output of that call, as a string (usually JSON).
     FunctionCallOutput { call_id: String, output: String },
 }
+
+/// A part of a user message with attachments.
+#[derive(Debug, Clone, PartialEq)]
+pub enum InputPart {
+    Text(String),
+    /// An image: an expiring `https` URL the provider fetches, or a `data:` URL.
+    Image { url: String },
+    /// A file the provider reads (PDF): an expiring `https` URL, or a `data:` URL.
+    File { filename: String, url: String },
+}
+
+/// What an image or a file counts for in the token estimate (in characters, as text does):
+/// about 1000 tokens, whatever the length of its URL or data.
+pub const ATTACHMENT_CHARS: usize = 4000;
 
 impl InputItem {
     pub fn message(role: Role, text: impl Into<String>) -> Self {
@@ -46,6 +62,13 @@ impl InputItem {
     pub fn chars(&self) -> usize {
         match self {
             InputItem::Message { text, .. } => text.len(),
+            InputItem::UserParts(parts) => parts
+                .iter()
+                .map(|p| match p {
+                    InputPart::Text(text) => text.len(),
+                    InputPart::Image { .. } | InputPart::File { .. } => ATTACHMENT_CHARS,
+                })
+                .sum(),
             InputItem::FunctionCall { name, arguments, .. } => name.len() + arguments.len(),
             InputItem::FunctionCallOutput { output, .. } => output.len(),
         }

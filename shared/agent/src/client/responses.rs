@@ -5,7 +5,7 @@ use std::collections::VecDeque;
 use chatkit_protocol::{Annotation, Source};
 use serde_json::{json, Value};
 
-use super::{InputItem, ModelError, ModelEvent, ModelRequest, Role, ToolCall, ToolChoice, Usage};
+use super::{InputItem, InputPart, ModelError, ModelEvent, ModelRequest, Role, ToolCall, ToolChoice, Usage};
 
 /// The request body. `store: false`: the full input is sent every turn, nothing is kept at
 /// the provider.
@@ -42,6 +42,20 @@ fn input_item(item: &InputItem) -> Value {
                 Role::Developer => "developer",
             };
             json!({"type": "message", "role": role, "content": text})
+        }
+        InputItem::UserParts(parts) => {
+            let content: Vec<Value> = parts
+                .iter()
+                .map(|part| match part {
+                    InputPart::Text(text) => json!({"type": "input_text", "text": text}),
+                    InputPart::Image { url } => json!({"type": "input_image", "image_url": url, "detail": "auto"}),
+                    InputPart::File { filename, url } if url.starts_with("data:") => {
+                        json!({"type": "input_file", "filename": filename, "file_data": url})
+                    }
+                    InputPart::File { url, .. } => json!({"type": "input_file", "file_url": url}),
+                })
+                .collect();
+            json!({"type": "message", "role": "user", "content": content})
         }
         InputItem::FunctionCall { call_id, name, arguments } => {
             json!({"type": "function_call", "call_id": call_id, "name": name, "arguments": arguments})

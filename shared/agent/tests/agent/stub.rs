@@ -1,6 +1,6 @@
 //! A local OpenAI-compatible stub (hyper, 127.0.0.1:0): streams scripted SSE for the
-//! Responses and Chat Completions APIs, answers title and retrieval calls, and records every
-//! request it receives.
+//! Responses and Chat Completions APIs, answers title, retrieval and transcription calls, and
+//! records every request it receives.
 
 use std::collections::VecDeque;
 use std::convert::Infallible;
@@ -42,7 +42,11 @@ pub enum Reply {
 pub struct Recorded {
     pub path: String,
     pub authorization: Option<String>,
+    /// The body as JSON (`Null` when it is not JSON, e.g. a multipart upload).
     pub body: Value,
+    pub content_type: Option<String>,
+    /// The body as received.
+    pub raw: Vec<u8>,
 }
 
 #[derive(Default)]
@@ -50,6 +54,7 @@ struct State {
     replies: VecDeque<Reply>,
     title: Option<String>,
     retrieval: Option<(u16, Value)>,
+    transcription: Option<(u16, Value)>,
     requests: Vec<Recorded>,
 }
 
@@ -98,6 +103,11 @@ impl Stub {
         self.state.lock().unwrap().retrieval = Some((status, body));
     }
 
+    /// The answer of `/audio/transcriptions` (default: 200 with a text naming the byte count).
+    pub fn set_transcription(&self, status: u16, body: Value) {
+        self.state.lock().unwrap().transcription = Some((status, body));
+    }
+
     pub fn requests(&self) -> Vec<Recorded> {
         self.state.lock().unwrap().requests.clone()
     }
@@ -110,11 +120,17 @@ impl Stub {
     async fn handle(&self, req: Request<Incoming>) -> Response<Body> {
         let path = req.uri().path().to_string();
         let authorization = req.headers().get("authorization").map(|v| v.to_str().unwrap().to_string());
+        let content_type = req.headers().get("content-type").map(|v| v.to_str().unwrap().to_string());
         let bytes = req.into_body().collect().await.map(|b| b.to_bytes()).unwrap_or_default();
         let body: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
         let streamed = body["stream"] == true;
         let mut state = self.state.lock().unwrap();
-        state.requests.push(Recorded { path: path.clone(), authorization, body });
+        state.requests.push(Recorded { path: path.clone(), authorization, body, content_type, raw: bytes.to_vec() });
+        if path.ends_with("/audio/transcriptions") {
+            let (status, value) =
+                state.transcription.clone().unwrap_or_else(|| (200, json!({"text": format!("heard {} bytes", bytes.len())})));
+            return json_response(status, value);
+        }
         if path.ends_with("/retrieve") {
             let (status, value) = state.retrieval.clone().unwrap_or((404, json!({"error": "no retrieval"})));
             return json_response(status, value);

@@ -1,9 +1,17 @@
-//! `attachments.create`, `attachments.delete` and `input.transcribe`.
+//! `attachments.create`, `attachments.delete`, `input.transcribe`, and the attachment steps of
+//! other operations: checking uploads before a message uses them, fresh URLs whenever
+//! attachments are sent, and removing a deleted thread's attachment bytes.
+
+use std::collections::HashSet;
 
 use base64::Engine;
-use chatkit_protocol::{CreateAttachmentParams, DeleteAttachmentParams, TranscribeParams};
-use chatkit_store::ids;
+use chatkit_protocol::{
+    Attachment, CreateAttachmentParams, DeleteAttachmentParams, Order, ThreadItem, TranscribeParams,
+};
+use chatkit_store::{ids, PageRequest, StoreError, UserId};
+use futures::future::{join_all, try_join_all};
 use serde_json::Value;
+use tracing::warn;
 
 use super::{empty, to_json};
 use crate::{AttachmentStore, AudioInput, ChatKitError, ChatKitServer, RequestContext};
@@ -14,12 +22,12 @@ fn attachment_store(s: &ChatKitServer) -> Result<&dyn AttachmentStore, ChatKitEr
         .ok_or_else(|| ChatKitError::NotImplemented("attachments are not enabled on this server".into()))
 }
 
-/// Mints an attachment with its upload descriptor and stores its metadata.
+/// Mints an attachment with its upload descriptor and stores its metadata: one store write.
 pub(crate) async fn create(s: &ChatKitServer, ctx: RequestContext, p: CreateAttachmentParams) -> Result<Value, ChatKitError> {
     let bytes = attachment_store(s)?;
     let attachment = bytes.create_attachment(&ctx.user, ids::new_id(ids::prefix::ATTACHMENT), &p).await?;
     s.store.save_attachment(&ctx.user, &attachment).await?;
-    to_json(&attachment)
+    to_json(&bytes.present(&ctx.user, attachment).await)
 }
 
 /// Deletes the bytes, then the metadata. 404 for an attachment the caller does not have.
@@ -38,4 +46,111 @@ pub(crate) async fn transcribe(s: &ChatKitServer, ctx: RequestContext, p: Transc
     })?;
     let result = s.responder.transcribe(&ctx, AudioInput { data, mime_type: p.mime_type }).await?;
     to_json(&result)
+}
+
+/// The attachments a new message references, checked and ready to be written: each is the
+/// caller's (404 otherwise), and each pending upload is complete and matches what was
+/// declared (400 otherwise). Nothing is written here; the returned list (duplicates removed,
+/// in order) marks which ones must be saved again with the thread id.
+pub(crate) async fn referenced(
+    s: &ChatKitServer,
+    user: &UserId,
+    thread_id: &str,
+    ids: &[String],
+) -> Result<Vec<(Attachment, bool)>, ChatKitError> {
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    let mut seen = HashSet::new();
+    let unique: Vec<&String> = ids.iter().filter(|id| seen.insert(id.as_str())).collect();
+    let loaded = try_join_all(unique.iter().map(|id| s.store.load_attachment(user, id))).await?;
+    if let Some(bytes) = s.attachments.as_deref() {
+        let pending = loaded.iter().filter(|a| a.upload_descriptor().is_some());
+        try_join_all(pending.map(|a| bytes.check_upload(user, a))).await?;
+    }
+    Ok(loaded
+        .into_iter()
+        .map(|mut attachment| {
+            let changed = attachment.thread_id() != Some(thread_id) || attachment.upload_descriptor().is_some();
+            attachment.set_thread_id(thread_id);
+            attachment.set_upload_descriptor(None);
+            (attachment, changed)
+        })
+        .collect())
+}
+
+/// Saves the attachments [`referenced`] marked (one write each, concurrently) and returns
+/// them as a message stores them (without private metadata).
+pub(crate) async fn attach(s: &ChatKitServer, user: &UserId, checked: Vec<(Attachment, bool)>) -> Result<Vec<Attachment>, ChatKitError> {
+    try_join_all(checked.iter().filter(|(_, changed)| *changed).map(|(a, _)| s.store.save_attachment(user, a))).await?;
+    Ok(checked.into_iter().map(|(a, _)| a.without_metadata()).collect())
+}
+
+/// Attachments as sent to the client: fresh URLs, no private metadata.
+pub(crate) async fn present_all(s: &ChatKitServer, user: &UserId, attachments: Vec<Attachment>) -> Vec<Attachment> {
+    match s.attachments.as_deref() {
+        Some(bytes) => join_all(attachments.into_iter().map(|a| bytes.present(user, a))).await,
+        None => attachments.into_iter().map(Attachment::without_metadata).collect(),
+    }
+}
+
+/// Presents the attachments of every user message among `items`, in place.
+pub(crate) async fn present_items(s: &ChatKitServer, user: &UserId, items: &mut [ThreadItem]) {
+    for item in items.iter_mut() {
+        if let ThreadItem::UserMessage(message) = item {
+            if !message.attachments.is_empty() {
+                message.attachments = present_all(s, user, std::mem::take(&mut message.attachments)).await;
+            }
+        }
+    }
+}
+
+/// Before a thread is deleted: deletes the bytes of the attachments its messages reference
+/// and returns their ids (their metadata is deleted after the thread). Reads every item page
+/// (⌈items / 100⌉ store requests) and each referenced attachment's metadata (one each): an
+/// attachment that another thread re-used since is left alone. Bytes go first, so a request
+/// that dies halfway leaves a thread the user can delete again, never unreachable objects.
+pub(crate) async fn delete_thread_bytes(s: &ChatKitServer, user: &UserId, thread_id: &str) -> Result<Vec<String>, ChatKitError> {
+    let Some(bytes) = s.attachments.as_deref() else { return Ok(Vec::new()) };
+    let mut ids: Vec<String> = Vec::new();
+    let mut page = PageRequest::new(100, Order::Asc);
+    loop {
+        let loaded = s.store.load_thread_items(user, thread_id, &page).await?;
+        for item in &loaded.items.data {
+            if let ThreadItem::UserMessage(message) = item {
+                for attachment in &message.attachments {
+                    if !ids.iter().any(|id| id == attachment.id()) {
+                        ids.push(attachment.id().to_string());
+                    }
+                }
+            }
+        }
+        if !loaded.items.has_more {
+            break;
+        }
+        page = page.after(loaded.items.after);
+    }
+    let mut owned = Vec::new();
+    for result in join_all(ids.iter().map(|id| s.store.load_attachment(user, id))).await {
+        match result {
+            Ok(attachment) if attachment.thread_id() == Some(thread_id) => owned.push(attachment),
+            Ok(_) | Err(StoreError::NotFound { .. }) => {}
+            Err(err) => return Err(err.into()),
+        }
+    }
+    if !owned.is_empty() {
+        bytes.delete_attachments(user, &owned).await?;
+    }
+    Ok(owned.iter().map(|a| a.id().to_string()).collect())
+}
+
+/// After a thread is deleted: its attachments' metadata (one store request each). A failure
+/// only leaves metadata whose bytes are gone; it is logged, and expires with the retention.
+pub(crate) async fn delete_metadata(s: &ChatKitServer, ctx: &RequestContext, ids: &[String]) {
+    for result in join_all(ids.iter().map(|id| s.store.delete_attachment(&ctx.user, id))).await {
+        match result {
+            Ok(()) | Err(StoreError::NotFound { .. }) => {}
+            Err(err) => warn!(request_id = %ctx.request_id, error = %err, "could not delete a deleted thread's attachment metadata"),
+        }
+    }
 }

@@ -4,14 +4,16 @@ use chatkit_protocol::{FeedbackParams, ListItemsParams};
 use chatkit_store::PageRequest;
 use serde_json::Value;
 
-use super::{empty, to_json, without_hidden};
+use super::{attachments, empty, to_json, without_hidden};
 use crate::{ChatKitError, ChatKitServer, RequestContext};
 
 /// One page of items, hidden ones removed after paging. One store request.
 pub(crate) async fn list(s: &ChatKitServer, ctx: RequestContext, p: ListItemsParams) -> Result<Value, ChatKitError> {
     let page = PageRequest::new(p.limit.unwrap_or(0) as usize, p.order).after(p.after);
     let loaded = s.store.load_thread_items(&ctx.user, &p.thread_id, &page).await?;
-    to_json(&without_hidden(loaded.items))
+    let mut items = without_hidden(loaded.items);
+    attachments::present_items(s, &ctx.user, &mut items.data).await;
+    to_json(&items)
 }
 
 /// Stores a thumbs up/down and tells the responder. The ids were checked (1 to 50

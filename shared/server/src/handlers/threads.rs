@@ -4,14 +4,16 @@ use chatkit_protocol::{Order, Page, ListThreadsParams, ThreadParams, UpdateThrea
 use chatkit_store::PageRequest;
 use serde_json::Value;
 
-use super::{empty, to_json, without_hidden};
+use super::{attachments, empty, to_json, without_hidden};
 use crate::{ChatKitError, ChatKitServer, RequestContext};
 
 /// The thread with its first 20 items, oldest first, hidden items removed. One store request.
 pub(crate) async fn get_by_id(s: &ChatKitServer, ctx: RequestContext, p: ThreadParams) -> Result<Value, ChatKitError> {
     let page = PageRequest::new(chatkit_store::DEFAULT_PAGE_SIZE, Order::Asc);
     let loaded = s.store.load_thread_items(&ctx.user, &p.thread_id, &page).await?;
-    to_json(&loaded.thread.to_wire(without_hidden(loaded.items)))
+    let mut items = without_hidden(loaded.items);
+    attachments::present_items(s, &ctx.user, &mut items.data).await;
+    to_json(&loaded.thread.to_wire(items))
 }
 
 /// The caller's threads, each with an empty items page. One store request.
@@ -29,8 +31,12 @@ pub(crate) async fn update(s: &ChatKitServer, ctx: RequestContext, p: UpdateThre
     to_json(&thread.to_wire(Page::default()))
 }
 
-/// Deletes a thread and everything in it.
+/// Deletes a thread and everything in it. With attachments enabled, the bytes of the
+/// attachments its messages reference go first and their metadata last (done inline, in the
+/// request; see [`attachments::delete_thread_bytes`]).
 pub(crate) async fn delete(s: &ChatKitServer, ctx: RequestContext, p: ThreadParams) -> Result<Value, ChatKitError> {
+    let attachment_ids = attachments::delete_thread_bytes(s, &ctx.user, &p.thread_id).await?;
     s.store.delete_thread(&ctx.user, &p.thread_id).await?;
+    attachments::delete_metadata(s, &ctx, &attachment_ids).await;
     Ok(empty())
 }

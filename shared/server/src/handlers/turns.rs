@@ -17,6 +17,7 @@ use sha2::{Digest, Sha256};
 use futures::future::BoxFuture;
 use tracing::warn;
 
+use super::attachments;
 use crate::pipeline::{self, EventStream, StreamJob};
 use crate::{ChatKitError, ChatKitServer, EventSink, RequestContext, Responder, StreamError, Turn};
 
@@ -53,7 +54,7 @@ pub(crate) fn stream(
 }
 
 pub(crate) fn turn(s: &ChatKitServer, ctx: RequestContext, thread: ThreadMetadata, input: Option<UserMessageItem>, history: Vec<ThreadItem>) -> Turn {
-    Turn { thread, input, history, context: ctx, store: s.store.clone() }
+    Turn { thread, input, history, context: ctx, store: s.store.clone(), attachments: s.attachments.clone() }
 }
 
 /// The thread and its newest items (one store request); history comes back oldest first.
@@ -88,7 +89,9 @@ fn message_key(s: &ChatKitServer, ctx: &RequestContext, scope: &str, input: &Use
     Some(IdempotencyKey { key, window })
 }
 
-/// Builds the user message, attaching (and re-saving with `thread_id`) its attachments.
+/// Builds the user message, attaching (and re-saving with `thread_id`, upload descriptor
+/// dropped) its attachments: per attachment one metadata read, one object check while its
+/// upload is pending, one write.
 async fn user_message(
     s: &ChatKitServer,
     ctx: &RequestContext,
@@ -102,15 +105,9 @@ async fn user_message(
         });
     }
     s.responder.check_input(&input, ctx)?;
-    let mut attachments = Vec::with_capacity(input.attachments.len());
-    for id in &input.attachments {
-        let mut attachment = s.store.load_attachment(&ctx.user, id).await?;
-        if attachment.thread_id() != Some(thread_id) {
-            attachment.set_thread_id(thread_id);
-            s.store.save_attachment(&ctx.user, &attachment).await?;
-        }
-        attachments.push(attachment);
-    }
+    // every attachment is checked (the caller's, uploaded as declared) before any is saved
+    let checked = attachments::referenced(s, &ctx.user, thread_id, &input.attachments).await?;
+    let attachments = attachments::attach(s, &ctx.user, checked).await?;
     Ok(UserMessageItem {
         id: ids::new_id(ids::prefix::MESSAGE),
         thread_id: thread_id.to_string(),
@@ -120,6 +117,14 @@ async fn user_message(
         quoted_text: input.quoted_text,
         inference_options: input.inference_options,
     })
+}
+
+/// A user message as sent to the client: its attachments with fresh URLs.
+async fn presented(s: &ChatKitServer, ctx: &RequestContext, item: &ThreadItem) -> ThreadItem {
+    let mut items = [item.clone()];
+    attachments::present_items(s, &ctx.user, &mut items).await;
+    let [item] = items;
+    item
 }
 
 /// New thread and its first message, written together in one request, then the turn.
@@ -135,7 +140,7 @@ pub(crate) async fn create_thread(s: &ChatKitServer, ctx: RequestContext, p: Cre
     }
     let prelude = vec![
         ThreadStreamEvent::ThreadCreated { thread: thread.to_wire(Page::default()) },
-        ThreadStreamEvent::ItemDone { item: item.clone() },
+        ThreadStreamEvent::ItemDone { item: presented(s, &ctx, &item).await },
     ];
     let turn = turn(s, ctx, thread, Some(message), vec![item]);
     Ok(respond(s, turn, prelude, vec![]))
@@ -191,8 +196,9 @@ pub(crate) async fn add_user_message(s: &ChatKitServer, ctx: RequestContext, p: 
     // the concurrent read may or may not already see the new message
     let mut history: Vec<ThreadItem> = oldest_first(loaded.items.data).into_iter().filter(|i| i.id() != message.id).collect();
     history.push(item.clone());
+    let done = ThreadStreamEvent::ItemDone { item: presented(s, &ctx, &item).await };
     let turn = turn(s, ctx, loaded.thread, Some(message), history);
-    Ok(respond(s, turn, vec![ThreadStreamEvent::ItemDone { item }], vec![]))
+    Ok(respond(s, turn, vec![done], vec![]))
 }
 
 /// Completes the newest pending client tool call among the recent items (not only the very

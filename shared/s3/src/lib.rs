@@ -1,0 +1,347 @@
+//! ChatKit attachment bytes on S3, the serverless way: the browser uploads straight to S3
+//! with a presigned PUT (two-phase uploads), never through Lambda.
+//!
+//! - `attachments.create` validates the declared size and type ([`AttachmentSettings`]) and
+//!   stores the attachment with a pending upload; the client gets a presigned PUT that
+//!   expires within minutes and signs the content type.
+//! - When a message first uses it, one `HeadObject` checks that the object exists with the
+//!   declared size and type.
+//! - Whenever attachments are sent, images get a freshly presigned GET as `preview_url`.
+//!   Presigning is a local computation: it costs no request.
+//! - Object keys are `attachments/<hash of the user id>/<attachment id>`: derived from the
+//!   verified user and the server-minted id, never from the client's file name.
+//!
+//! Build one with [`S3AttachmentStore::new`] from the function's shared AWS config.
+
+mod counter;
+mod settings;
+
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use aws_config::SdkConfig;
+use aws_sdk_s3::config::{RequestChecksumCalculation, ResponseChecksumValidation};
+use aws_sdk_s3::error::{ProvideErrorMetadata, SdkError};
+use aws_sdk_s3::presigning::PresigningConfig;
+use aws_sdk_s3::types::{Delete, ObjectIdentifier};
+use aws_sdk_s3::Client;
+use chatkit_protocol::{Attachment, CreateAttachmentParams, UploadDescriptor, UploadMethod};
+use chatkit_server::{AttachmentBytes, AttachmentStore, ChatKitError};
+use chatkit_store::UserId;
+use serde_json::{json, Map, Value};
+use sha2::{Digest, Sha256};
+use tracing::warn;
+
+pub use settings::{AttachmentSettings, ConfigError, DEFAULT_MAX_BYTES, DEFAULT_TYPES};
+
+/// Every object key starts with this.
+pub const KEY_PREFIX: &str = "attachments/";
+/// Longest accepted file name, in bytes.
+pub const MAX_NAME_BYTES: usize = 255;
+
+/// A media type without parameters, lowercase; `None` when it is not `type/subtype`.
+pub fn media_type(raw: &str) -> Option<String> {
+    let essence = raw.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
+    let token = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_alphanumeric() || b"!#$&^_.+-".contains(&b));
+    let (kind, sub) = essence.split_once('/')?;
+    (token(kind) && token(sub)).then_some(essence)
+}
+
+/// The object key of an attachment: `attachments/<32 hex of SHA-256(user)>/<id>`.
+pub fn object_key(user: &UserId, attachment_id: &str) -> String {
+    let digest = Sha256::digest(user.as_str().as_bytes());
+    let hash: String = digest.iter().take(16).map(|b| format!("{b:02x}")).collect();
+    format!("{KEY_PREFIX}{hash}/{attachment_id}")
+}
+
+fn human(bytes: u64) -> String {
+    match bytes {
+        b if b >= 1024 * 1024 => format!("{:.1} MiB", b as f64 / (1024.0 * 1024.0)),
+        b if b >= 1024 => format!("{:.1} KiB", b as f64 / 1024.0),
+        b => format!("{b} bytes"),
+    }
+}
+
+/// The declared size stored in the attachment's private metadata.
+fn declared_size(attachment: &Attachment) -> Option<u64> {
+    attachment.metadata().and_then(|m| m.get("size")).and_then(Value::as_u64)
+}
+
+/// An error's HTTP status, when S3 answered.
+fn status_of<E, R: HttpStatus>(err: &SdkError<E, R>) -> Option<u16> {
+    err.raw_response().map(HttpStatus::status_code)
+}
+
+trait HttpStatus {
+    fn status_code(&self) -> u16;
+}
+
+impl HttpStatus for aws_sdk_s3::config::http::HttpResponse {
+    fn status_code(&self) -> u16 {
+        self.status().as_u16()
+    }
+}
+
+fn describe<E: ProvideErrorMetadata + std::error::Error + 'static, R: std::fmt::Debug>(err: &SdkError<E, R>) -> String {
+    match err.as_service_error() {
+        Some(service) => format!("{}: {}", service.code().unwrap_or("error"), service.message().unwrap_or("no details")),
+        None => aws_sdk_s3::error::DisplayErrorContext(err).to_string(),
+    }
+}
+
+/// Attachment bytes in one S3 bucket. Cheap to clone.
+#[derive(Debug, Clone)]
+pub struct S3AttachmentStore {
+    client: Client,
+    settings: Arc<AttachmentSettings>,
+    requests: Arc<AtomicU64>,
+}
+
+impl S3AttachmentStore {
+    /// A store with a client built from the function's shared AWS config: path-style
+    /// addressing when `settings.path_style`, checksums only where S3 requires them (a
+    /// presigned PUT must not carry a checksum of the empty body), every request counted.
+    pub fn new(sdk: &SdkConfig, settings: AttachmentSettings) -> Self {
+        let requests = Arc::new(AtomicU64::new(0));
+        let conf = aws_sdk_s3::config::Builder::from(sdk)
+            .force_path_style(settings.path_style)
+            .request_checksum_calculation(RequestChecksumCalculation::WhenRequired)
+            .response_checksum_validation(ResponseChecksumValidation::WhenRequired)
+            .interceptor(counter::RequestCounter(requests.clone()))
+            .build();
+        Self { client: Client::from_conf(conf), settings: Arc::new(settings), requests }
+    }
+
+    pub fn settings(&self) -> &AttachmentSettings {
+        &self.settings
+    }
+
+    pub fn client(&self) -> &Client {
+        &self.client
+    }
+
+    fn presigning(&self, ttl: Duration) -> Result<PresigningConfig, ChatKitError> {
+        PresigningConfig::expires_in(ttl).map_err(|e| ChatKitError::Internal(format!("bad presigning expiry: {e}")))
+    }
+
+    /// A presigned PUT for the attachment's object, with its content type signed.
+    pub async fn presign_upload(&self, user: &UserId, attachment: &Attachment) -> Result<UploadDescriptor, ChatKitError> {
+        let presigned = self
+            .client
+            .put_object()
+            .bucket(&self.settings.bucket)
+            .key(object_key(user, attachment.id()))
+            .content_type(attachment.mime_type())
+            .presigned(self.presigning(self.settings.upload_ttl)?)
+            .await
+            .map_err(|e| ChatKitError::Unavailable(format!("could not sign the upload URL: {}", describe(&e))))?;
+        let headers: BTreeMap<String, String> =
+            presigned.headers().map(|(k, v)| (k.to_ascii_lowercase(), v.to_string())).collect();
+        Ok(UploadDescriptor { url: presigned.uri().to_string(), method: UploadMethod::Put, headers })
+    }
+
+    /// A presigned GET for the attachment's object, valid for the URL lifetime.
+    pub async fn presign_download(&self, user: &UserId, attachment: &Attachment) -> Result<String, ChatKitError> {
+        let presigned = self
+            .client
+            .get_object()
+            .bucket(&self.settings.bucket)
+            .key(object_key(user, attachment.id()))
+            .presigned(self.presigning(self.settings.url_ttl)?)
+            .await
+            .map_err(|e| ChatKitError::Unavailable(format!("could not sign the download URL: {}", describe(&e))))?;
+        Ok(presigned.uri().to_string())
+    }
+
+    /// What is stored until a fresh URL replaces it on the way out (no signature is stored).
+    fn unsigned_url(&self, user: &UserId, attachment_id: &str) -> String {
+        format!("s3://{}/{}", self.settings.bucket, object_key(user, attachment_id))
+    }
+
+    fn validate(&self, p: &CreateAttachmentParams) -> Result<String, ChatKitError> {
+        let field = |f: &str| Some(format!("params.{f}"));
+        let name = p.name.trim();
+        if name.is_empty() {
+            return Err(ChatKitError::BadRequest { message: "the attachment has no name".into(), field: field("name") });
+        }
+        if name.len() > MAX_NAME_BYTES {
+            return Err(ChatKitError::BadRequest {
+                message: format!("the file name is {} bytes long; at most {MAX_NAME_BYTES} are accepted", name.len()),
+                field: field("name"),
+            });
+        }
+        let Some(mime) = media_type(&p.mime_type) else {
+            return Err(ChatKitError::BadRequest {
+                message: format!("`{}` is not a media type; the file's type could not be recognised", p.mime_type),
+                field: field("mime_type"),
+            });
+        };
+        if !self.settings.allows(&mime) {
+            return Err(ChatKitError::BadRequest {
+                message: format!("{mime} files cannot be attached here; accepted types: {}", self.settings.types.join(", ")),
+                field: field("mime_type"),
+            });
+        }
+        if p.size == 0 {
+            return Err(ChatKitError::BadRequest { message: format!("`{name}` is empty"), field: field("size") });
+        }
+        if p.size > self.settings.max_bytes {
+            return Err(ChatKitError::TooLarge { message: format!(
+                "`{name}` is {}; attachments can be at most {} ({} bytes)",
+                human(p.size),
+                human(self.settings.max_bytes),
+                self.settings.max_bytes
+            ), field: field("size") });
+        }
+        Ok(mime)
+    }
+}
+
+#[async_trait]
+impl AttachmentStore for S3AttachmentStore {
+    async fn create_attachment(&self, user: &UserId, id: String, p: &CreateAttachmentParams) -> Result<Attachment, ChatKitError> {
+        let mime_type = self.validate(p)?;
+        let url = self.unsigned_url(user, &id);
+        let upload_descriptor = Some(UploadDescriptor {
+            url: url.clone(),
+            method: UploadMethod::Put,
+            headers: BTreeMap::from([("content-type".to_string(), mime_type.clone())]),
+        });
+        let metadata = Some(Map::from_iter([("size".to_string(), json!(p.size))]));
+        let name = p.name.trim().to_string();
+        Ok(if mime_type.starts_with("image/") {
+            Attachment::Image { id, name, mime_type, upload_descriptor, thread_id: None, metadata, preview_url: url }
+        } else {
+            Attachment::File { id, name, mime_type, upload_descriptor, thread_id: None, metadata }
+        })
+    }
+
+    async fn delete_attachment(&self, user: &UserId, attachment: &Attachment) -> Result<(), ChatKitError> {
+        self.client
+            .delete_object()
+            .bucket(&self.settings.bucket)
+            .key(object_key(user, attachment.id()))
+            .send()
+            .await
+            .map_err(|e| ChatKitError::Unavailable(format!("could not delete the attachment's bytes: {}", describe(&e))))?;
+        Ok(())
+    }
+
+    /// One `DeleteObjects` per 1000 attachments.
+    async fn delete_attachments(&self, user: &UserId, attachments: &[Attachment]) -> Result<(), ChatKitError> {
+        for chunk in attachments.chunks(1000) {
+            let objects = chunk
+                .iter()
+                .map(|a| ObjectIdentifier::builder().key(object_key(user, a.id())).build())
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(|e| ChatKitError::Internal(e.to_string()))?;
+            let delete = Delete::builder().set_objects(Some(objects)).quiet(true).build().map_err(|e| ChatKitError::Internal(e.to_string()))?;
+            let out = self
+                .client
+                .delete_objects()
+                .bucket(&self.settings.bucket)
+                .delete(delete)
+                .send()
+                .await
+                .map_err(|e| ChatKitError::Unavailable(format!("could not delete attachment bytes: {}", describe(&e))))?;
+            if let Some(failed) = out.errors().first() {
+                return Err(ChatKitError::Unavailable(format!(
+                    "could not delete {} attachment object(s): {}",
+                    out.errors().len(),
+                    failed.message().unwrap_or("no details")
+                )));
+            }
+        }
+        Ok(())
+    }
+
+    /// One `HeadObject`: the object exists, with the declared size and type.
+    async fn check_upload(&self, user: &UserId, attachment: &Attachment) -> Result<(), ChatKitError> {
+        let name = attachment.name();
+        let head = self.client.head_object().bucket(&self.settings.bucket).key(object_key(user, attachment.id())).send().await;
+        let head = match head {
+            Ok(head) => head,
+            // without s3:ListBucket (the template grants none), S3 answers 403 for a missing key
+            Err(err) if matches!(status_of(&err), Some(403 | 404)) => {
+                return Err(ChatKitError::bad_request(format!(
+                    "attachment `{name}` ({}) was never uploaded: PUT its bytes to the upload URL first",
+                    attachment.id()
+                )));
+            }
+            Err(err) => return Err(ChatKitError::Unavailable(format!("could not check the upload of `{name}`: {}", describe(&err)))),
+        };
+        let size = head.content_length().unwrap_or(0).max(0) as u64;
+        if let Some(declared) = declared_size(attachment) {
+            if size != declared {
+                return Err(ChatKitError::bad_request(format!(
+                    "attachment `{name}` was declared as {declared} bytes but {size} were uploaded; attach it again"
+                )));
+            }
+        }
+        let uploaded_type = head.content_type().and_then(media_type).unwrap_or_default();
+        if uploaded_type != attachment.mime_type() {
+            return Err(ChatKitError::bad_request(format!(
+                "attachment `{name}` was declared as {} but uploaded as {}; attach it again",
+                attachment.mime_type(),
+                if uploaded_type.is_empty() { "an unknown type" } else { &uploaded_type }
+            )));
+        }
+        Ok(())
+    }
+
+    /// Fresh presigned URLs: the PUT while the upload is pending, the preview GET of images.
+    async fn present(&self, user: &UserId, mut attachment: Attachment) -> Attachment {
+        if attachment.upload_descriptor().is_some() {
+            match self.presign_upload(user, &attachment).await {
+                Ok(descriptor) => attachment.set_upload_descriptor(Some(descriptor)),
+                Err(err) => warn!(error = %err, "could not sign an upload URL"),
+            }
+        }
+        if matches!(attachment, Attachment::Image { .. }) {
+            match self.presign_download(user, &attachment).await {
+                Ok(url) => {
+                    if let Attachment::Image { preview_url, .. } = &mut attachment {
+                        *preview_url = url;
+                    }
+                }
+                Err(err) => warn!(error = %err, "could not sign a preview URL"),
+            }
+        }
+        attachment.without_metadata()
+    }
+
+    async fn download_url(&self, user: &UserId, attachment: &Attachment) -> Result<Option<String>, ChatKitError> {
+        self.presign_download(user, attachment).await.map(Some)
+    }
+
+    /// One (ranged) `GetObject`.
+    async fn read(&self, user: &UserId, attachment: &Attachment, max_bytes: u64) -> Result<Option<AttachmentBytes>, ChatKitError> {
+        let name = attachment.name();
+        let mut request = self.client.get_object().bucket(&self.settings.bucket).key(object_key(user, attachment.id()));
+        if max_bytes < u64::MAX {
+            request = request.range(format!("bytes=0-{}", max_bytes.saturating_sub(1)));
+        }
+        let out = match request.send().await {
+            Ok(out) => out,
+            Err(err) if status_of(&err) == Some(416) => return Ok(Some(AttachmentBytes { data: Vec::new(), total_size: 0 })),
+            Err(err) if matches!(status_of(&err), Some(403 | 404)) => {
+                return Err(ChatKitError::NotFound(format!("the bytes of attachment `{name}` are gone")));
+            }
+            Err(err) => return Err(ChatKitError::Unavailable(format!("could not read `{name}`: {}", describe(&err)))),
+        };
+        // `Content-Range: bytes 0-99/1234` gives the whole size of a partial answer
+        let total = out.content_range().and_then(|r| r.rsplit('/').next()).and_then(|t| t.parse::<u64>().ok());
+        let length = out.content_length().unwrap_or(0).max(0) as u64;
+        let body = out.body.collect().await.map_err(|e| ChatKitError::Unavailable(format!("could not read `{name}`: {e}")))?;
+        let mut data = body.into_bytes().to_vec();
+        data.truncate(max_bytes.min(usize::MAX as u64) as usize);
+        Ok(Some(AttachmentBytes { total_size: total.unwrap_or(length).max(data.len() as u64), data }))
+    }
+
+    fn request_count(&self) -> u64 {
+        self.requests.load(Ordering::Relaxed)
+    }
+}

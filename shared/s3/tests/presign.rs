@@ -1,0 +1,139 @@
+//! What the presigned URLs sign, checked offline (presigning makes no request): expiry, the
+//! signed content type, host, key prefix, and no checksum of an empty body. A moto or S3
+//! server does not check signatures, so these assertions are what keeps them right.
+
+use std::collections::HashMap;
+
+use aws_config::{BehaviorVersion, Region, SdkConfig};
+use aws_sdk_s3::config::{Credentials, SharedCredentialsProvider};
+use chatkit_protocol::{Attachment, CreateAttachmentParams};
+use chatkit_s3::{object_key, AttachmentSettings, S3AttachmentStore};
+use chatkit_server::{AttachmentStore, ChatKitError};
+use chatkit_store::UserId;
+
+fn sdk() -> SdkConfig {
+    SdkConfig::builder()
+        .region(Region::new("eu-west-1"))
+        .credentials_provider(SharedCredentialsProvider::new(Credentials::new("AKIDEXAMPLE", "not-a-real-secret", None, None, "test")))
+        .behavior_version(BehaviorVersion::latest())
+        .build()
+}
+
+fn store() -> S3AttachmentStore {
+    S3AttachmentStore::new(&sdk(), AttachmentSettings::new("chat-uploads"))
+}
+
+fn params(name: &str, size: u64, mime: &str) -> CreateAttachmentParams {
+    CreateAttachmentParams { name: name.into(), size, mime_type: mime.into() }
+}
+
+/// Query pairs of a URL, percent-decoded.
+fn query(url: &str) -> HashMap<String, String> {
+    let query = url.split_once('?').map(|(_, q)| q).unwrap_or("");
+    query
+        .split('&')
+        .filter_map(|pair| pair.split_once('='))
+        .map(|(k, v)| (decode(k), decode(v)))
+        .collect()
+}
+
+fn decode(s: &str) -> String {
+    let bytes = s.as_bytes();
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%' && i + 2 < bytes.len() {
+            out.push(u8::from_str_radix(&s[i + 1..i + 3], 16).unwrap());
+            i += 3;
+        } else {
+            out.push(bytes[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8(out).unwrap()
+}
+
+#[tokio::test]
+async fn the_upload_url_signs_the_content_type_and_expires_in_minutes() {
+    let s = store();
+    let user = UserId::new("auth0|ada");
+    let stored = s.create_attachment(&user, "atc_01JD0000000000000000000001".into(), &params("../../etc/passwd.png", 69, "Image/PNG")).await.unwrap();
+    assert!(stored.metadata().is_some(), "the declared size is kept privately");
+    assert_eq!(stored.mime_type(), "image/png", "normalized");
+    assert!(!stored.upload_descriptor().unwrap().url.contains("X-Amz-Signature"), "no signature is stored");
+
+    let sent = s.present(&user, stored).await;
+    assert!(sent.metadata().is_none());
+    let descriptor = sent.upload_descriptor().expect("pending upload keeps its descriptor");
+    let url = &descriptor.url;
+    let key = object_key(&user, "atc_01JD0000000000000000000001");
+    assert!(key.starts_with("attachments/") && key.ends_with("/atc_01JD0000000000000000000001"), "{key}");
+    assert!(!key.contains("passwd") && !key.contains("auth0"), "neither the file name nor the raw user id: {key}");
+    assert!(url.starts_with(&format!("https://chat-uploads.s3.eu-west-1.amazonaws.com/{key}?")), "{url}");
+    let q = query(url);
+    assert_eq!(q["X-Amz-Expires"], "300");
+    assert_eq!(q["X-Amz-Algorithm"], "AWS4-HMAC-SHA256");
+    assert!(q["X-Amz-Credential"].starts_with("AKIDEXAMPLE/") && q["X-Amz-Credential"].ends_with("/eu-west-1/s3/aws4_request"));
+    let signed: Vec<&str> = q["X-Amz-SignedHeaders"].split(';').collect();
+    assert!(signed.contains(&"content-type"), "the content type must be signed: {signed:?}");
+    assert!(signed.contains(&"host"), "{signed:?}");
+    assert!(!url.to_ascii_lowercase().contains("x-amz-checksum") && !url.contains("x-amz-sdk-checksum"), "no checksum of an empty body: {url}");
+    assert_eq!(descriptor.headers.get("content-type").map(String::as_str), Some("image/png"), "the client sends the signed type");
+
+    let Attachment::Image { preview_url, .. } = &sent else { panic!("an image") };
+    assert!(preview_url.starts_with(&format!("https://chat-uploads.s3.eu-west-1.amazonaws.com/{key}?")), "{preview_url}");
+    assert_eq!(query(preview_url)["X-Amz-Expires"], "3600");
+    assert_eq!(s.request_count(), 0, "presigning sends no request");
+}
+
+#[tokio::test]
+async fn previews_are_fresh_and_attached_files_have_no_upload_url() {
+    let s = store();
+    let user = UserId::new("ada");
+    let mut stored = s.create_attachment(&user, "atc_01JD0000000000000000000002".into(), &params("a.png", 10, "image/png")).await.unwrap();
+    stored.set_upload_descriptor(None);
+    let first = s.present(&user, stored.clone()).await;
+    assert!(first.upload_descriptor().is_none());
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    let second = s.present(&user, stored).await;
+    let (Attachment::Image { preview_url: a, .. }, Attachment::Image { preview_url: b, .. }) = (&first, &second) else { panic!() };
+    assert_ne!(query(a)["X-Amz-Date"], query(b)["X-Amz-Date"], "a new signature every time");
+    let pdf = s.create_attachment(&user, "atc_01JD0000000000000000000003".into(), &params("a.pdf", 10, "application/pdf")).await.unwrap();
+    assert!(matches!(pdf, Attachment::File { .. }));
+    let url = s.download_url(&user, &pdf).await.unwrap().unwrap();
+    assert!(url.contains("/attachments/") && url.contains("X-Amz-Signature="), "{url}");
+}
+
+#[tokio::test]
+async fn path_style_for_a_local_endpoint() {
+    let sdk = sdk().into_builder().endpoint_url("http://127.0.0.1:5000").build();
+    let mut settings = AttachmentSettings::new("local-bucket");
+    settings.path_style = true;
+    let s = S3AttachmentStore::new(&sdk, settings);
+    let user = UserId::new("ada");
+    let a = s.create_attachment(&user, "atc_01JD0000000000000000000004".into(), &params("a.txt", 3, "text/plain")).await.unwrap();
+    let sent = s.present(&user, a).await;
+    let url = &sent.upload_descriptor().unwrap().url;
+    assert!(url.starts_with("http://127.0.0.1:5000/local-bucket/attachments/"), "{url}");
+}
+
+#[tokio::test]
+async fn create_refuses_what_the_limits_exclude() {
+    let mut settings = AttachmentSettings::new("b");
+    settings.max_bytes = 1000;
+    let s = S3AttachmentStore::new(&sdk(), settings);
+    let user = UserId::new("ada");
+    let create = |p: CreateAttachmentParams| {
+        let s = s.clone();
+        let user = user.clone();
+        async move { s.create_attachment(&user, "atc_01JD0000000000000000000005".into(), &p).await }
+    };
+    assert!(matches!(create(params("big.png", 1001, "image/png")).await, Err(ChatKitError::TooLarge { message, .. }) if message.contains("1000")));
+    assert!(create(params("ok.png", 1000, "image/png")).await.is_ok());
+    for bad in [params("a.html", 10, "text/html"), params("a.svg", 10, "image/svg+xml"), params("a", 10, ""), params("a", 10, "not a type"),
+                params(" ", 10, "image/png"), params("a.png", 0, "image/png"), params(&"n".repeat(300), 10, "image/png")] {
+        let got = create(bad.clone()).await;
+        assert!(matches!(got, Err(ChatKitError::BadRequest { .. })), "{bad:?} → {got:?}");
+    }
+    assert_eq!(create(params("notes.txt", 10, "text/plain; charset=utf-8")).await.unwrap().mime_type(), "text/plain");
+}

@@ -37,6 +37,53 @@ STORE_ACTIONS = {
     "dynamodb:BatchWriteItem",
 }
 
+# issue 8: attachment bytes on S3
+ATTACHMENT_ACTIONS = {"s3:PutObject", "s3:GetObject", "s3:DeleteObject"}
+ATTACHMENT_OBJECTS = "${AttachmentsBucket.Arn}/attachments/*"
+
+
+def check_attachments(doc, policies, s3_actions, check):
+    """A private, encrypted bucket with CORS for the allowed origins and a lifecycle; IAM limited
+    to put/get/delete of its attachment objects; a parameter turns it all off."""
+    params = doc.get("Parameters", {})
+    conditions = doc.get("Conditions", {})
+    check(params.get("Attachments", {}).get("AllowedValues") == ["enabled", "disabled"], "Parameters.Attachments must be enabled|disabled")
+    check(conditions.get("AttachmentsOn") == {"Equals": [{"Ref": "Attachments"}, "enabled"]}, "Conditions.AttachmentsOn must follow the Attachments parameter")
+    res = doc["Resources"]
+    bucket = res.get("AttachmentsBucket", {})
+    check(bucket.get("Type") == "AWS::S3::Bucket" and bucket.get("Condition") == "AttachmentsOn", "AttachmentsBucket must be an S3 bucket under AttachmentsOn")
+    props = bucket.get("Properties", {})
+    block = props.get("PublicAccessBlockConfiguration", {})
+    for key in ("BlockPublicAcls", "BlockPublicPolicy", "IgnorePublicAcls", "RestrictPublicBuckets"):
+        check(block.get(key) is True, f"AttachmentsBucket must set PublicAccessBlockConfiguration.{key}: true")
+    sse = props.get("BucketEncryption", {}).get("ServerSideEncryptionConfiguration", [{}])
+    algorithm = sse[0].get("ServerSideEncryptionByDefault", {}).get("SSEAlgorithm") if sse else None
+    check(algorithm in ("AES256", "aws:kms"), "AttachmentsBucket must be encrypted (SSE)")
+    cors = props.get("CorsConfiguration", {}).get("CorsRules", [])
+    check(len(cors) == 1, "AttachmentsBucket needs exactly one CORS rule")
+    for rule in cors:
+        check(sorted(rule.get("AllowedMethods", [])) == ["GET", "PUT"], "the bucket's CORS allows exactly PUT and GET")
+        check(rule.get("AllowedOrigins") == {"Ref": "AllowedOrigins"}, "the bucket's CORS origins are the AllowedOrigins parameter")
+    rules = props.get("LifecycleConfiguration", {}).get("Rules", [])
+    flat = []
+    for rule in rules:
+        flat.extend(b for b in (rule["If"][1:] if isinstance(rule, dict) and "If" in rule else [rule]) if isinstance(b, dict))
+    check(any(r.get("AbortIncompleteMultipartUpload", {}).get("DaysAfterInitiation") for r in flat), "the bucket's lifecycle must abort incomplete uploads")
+    check(any(r.get("ExpirationInDays") == {"Ref": "RetentionDays"} for r in flat), "the bucket's objects must expire after RetentionDays")
+    policy = res.get("AttachmentsBucketPolicy", {}).get("Properties", {}).get("PolicyDocument", {})
+    check("aws:SecureTransport" in str(policy), "the bucket policy must deny requests without TLS")
+
+    check(s3_actions == ATTACHMENT_ACTIONS, f"S3 actions must be exactly {sorted(ATTACHMENT_ACTIONS)}, got {sorted(s3_actions)}")
+    for policy in policies:
+        for stmt in policy.get("Statement", []):
+            acts = stmt["Action"] if isinstance(stmt["Action"], list) else [stmt["Action"]]
+            if any(a.startswith("s3:") for a in acts):
+                check(stmt.get("Resource") == {"Sub": ATTACHMENT_OBJECTS}, f"S3 actions only on {ATTACHMENT_OBJECTS}")
+                check(all(a.startswith("s3:") for a in acts), "S3 actions in a statement of their own")
+    env = res["ChatKitFunction"]["Properties"].get("Environment", {}).get("Variables", {})
+    expected = {"If": ["AttachmentsOn", {"Ref": "AttachmentsBucket"}, {"Ref": "AWS::NoValue"}]}
+    check(env.get("CHATKIT_ATTACHMENTS_BUCKET") == expected, "CHATKIT_ATTACHMENTS_BUCKET must be the bucket when AttachmentsOn")
+
 
 def main(path):
     doc = yaml.load(open(path), Loader=CfnLoader)
@@ -78,8 +125,11 @@ def main(path):
             resources.append(stmt.get("Resource"))
     dynamo = {a for a in actions if a.startswith("dynamodb:")}
     check(dynamo == STORE_ACTIONS, f"DynamoDB actions must be exactly {sorted(STORE_ACTIONS)}, got {sorted(dynamo)}")
-    check(actions - dynamo == {"secretsmanager:GetSecretValue"}, f"unexpected actions: {sorted(actions - dynamo)}")
-    check("*" not in str(resources).replace("/index/", ""), "IAM resources must not be wildcards")
+    s3 = {a for a in actions if a.startswith("s3:")}
+    check(actions - dynamo - s3 == {"secretsmanager:GetSecretValue"}, f"unexpected actions: {sorted(actions - dynamo - s3)}")
+    # the one wildcard allowed: the attachment objects' ARN (every key is under attachments/)
+    check("*" not in str(resources).replace("/index/", "").replace(ATTACHMENT_OBJECTS, ""), "IAM resources must not be wildcards")
+    check_attachments(doc, policies, s3, check)
 
     table = doc["Resources"]["ChatTable"]["Properties"]
     check(table.get("BillingMode") == "PAY_PER_REQUEST", "table must be on-demand")
@@ -99,7 +149,7 @@ def main(path):
         print(f"template check: {e}", file=sys.stderr)
     if errors:
         return 1
-    print(f"template check: {path} ok (streaming Function URL, least-privilege IAM, no dev settings)")
+    print(f"template check: {path} ok (streaming Function URL, least-privilege IAM, no dev settings, private attachments bucket)")
     return 0
 
 

@@ -28,7 +28,7 @@ use crate::tools::{spec, RetrievalTool, Tool, ToolContext};
 use crate::workflow::{ToolCallRecord, ToolWorkflow, MAX_TOOL_OUTPUT};
 use crate::attachments::{self, AttachmentOptions};
 use crate::transcribe::Transcriber;
-use crate::{context, input};
+use crate::{budget, context, input};
 
 /// Longest a server tool may run.
 const TOOL_TIMEOUT: Duration = Duration::from_secs(60);
@@ -189,7 +189,8 @@ impl Agent {
             text_max_bytes: self.config.attachment_text_max_bytes,
         };
         let attachments = attachments::resolve(turn, &attachment_options).await;
-        let mut input = input::build_input_with(&turn.history, self.config.history_token_budget, &attachments);
+        let (mut input, turn_start) =
+            input::build_bounded_input(&turn.history, self.config.history_token_budget, &self.config.budgets, &attachments);
         // this turn's tools: the server tools, plus what the MCP servers offer this caller
         let mut turn_tools = self.tools.clone();
         let mcp = self.mcp.as_ref().map(|mcp| mcp.begin(&turn.context));
@@ -207,7 +208,8 @@ impl Agent {
                 (0, false) if turn.input.is_some() => Self::first_round_tools(&specs, &options),
                 _ => (specs.clone(), None),
             };
-            let request = ModelRequest { model: model.clone(), instructions: instructions.clone(), input: input.clone(), tools, tool_choice };
+            let mut request = ModelRequest { model: model.clone(), instructions: instructions.clone(), input: input.clone(), tools, tool_choice };
+            fit_to_budget(&mut request, self.config.budgets.model_input_tokens, turn_start, &turn.context.request_id)?;
             let Round { text, calls } = self.round(&request, sink, title, usage, workflow).await?;
             answered |= text.is_some();
             if let Some(text) = text {
@@ -335,12 +337,29 @@ impl Agent {
             }
         };
         let (output, failure) = match outcome {
-            Ok(Value::String(text)) => (input::bounded(&text, MAX_TOOL_OUTPUT), None),
-            Ok(value) => (input::bounded(&value.to_string(), MAX_TOOL_OUTPUT), None),
+            Ok(Value::String(text)) => (budget::trim_marked(&text, self.config.budgets.tool_output_bytes().min(MAX_TOOL_OUTPUT)), None),
+            Ok(value) => (budget::trim_marked(&value.to_string(), self.config.budgets.tool_output_bytes().min(MAX_TOOL_OUTPUT)), None),
             Err(message) => (json!({"error": message}).to_string(), Some(message)),
         };
         workflow.finish(sink, task, failure.as_deref()).await?;
         Ok(ToolCallRecord::new(&call.call_id, &call.name, &call.arguments, &output, failure.is_some(), workflow.id()))
+    }
+}
+
+/// Fits a request to the model-input budget (see [`budget::fit`]); a request whose
+/// instructions and tool definitions alone are over it cannot be sent.
+fn fit_to_budget(request: &mut ModelRequest, tokens: usize, turn_start: usize, request_id: &str) -> Result<(), StreamError> {
+    match budget::fit(request, tokens, turn_start) {
+        Ok(fitted) if fitted.dropped_items > 0 || fitted.trimmed_items > 0 => {
+            info!(request_id, dropped = fitted.dropped_items, trimmed = fitted.trimmed_items, tokens = fitted.tokens, "model input fitted to its budget");
+            Ok(())
+        }
+        Ok(_) => Ok(()),
+        Err(too_large) => {
+            warn!(request_id, fixed_tokens = too_large.fixed_tokens, budget = too_large.budget,
+                hint = "raise CHATKIT_MODEL_INPUT_TOKEN_BUDGET or shorten the system prompt / tool definitions", "the model input cannot fit its budget");
+            Err(StreamError::custom("This request is too large for the assistant.", false))
+        }
     }
 }
 

@@ -5,6 +5,7 @@ use std::time::Duration;
 use serde::Deserialize;
 use serde_json::Value;
 
+use crate::budget::InputBudgets;
 use crate::mcp::{parse_servers, McpServerConfig, DEFAULT_TOOLS_TTL};
 
 /// The default model API base URL.
@@ -81,6 +82,10 @@ pub struct AgentConfig {
     /// `CHATKIT_HISTORY_TOKEN_BUDGET`: estimated tokens (characters / 4) of history sent to
     /// the model; oldest items are dropped first. Default 8000.
     pub history_token_budget: usize,
+    /// `CHATKIT_MESSAGE_TOKEN_BUDGET`, `CHATKIT_TOOL_OUTPUT_TOKEN_BUDGET`,
+    /// `CHATKIT_MODEL_INPUT_TOKEN_BUDGET`: what one message, one tool result and one model
+    /// request may hold (see [`crate::budget`]).
+    pub budgets: InputBudgets,
     /// `CHATKIT_TITLE_MODEL`: the model that writes thread titles; default = `model`.
     pub title_model: String,
     /// `CHATKIT_CONNECT_TIMEOUT_MS`: TCP/TLS connect timeout. Default 5000. (Applied when the
@@ -132,6 +137,7 @@ impl std::fmt::Debug for AgentConfig {
             .field("models", &self.models)
             .field("api", &self.api)
             .field("history_token_budget", &self.history_token_budget)
+            .field("budgets", &self.budgets)
             .field("title_model", &self.title_model)
             .field("max_tool_iterations", &self.max_tool_iterations)
             .field("retrieval_url", &self.retrieval_url)
@@ -153,6 +159,7 @@ impl Default for AgentConfig {
             api: ModelApi::Responses,
             system_prompt: DEFAULT_SYSTEM_PROMPT.into(),
             history_token_budget: 8000,
+            budgets: InputBudgets::default(),
             title_model: DEFAULT_MODEL.into(),
             connect_timeout: Duration::from_millis(5000),
             first_token_timeout: Duration::from_millis(30_000),
@@ -239,6 +246,21 @@ impl AgentConfig {
         };
         if let Some(budget) = number("CHATKIT_HISTORY_TOKEN_BUDGET")? {
             c.history_token_budget = budget as usize;
+        }
+        let positive = |name: &str| -> Result<Option<usize>, ConfigError> {
+            match number(name)? {
+                Some(0) => Err(ConfigError::new(name, "must be greater than 0")),
+                other => Ok(other.map(|n| n as usize)),
+            }
+        };
+        if let Some(n) = positive("CHATKIT_MESSAGE_TOKEN_BUDGET")? {
+            c.budgets.message_tokens = n;
+        }
+        if let Some(n) = positive("CHATKIT_TOOL_OUTPUT_TOKEN_BUDGET")? {
+            c.budgets.tool_output_tokens = n;
+        }
+        if let Some(n) = positive("CHATKIT_MODEL_INPUT_TOKEN_BUDGET")? {
+            c.budgets.model_input_tokens = n;
         }
         c.connect_timeout = millis("CHATKIT_CONNECT_TIMEOUT_MS")?.unwrap_or(c.connect_timeout);
         c.first_token_timeout = millis("CHATKIT_FIRST_TOKEN_TIMEOUT_MS")?.unwrap_or(c.first_token_timeout);

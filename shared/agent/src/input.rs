@@ -7,6 +7,7 @@ use chatkit_protocol::{
 use serde_json::Value;
 
 use crate::attachments::{AttachmentInput, AttachmentInputs};
+use crate::budget::{trim_marked, InputBudgets};
 use crate::client::{InputItem, InputPart, Role};
 use crate::workflow::ToolCallRecord;
 
@@ -20,7 +21,8 @@ pub fn estimate_tokens(items: &[InputItem]) -> usize {
 
 /// Converts the history in order, then drops the oldest items while over `budget`. Items
 /// from the newest user message on are always kept. Each thread item converts to a group
-/// that is kept or dropped whole (a function call never loses its output).
+/// that is kept or dropped whole (a function call never loses its output). Messages and tool
+/// results are trimmed to the default [`InputBudgets`].
 pub fn build_input(history: &[ThreadItem], budget: usize) -> Vec<InputItem> {
     build_input_with(history, budget, &AttachmentInputs::new())
 }
@@ -28,6 +30,18 @@ pub fn build_input(history: &[ThreadItem], budget: usize) -> Vec<InputItem> {
 /// [`build_input`] with the attachments' content ([`crate::attachments::resolve`]);
 /// attachments missing from `attachments` are named only.
 pub fn build_input_with(history: &[ThreadItem], budget: usize, attachments: &AttachmentInputs) -> Vec<InputItem> {
+    build_bounded_input(history, budget, &InputBudgets::default(), attachments).0
+}
+
+/// [`build_input_with`] with explicit budgets for user messages and tool results; also
+/// returns where this turn starts in the input (the newest user message's first item), which
+/// [`crate::budget::fit`] keeps while it drops history.
+pub fn build_bounded_input(
+    history: &[ThreadItem],
+    budget: usize,
+    budgets: &InputBudgets,
+    attachments: &AttachmentInputs,
+) -> (Vec<InputItem>, usize) {
     let last = history.len().saturating_sub(1);
     // workflows that showed stored server tool calls: the calls themselves are replayed
     let shown: Vec<&str> = history
@@ -41,7 +55,7 @@ pub fn build_input_with(history: &[ThreadItem], budget: usize, attachments: &Att
     let groups: Vec<Vec<InputItem>> = history
         .iter()
         .enumerate()
-        .map(|(i, item)| if shown.contains(&item.id()) { vec![] } else { convert(item, i == last, attachments) })
+        .map(|(i, item)| if shown.contains(&item.id()) { vec![] } else { convert(item, i == last, budgets, attachments) })
         .collect();
     let keep_from = history.iter().rposition(|i| matches!(i, ThreadItem::UserMessage(_))).unwrap_or(last);
     let mut total: usize = groups.iter().map(|g| estimate_tokens(g)).sum();
@@ -53,22 +67,24 @@ pub fn build_input_with(history: &[ThreadItem], budget: usize, attachments: &Att
     if start > 0 {
         tracing::debug!(dropped = start, "history trimmed to the token budget");
     }
-    groups.into_iter().skip(start).flatten().collect()
+    let turn_start = groups[start..keep_from.max(start).min(groups.len())].iter().map(Vec::len).sum();
+    (groups.into_iter().skip(start).flatten().collect(), turn_start)
 }
 
 fn user(text: impl Into<String>) -> InputItem {
     InputItem::message(Role::User, text)
 }
 
-fn convert(item: &ThreadItem, is_last: bool, attachments: &AttachmentInputs) -> Vec<InputItem> {
+fn convert(item: &ThreadItem, is_last: bool, budgets: &InputBudgets, attachments: &AttachmentInputs) -> Vec<InputItem> {
     match item {
-        ThreadItem::UserMessage(m) => user_message(m, is_last, attachments),
+        ThreadItem::UserMessage(m) => user_message(m, is_last, budgets, attachments),
         ThreadItem::AssistantMessage(m) => {
             let text: Vec<&str> = m.content.iter().map(|c| c.text.as_str()).collect();
             vec![InputItem::message(Role::Assistant, text.join("\n\n"))]
         }
         ThreadItem::ClientToolCall(c) if c.status == ToolCallStatus::Completed => {
             let output = c.output.as_ref().map(json_string).unwrap_or_else(|| "null".into());
+            let output = trim_marked(&output, budgets.tool_output_bytes());
             vec![
                 InputItem::FunctionCall {
                     call_id: c.call_id.clone(),
@@ -99,7 +115,7 @@ fn convert(item: &ThreadItem, is_last: bool, attachments: &AttachmentInputs) -> 
         ThreadItem::HiddenContextItem(h) => match ToolCallRecord::from_content(&h.content) {
             Some(call) => vec![
                 InputItem::FunctionCall { call_id: call.call_id.clone(), name: call.name, arguments: call.arguments },
-                InputItem::FunctionCallOutput { call_id: call.call_id, output: call.output },
+                InputItem::FunctionCallOutput { call_id: call.call_id, output: trim_marked(&call.output, budgets.tool_output_bytes()) },
             ],
             None => vec![hidden(&json_string(&h.content))],
         },
@@ -127,7 +143,7 @@ fn hidden(content: &str) -> InputItem {
 /// ([`attachment_parts`]); for the newest message also the quoted text; for every message
 /// with @-mentions, what they refer to (PROTOCOL.md §6.3: one block, tags deduplicated by
 /// their text).
-fn user_message(m: &UserMessageItem, is_last: bool, attachments: &AttachmentInputs) -> Vec<InputItem> {
+fn user_message(m: &UserMessageItem, is_last: bool, budgets: &InputBudgets, attachments: &AttachmentInputs) -> Vec<InputItem> {
     let mut text = String::new();
     for part in &m.content {
         match part {
@@ -138,6 +154,7 @@ fn user_message(m: &UserMessageItem, is_last: bool, attachments: &AttachmentInpu
             }
         }
     }
+    let text = trim_marked(&text, budgets.message_bytes());
     let mut items = if m.attachments.is_empty() {
         vec![user(text)]
     } else {
@@ -149,7 +166,8 @@ fn user_message(m: &UserMessageItem, is_last: bool, attachments: &AttachmentInpu
     };
     if is_last {
         if let Some(quoted) = m.quoted_text.as_deref().filter(|q| !q.trim().is_empty()) {
-            items.push(user(format!("The user is referring to this in particular: \n{}", bounded(quoted, MAX_BLOB))));
+            let quoted = trim_marked(quoted, budgets.message_bytes().min(MAX_BLOB));
+            items.push(user(format!("The user is referring to this in particular: \n{quoted}")));
         }
     }
     let mut seen: Vec<&str> = Vec::new();

@@ -11,6 +11,7 @@
 
 mod agent;
 pub mod attachments;
+pub mod budget;
 pub mod client;
 pub mod config;
 pub mod context;

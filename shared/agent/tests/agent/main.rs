@@ -1,6 +1,7 @@
 //! The agent driven through `ChatKitServer` + `MemoryStore` against a local stub model API.
 //! No network beyond loopback; durations appear only as timeouts.
 
+mod bounded;
 mod failures;
 mod keys;
 mod mcp;
@@ -128,6 +129,12 @@ impl Harness {
     pub async fn items(&self, thread_id: &str) -> Vec<ThreadItem> {
         let page = PageRequest::new(100, Order::Asc);
         self.store.load_thread_items(&UserId::new(USER), thread_id, &page).await.unwrap().items.data
+    }
+
+    /// The user's thread ids, newest first.
+    pub async fn thread_ids(&self) -> Vec<String> {
+        let page = PageRequest::new(100, Order::Desc);
+        self.store.list_threads(&UserId::new(USER), &page).await.unwrap().data.into_iter().map(|t| t.id).collect()
     }
 
     pub async fn thread(&self, thread_id: &str) -> ThreadMetadata {

@@ -115,9 +115,9 @@ async fn older_history_is_dropped_before_the_turn_is_touched() {
     .await;
     h.stub.push(chat_text(&["first"]));
     let (thread_id, _) = h.create(&"old context ".repeat(700)).await;
-    for _ in 0..2 {
+    for i in 0..2 {
         h.stub.push(chat_text(&["more"]));
-        h.stream(add_message_body(&thread_id, &"older message ".repeat(400))).await;
+        h.stream(add_message_body(&thread_id, &format!("older message {i} ").repeat(400))).await;
     }
     h.stub.push(chat_text(&["latest"]));
     h.stream(add_message_body(&thread_id, "the newest question")).await;

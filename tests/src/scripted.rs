@@ -115,6 +115,29 @@ impl Responder for Scripted {
                 sink.done(widget).await?;
                 Ok(())
             }
+            "stream widget" => {
+                let card = json!({"type": "Card", "children": [{"type": "Title", "value": "Report"}, {"type": "Markdown", "id": "body", "value": ""}]});
+                let Some(mut widget) = sink.stream_widget(card).await? else { return Err(StreamError::custom("invalid widget", false)) };
+                widget.append_text("body", "Sales ", false).await?;
+                widget.append_text("body", "are up.", true).await?;
+                widget.update_component("body", json!({"type": "Markdown", "id": "body", "value": "Sales are up 4%."})).await?;
+                widget.append_text("nope", "ignored", true).await?;
+                widget.finish(Some("Report: Sales are up 4%.".into())).await?;
+                Ok(())
+            }
+            "effects" => {
+                sink.client_effect("highlight", json!({"selector": "#order-42"})).await?;
+                sink.client_effect("refresh", json!("orders")).await?;
+                sink.notice(NoticeLevel::Warning, "Your plan renews **tomorrow**.", Some("Heads up".into())).await?;
+                stream_reply(&sink, &["done"], Duration::ZERO).await
+            }
+            "bad widget" => {
+                let shown = sink.widget(json!({"type": "Card", "children": [{"type": "Text"}]}), Some("Order #42: shipped".into())).await?;
+                assert!(shown.is_none());
+                let none = sink.widget(json!({"type": "Modal"}), None).await?;
+                assert!(none.is_none());
+                Ok(())
+            }
             other => stream_reply(&sink, &["You said: ", other], Duration::ZERO).await,
         }
     }

@@ -11,11 +11,10 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use chatkit_protocol::{
-    timestamp, Action, ClientToolCallItem, InferenceOptions, ThreadItem, ToolCallStatus, TranscriptionResult, UserMessageInput,
+    timestamp, ClientToolCallItem, InferenceOptions, ThreadItem, ToolCallStatus, TranscriptionResult, UserMessageInput,
     UserMessageItem,
-    WidgetItem,
 };
-use chatkit_server::{AudioInput, ChatKitError, EventSink, RequestContext, Responder, StreamError, Turn};
+use chatkit_server::{ActionHandler, ActionRegistry, AudioInput, ChatKitError, EventSink, RequestContext, Responder, StreamError, Turn};
 use serde_json::{json, Map, Value};
 use tracing::{info, warn};
 
@@ -33,12 +32,6 @@ use crate::{budget, context, input};
 /// Longest a server tool may run.
 const TOOL_TIMEOUT: Duration = Duration::from_secs(60);
 
-/// Handles `threads.custom_action` for an [`Agent`] (widget buttons and the like).
-#[async_trait]
-pub trait ActionHandler: Send + Sync + 'static {
-    async fn action(&self, turn: Turn, action: Action, sender: Option<WidgetItem>, events: EventSink) -> Result<(), StreamError>;
-}
-
 /// The default responder: a streaming agent over the configured model API.
 pub struct Agent {
     config: AgentConfig,
@@ -46,7 +39,7 @@ pub struct Agent {
     transcriber: Transcriber,
     tools: Vec<Arc<dyn Tool>>,
     mcp: Option<Arc<McpClient>>,
-    actions: Option<Arc<dyn ActionHandler>>,
+    actions: ActionRegistry,
 }
 
 /// What one model round produced.
@@ -67,7 +60,7 @@ impl Agent {
         }
         let mcp = (!config.mcp_servers.is_empty())
             .then(|| Arc::new(McpClient::new(http, config.mcp_servers.clone(), config.mcp_tools_ttl)));
-        Self { config, client, transcriber, tools, mcp, actions: None }
+        Self { config, client, transcriber, tools, mcp, actions: ActionRegistry::new() }
     }
 
     /// Where MCP servers configured with `{"secret_arn": …}` get their service token.
@@ -100,9 +93,10 @@ impl Agent {
         self
     }
 
-    /// Handles custom actions; without one they answer "not supported".
-    pub fn with_action_handler(mut self, handler: Arc<dyn ActionHandler>) -> Self {
-        self.actions = Some(handler);
+    /// Handles actions of type `kind` (widget buttons, `sendCustomAction`). Actions of a
+    /// type no handler was added for get a 400.
+    pub fn with_action(mut self, kind: impl Into<String>, handler: Arc<dyn ActionHandler>) -> Self {
+        self.actions.register(kind, handler);
         self
     }
 
@@ -181,7 +175,7 @@ impl Agent {
         usage: &mut Usage,
         workflow: &mut ToolWorkflow,
     ) -> Result<(), StreamError> {
-        let ctx = ToolContext { request: turn.context.clone(), thread_id: turn.thread.id.clone() };
+        let ctx = ToolContext { request: turn.context.clone(), thread_id: turn.thread.id.clone(), events: sink.clone() };
         let instructions = context::instructions(&self.config.system_prompt, &turn.context);
         let attachment_options = AttachmentOptions {
             api: self.config.api,
@@ -449,10 +443,7 @@ impl Responder for Agent {
         self.transcriber.transcribe(audio, key.as_deref()).await
     }
 
-    async fn action(&self, turn: Turn, action: Action, sender: Option<WidgetItem>, events: EventSink) -> Result<(), StreamError> {
-        match &self.actions {
-            Some(handler) => handler.action(turn, action, sender, events).await,
-            None => Err(StreamError::custom(format!("the action `{}` is not supported by this server", action.kind), false)),
-        }
+    fn actions(&self) -> Option<&ActionRegistry> {
+        Some(&self.actions)
     }
 }

@@ -28,7 +28,7 @@ use std::sync::Arc;
 
 use chatkit_server::Responder;
 
-pub use agent::{ActionHandler, Agent};
+pub use agent::Agent;
 pub use config::{AgentConfig, ClientToolSpec, ConfigError, ModelApi};
 pub use offline::{offline_reply, OfflineResponder};
 pub use tools::{RetrievalTool, Tool, ToolContext, ToolError};

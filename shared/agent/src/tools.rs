@@ -4,19 +4,29 @@
 use std::time::Duration;
 
 use async_trait::async_trait;
-use chatkit_server::RequestContext;
+use chatkit_server::{EventSink, RequestContext};
 use serde_json::{json, Value};
 
 use crate::client::ToolSpec;
 
-/// What a tool may know about the turn it runs in.
-#[derive(Clone, Debug)]
+/// What a tool may know about the turn it runs in, and how it shows things to the user.
+#[derive(Clone)]
 pub struct ToolContext {
     /// The caller: `user` (verified id), `access_token` (for calls on the user's behalf),
     /// `request_id`, and the request's `metadata`.
     pub request: RequestContext,
     /// The thread the turn belongs to.
     pub thread_id: String,
+    /// The turn's event stream: `events.widget(…)`, `events.stream_widget(…)`,
+    /// `events.client_effect(…)`, `events.notice(…)` show things while the tool runs (the
+    /// returned JSON still goes to the model).
+    pub events: EventSink,
+}
+
+impl std::fmt::Debug for ToolContext {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ToolContext").field("request", &self.request).field("thread_id", &self.thread_id).finish_non_exhaustive()
+    }
 }
 
 /// A tool failure; its message goes back to the model (so it must hold no secret), and the

@@ -12,10 +12,11 @@ pub mod requests;
 pub mod tasks;
 pub mod thread;
 pub mod timestamp;
+pub mod widgets;
 
 pub use attachment::{Attachment, UploadDescriptor, UploadMethod};
 pub use content::{Annotation, AssistantMessageContent, Source, UserMessageContent};
-pub use events::{StreamOptions, ThreadItemUpdate, ThreadStreamEvent};
+pub use events::{NoticeLevel, StreamOptions, ThreadItemUpdate, ThreadStreamEvent};
 pub use items::*;
 pub use requests::*;
 pub use tasks::{StatusIndicator, Task, Workflow, WorkflowSummary, WorkflowType};

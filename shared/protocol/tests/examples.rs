@@ -147,3 +147,29 @@ fn sse_frames_are_single_data_lines() {
     let frame = String::from_utf8(sse_frame(&event)).unwrap();
     assert_eq!(frame, "data: {\"type\":\"progress_update\",\"text\":\"line\\nbreak é\"}\n\n");
 }
+
+#[test]
+fn every_widget_in_the_examples_passes_the_widget_check() {
+    fn widgets(value: &Value, found: &mut Vec<Value>) {
+        match value {
+            Value::Object(map) => {
+                if chatkit_protocol::widgets::looks_like_widget(value) {
+                    found.push(value.clone());
+                }
+                map.values().for_each(|v| widgets(v, found));
+            }
+            Value::Array(list) => list.iter().for_each(|v| widgets(v, found)),
+            _ => {}
+        }
+    }
+    let mut found = Vec::new();
+    for section in ["events", "responses", "items"] {
+        for (_, _, json) in examples(section) {
+            widgets(&json, &mut found);
+        }
+    }
+    assert!(found.len() >= 5, "{found:?}");
+    for widget in found {
+        chatkit_protocol::widgets::validate_widget(&widget).unwrap_or_else(|e| panic!("{widget}: {e}"));
+    }
+}

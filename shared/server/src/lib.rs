@@ -4,7 +4,9 @@
 //! through a [`chatkit_store::Store`].
 
 mod config;
+pub mod actions;
 mod context;
+mod emit;
 mod error;
 mod handlers;
 mod limits;
@@ -25,6 +27,8 @@ pub use limits::Limits;
 pub use error::{ChatKitError, StreamError};
 pub use pipeline::{default_cancelled_items, EventStream, CANCELLED_NOTE};
 pub use responder::{AttachmentBytes, AttachmentStore, AudioInput, Responder, Turn};
+pub use actions::{ActionContext, ActionHandler, ActionRegistry, SyncActionContext};
+pub use emit::WidgetStream;
 pub use sink::{EventSink, StreamClosed};
 
 /// Limits and sizes of the server core.
@@ -88,12 +92,20 @@ pub struct ChatKitServer {
     pub(crate) store: Arc<dyn Store>,
     pub(crate) responder: Arc<dyn Responder>,
     pub(crate) attachments: Option<Arc<dyn AttachmentStore>>,
+    pub(crate) actions: Option<ActionRegistry>,
     pub(crate) config: ServerConfig,
 }
 
 impl ChatKitServer {
     pub fn new(store: Arc<dyn Store>, responder: Arc<dyn Responder>) -> Self {
-        Self { store, responder, attachments: None, config: ServerConfig::default() }
+        Self { store, responder, attachments: None, actions: None, config: ServerConfig::default() }
+    }
+
+    /// Handles `threads.custom_action` / `threads.sync_custom_action` with these handlers
+    /// (instead of the responder's [`Responder::actions`]).
+    pub fn with_actions(mut self, actions: ActionRegistry) -> Self {
+        self.actions = Some(actions);
+        self
     }
 
     /// Enables `attachments.create` / `attachments.delete`.

@@ -11,6 +11,7 @@ use chatkit_protocol::{
 };
 use chatkit_store::{Store, UserId};
 
+use crate::actions::ActionRegistry;
 use crate::context::RequestContext;
 use crate::error::{ChatKitError, StreamError};
 use crate::sink::EventSink;
@@ -67,7 +68,16 @@ pub trait Responder: Send + Sync + 'static {
         Ok(())
     }
 
-    /// Handles `threads.custom_action` (streamed). `sender` is the widget that fired it.
+    /// The action handlers of this responder, keyed by action type. When it returns one (and
+    /// the server was not given its own), `threads.custom_action` and
+    /// `threads.sync_custom_action` dispatch through it and an unknown type is a 400;
+    /// otherwise they go to [`Responder::action`] / [`Responder::sync_action`].
+    fn actions(&self) -> Option<&ActionRegistry> {
+        None
+    }
+
+    /// Handles `threads.custom_action` (streamed) when no [`ActionRegistry`] is in use.
+    /// `sender` is the widget that fired it.
     async fn action(
         &self,
         turn: Turn,
@@ -88,7 +98,10 @@ pub trait Responder: Send + Sync + 'static {
         sender: Option<WidgetItem>,
     ) -> Result<SyncCustomActionResponse, ChatKitError> {
         let _ = (context, thread, sender);
-        Err(ChatKitError::NotImplemented(format!("the action `{}` is not supported by this server", action.kind)))
+        Err(ChatKitError::BadRequest {
+            message: format!("the action `{}` is not supported by this server", action.kind.chars().take(100).collect::<String>()),
+            field: Some("params.action.type".into()),
+        })
     }
 
     /// Called after `items.feedback` was stored.

@@ -12,7 +12,8 @@ use rmcp::service::RunningService;
 use rmcp::transport::streamable_http_client::StreamableHttpClientTransportConfig;
 use rmcp::transport::StreamableHttpClientTransport;
 use rmcp::{RoleClient, ServiceExt};
-use serde_json::Value;
+use chatkit_protocol::widgets::{looks_like_widget, validate_widget};
+use serde_json::{json, Value};
 use tokio::sync::Mutex;
 use tracing::{debug, warn};
 
@@ -199,12 +200,28 @@ impl Tool for McpTool {
         Some(self.turn.client.servers[self.server].timeout())
     }
 
-    async fn call(&self, args: Value, _ctx: &ToolContext) -> Result<Value, ToolError> {
+    async fn call(&self, args: Value, ctx: &ToolContext) -> Result<Value, ToolError> {
         let result = self.turn.call(self.server, &self.listed.tool, args).await.map_err(|e| {
             warn!(server = %self.server(), tool = %self.listed.tool, error = %e, "MCP call failed");
             ToolError::new(format!("the {} server failed: {e}", self.server()))
         })?;
-        tool_output(&result)
+        let output = tool_output(&result)?;
+        // structured content that is a ChatKit widget is shown as one; anything claiming to
+        // be a widget that is not valid is only text (for the model), never a broken frame
+        match result.structured_content.as_ref().filter(|content| looks_like_widget(content)) {
+            Some(widget) => match validate_widget(widget) {
+                Ok(()) => {
+                    let copy_text = output.as_str().filter(|t| !t.trim().is_empty()).map(str::to_string);
+                    ctx.events.widget(widget.clone(), copy_text).await.map_err(|_| ToolError::new("the stream closed"))?;
+                    Ok(json!({"result": output, "shown_to_the_user": "as a widget; do not repeat its content"}))
+                }
+                Err(err) => {
+                    warn!(server = %self.server(), tool = %self.listed.tool, error = %err, "MCP structured content is not a valid widget; using its text");
+                    Ok(output)
+                }
+            },
+            None => Ok(output),
+        }
     }
 }
 

@@ -208,3 +208,32 @@ async fn a_call_past_the_timeout_is_a_failed_call_and_the_turn_goes_on() {
     assert!(!events.iter().any(|e| matches!(e, ThreadStreamEvent::Error { .. })));
     assert!(tool_output(&h, 1).contains("timed out"), "{}", tool_output(&h, 1));
 }
+
+#[tokio::test]
+async fn structured_content_that_is_a_widget_is_shown_as_one_and_an_invalid_one_as_text() {
+    let mcp = McpServer::start(true, &[(ADA_TOKEN, "ada")]).await;
+    let h = harness(Stub::start().await, tasks(&mcp.url));
+    h.stub.push(call("tasks__task_card", "{}"));
+    h.stub.push(responses_text(&["Here are your tasks."]));
+    let events = stream_as(&h, as_user("ada", Some(ADA_TOKEN)), create_body("show my tasks")).await;
+    let widget = events.iter().find_map(|e| match e {
+        ThreadStreamEvent::ItemDone { item: ThreadItem::Widget(w) } => Some(w.clone()),
+        _ => None,
+    });
+    let widget = widget.unwrap_or_else(|| panic!("a widget item: {:?}", types(&events)));
+    assert_eq!(widget.widget["type"], "Card");
+    assert_eq!(widget.widget["children"][1]["value"], "Write the report");
+    assert_eq!(widget.copy_text.as_deref(), Some("Your tasks: Write the report"));
+    assert!(tool_output(&h, 1).contains("as a widget"), "{}", tool_output(&h, 1));
+    let kinds = types(&events);
+    let at = |k: &str| kinds.iter().position(|t| t == k).unwrap();
+    assert!(at("thread.item.done:widget") < at("thread.item.added:assistant_message"), "{kinds:?}");
+
+    // a card whose children are not components: no widget frame, the text goes to the model
+    h.stub.push(call("tasks__broken_card", "{}"));
+    h.stub.push(responses_text(&["It is a broken card."]));
+    let events = stream_as(&h, as_user("ada", Some(ADA_TOKEN)), create_body("show the broken one")).await;
+    assert!(!events.iter().any(|e| matches!(e, ThreadStreamEvent::ItemDone { item: ThreadItem::Widget(_) } | ThreadStreamEvent::ItemAdded { item: ThreadItem::Widget(_) })), "{:?}", types(&events));
+    assert!(!events.iter().any(|e| matches!(e, ThreadStreamEvent::Error { .. })));
+    assert!(tool_output(&h, 3).contains("a broken card"), "{}", tool_output(&h, 3));
+}

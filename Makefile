@@ -92,10 +92,11 @@ web-example: web-build
 	NEXT_TELEMETRY_DISABLED=1 npm run --silent -w examples/nextjs build
 
 # Browser tests: headless Chromium (Debian's, installed when missing) against the real function
-# binary on DynamoDB Local, a model stub, the demo page and the built example (web/e2e).
-web-e2e: web-build web-example
+# binary on DynamoDB Local and moto's S3, a model stub, the demo page and the built example
+# (web/e2e).
+web-e2e: web-build web-example tools
 	$(CARGO) build -p chatkit
 	bash scripts/ensure-chromium.sh >/dev/null
-	bash scripts/with-dynamodb.sh npm run --silent -w web e2e
+	bash scripts/with-dynamodb.sh bash scripts/with-moto.sh npm run --silent -w web e2e
 
 web-test: web-unit web-e2e

@@ -9,6 +9,12 @@ import { finishedReply, modelRequestWith, newContext, recordAssistantText, sendM
 import { REPLY_TAIL, STUB_TITLE } from "./stub-model.js";
 
 const TITLE = "Lambda response streaming – Demo docs";
+/** A 1×1 PNG. */
+const PNG = Buffer.from(
+  "89504e470d0a1a0a0000000d49484452000000010000000108020000009077" +
+    "53de0000000c49444154789c63f8cfc0000003010100c9fe92ef0000000049454e44ae426082",
+  "hex",
+);
 let browser: Browser;
 
 beforeAll(async () => {
@@ -95,6 +101,46 @@ describe("the demo page against the real function", () => {
     expect(reply).toContain(REPLY_TAIL);
     await modelRequestWith(sentence);
     expect(await page.evaluate(() => window.getSelection()?.toString())).toBe("");
+    await context.close();
+  });
+
+  it("attaches an image: uploaded straight to S3, read by the model, shown with a fresh preview", async () => {
+    const { context } = await newContext(browser);
+    const page = await context.newPage();
+    const user = uniqueUser("attach");
+    await openDemo(page, user, "Ada Lovelace");
+    // the paperclip: attachments.create through the package's fetch, then a plain PUT of the
+    // bytes to the presigned URL (moto's S3, allowed by the bucket's CORS rule)
+    await page.getByLabel("Attach").setInputFiles({ name: "pixel.png", mimeType: "image/png", buffer: PNG });
+    await page.locator('openai-chatkit [data-attachment="pixel.png"][data-state="uploaded"]').waitFor();
+    const marker = `What is in this picture? ${uniqueUser("img")}`;
+    await sendMessage(page, marker);
+    await finishedReply(page);
+
+    const request = await modelRequestWith(marker);
+    const parts = (request.body.messages ?? []).flatMap((m) => (Array.isArray(m.content) ? m.content : [])) as {
+      type: string;
+      image_url?: { url: string };
+    }[];
+    const image = parts.find((p) => p.type === "image_url");
+    const s3 = process.env.AWS_ENDPOINT_URL_S3!;
+    expect(image?.image_url?.url.startsWith(`${s3}/`)).toBe(true);
+    expect(await (await fetch(image!.image_url!.url)).arrayBuffer()).toEqual(PNG.buffer.slice(PNG.byteOffset, PNG.byteOffset + PNG.length));
+
+    const loaded = (img: HTMLImageElement) => (img.complete ? img.naturalWidth : -1);
+    const preview = page.locator("openai-chatkit [data-role=user] img[data-attachment-preview]").last();
+    await preview.waitFor();
+    await expect.poll(() => preview.evaluate(loaded)).toBe(1);
+    const first = await preview.getAttribute("src");
+    expect(first?.startsWith(`${s3}/`)).toBe(true);
+
+    // reopened later, the thread's message shows the image through a newly signed URL
+    await page.reload({ waitUntil: "domcontentloaded" });
+    await page.locator("openai-chatkit [data-standin]").waitFor();
+    await page.locator("openai-chatkit [data-threads] button").first().click();
+    const again = page.locator("openai-chatkit [data-role=user] img[data-attachment-preview]").first();
+    await again.waitFor();
+    await expect.poll(() => again.evaluate(loaded)).toBe(1);
     await context.close();
   });
 

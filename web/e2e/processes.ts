@@ -69,6 +69,8 @@ export interface FunctionOptions {
   modelUrl: string;
   jwtSecret: string;
   allowedOrigins: string;
+  /** Attachments on, in this bucket (moto's S3 at AWS_ENDPOINT_URL_S3). */
+  attachmentsBucket?: string;
 }
 
 /** The real function in its local HTTP mode, on DynamoDB Local (scripts/with-dynamodb.sh). */
@@ -91,6 +93,7 @@ export async function startFunction(options: FunctionOptions) {
     CHATKIT_ALLOWED_ORIGINS: options.allowedOrigins,
     RUST_LOG: "warn",
   });
+  if (options.attachmentsBucket) env.CHATKIT_ATTACHMENTS_BUCKET = options.attachmentsBucket;
   const child = spawn(chatkitBinary(), [], { env, stdio: ["ignore", "pipe", "pipe"] });
   const log = collect(child);
   try {
@@ -135,4 +138,24 @@ export async function startNext(options: NextOptions) {
     throw new Error(`${(error as Error).message}\n${log()}`);
   }
   return { url, child, log };
+}
+
+/**
+ * A bucket in moto's S3 (scripts/with-moto.sh) with the template's CORS rule: PUT and GET from
+ * `origin`, the content-type header allowed. moto takes these calls unsigned.
+ */
+export async function createAttachmentsBucket(origin: string): Promise<string> {
+  const endpoint = process.env.AWS_ENDPOINT_URL_S3;
+  if (!endpoint) throw new Error("AWS_ENDPOINT_URL_S3 is not set: run the browser tests through `make web-e2e` (moto)");
+  const bucket = `web-e2e-attachments-${process.pid}`;
+  const created = await fetch(`${endpoint}/${bucket}`, { method: "PUT" });
+  if (!created.ok) throw new Error(`moto create bucket: HTTP ${created.status}`);
+  const cors =
+    "<CORSConfiguration><CORSRule>" +
+    `<AllowedOrigin>${origin}</AllowedOrigin><AllowedMethod>PUT</AllowedMethod><AllowedMethod>GET</AllowedMethod>` +
+    "<AllowedHeader>content-type</AllowedHeader><ExposeHeader>ETag</ExposeHeader><MaxAgeSeconds>600</MaxAgeSeconds>" +
+    "</CORSRule></CORSConfiguration>";
+  const configured = await fetch(`${endpoint}/${bucket}?cors`, { method: "PUT", body: cors, headers: { "content-type": "application/xml" } });
+  if (!configured.ok) throw new Error(`moto bucket CORS: HTTP ${configured.status}`);
+  return bucket;
 }

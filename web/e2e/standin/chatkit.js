@@ -4,7 +4,9 @@
 // package's interceptor adds credentials and context) against the real function, and renders
 // what comes back, each SSE text delta as it arrives. It has what the tests use of the real
 // element's API: setOptions, sendUserMessage, setThreadId, fetchUpdates, focusComposer, and
-// the chatkit.* events.
+// the chatkit.* events. Its paperclip does two-phase uploads (`uploadStrategy: {type:
+// "two_phase"}`): attachments.create through `api.fetch`, then the bytes PUT with plain fetch
+// to the returned upload_descriptor (a presigned S3 URL, which must not get the bearer token).
 (() => {
   if (customElements.get("openai-chatkit")) return;
 
@@ -25,6 +27,7 @@
     #threadId = null;
     #dom = null;
     #items = new Map();
+    #attachments = [];
 
     connectedCallback() {
       this.#build();
@@ -39,7 +42,14 @@
       const form = el("form", { "data-composer": "" });
       const input = el("textarea", { "aria-label": "Message", rows: "2" });
       const send = el("button", { type: "submit" }, "Send");
-      form.append(input, send);
+      const attach = el("input", { type: "file", "aria-label": "Attach", multiple: "" });
+      const chips = el("ul", { "data-attachments": "" });
+      attach.addEventListener("change", () => {
+        const files = [...attach.files];
+        attach.value = "";
+        for (const file of files) this.#upload(file).catch((error) => this.#fail(error));
+      });
+      form.append(chips, attach, input, send);
       form.addEventListener("submit", (event) => {
         event.preventDefault();
         const text = input.value.trim();
@@ -49,7 +59,7 @@
       });
       root.append(threads, items, error, form);
       this.replaceChildren(root);
-      this.#dom = { root, threads, items, error, input };
+      this.#dom = { root, threads, items, error, input, chips };
       return this.#dom;
     }
 
@@ -82,6 +92,23 @@
 
     async #json(body) {
       return (await this.#request(body)).json();
+    }
+
+    /** Two-phase upload: create (JSON, through api.fetch), then PUT the bytes where told. */
+    async #upload(file) {
+      const chip = el("li", { "data-attachment": file.name, "data-state": "creating" }, file.name);
+      this.#build().chips.append(chip);
+      const attachment = await this.#json({
+        type: "attachments.create",
+        params: { name: file.name, size: file.size, mime_type: file.type },
+      });
+      chip.setAttribute("data-state", "uploading");
+      const { url, method, headers } = attachment.upload_descriptor;
+      const put = await window.fetch(url, { method, headers, body: file });
+      if (!put.ok) throw new Error(`upload of ${file.name}: HTTP ${put.status}`);
+      if (attachment.type === "image") chip.append(el("img", { alt: file.name, src: attachment.preview_url }));
+      chip.setAttribute("data-state", "uploaded");
+      this.#attachments.push(attachment.id);
     }
 
     // ---- the element's API, as in @openai/chatkit's OpenAIChatKit ----
@@ -137,7 +164,9 @@
 
     async sendUserMessage({ text, newThread } = {}) {
       if (newThread) await this.setThreadId(null);
-      const input = { content: [{ type: "input_text", text }], attachments: [], quoted_text: null, inference_options: {} };
+      const attachments = this.#attachments.splice(0);
+      this.#build().chips.replaceChildren();
+      const input = { content: [{ type: "input_text", text }], attachments, quoted_text: null, inference_options: {} };
       const body = this.#threadId
         ? { type: "threads.add_user_message", params: { thread_id: this.#threadId, input } }
         : { type: "threads.create", params: { input } };
@@ -177,6 +206,12 @@
         this.#build().items.append(node);
       }
       node.textContent = itemText(item);
+      for (const attachment of item.attachments ?? []) {
+        const shown = attachment.type === "image"
+          ? el("img", { alt: attachment.name, src: attachment.preview_url, "data-attachment-preview": attachment.id })
+          : el("span", { "data-attachment-file": attachment.id }, attachment.name);
+        node.append(shown);
+      }
       node.setAttribute("data-status", status);
     }
 

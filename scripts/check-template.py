@@ -85,6 +85,21 @@ def check_attachments(doc, policies, s3_actions, check):
     check(env.get("CHATKIT_ATTACHMENTS_BUCKET") == expected, "CHATKIT_ATTACHMENTS_BUCKET must be the bucket when AttachmentsOn")
 
 
+# What thread cleanup (shared/cleanup, shared/dynamodb purge) calls, the stream reads of its
+# event source mapping, and the dead-letter queue: nothing else.
+CLEANUP_ACTIONS = {
+    "dynamodb:Query",
+    "dynamodb:BatchGetItem",
+    "dynamodb:BatchWriteItem",
+    "dynamodb:DeleteItem",
+    "dynamodb:DescribeStream",
+    "dynamodb:GetRecords",
+    "dynamodb:GetShardIterator",
+    "dynamodb:ListStreams",
+    "sqs:SendMessage",
+}
+
+
 def main(path):
     doc = yaml.load(open(path), Loader=CfnLoader)
     errors = []
@@ -136,6 +151,41 @@ def main(path):
     check(table.get("TimeToLiveSpecification", {}).get("AttributeName") == "expires_at", "TTL attribute must be expires_at")
     check(table.get("PointInTimeRecoverySpecification", {}).get("PointInTimeRecoveryEnabled") is True, "PITR must be on")
     check("ChatKitUrl" in doc.get("Outputs", {}), "the Function URL must be an output")
+
+    # issue 10: deletes finish in CleanupFunction, fed the table's stream, with retries, a
+    # dead-letter queue and least-privilege IAM of its own
+    check(table.get("StreamSpecification", {}).get("StreamViewType") == "NEW_IMAGE", "the table needs a NEW_IMAGE stream (thread cleanup)")
+    res = doc["Resources"]
+    cleanup = res.get("CleanupFunction", {})
+    check(cleanup.get("Type") == "AWS::Serverless::Function", "CleanupFunction must be a function")
+    check(cleanup.get("Metadata", {}).get("BuildProperties", {}).get("Binary") == "cleanup", "CleanupFunction builds the cleanup binary")
+    check(cleanup.get("Metadata", {}).get("BuildMethod") == "rust-cargolambda", "CleanupFunction: BuildMethod rust-cargolambda")
+    cprops = cleanup.get("Properties", {})
+    check("Events" not in cprops, "CleanupFunction's stream mapping is an explicit EventSourceMapping (SAM's DynamoDB event adds a wildcard policy)")
+    cactions, cresources = set(), []
+    for policy in cprops.get("Policies", []):
+        for stmt in policy.get("Statement", []) if isinstance(policy, dict) else [True]:
+            if stmt is True:
+                errors.append("CleanupFunction may only have inline policies (no managed or SAM policy templates)")
+                continue
+            acts = stmt["Action"] if isinstance(stmt["Action"], list) else [stmt["Action"]]
+            check(all("*" not in a for a in acts), f"wildcard action in {stmt.get('Sid')}")
+            cactions.update(acts)
+            cresources.append(stmt.get("Resource"))
+    check(cactions == CLEANUP_ACTIONS, f"CleanupFunction actions must be exactly {sorted(CLEANUP_ACTIONS)}, got {sorted(cactions)}")
+    check("*" not in str(cresources).replace("/stream/*", ""), "CleanupFunction IAM resources must not be wildcards")
+    esms = [r["Properties"] for r in res.values() if r.get("Type") == "AWS::Lambda::EventSourceMapping"]
+    esm = next((p for p in esms if p.get("FunctionName") == {"Ref": "CleanupFunction"}), {})
+    check(esm.get("EventSourceArn") == {"GetAtt": "ChatTable.StreamArn"}, "an EventSourceMapping must feed the table's stream to CleanupFunction")
+    check("ReportBatchItemFailures" in esm.get("FunctionResponseTypes", []), "the cleanup mapping reports batch item failures")
+    check(esm.get("BisectBatchOnFunctionError") is True, "the cleanup mapping bisects failing batches")
+    check(0 < int(esm.get("MaximumRetryAttempts", -1)) <= 100, "the cleanup mapping retries a bounded number of times")
+    dlq = esm.get("DestinationConfig", {}).get("OnFailure", {}).get("Destination", {})
+    dlq_name = dlq.get("GetAtt", "").split(".")[0] if isinstance(dlq, dict) else ""
+    check(res.get(dlq_name, {}).get("Type") == "AWS::SQS::Queue", "the cleanup mapping sends failed records to an SQS dead-letter queue")
+    check(res.get(dlq_name, {}).get("Properties", {}).get("SqsManagedSseEnabled") is True, "the dead-letter queue is encrypted")
+    pattern = str(esm.get("FilterCriteria", {}))
+    check("deleted_at" in pattern and "#THREAD" in pattern, "the cleanup mapping only passes tombstoned thread heads")
 
     # issue 11: a JWKS without iss/aud accepts any token of the identity provider's tenant
     rule = doc.get("Rules", {}).get("JwksNeedsIssuerAndAudience", {})

@@ -26,6 +26,7 @@ pub struct DynamoHarness {
     /// A client without the request counter, for scans.
     raw: Client,
     table: String,
+    sdk: aws_config::SdkConfig,
 }
 
 impl DynamoHarness {
@@ -49,11 +50,60 @@ impl DynamoHarness {
         create_table(&raw, &table).await.expect("create_table on DynamoDB Local");
         create_table(&raw, &table).await.expect("create_table is idempotent");
         let store = DynamoStore::new(&sdk, &table).with_retention(retention);
-        Self { store, raw, table }
+        Self { store, raw, table, sdk }
     }
 
     pub fn dynamo(&self) -> &DynamoStore {
         &self.store
+    }
+
+    pub fn table(&self) -> &str {
+        &self.table
+    }
+
+    /// The table's stream as Lambda would deliver it: every record from the start, in order,
+    /// as a DynamoDB event (the JSON a stream event source mapping sends).
+    pub async fn stream_event(&self) -> aws_lambda_events::event::dynamodb::Event {
+        use aws_sdk_dynamodbstreams::types::ShardIteratorType;
+        let described = self.raw.describe_table().table_name(&self.table).send().await.expect("describe table");
+        let arn = described.table().and_then(|t| t.latest_stream_arn()).expect("the table has a stream").to_string();
+        let endpoint = std::env::var(ENDPOINT_ENV).unwrap_or_default();
+        let conf = aws_sdk_dynamodbstreams::config::Builder::from(&self.sdk).endpoint_url(endpoint).build();
+        let streams = aws_sdk_dynamodbstreams::Client::from_conf(conf);
+        let stream = streams.describe_stream().stream_arn(&arn).send().await.expect("describe stream");
+        let shards = stream.stream_description().map(|d| d.shards().to_vec()).unwrap_or_default();
+        let mut records = Vec::new();
+        for shard in shards {
+            let Some(shard_id) = shard.shard_id() else { continue };
+            let mut iterator = streams
+                .get_shard_iterator()
+                .stream_arn(&arn)
+                .shard_id(shard_id)
+                .shard_iterator_type(ShardIteratorType::TrimHorizon)
+                .send()
+                .await
+                .expect("shard iterator")
+                .shard_iterator;
+            while let Some(it) = iterator {
+                let out = streams.get_records().shard_iterator(it).send().await.expect("get records");
+                if out.records().is_empty() {
+                    break;
+                }
+                records.extend(out.records().iter().map(|r| lambda_record(r, &arn)));
+                iterator = out.next_shard_iterator;
+            }
+        }
+        serde_json::from_value(serde_json::json!({ "Records": records })).expect("a Lambda DynamoDB event")
+    }
+
+    /// Runs thread cleanup on the whole stream so far, as `functions/cleanup` would (records
+    /// cleaned up before are simply cleaned up again: it is idempotent). Panics if cleanup
+    /// reports a failure.
+    pub async fn run_cleanup(&self) -> chatkit_cleanup::ThreadCleanup {
+        let cleanup = chatkit_cleanup::ThreadCleanup::new(self.store.clone());
+        let response = cleanup.handle(self.stream_event().await).await;
+        assert!(response.batch_item_failures.is_empty(), "cleanup failed: {response:?}");
+        cleanup
     }
 
     /// Every record of the table (a full Scan, not counted).
@@ -102,6 +152,11 @@ fn render_map(map: &HashMap<String, AttributeValue>) -> String {
 impl StoreHarness for DynamoHarness {
     fn store(&self) -> &dyn Store {
         &self.store
+    }
+
+    /// Thread cleanup over the table's stream.
+    async fn settle(&self) {
+        self.run_cleanup().await;
     }
 
     /// The table scan, one record per line, sorted.
@@ -236,9 +291,13 @@ pub async fn request_counts(h: &DynamoHarness) {
     assert_eq!(requests!(store, store.load_attachment(&user, attachment.id())), 1);
     assert_eq!(requests!(store, store.delete_attachment(&user, attachment.id())), 1);
 
-    // delete_thread of 30 items (feedback lives on them): 1 TransactWriteItems (both metadata
-    // copies), 1 Query of the remaining 30 keys, ⌈30 / 25⌉ = 2 BatchWriteItem: 4.
-    assert_eq!(requests!(store, store.delete_thread(&user, &thread.id)), 4);
+    // delete_thread: 1 TransactWriteItems (the tombstone on both metadata copies). Cleanup of
+    // 30 items (feedback lives on them) and the tail: 1 Query of the partition's keys,
+    // ⌈31 / 25⌉ = 2 BatchWriteItem, 1 DeleteItem of the head: 4.
+    assert_eq!(requests!(store, store.delete_thread(&user, &thread.id)), 1);
+    let before = store.request_count();
+    h.run_cleanup().await;
+    assert_eq!(store.request_count() - before, 4);
     assert_eq!(h.scan().await.len(), 0);
 
     // delete_items: ⌈n / 25⌉ BatchWriteItem.
@@ -342,4 +401,51 @@ pub async fn first_format_records_are_read(h: &DynamoHarness) {
     renamed.title = Some("renamed".into());
     h.store().save_thread(&alice(), &renamed).await.unwrap();
     assert_eq!(h.store().load_thread(&alice(), &thread_id).await.unwrap(), renamed);
+}
+
+/// A DynamoDB Streams attribute value as the JSON Lambda delivers.
+fn lambda_value(value: &aws_sdk_dynamodbstreams::types::AttributeValue) -> serde_json::Value {
+    use aws_sdk_dynamodbstreams::types::AttributeValue as A;
+    use base64::Engine;
+    use serde_json::json;
+    let b64 = |b: &aws_sdk_dynamodbstreams::primitives::Blob| base64::engine::general_purpose::STANDARD.encode(b.as_ref());
+    match value {
+        A::S(s) => json!({"S": s}),
+        A::N(n) => json!({"N": n}),
+        A::B(b) => json!({"B": b64(b)}),
+        A::Ss(v) => json!({"SS": v}),
+        A::Ns(v) => json!({"NS": v}),
+        A::Bs(v) => json!({"BS": v.iter().map(b64).collect::<Vec<_>>()}),
+        A::Bool(b) => json!({"BOOL": b}),
+        A::Null(n) => json!({"NULL": n}),
+        A::L(l) => json!({"L": l.iter().map(lambda_value).collect::<Vec<_>>()}),
+        A::M(m) => json!({"M": lambda_image(m)}),
+        other => panic!("unexpected attribute value {other:?}"),
+    }
+}
+
+fn lambda_image(image: &HashMap<String, aws_sdk_dynamodbstreams::types::AttributeValue>) -> serde_json::Value {
+    serde_json::Value::Object(image.iter().map(|(k, v)| (k.clone(), lambda_value(v))).collect())
+}
+
+/// A stream record as Lambda delivers it to a DynamoDB event source.
+fn lambda_record(record: &aws_sdk_dynamodbstreams::types::Record, arn: &str) -> serde_json::Value {
+    let change = record.dynamodb().expect("a stream record");
+    let empty = HashMap::new();
+    serde_json::json!({
+        "eventID": record.event_id(),
+        "eventName": record.event_name().map(|n| n.as_str()).unwrap_or_default(),
+        "eventVersion": "1.1",
+        "eventSource": "aws:dynamodb",
+        "awsRegion": "us-east-1",
+        "eventSourceARN": arn,
+        "dynamodb": {
+            "ApproximateCreationDateTime": change.approximate_creation_date_time().map(|t| t.secs()).unwrap_or_default(),
+            "Keys": lambda_image(change.keys().unwrap_or(&empty)),
+            "NewImage": lambda_image(change.new_image().unwrap_or(&empty)),
+            "SequenceNumber": change.sequence_number(),
+            "SizeBytes": change.size_bytes().unwrap_or_default(),
+            "StreamViewType": "NEW_IMAGE",
+        },
+    })
 }

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use aws_sdk_dynamodb::error::BuildError;
 use aws_sdk_dynamodb::types::{
-    AttributeValue, ConditionCheck, Delete, DeleteRequest, Put, ReturnValuesOnConditionCheckFailure, TransactWriteItem, Update,
+    AttributeValue, ConditionCheck, DeleteRequest, Put, ReturnValuesOnConditionCheckFailure, TransactWriteItem, Update,
     WriteRequest,
 };
 use chatkit_store::{StoreError, StoreResult};
@@ -26,7 +26,7 @@ const MAX_BATCH_ATTEMPTS: u32 = 8;
 pub(crate) const EXISTS: &str = "attribute_exists(pk)";
 /// Condition on a thread's head record: the thread exists and is not being deleted
 /// (no tombstone). Every write into a thread carries it, so nothing resurrects a thread.
-pub(crate) const ALIVE: &str = "attribute_exists(pk) AND attribute_not_exists(deleted_at)";
+pub(crate) const ALIVE: &str = "attribute_exists(pk) AND attribute_not_exists(deleted_at)"; // keys::DELETED_AT
 
 pub(crate) fn built<T>(result: Result<T, BuildError>) -> StoreResult<T> {
     result.map_err(|e| StoreError::Internal(format!("cannot build DynamoDB request: {e}")))
@@ -37,15 +37,6 @@ impl DynamoStore {
     pub(crate) fn put_action(&self, record: Item) -> StoreResult<TransactWriteItem> {
         let put = built(Put::builder().table_name(&self.table).set_item(Some(record)).build())?;
         Ok(TransactWriteItem::builder().put(put).build())
-    }
-
-    /// A transaction action deleting `key`, optionally only if it exists.
-    pub(crate) fn delete_action(&self, key: Key, must_exist: bool) -> StoreResult<TransactWriteItem> {
-        let mut delete = Delete::builder().table_name(&self.table).set_key(Some(key));
-        if must_exist {
-            delete = delete.condition_expression(EXISTS);
-        }
-        Ok(TransactWriteItem::builder().delete(built(delete.build())?).build())
     }
 
     /// A transaction action putting `record` only if it already exists (`condition`).
@@ -80,6 +71,28 @@ impl DynamoStore {
             .expression_attribute_values(":pending", AttributeValue::S(crate::records::PENDING.into()))
             .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld);
         Ok(TransactWriteItem::builder().put(built(put.build())?).build())
+    }
+
+    /// A transaction action putting the tombstone on metadata copy `sk` of partition `pk`, only
+    /// while the thread is alive; the head also leaves the thread list (its index keys go).
+    pub(crate) fn tombstone_action(&self, pk: &str, sk: &str) -> StoreResult<TransactWriteItem> {
+        let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default().as_secs();
+        let mut update = Update::builder()
+            .table_name(&self.table)
+            .set_key(Some(keys::key(pk, sk)))
+            .condition_expression(ALIVE)
+            .expression_attribute_names("#deleted", keys::DELETED_AT)
+            .expression_attribute_values(":now", AttributeValue::N(now.to_string()))
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld);
+        update = if sk == THREAD_HEAD {
+            update
+                .update_expression("SET #deleted = :now REMOVE #gpk, #gsk")
+                .expression_attribute_names("#gpk", keys::GSI1PK)
+                .expression_attribute_names("#gsk", keys::GSI1SK)
+        } else {
+            update.update_expression("SET #deleted = :now")
+        };
+        Ok(TransactWriteItem::builder().update(built(update.build())?).build())
     }
 
     /// A transaction action requiring the thread of partition `pk` to be alive.

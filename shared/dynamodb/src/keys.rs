@@ -11,7 +11,8 @@
 //! gsi1: gsi1pk = U#<user>, gsi1sk = <thread ULID>  (head copies only: lists threads)
 //! ```
 //!
-//! Every record's payload is one JSON attribute (see `records`).
+//! Every record's payload is one JSON attribute (see `records`). A thread being deleted
+//! carries `deleted_at` on both metadata copies until cleanup has removed its partition.
 //!
 //! `#` and `%` in a user id are percent-encoded, so a user id can never reach into another
 //! user's keys.
@@ -28,6 +29,10 @@ pub(crate) const GSI1: &str = "gsi1";
 pub(crate) const GSI1PK: &str = "gsi1pk";
 pub(crate) const GSI1SK: &str = "gsi1sk";
 pub(crate) const EXPIRES_AT: &str = "expires_at";
+/// Set on both metadata copies by `delete_thread` (epoch seconds): the thread's tombstone.
+/// Reads treat the thread as gone, writes are refused, and thread cleanup (consuming the
+/// table's stream) deletes the partition, the head last.
+pub(crate) const DELETED_AT: &str = "deleted_at";
 
 /// Sort key of the head copy of a thread's metadata (before every item).
 pub(crate) const THREAD_HEAD: &str = "#THREAD";
@@ -63,6 +68,27 @@ pub(crate) fn once_pk(user: &UserId) -> String {
 /// A thread's partition, from a validated thread ULID.
 pub(crate) fn thread_pk(user: &UserId, thread_ulid: &str) -> String {
     format!("U#{}#T#{thread_ulid}", user_part(user))
+}
+
+/// The user and thread ULID of a thread partition key (the inverse of [`thread_pk`]).
+pub(crate) fn parse_thread_pk(pk: &str) -> Option<(UserId, &str)> {
+    let (user, ulid) = pk.strip_prefix("U#")?.rsplit_once("#T#")?;
+    let mut decoded = String::with_capacity(user.len());
+    let mut rest = user;
+    while let Some(i) = rest.find('%') {
+        decoded.push_str(&rest[..i]);
+        match rest.get(i..i + 3) {
+            Some("%25") => decoded.push('%'),
+            Some("%23") => decoded.push('#'),
+            _ => return None,
+        }
+        rest = &rest[i + 3..];
+    }
+    if rest.contains('#') {
+        return None;
+    }
+    decoded.push_str(rest);
+    sort_key(&format!("thr_{ulid}")).map(|_| (UserId::new(decoded), ulid))
 }
 
 pub(crate) fn item_sk(item_ulid: &str) -> String {
@@ -117,6 +143,18 @@ mod tests {
         let forged = UserId::new("a#T#01ARZ3NDEKTSV4RRFFQ69G5FAV");
         assert_ne!(thread_pk(&forged, "X"), thread_pk(&a, "01ARZ3NDEKTSV4RRFFQ69G5FAV"));
         assert_eq!(user_pk(&UserId::new("50%#")), "U#50%25%23");
+    }
+
+    #[test]
+    fn thread_keys_parse_back() {
+        let ulid = "01ARZ3NDEKTSV4RRFFQ69G5FAV";
+        for user in ["a", "50%#", "%23", "#T#", "%2523#%", "", "ünïcode user"] {
+            let pk = thread_pk(&UserId::new(user), ulid);
+            assert_eq!(parse_thread_pk(&pk), Some((UserId::new(user), ulid)), "{pk}");
+        }
+        for bad in ["U#a#A", "X#a#T#01ARZ3NDEKTSV4RRFFQ69G5FAV", "U#a%2#T#01ARZ3NDEKTSV4RRFFQ69G5FAV", "U#a#T#short"] {
+            assert_eq!(parse_thread_pk(bad), None, "{bad}");
+        }
     }
 
     #[test]

@@ -13,6 +13,7 @@ mod config;
 mod counter;
 mod error;
 mod keys;
+mod purge;
 mod records;
 mod store;
 mod table;
@@ -26,6 +27,8 @@ use aws_config::SdkConfig;
 use aws_sdk_dynamodb::Client;
 
 pub use config::{ConfigError, DEFAULT_TABLE_NAME, RETENTION_DAYS_ENV, TABLE_NAME_ENV};
+pub use purge::{is_thread_tombstone, PurgePlan, PK_ATTRIBUTE, SK_ATTRIBUTE, TOMBSTONE_ATTRIBUTE};
+pub use records::MAX_PAYLOAD_BYTES;
 pub use table::create_table;
 
 /// The DynamoDB store. Cheap to clone (the SDK client and counter are shared).

@@ -165,9 +165,16 @@ pub(crate) fn attachment_record(user: &UserId, attachment: &Attachment, expires_
     Ok(record)
 }
 
+/// Whether a metadata record carries the thread's tombstone (the thread is being deleted).
+pub(crate) fn is_tombstone(record: &Item) -> bool {
+    record.contains_key(keys::DELETED_AT)
+}
+
 /// A record of a thread partition, decoded by its sort key.
 pub(crate) enum ThreadPart {
     Metadata(ThreadMetadata),
+    /// A metadata copy with a tombstone: the thread is gone.
+    Deleted,
     Item(ThreadItem),
     Other,
 }
@@ -176,6 +183,9 @@ pub(crate) enum ThreadPart {
 pub(crate) fn decode_thread_part(thread_ulid: &str, record: Item) -> StoreResult<ThreadPart> {
     let sk = keys::string_attr(&record, SK).unwrap_or_default().to_string();
     if sk == THREAD_HEAD || sk == THREAD_TAIL {
+        if is_tombstone(&record) {
+            return Ok(ThreadPart::Deleted);
+        }
         return decode_thread(thread_ulid, record).map(ThreadPart::Metadata);
     }
     match sk.strip_prefix(ITEM_PREFIX) {

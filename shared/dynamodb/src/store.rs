@@ -1,8 +1,9 @@
 //! The [`Store`] implementation. Request counts per call (see also the module docs of
 //! [`crate::threads`]): load_thread 1, load_thread_items 1 (2 for a cursor page that stops
-//! short of the end of the thread), create_thread 1, save_thread 1, list_threads 1,
-//! save_item 1, load_item 1, delete_items ⌈n/25⌉, attachments 1 each, save_feedback
-//! 1, delete_thread 2 + ⌈records/25⌉.
+//! short of the end of the thread), create_thread(_once) 1, save_thread 1, list_threads 1,
+//! save_item(_once) 1, complete_item 1, release_key 1, load_item 1 (a TransactGetItems of
+//! the head and the item), delete_items ⌈n/25⌉, attachments 1 each, save_feedback 1,
+//! delete_thread 1 (the tombstone; thread cleanup does the rest, see [`crate::purge`]).
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -10,7 +11,7 @@ use async_trait::async_trait;
 use aws_sdk_dynamodb::operation::delete_item::DeleteItemError;
 use chatkit_protocol::{Attachment, FeedbackKind, Page, ThreadItem, ThreadMetadata};
 use chatkit_store::ids::sort_key;
-use aws_sdk_dynamodb::types::{AttributeValue, TransactWriteItem, Update};
+use aws_sdk_dynamodb::types::{AttributeValue, Get, TransactGetItem, TransactWriteItem, Update};
 use chatkit_store::{IdempotencyKey, PageRequest, Store, StoreError, StoreResult, ThreadWithItems, UserId, MAX_FEEDBACK_ITEMS};
 
 use crate::batch::{built, ALIVE, EXISTS, MAX_TRANSACTION_ACTIONS};
@@ -126,34 +127,49 @@ impl Store for DynamoStore {
         self.threads(user, page).await
     }
 
-    /// Deletes both metadata copies first (one transaction, conditional on the head: the
-    /// thread is gone at once), then Queries the partition's keys and batch-deletes them.
+    /// One TransactWriteItems putting the tombstone (`deleted_at`) on both metadata copies and
+    /// taking the head out of the thread list: from then on the thread is gone for every read
+    /// and write. Thread cleanup (`functions/cleanup`, fed by the table's stream) deletes the
+    /// partition and the thread's attachments, the head last. Deleting a thread that is
+    /// already being deleted is fine; one that does not exist (or was cleaned up) is NotFound.
     async fn delete_thread(&self, user: &UserId, thread_id: &str) -> StoreResult<()> {
         let ulid = sort_key(thread_id).ok_or_else(|| StoreError::thread_not_found(thread_id))?;
         let pk = keys::thread_pk(user, ulid);
-        let actions = vec![
-            self.delete_action(keys::key(pk.as_str(), THREAD_HEAD), true)?,
-            self.delete_action(keys::key(pk.as_str(), THREAD_TAIL), false)?,
-        ];
-        self.transact(actions).await.map_err(thread_missing(thread_id))?;
-        let rest = self.partition_keys(&pk).await?;
-        self.batch_delete(rest).await
+        let actions = vec![self.tombstone_action(&pk, THREAD_HEAD)?, self.tombstone_action(&pk, THREAD_TAIL)?];
+        match self.transact(actions).await {
+            Ok(()) => Ok(()),
+            Err(Cancelled::ConditionFailed(failed)) => match failed.iter().find(|(i, _)| *i == 0) {
+                Some((_, Some(head))) if records::is_tombstone(head) => Ok(()),
+                _ => Err(StoreError::thread_not_found(thread_id)),
+            },
+            Err(Cancelled::Other(e)) => Err(e),
+        }
     }
 
-    /// One GetItem (consistent).
+    /// One TransactGetItems of the thread's head and the item, so an item of a thread being
+    /// deleted (or of another user's thread) is not found.
     async fn load_item(&self, user: &UserId, thread_id: &str, item_id: &str) -> StoreResult<ThreadItem> {
         let not_found = || StoreError::item_not_found(item_id);
         let (thread_ulid, item_ulid) = sort_key(thread_id).zip(sort_key(item_id)).ok_or_else(not_found)?;
+        let pk = keys::thread_pk(user, thread_ulid);
+        let get = |sk: String| -> StoreResult<TransactGetItem> {
+            let get = built(Get::builder().table_name(&self.table).set_key(Some(keys::key(pk.as_str(), sk))).build())?;
+            Ok(TransactGetItem::builder().get(get).build())
+        };
         let out = self
             .client
-            .get_item()
-            .table_name(&self.table)
-            .set_key(Some(keys::key(keys::thread_pk(user, thread_ulid), keys::item_sk(item_ulid))))
-            .consistent_read(true)
+            .transact_get_items()
+            .transact_items(get(THREAD_HEAD.to_string())?)
+            .transact_items(get(keys::item_sk(item_ulid))?)
             .send()
             .await
-            .map_err(|e| error::sdk("GetItem", e))?;
-        records::decode_item(item_ulid, out.item.ok_or_else(not_found)?)
+            .map_err(|e| error::sdk("TransactGetItems", e))?;
+        let mut responses = out.responses.unwrap_or_default().into_iter().map(|r| r.item);
+        let (head, item) = (responses.next().flatten(), responses.next().flatten());
+        match (head, item) {
+            (Some(head), Some(item)) if !records::is_tombstone(&head) => records::decode_item(item_ulid, item),
+            _ => Err(not_found()),
+        }
     }
 
     /// One TransactWriteItems: a check that the thread exists (refreshing its TTL when

@@ -3,7 +3,7 @@
 use aws_sdk_dynamodb::operation::create_table::CreateTableError;
 use aws_sdk_dynamodb::types::{
     AttributeDefinition, BillingMode, GlobalSecondaryIndex, KeySchemaElement, KeyType, Projection, ProjectionType,
-    ScalarAttributeType, TableStatus, TimeToLiveSpecification,
+    ScalarAttributeType, StreamSpecification, StreamViewType, TableStatus, TimeToLiveSpecification,
 };
 use aws_sdk_dynamodb::Client;
 use chatkit_store::{StoreError, StoreResult};
@@ -24,7 +24,8 @@ fn string_attribute(name: &str) -> StoreResult<AttributeDefinition> {
 }
 
 /// Creates the store's table (`pk`/`sk`, GSI `gsi1` on `gsi1pk`/`gsi1sk` projecting all,
-/// on-demand billing), waits until it is active, and enables TTL on `expires_at`.
+/// on-demand billing, a stream of new images for thread cleanup), waits until it is active,
+/// and enables TTL on `expires_at`.
 /// A table that already exists is left as it is.
 pub async fn create_table(client: &Client, table_name: &str) -> StoreResult<()> {
     let gsi = GlobalSecondaryIndex::builder()
@@ -44,6 +45,8 @@ pub async fn create_table(client: &Client, table_name: &str) -> StoreResult<()> 
         .attribute_definitions(string_attribute(GSI1PK)?)
         .attribute_definitions(string_attribute(GSI1SK)?)
         .global_secondary_indexes(built(gsi)?)
+        // what thread cleanup consumes (the template's table has the same stream)
+        .stream_specification(built(StreamSpecification::builder().stream_enabled(true).stream_view_type(StreamViewType::NewImage).build())?)
         .send()
         .await;
     match created {

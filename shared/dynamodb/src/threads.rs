@@ -7,7 +7,7 @@ use chatkit_store::ids::sort_key;
 use chatkit_store::{PageRequest, StoreError, StoreResult, ThreadWithItems, UserId};
 
 use crate::error;
-use crate::keys::{self, Key, GSI1, GSI1SK, PK, SK, THREAD_HEAD, THREAD_TAIL};
+use crate::keys::{self, Key, GSI1, GSI1SK, THREAD_HEAD, THREAD_TAIL};
 use crate::records::{self, Item, ThreadPart};
 use crate::DynamoStore;
 
@@ -89,6 +89,7 @@ impl DynamoStore {
         let mut first_is_metadata = false;
         for (i, record) in records.into_iter().enumerate() {
             match records::decode_thread_part(ulid, record)? {
+                ThreadPart::Deleted => return Err(StoreError::thread_not_found(thread_id)),
                 ThreadPart::Metadata(meta) => {
                     first_is_metadata |= i == 0;
                     thread.get_or_insert(meta);
@@ -120,7 +121,7 @@ impl DynamoStore {
             .send()
             .await
             .map_err(|e| error::sdk("GetItem", e))?;
-        let record = out.item.ok_or_else(|| StoreError::thread_not_found(thread_id))?;
+        let record = out.item.filter(|r| !records::is_tombstone(r)).ok_or_else(|| StoreError::thread_not_found(thread_id))?;
         records::decode_thread(ulid, record)
     }
 
@@ -144,43 +145,16 @@ impl DynamoStore {
                     .scan_index_forward(page.order == Order::Asc)
             })
             .await?;
+        // the index drops a deleted thread's head shortly after its tombstone is written
         let threads = records
             .into_iter()
+            .filter(|record| !records::is_tombstone(record))
             .map(|record| {
                 let ulid = keys::string_attr(&record, GSI1SK).unwrap_or_default().to_string();
                 records::decode_thread(&ulid, record)
             })
             .collect::<StoreResult<Vec<_>>>()?;
         Ok(into_page(threads, page.limit, |t: &ThreadMetadata| t.id.clone()))
-    }
-
-    /// Every key (`pk`, `sk`) of a thread partition, following `LastEvaluatedKey`.
-    pub(crate) async fn partition_keys(&self, pk: &str) -> StoreResult<Vec<Key>> {
-        let mut keys = Vec::new();
-        let mut start: Option<Key> = None;
-        loop {
-            let out = self
-                .client
-                .query()
-                .table_name(&self.table)
-                .key_condition_expression("pk = :pk")
-                .expression_attribute_values(":pk", AttributeValue::S(pk.to_string()))
-                .projection_expression("pk, sk")
-                .consistent_read(true)
-                .set_exclusive_start_key(start)
-                .send()
-                .await
-                .map_err(|e| error::sdk("Query", e))?;
-            for record in out.items.unwrap_or_default() {
-                if let (Some(p), Some(s)) = (keys::string_attr(&record, PK), keys::string_attr(&record, SK)) {
-                    keys.push(keys::key(p, s));
-                }
-            }
-            start = out.last_evaluated_key;
-            if start.is_none() {
-                return Ok(keys);
-            }
-        }
     }
 }
 

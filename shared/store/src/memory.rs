@@ -188,12 +188,15 @@ impl Store for MemoryStore {
         paginate(mine.into_iter(), page, |t: &ThreadMetadata| t.id.clone())
     }
 
+    /// Removes the thread, its items and feedback, and the attachments that belong to it, at
+    /// once (what thread cleanup does later for the DynamoDB store).
     async fn delete_thread(&self, user: &UserId, thread_id: &str) -> StoreResult<()> {
         let mut data = self.lock();
         thread_key(user, thread_id)
             .and_then(|k| data.threads.remove(&k))
-            .map(drop)
-            .ok_or_else(|| StoreError::thread_not_found(thread_id))
+            .ok_or_else(|| StoreError::thread_not_found(thread_id))?;
+        data.attachments.retain(|(owner, _), a| owner != user || a.thread_id() != Some(thread_id));
+        Ok(())
     }
 
     async fn load_item(&self, user: &UserId, thread_id: &str, item_id: &str) -> StoreResult<ThreadItem> {

@@ -66,6 +66,7 @@ pub async fn other_users_see_and_change_nothing(h: &dyn StoreHarness) {
     let bobs = ThreadMetadata { title: Some("bob's".to_string()), ..thread.clone() };
     store.create_thread(&bob(), &bobs, &[]).await.unwrap();
     store.delete_thread(&bob(), &bobs.id).await.unwrap();
+    h.settle().await;
     assert_eq!(store.load_thread(&alice(), &thread.id).await.unwrap(), thread);
     assert_eq!(h.snapshot().await, before);
 }

@@ -169,15 +169,27 @@ pub async fn list_threads_same_millisecond(h: &dyn StoreHarness) {
     }
 }
 
-/// delete_thread removes the thread at once, and every item and feedback record.
+/// delete_thread removes the thread at once (for every read), and with it (once the backend
+/// settled: thread cleanup) every item, feedback and attachment of its messages.
 pub async fn delete_thread_removes_everything(h: &dyn StoreHarness) {
     let store = h.store();
     let kept = new_thread();
     seed_thread(h, &alice(), &kept, &[user_message(&kept, "keep me")]).await;
-    let before = h.snapshot().await;
 
+    // an attachment of the kept thread, and one of the doomed thread (its message carries both)
+    let mut keep_file = super::attachments::file_attachment();
+    keep_file.set_thread_id(&kept.id);
+    store.save_attachment(&alice(), &keep_file).await.unwrap();
+    let before = h.snapshot().await;
     let doomed = new_thread();
-    let mut items = vec![user_message(&doomed, "first")];
+    let mut doomed_file = super::attachments::image_attachment();
+    doomed_file.set_thread_id(&doomed.id);
+    store.save_attachment(&alice(), &doomed_file).await.unwrap();
+    let mut first = user_message(&doomed, "first");
+    if let ThreadItem::UserMessage(m) = &mut first {
+        m.attachments = vec![doomed_file.clone(), keep_file.clone()];
+    }
+    let mut items = vec![first];
     items.extend((0..29).map(|i| assistant_message(&doomed, &format!("answer {i}"))));
     store.create_thread(&alice(), &doomed, &items[..1]).await.unwrap();
     for item in &items[1..] {
@@ -188,15 +200,31 @@ pub async fn delete_thread_removes_everything(h: &dyn StoreHarness) {
     assert_ne!(h.snapshot().await, before);
 
     store.delete_thread(&alice(), &doomed.id).await.unwrap();
+    // gone at once for every read, whatever cleanup still has to do
     assert_not_found(store.load_thread(&alice(), &doomed.id).await, "load_thread after delete");
     let page = PageRequest::new(10, Order::Desc);
     assert_not_found(store.load_thread_items(&alice(), &doomed.id, &page).await, "load_thread_items after delete");
+    for cursor in [items[10].id(), items[25].id()] {
+        for order in [Order::Asc, Order::Desc] {
+            let page = PageRequest::new(3, order).after(Some(cursor.to_string()));
+            assert_not_found(store.load_thread_items(&alice(), &doomed.id, &page).await, "a cursor page after delete");
+        }
+    }
     assert_not_found(store.load_item(&alice(), &doomed.id, items[5].id()).await, "load_item after delete");
     let listed = store.list_threads(&alice(), &page).await.unwrap();
     assert_eq!(thread_ids(&listed), vec![kept.id.clone()]);
+    // a retried delete is fine while cleanup is pending (or NotFound once it is done)
+    match store.delete_thread(&alice(), &doomed.id).await {
+        Ok(()) | Err(StoreError::NotFound { .. }) => {}
+        other => panic!("deleting twice: {other:?}"),
+    }
+    h.settle().await;
     assert_eq!(h.snapshot().await, before, "nothing of the deleted thread is left");
+    assert_not_found(store.load_attachment(&alice(), doomed_file.id()).await, "the deleted thread's attachment");
+    assert_eq!(store.load_attachment(&alice(), keep_file.id()).await.unwrap(), keep_file);
 
-    assert_not_found(store.delete_thread(&alice(), &doomed.id).await, "deleting twice");
+    assert_not_found(store.delete_thread(&alice(), &doomed.id).await, "deleting after cleanup");
+    h.settle().await;
     assert_eq!(h.snapshot().await, before);
 }
 

@@ -35,7 +35,12 @@ pub(crate) async fn update(s: &ChatKitServer, ctx: RequestContext, p: UpdateThre
 /// attachments its messages reference go first and their metadata last (done inline, in the
 /// request; see [`attachments::delete_thread_bytes`]).
 pub(crate) async fn delete(s: &ChatKitServer, ctx: RequestContext, p: ThreadParams) -> Result<Value, ChatKitError> {
-    let attachment_ids = attachments::delete_thread_bytes(s, &ctx.user, &p.thread_id).await?;
+    // a thread already being deleted has nothing left to read: the store decides (a retried
+    // delete is fine while cleanup is pending)
+    let attachment_ids = match attachments::delete_thread_bytes(s, &ctx.user, &p.thread_id).await {
+        Err(ChatKitError::NotFound(_)) => Vec::new(),
+        other => other?,
+    };
     s.store.delete_thread(&ctx.user, &p.thread_id).await?;
     attachments::delete_metadata(s, &ctx, &attachment_ids).await;
     Ok(empty())

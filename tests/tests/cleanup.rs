@@ -178,7 +178,7 @@ async fn a_delete_through_the_server_is_one_request_retryable_and_finished_by_cl
 #[tokio::test]
 async fn the_events_fixture_is_a_cleanup_event() {
     let h = DynamoHarness::new("cleanup-fixture").await;
-    let fixture = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../events/cleanup.tombstone.json")).unwrap();
+    let fixture = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../events/cleanup/tombstone.json")).unwrap();
     let event: aws_lambda_events::event::dynamodb::Event = serde_json::from_str(&fixture).unwrap();
     let cleanup = ThreadCleanup::new(h.dynamo().clone());
     // a thread that is already gone: nothing to delete, nothing fails

@@ -210,3 +210,47 @@ async fn a_failing_tool_shows_as_a_failed_task_and_is_stored_as_failed() {
     assert_eq!(record["failed"], true);
     assert!(record["output"].as_str().unwrap().contains("error"));
 }
+
+/// A tool that shows things while it runs: a client effect, a notice and a widget.
+struct OpenPanel;
+
+#[async_trait::async_trait]
+impl chatkit_agent::Tool for OpenPanel {
+    fn name(&self) -> &str {
+        "open_billing"
+    }
+    fn description(&self) -> &str {
+        "Opens the billing panel."
+    }
+    fn parameters(&self) -> serde_json::Value {
+        json!({"type": "object", "properties": {}})
+    }
+    async fn call(&self, _args: serde_json::Value, ctx: &chatkit_agent::ToolContext) -> Result<serde_json::Value, chatkit_agent::ToolError> {
+        let closed = |_| chatkit_agent::ToolError::new("the stream closed");
+        ctx.events.client_effect("open_panel", json!({"panel": "billing"})).await.map_err(closed)?;
+        ctx.events.notice(chatkit_protocol::NoticeLevel::Info, "Billing opened.", None).await.map_err(closed)?;
+        let card = chatkit_protocol::widgets::Card::new([chatkit_protocol::widgets::Text::new("Plan: Pro").into()]);
+        ctx.events.widget(chatkit_protocol::widgets::WidgetRoot::from(card), Some("Plan: Pro".into())).await.map_err(closed)?;
+        Ok(json!({"opened": true}))
+    }
+}
+
+#[tokio::test]
+async fn a_tool_emits_a_client_effect_a_notice_and_a_widget_while_it_runs() {
+    let stub = Stub::start().await;
+    let config = stub_config(&stub, ModelApi::Responses);
+    let agent = chatkit_agent::Agent::new(config, reqwest::Client::new()).with_tool(std::sync::Arc::new(OpenPanel));
+    let h = Harness::with_responder(stub, std::sync::Arc::new(agent));
+    h.stub.push(Reply::Stream([responses_start(), vec![responses_tool_call("call_p", "open_billing", "{}"), responses_completed()]].concat()));
+    h.stub.push(responses_text(&["Opened it."]));
+    let (thread_id, events) = h.create("open billing").await;
+    let kinds = types(&events);
+    let at = |k: &str| kinds.iter().position(|t| t == k).unwrap_or_else(|| panic!("no {k}: {kinds:?}"));
+    assert!(at("client_effect") < at("notice") && at("notice") < at("thread.item.done:widget"), "{kinds:?}");
+    assert!(at("thread.item.done:widget") < at("thread.item.added:assistant_message"), "{kinds:?}");
+    assert!(events.iter().any(|e| matches!(e, ThreadStreamEvent::ClientEffect { name, data } if name == "open_panel" && data["panel"] == "billing")));
+    let stored: Vec<String> = h.items(&thread_id).await.iter().map(|i| serde_json::to_value(i).unwrap()["type"].as_str().unwrap().to_string()).collect();
+    assert_eq!(stored, ["user_message", "workflow", "widget", "hidden_context_item", "assistant_message"]);
+    let input = responses_input(&h.stub.model_bodies()[1]);
+    assert!(input.iter().any(|(k, v)| k == "function_call_output" && v.contains("opened")), "{input:?}");
+}

@@ -39,9 +39,30 @@ async fn start(stub: &Stub, env: &[(&str, &str)]) -> (Function, String) {
         ("CHATKIT_ATTACHMENTS_BUCKET", bucket.as_str()),
         ("CHATKIT_ATTACHMENT_MAX_BYTES", max.as_str()),
         ("CHATKIT_MODEL_API", "responses"),
+        ("RUST_LOG", "info"),
     ];
     all.extend_from_slice(env);
     (Function::start_with(stub, JWT_SECRET, MODEL_KEY, &all).await, bucket)
+}
+
+/// `(store_requests, s3_requests)` of each logged `operation`, in order, from the function's
+/// own request logs (the JSON answer's line, or the stream's closing line).
+async fn requests_logged(f: &Function, operation: &str, expected: usize) -> Vec<(u64, u64)> {
+    for _ in 0..100 {
+        let text = std::fs::read_to_string(&f.log_file).unwrap_or_default();
+        let found: Vec<(u64, u64)> = text
+            .lines()
+            .filter_map(|line| serde_json::from_str::<Value>(line).ok())
+            .map(|line| line["fields"].clone())
+            .filter(|fields| fields["operation"] == operation && matches!(fields["message"].as_str(), Some("json response" | "stream finished")))
+            .map(|fields| (fields["store_requests"].as_u64().unwrap(), fields["s3_requests"].as_u64().unwrap()))
+            .collect();
+        if found.len() >= expected {
+            return found;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    panic!("fewer than {expected} `{operation}` request logs in {}", f.log_file.display());
 }
 
 fn rand_suffix() -> u128 {
@@ -146,6 +167,17 @@ async fn upload_message_model_preview_and_delete_through_s3() {
     let last = page["data"].as_array().unwrap().last().unwrap();
     assert!(last["attachments"][0]["preview_url"].as_str().unwrap().starts_with(&endpoint()));
 
+    // what it cost, as the function itself counted: presigning sends nothing; the message's
+    // three first-used attachments are one HeadObject each, plus one GetObject for the text
+    // file's content; the listings' fresh previews cost no request
+    let creates = requests_logged(&f, "attachments.create", 3).await;
+    assert_eq!(creates, vec![(1, 0); 3], "attachments.create: one DynamoDB write, no S3 request");
+    let (store, s3) = requests_logged(&f, "threads.create", 1).await[0];
+    assert_eq!(s3, 3 + 1, "three HEADs and the text file's GET");
+    eprintln!("threads.create with 3 attachments: {store} DynamoDB requests, {s3} S3 requests");
+    assert_eq!(requests_logged(&f, "threads.get_by_id", 1).await[0].1, 0);
+    assert_eq!(requests_logged(&f, "items.list", 1).await[0].1, 0);
+
     // attachments.delete: the object and the metadata are gone
     let put_url = image["upload_descriptor"]["url"].as_str().unwrap();
     assert!(object_exists(&bucket, put_url).await);
@@ -159,6 +191,10 @@ async fn upload_message_model_preview_and_delete_through_s3() {
     assert!(object_exists(&bucket, pdf["upload_descriptor"]["url"].as_str().unwrap()).await);
     let (status, _) = f.json(&token("ada"), json!({"type": "threads.delete", "params": {"thread_id": thread_id}})).await;
     assert_eq!(status, 200);
+    assert_eq!(requests_logged(&f, "attachments.delete", 1).await[0], (2, 1), "a read and a delete; one DeleteObject");
+    let (store, s3) = requests_logged(&f, "threads.delete", 1).await[0];
+    assert_eq!(s3, 1, "one DeleteObjects for the thread's remaining attachments");
+    eprintln!("threads.delete with 2 attachments left: {store} DynamoDB requests, {s3} S3 request");
     for attachment in [&pdf, &notes] {
         assert!(!object_exists(&bucket, attachment["upload_descriptor"]["url"].as_str().unwrap()).await);
         let delete = json!({"type": "attachments.delete", "params": {"attachment_id": attachment["id"]}});

@@ -163,7 +163,12 @@ def main(path):
     cprops = cleanup.get("Properties", {})
     check("Events" not in cprops, "CleanupFunction's stream mapping is an explicit EventSourceMapping (SAM's DynamoDB event adds a wildcard policy)")
     cactions, cresources = set(), []
+    cpolicies = []
     for policy in cprops.get("Policies", []):
+        # the attachments policy is conditional (`!If [AttachmentsOn, policy, AWS::NoValue]`)
+        branches = policy["If"][1:] if isinstance(policy, dict) and "If" in policy else [policy]
+        cpolicies.extend(b for b in branches if not (isinstance(b, dict) and b == {"Ref": "AWS::NoValue"}))
+    for policy in cpolicies:
         for stmt in policy.get("Statement", []) if isinstance(policy, dict) else [True]:
             if stmt is True:
                 errors.append("CleanupFunction may only have inline policies (no managed or SAM policy templates)")
@@ -172,8 +177,14 @@ def main(path):
             check(all("*" not in a for a in acts), f"wildcard action in {stmt.get('Sid')}")
             cactions.update(acts)
             cresources.append(stmt.get("Resource"))
-    check(cactions == CLEANUP_ACTIONS, f"CleanupFunction actions must be exactly {sorted(CLEANUP_ACTIONS)}, got {sorted(cactions)}")
-    check("*" not in str(cresources).replace("/stream/*", ""), "CleanupFunction IAM resources must not be wildcards")
+    cs3 = {a for a in cactions if a.startswith("s3:")}
+    check(cactions - cs3 == CLEANUP_ACTIONS, f"CleanupFunction actions must be exactly {sorted(CLEANUP_ACTIONS)}, got {sorted(cactions - cs3)}")
+    # issue 8: cleanup deletes a deleted thread's attachment objects, and may do nothing else in S3
+    check(cs3 == {"s3:DeleteObject"}, f"CleanupFunction's only S3 action is s3:DeleteObject, got {sorted(cs3)}")
+    check("*" not in str(cresources).replace("/stream/*", "").replace(ATTACHMENT_OBJECTS, ""), "CleanupFunction IAM resources must not be wildcards")
+    cenv = cprops.get("Environment", {}).get("Variables", {})
+    check(cenv.get("CHATKIT_ATTACHMENTS_BUCKET") == {"If": ["AttachmentsOn", {"Ref": "AttachmentsBucket"}, {"Ref": "AWS::NoValue"}]},
+          "CleanupFunction needs CHATKIT_ATTACHMENTS_BUCKET when AttachmentsOn (to delete attachment bytes)")
     esms = [r["Properties"] for r in res.values() if r.get("Type") == "AWS::Lambda::EventSourceMapping"]
     esm = next((p for p in esms if p.get("FunctionName") == {"Ref": "CleanupFunction"}), {})
     check(esm.get("EventSourceArn") == {"GetAtt": "ChatTable.StreamArn"}, "an EventSourceMapping must feed the table's stream to CleanupFunction")

@@ -206,6 +206,12 @@ def main(path):
     for name in ("JwksUrl", "RetrievalUrl", "OpenAIBaseUrl"):
         check("https://" in params.get(name, {}).get("AllowedPattern", ""), f"{name} must only allow https:// URLs")
 
+    # issue 11: abuse limits are set by the template, and reserved concurrency can be
+    check(all(k in env for k in ("CHATKIT_TURNS_PER_MINUTE", "CHATKIT_TOKENS_PER_DAY", "CHATKIT_MAX_OUTPUT_TOKENS")),
+          "the per-user limits (CHATKIT_TURNS_PER_MINUTE, CHATKIT_TOKENS_PER_DAY, CHATKIT_MAX_OUTPUT_TOKENS) must be set")
+    check("ReservedConcurrentExecutions" in props and "ReservedConcurrency" in params,
+          "the function's ReservedConcurrentExecutions must come from the ReservedConcurrency parameter")
+
     for e in errors:
         print(f"template check: {e}", file=sys.stderr)
     if errors:

@@ -51,6 +51,10 @@ impl Chatkit {
             .env("OPENAI_BASE_URL", opts.stub_url)
             .env("OPENAI_API_KEY", "bench")
             .env("CHATKIT_MODEL_API", opts.model_api)
+            // the usage limits stay on (their DynamoDB requests are part of what is measured),
+            // high enough never to refuse the bench's own turns
+            .env("CHATKIT_TURNS_PER_MINUTE", "1000000")
+            .env("CHATKIT_TOKENS_PER_DAY", "1000000000")
             .env("RUST_LOG", "info")
             .env("NO_PROXY", "127.0.0.1,localhost")
             .env("no_proxy", "127.0.0.1,localhost")

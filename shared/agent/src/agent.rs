@@ -203,8 +203,17 @@ impl Agent {
                 _ => (specs.clone(), None),
             };
             let mut request = ModelRequest { model: model.clone(), instructions: instructions.clone(), input: input.clone(), tools, tool_choice };
-            fit_to_budget(&mut request, self.config.budgets.model_input_tokens, turn_start, &turn.context.request_id)?;
-            let Round { text, calls } = self.round(&request, sink, title, usage, workflow).await?;
+            let estimate = fit_to_budget(&mut request, self.config.budgets.model_input_tokens, turn_start, &turn.context.request_id)?;
+            // the turn's tokens count against the user's daily limit: the input estimate now
+            // (it is billed even if the turn is cut), the provider's figures once it reports them
+            turn.context.tokens.add(estimate);
+            let before = usage.input_tokens + usage.output_tokens;
+            let result = self.round(&request, sink, title, usage, workflow).await;
+            let reported = usage.input_tokens + usage.output_tokens - before;
+            if reported > 0 {
+                turn.context.tokens.settle(estimate, reported);
+            }
+            let Round { text, calls } = result?;
             answered |= text.is_some();
             if let Some(text) = text {
                 input.push(InputItem::message(Role::Assistant, text));
@@ -342,13 +351,15 @@ impl Agent {
 
 /// Fits a request to the model-input budget (see [`budget::fit`]); a request whose
 /// instructions and tool definitions alone are over it cannot be sent.
-fn fit_to_budget(request: &mut ModelRequest, tokens: usize, turn_start: usize, request_id: &str) -> Result<(), StreamError> {
+/// Returns the request's estimated input tokens.
+fn fit_to_budget(request: &mut ModelRequest, tokens: usize, turn_start: usize, request_id: &str) -> Result<u64, StreamError> {
     match budget::fit(request, tokens, turn_start) {
-        Ok(fitted) if fitted.dropped_items > 0 || fitted.trimmed_items > 0 => {
-            info!(request_id, dropped = fitted.dropped_items, trimmed = fitted.trimmed_items, tokens = fitted.tokens, "model input fitted to its budget");
-            Ok(())
+        Ok(fitted) => {
+            if fitted.dropped_items > 0 || fitted.trimmed_items > 0 {
+                info!(request_id, dropped = fitted.dropped_items, trimmed = fitted.trimmed_items, tokens = fitted.tokens, "model input fitted to its budget");
+            }
+            Ok(fitted.tokens as u64)
         }
-        Ok(_) => Ok(()),
         Err(too_large) => {
             warn!(request_id, fixed_tokens = too_large.fixed_tokens, budget = too_large.budget,
                 hint = "raise CHATKIT_MODEL_INPUT_TOKEN_BUDGET or shorten the system prompt / tool definitions", "the model input cannot fit its budget");

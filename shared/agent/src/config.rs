@@ -86,6 +86,9 @@ pub struct AgentConfig {
     /// `CHATKIT_MODEL_INPUT_TOKEN_BUDGET`: what one message, one tool result and one model
     /// request may hold (see [`crate::budget`]).
     pub budgets: InputBudgets,
+    /// `CHATKIT_MAX_OUTPUT_TOKENS`: the most tokens one model call may write (Responses
+    /// `max_output_tokens`, Chat Completions `max_tokens`). Default 4096; 0 sends no cap.
+    pub max_output_tokens: Option<u32>,
     /// `CHATKIT_TITLE_MODEL`: the model that writes thread titles; default = `model`.
     pub title_model: String,
     /// `CHATKIT_CONNECT_TIMEOUT_MS`: TCP/TLS connect timeout. Default 5000. (Applied when the
@@ -138,6 +141,7 @@ impl std::fmt::Debug for AgentConfig {
             .field("api", &self.api)
             .field("history_token_budget", &self.history_token_budget)
             .field("budgets", &self.budgets)
+            .field("max_output_tokens", &self.max_output_tokens)
             .field("title_model", &self.title_model)
             .field("max_tool_iterations", &self.max_tool_iterations)
             .field("retrieval_url", &self.retrieval_url)
@@ -160,6 +164,7 @@ impl Default for AgentConfig {
             system_prompt: DEFAULT_SYSTEM_PROMPT.into(),
             history_token_budget: 8000,
             budgets: InputBudgets::default(),
+            max_output_tokens: Some(4096),
             title_model: DEFAULT_MODEL.into(),
             connect_timeout: Duration::from_millis(5000),
             first_token_timeout: Duration::from_millis(30_000),
@@ -261,6 +266,9 @@ impl AgentConfig {
         }
         if let Some(n) = positive("CHATKIT_MODEL_INPUT_TOKEN_BUDGET")? {
             c.budgets.model_input_tokens = n;
+        }
+        if let Some(n) = number("CHATKIT_MAX_OUTPUT_TOKENS")? {
+            c.max_output_tokens = (n > 0).then(|| n.min(u32::MAX as u64) as u32);
         }
         c.connect_timeout = millis("CHATKIT_CONNECT_TIMEOUT_MS")?.unwrap_or(c.connect_timeout);
         c.first_token_timeout = millis("CHATKIT_FIRST_TOKEN_TIMEOUT_MS")?.unwrap_or(c.first_token_timeout);

@@ -18,6 +18,7 @@ mod records;
 mod store;
 mod table;
 mod threads;
+mod usage;
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;

@@ -89,11 +89,16 @@ pub fn from_env(make_responder: ResponderInit) -> Result<Gateway, ConfigError> {
     let server_config = ServerConfig { max_body_bytes: config.max_body_bytes, ..ServerConfig::from_env().map_err(ConfigError)? };
     // attachments are on when CHATKIT_ATTACHMENTS_BUCKET is set
     let attachment_settings = AttachmentSettings::from_env().map_err(|e| ConfigError(e.to_string()))?;
+    let usage_limits = config.usage_limits;
+    if usage_limits.is_off() {
+        warn!("CHATKIT_TURNS_PER_MINUTE and CHATKIT_TOKENS_PER_DAY are 0: nothing limits what one user can make the model do");
+    }
     let init = Box::new(move || {
         let resources = resources.clone();
         let make_responder = make_responder.clone();
         let server_config = server_config.clone();
         let attachment_settings = attachment_settings.clone();
+        let usage_limits = usage_limits;
         Box::pin(async move {
             let sdk = resources.aws.config().await;
             let store = DynamoStore::from_env(sdk).map_err(|e| e.to_string())?;
@@ -102,7 +107,8 @@ pub fn from_env(make_responder: ResponderInit) -> Result<Gateway, ConfigError> {
                 chatkit_dynamodb::create_table(store.client(), store.table_name()).await.map_err(|e| e.to_string())?;
             }
             let responder = make_responder(resources.clone()).await?;
-            let mut server = ChatKitServer::new(Arc::new(store), responder).with_config(server_config);
+            let store = Arc::new(store);
+            let mut server = ChatKitServer::new(store.clone(), responder).with_config(server_config).with_usage_limits(store, usage_limits);
             if let Some(settings) = attachment_settings {
                 // S3 client from the same lazily loaded AWS config
                 server = server.with_attachment_store(Arc::new(S3AttachmentStore::new(sdk, settings)));

@@ -6,6 +6,8 @@ use std::time::Duration;
 
 use jsonwebtoken::Algorithm;
 
+use chatkit_store::UsageLimits;
+
 use crate::aws::AwsTimeouts;
 
 /// Why the configuration is unusable; names the variable.
@@ -81,6 +83,9 @@ pub struct GatewayConfig {
     /// `CHATKIT_USER_HASH_KEY`: the HMAC key of the user hash in logs. Unset: a random key
     /// per container (hashes then differ between containers).
     pub user_hash_key: Option<String>,
+    /// `CHATKIT_TURNS_PER_MINUTE` (20) and `CHATKIT_TOKENS_PER_DAY` (1000000): what one user
+    /// may use; 0 turns a limit off.
+    pub usage_limits: UsageLimits,
 }
 
 impl std::fmt::Debug for GatewayConfig {
@@ -94,6 +99,7 @@ impl std::fmt::Debug for GatewayConfig {
             .field("connect_timeout", &self.connect_timeout)
             .field("read_timeout", &self.read_timeout)
             .field("user_hash_key", &self.user_hash_key.as_ref().map(|_| "<redacted>"))
+            .field("usage_limits", &self.usage_limits)
             .finish()
     }
 }
@@ -109,9 +115,13 @@ impl Default for GatewayConfig {
             connect_timeout: Duration::from_millis(5000),
             read_timeout: Duration::from_millis(30_000),
             user_hash_key: None,
+            usage_limits: DEFAULT_USAGE_LIMITS,
         }
     }
 }
+
+/// The default limits of one user.
+pub const DEFAULT_USAGE_LIMITS: UsageLimits = UsageLimits { turns_per_minute: 20, tokens_per_day: 1_000_000 };
 
 /// A source of settings by name (the process environment, or a map in tests).
 pub trait Lookup {
@@ -302,6 +312,10 @@ impl GatewayConfig {
             connect_timeout: millis(get, "CHATKIT_CONNECT_TIMEOUT_MS", 5000)?,
             read_timeout: millis(get, "CHATKIT_IDLE_TIMEOUT_MS", 30_000)?,
             user_hash_key,
+            usage_limits: UsageLimits {
+                turns_per_minute: parse(get, "CHATKIT_TURNS_PER_MINUTE", DEFAULT_USAGE_LIMITS.turns_per_minute)?,
+                tokens_per_day: parse(get, "CHATKIT_TOKENS_PER_DAY", DEFAULT_USAGE_LIMITS.tokens_per_day)?,
+            },
         })
     }
 }

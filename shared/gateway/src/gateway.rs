@@ -92,7 +92,11 @@ fn error_response(err: &ChatKitError, request_id: &str) -> Response<ResponseBody
         }
         None => err.to_body(request_id),
     };
-    json_response(status, &body)
+    let mut response = json_response(status, &body);
+    if let ChatKitError::RateLimited { retry_after, .. } = err {
+        response.headers_mut().insert(http::header::RETRY_AFTER, HeaderValue::from(*retry_after));
+    }
+    response
 }
 
 /// Logs a stream's totals when its body is dropped (finished, or the client went away).

@@ -1,6 +1,7 @@
 //! What a request knows about its caller.
 
 use std::fmt;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use chatkit_store::UserId;
@@ -21,11 +22,48 @@ pub struct RequestContext {
     /// The request's `Idempotency-Key` header: a retried `threads.create` /
     /// `threads.add_user_message` with the same key within 24 hours stores nothing twice.
     pub idempotency_key: Option<String>,
+    /// Model tokens this request's turn used, as the responder reports them
+    /// ([`TokenMeter::add`]); counted against the user's daily limit when the turn ends.
+    pub tokens: TokenMeter,
+}
+
+/// A running count of the model tokens a turn used (shared by every clone of the context).
+#[derive(Clone, Debug, Default)]
+pub struct TokenMeter(Arc<AtomicU64>);
+
+impl TokenMeter {
+    /// Counts `tokens` more (input and output, as reported by the provider; an estimate
+    /// before the report comes, see [`TokenMeter::settle`]).
+    pub fn add(&self, tokens: u64) {
+        self.0.fetch_add(tokens, Ordering::Relaxed);
+    }
+
+    /// Replaces an earlier estimate by the reported count.
+    pub fn settle(&self, estimate: u64, reported: u64) {
+        let _ = self.0.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |v| Some(v.saturating_sub(estimate).saturating_add(reported)));
+    }
+
+    /// The count so far.
+    pub fn get(&self) -> u64 {
+        self.0.load(Ordering::Relaxed)
+    }
+
+    /// Takes the count (leaving zero): what is still to be recorded.
+    pub fn take(&self) -> u64 {
+        self.0.swap(0, Ordering::Relaxed)
+    }
 }
 
 impl RequestContext {
     pub fn new(user: UserId, request_id: impl Into<String>) -> Self {
-        Self { user, request_id: request_id.into(), metadata: Map::new(), access_token: None, idempotency_key: None }
+        Self {
+            user,
+            request_id: request_id.into(),
+            metadata: Map::new(),
+            access_token: None,
+            idempotency_key: None,
+            tokens: TokenMeter::default(),
+        }
     }
 
     pub fn with_idempotency_key(mut self, key: impl Into<String>) -> Self {

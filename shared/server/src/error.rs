@@ -34,6 +34,10 @@ pub enum ChatKitError {
     /// A dependency failed in a way worth retrying.
     #[error("{0}")]
     Unavailable(String),
+    /// The caller is over a usage limit (turns per minute, model tokens per day); answered
+    /// 429 with `Retry-After: retry_after` (seconds).
+    #[error("{message}")]
+    RateLimited { message: String, retry_after: u64 },
     /// An upstream service (the transcription API, object storage) failed or answered badly.
     #[error("{0}")]
     BadGateway(String),
@@ -57,6 +61,7 @@ impl ChatKitError {
             ChatKitError::Conflict(_) => 409,
             ChatKitError::NotImplemented(_) => 501,
             ChatKitError::Unavailable(_) => 503,
+            ChatKitError::RateLimited { .. } => 429,
             ChatKitError::BadGateway(_) => 502,
             ChatKitError::Internal(_) => 500,
         }
@@ -72,6 +77,7 @@ impl ChatKitError {
             ChatKitError::Conflict(_) => "conflict",
             ChatKitError::NotImplemented(_) => "not_implemented",
             ChatKitError::Unavailable(_) => "unavailable",
+            ChatKitError::RateLimited { .. } => "rate_limited",
             ChatKitError::BadGateway(_) => "bad_gateway",
             ChatKitError::Internal(_) => "internal",
         }
@@ -82,6 +88,9 @@ impl ChatKitError {
         let mut error = json!({ "code": self.code(), "message": self.to_string(), "request_id": request_id });
         if let ChatKitError::BadRequest { field: Some(field), .. } | ChatKitError::TooLarge { field: Some(field), .. } = self {
             error["field"] = Value::String(field.clone());
+        }
+        if let ChatKitError::RateLimited { retry_after, .. } = self {
+            error["retry_after"] = json!(retry_after);
         }
         json!({ "error": error })
     }

@@ -14,6 +14,7 @@ mod pending;
 mod pipeline;
 mod responder;
 mod sink;
+mod usage;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -22,7 +23,7 @@ use chatkit_protocol::{ChatKitRequest, Operation};
 use chatkit_store::Store;
 use serde_json::Value;
 
-pub use context::RequestContext;
+pub use context::{RequestContext, TokenMeter};
 pub use limits::Limits;
 pub use error::{ChatKitError, StreamError};
 pub use pipeline::{default_cancelled_items, EventStream, CANCELLED_NOTE};
@@ -94,11 +95,12 @@ pub struct ChatKitServer {
     pub(crate) attachments: Option<Arc<dyn AttachmentStore>>,
     pub(crate) actions: Option<ActionRegistry>,
     pub(crate) config: ServerConfig,
+    pub(crate) usage: Option<usage::UsageControl>,
 }
 
 impl ChatKitServer {
     pub fn new(store: Arc<dyn Store>, responder: Arc<dyn Responder>) -> Self {
-        Self { store, responder, attachments: None, actions: None, config: ServerConfig::default() }
+        Self { store, responder, attachments: None, actions: None, config: ServerConfig::default(), usage: None }
     }
 
     /// Handles `threads.custom_action` / `threads.sync_custom_action` with these handlers
@@ -111,6 +113,14 @@ impl ChatKitServer {
     /// Enables `attachments.create` / `attachments.delete`.
     pub fn with_attachment_store(mut self, attachments: Arc<dyn AttachmentStore>) -> Self {
         self.attachments = Some(attachments);
+        self
+    }
+
+    /// Holds every user to `limits` (turns per minute, model tokens per day), counted in
+    /// `counters`: a turn over a limit is answered 429 before anything is stored or any model
+    /// is called, and the tokens a turn used are added when it ends.
+    pub fn with_usage_limits(mut self, counters: Arc<dyn chatkit_store::UsageStore>, limits: chatkit_store::UsageLimits) -> Self {
+        self.usage = (!limits.is_off()).then(|| usage::UsageControl { counters, limits });
         self
     }
 
@@ -152,6 +162,11 @@ impl ChatKitServer {
     /// `metadata` becomes the context's.
     pub async fn process_request(&self, request: ChatKitRequest, mut context: RequestContext) -> Result<ChatKitResponse, ChatKitError> {
         self.config.limits.check(&context, &request.op)?;
+        if let Some(usage) = &self.usage {
+            if usage::calls_a_model(&request.op) {
+                usage.admit(&context).await?;
+            }
+        }
         context.metadata = request.metadata;
         self.dispatch(request.op, context).await
     }

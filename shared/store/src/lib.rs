@@ -6,6 +6,7 @@
 
 pub mod ids;
 mod memory;
+pub mod usage;
 
 use std::time::Duration;
 
@@ -15,6 +16,7 @@ use chatkit_protocol::{
 };
 
 pub use memory::MemoryStore;
+pub use usage::{Admission, Limit, MemoryUsage, Usage, UsageLimits, UsageStore};
 
 /// The authenticated user whose data a request touches. Build it only from a verified
 /// identity (a token's `sub`), never from request params.

@@ -149,3 +149,29 @@ async fn a_placeholder_model_key_becomes_the_real_key_within_the_refresh_period(
     f.stream(&ada, add).await;
     assert_eq!(streamed(&stub), [None, Some("Bearer sk-the-real-key".to_string())]);
 }
+
+#[tokio::test]
+async fn a_user_over_the_turn_limit_gets_429_with_retry_after_and_the_model_is_not_called() {
+    let stub = Stub::start().await;
+    let f = Function::start_with(&stub, JWT_SECRET, MODEL_KEY, &[("CHATKIT_TURNS_PER_MINUTE", "1000"), ("CHATKIT_TOKENS_PER_DAY", "20")]).await;
+    let ada = token("ada");
+    stub.push(chat_text(&["a reply that costs 12 tokens"]));
+    f.stream(&ada, json!({"type": "threads.create", "params": {"input": message("first")}})).await;
+    let calls = stub.model_bodies().len();
+    stub.push(chat_text(&["second reply"]));
+    f.stream(&ada, json!({"type": "threads.create", "params": {"input": message("second")}})).await;
+    // 24 tokens today, over the 20 allowed (counted in DynamoDB, so every container agrees)
+    let refused = f.post(Some(&ada), &json!({"type": "threads.create", "params": {"input": message("third")}}).to_string(), &[]).await;
+    assert_eq!(refused.status(), 429);
+    let retry_after: u64 = refused.headers()["retry-after"].to_str().unwrap().parse().unwrap();
+    assert!(retry_after >= 1);
+    let body: Value = refused.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "rate_limited");
+    assert_eq!(stub.model_bodies().len(), calls + 1, "no model call for the refused turn");
+    // another user is not affected
+    stub.push(chat_text(&["hi bob"]));
+    f.stream(&token("bob"), json!({"type": "threads.create", "params": {"input": message("hello")}})).await;
+    let (status, list) = f.json(&ada, json!({"type": "threads.list", "params": {}})).await;
+    assert_eq!(status, 200);
+    assert_eq!(list["data"].as_array().unwrap().len(), 2, "nothing stored for the refused turn");
+}

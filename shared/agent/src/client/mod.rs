@@ -160,6 +160,7 @@ pub struct ModelClient {
     idle_timeout: Duration,
     max_retries: u32,
     retry_backoff: Duration,
+    max_output_tokens: Option<u32>,
 }
 
 impl ModelClient {
@@ -173,6 +174,7 @@ impl ModelClient {
             idle_timeout: config.idle_timeout,
             max_retries: config.max_retries,
             retry_backoff: config.retry_backoff,
+            max_output_tokens: config.max_output_tokens,
         }
     }
 
@@ -204,10 +206,18 @@ impl ModelClient {
     }
 
     fn body(&self, request: &ModelRequest, stream: bool) -> Value {
-        match self.api {
+        let mut body = match self.api {
             ModelApi::Responses => responses::body(request, stream),
             ModelApi::ChatCompletions => chat::body(request, stream),
+        };
+        // the cap on what one call can cost in output (CHATKIT_MAX_OUTPUT_TOKENS)
+        if let Some(max) = self.max_output_tokens {
+            match self.api {
+                ModelApi::Responses => body["max_output_tokens"] = max.into(),
+                ModelApi::ChatCompletions => body["max_tokens"] = max.into(),
+            }
         }
+        body
     }
 
     /// Starts a streamed call. Connection failures and 429/5xx answers are retried (with

@@ -127,3 +127,32 @@ async fn older_history_is_dropped_before_the_turn_is_touched() {
     assert_eq!(messages.last().unwrap()["content"], "the newest question");
     assert!(!body.to_string().contains("old context"), "the oldest message went first");
 }
+
+#[tokio::test]
+async fn the_tokens_a_turn_used_count_against_the_users_day_as_reported() {
+    use chatkit_store::{MemoryUsage, UsageLimits, UsageStore, UserId};
+    let stub = Stub::start().await;
+    let mut config = stub_config(&stub, ModelApi::ChatCompletions);
+    config.retrieval_url = Some(format!("{}/retrieve", stub.url));
+    let usage = Arc::new(MemoryUsage::new());
+    let agent = Agent::new(config, reqwest::Client::new());
+    let mut h = Harness::with_responder(stub, Arc::new(agent));
+    h.server = h.server.clone().with_usage_limits(usage.clone(), UsageLimits { turns_per_minute: 0, tokens_per_day: 30 });
+    h.stub.set_retrieval(200, json!({"results": []}));
+    // two model rounds (a tool call, then the answer): 9 + 3 tokens each, as the stub reports
+    h.stub.push(chat_tool_call("c1", "search_knowledge_base", r#"{"query":"x"}"#));
+    h.stub.push(chat_text(&["answer"]));
+    let (thread_id, events) = h.create("count me").await;
+    no_errors(&events);
+    let today = usage.usage(&UserId::new(USER), std::time::SystemTime::now()).await.unwrap().tokens_today;
+    assert_eq!(today, 24, "the provider's figures replace the estimates");
+    // one more turn brings the day to 36 tokens, over the 30 allowed: the next turn is refused
+    h.stub.push(chat_text(&["again"]));
+    h.stream(add_message_body(&thread_id, "and again")).await;
+    let bytes = serde_json::to_vec(&add_message_body(&thread_id, "once more")).unwrap();
+    match h.server.process(&bytes, Harness::context()).await {
+        Err(chatkit_server::ChatKitError::RateLimited { retry_after, .. }) => assert!(retry_after > 0),
+        other => panic!("expected a 429, got {other:?}"),
+    }
+    assert_eq!(h.stub.model_bodies().len(), 3, "no model call for the refused turn");
+}

@@ -41,6 +41,8 @@ pub(crate) fn stream(
     work: impl FnOnce(Arc<dyn Responder>, Turn, EventSink) -> BoxFuture<'static, Result<(), StreamError>> + Send + 'static,
 ) -> EventStream {
     let responder = s.responder.clone();
+    // with usage limits, the tokens the turn used are added to the user's day when it ends
+    let usage = s.usage.clone().map(|usage| (usage, turn.context.clone()));
     let job = StreamJob {
         store: s.store.clone(),
         responder: s.responder.clone(),
@@ -48,7 +50,13 @@ pub(crate) fn stream(
         thread: turn.thread.clone(),
         prelude,
         opening,
-        work: Box::new(move |sink| work(responder, turn, sink)),
+        work: Box::new(move |sink| {
+            let work = work(responder, turn, sink);
+            match usage {
+                Some((usage, context)) => usage.metered(&context, work),
+                None => work,
+            }
+        }),
     };
     pipeline::start(job)
 }

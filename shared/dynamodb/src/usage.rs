@@ -1,0 +1,172 @@
+//! [`UsageStore`] on the same table: atomic per-user counters in fixed UTC windows.
+//!
+//! ```text
+//! pk             sk               what
+//! U#<user>#Q     M#<epoch minute> turns started in that minute  (n; expires 2 min after)
+//!                D#<epoch day>    model tokens used that day     (n; expires 2 days after)
+//! ```
+//!
+//! Requests: admitting a turn with both limits on is one TransactWriteItems (an UpdateItem
+//! `ADD n 1` on the minute record, conditional on `n < turns limit`, and a ConditionCheck
+//! `n < tokens limit` on the day record); with one limit, one UpdateItem or one GetItem.
+//! Recording a turn's tokens is one UpdateItem `ADD`. Expired windows are removed by the
+//! table's TTL, free of charge.
+
+use std::time::SystemTime;
+
+use async_trait::async_trait;
+use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
+use aws_sdk_dynamodb::types::{AttributeValue, ConditionCheck, TransactWriteItem, Update};
+use chatkit_store::usage::Windows;
+use chatkit_store::{Admission, Limit, StoreResult, Usage, UsageLimits, UsageStore, UserId};
+
+use crate::batch::built;
+use crate::error::{self, Cancelled};
+use crate::keys::{self, Key, EXPIRES_AT};
+use crate::DynamoStore;
+
+/// The count attribute of a usage record.
+const COUNT: &str = "n";
+/// `n` below the limit (or no record yet).
+const BELOW_LIMIT: &str = "attribute_not_exists(#n) OR #n < :limit";
+
+/// `U#<user>#Q`: the user's usage counters.
+fn usage_pk(user: &UserId) -> String {
+    format!("{}#Q", keys::user_pk(user))
+}
+
+fn minute_key(user: &UserId, w: &Windows) -> Key {
+    keys::key(usage_pk(user), format!("M#{}", w.minute))
+}
+
+fn day_key(user: &UserId, w: &Windows) -> Key {
+    keys::key(usage_pk(user), format!("D#{}", w.day))
+}
+
+fn number(n: u64) -> AttributeValue {
+    AttributeValue::N(n.to_string())
+}
+
+impl DynamoStore {
+    /// `ADD n :by`, refreshing `expires_at`; with a limit, only while `n < limit`.
+    fn add_update(&self, key: Key, by: u64, expires_at: u64, limit: Option<u64>) -> StoreResult<Update> {
+        let mut update = Update::builder()
+            .table_name(&self.table)
+            .set_key(Some(key))
+            .update_expression("ADD #n :by SET #exp = :exp")
+            .expression_attribute_names("#n", COUNT)
+            .expression_attribute_names("#exp", EXPIRES_AT)
+            .expression_attribute_values(":by", number(by))
+            .expression_attribute_values(":exp", number(expires_at));
+        if let Some(limit) = limit {
+            update = update.condition_expression(BELOW_LIMIT).expression_attribute_values(":limit", number(limit));
+        }
+        built(update.build())
+    }
+
+    async fn count(&self, key: Key) -> StoreResult<u64> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .set_key(Some(key))
+            .consistent_read(true)
+            .projection_expression("#n")
+            .expression_attribute_names("#n", COUNT)
+            .send()
+            .await
+            .map_err(|e| error::sdk("GetItem", e))?;
+        Ok(out.item.and_then(|item| item.get(COUNT)?.as_n().ok()?.parse().ok()).unwrap_or(0))
+    }
+}
+
+fn epoch(now: SystemTime) -> u64 {
+    now.duration_since(SystemTime::UNIX_EPOCH).unwrap_or_default().as_secs()
+}
+
+#[async_trait]
+impl UsageStore for DynamoStore {
+    async fn admit_turn(&self, user: &UserId, now: SystemTime, limits: &UsageLimits) -> StoreResult<Admission> {
+        let w = Windows::at(now);
+        let minute_expires = epoch(now) + w.minute_left.as_secs() + 120;
+        match (limits.turns_per_minute, limits.tokens_per_day) {
+            (0, 0) => Ok(Admission::Admitted),
+            (0, tokens) => {
+                let used = self.count(day_key(user, &w)).await?;
+                Ok(if used >= tokens { w.refused(Limit::TokensPerDay) } else { Admission::Admitted })
+            }
+            (turns, 0) => {
+                let update = self.add_update(minute_key(user, &w), 1, minute_expires, Some(turns))?;
+                let result = self
+                    .client
+                    .update_item()
+                    .table_name(&self.table)
+                    .set_key(Some(update.key))
+                    .update_expression(update.update_expression)
+                    .set_condition_expression(update.condition_expression)
+                    .set_expression_attribute_names(update.expression_attribute_names)
+                    .set_expression_attribute_values(update.expression_attribute_values)
+                    .send()
+                    .await;
+                match result {
+                    Ok(_) => Ok(Admission::Admitted),
+                    Err(e) if matches!(e.as_service_error(), Some(UpdateItemError::ConditionalCheckFailedException(_))) => {
+                        Ok(w.refused(Limit::TurnsPerMinute))
+                    }
+                    Err(e) => Err(error::sdk("UpdateItem", e)),
+                }
+            }
+            (turns, tokens) => {
+                let count_turn = self.add_update(minute_key(user, &w), 1, minute_expires, Some(turns))?;
+                let check_tokens = built(
+                    ConditionCheck::builder()
+                        .table_name(&self.table)
+                        .set_key(Some(day_key(user, &w)))
+                        .condition_expression(BELOW_LIMIT)
+                        .expression_attribute_names("#n", COUNT)
+                        .expression_attribute_values(":limit", number(tokens))
+                        .build(),
+                )?;
+                let actions = vec![
+                    TransactWriteItem::builder().update(count_turn).build(),
+                    TransactWriteItem::builder().condition_check(check_tokens).build(),
+                ];
+                match self.transact(actions).await {
+                    Ok(()) => Ok(Admission::Admitted),
+                    Err(Cancelled::ConditionFailed(failed)) => {
+                        // both may fail: the day's is the longer wait
+                        let tokens_failed = failed.iter().any(|(i, _)| *i == 1);
+                        Ok(w.refused(if tokens_failed { Limit::TokensPerDay } else { Limit::TurnsPerMinute }))
+                    }
+                    Err(Cancelled::Other(e)) => Err(e),
+                }
+            }
+        }
+    }
+
+    async fn add_tokens(&self, user: &UserId, now: SystemTime, tokens: u64) -> StoreResult<()> {
+        if tokens == 0 {
+            return Ok(());
+        }
+        let w = Windows::at(now);
+        let expires_at = epoch(now) + w.day_left.as_secs() + 2 * 86_400;
+        let update = self.add_update(day_key(user, &w), tokens, expires_at, None)?;
+        self.client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(update.key))
+            .update_expression(update.update_expression)
+            .set_expression_attribute_names(update.expression_attribute_names)
+            .set_expression_attribute_values(update.expression_attribute_values)
+            .send()
+            .await
+            .map(drop)
+            .map_err(|e| error::sdk("UpdateItem", e))
+    }
+
+    async fn usage(&self, user: &UserId, now: SystemTime) -> StoreResult<Usage> {
+        let w = Windows::at(now);
+        let (turns, tokens) = tokio::join!(self.count(minute_key(user, &w)), self.count(day_key(user, &w)));
+        Ok(Usage { turns_this_minute: turns?, tokens_today: tokens? })
+    }
+}

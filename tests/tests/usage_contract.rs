@@ -1,0 +1,160 @@
+//! The usage counters behind the abuse limits (turns per minute, model tokens per day), run
+//! against the in-memory counters and against the DynamoDB store on DynamoDB Local: atomic
+//! under concurrency, windowed by UTC minute and day, scoped by user, refusals not counted,
+//! and what each call costs in DynamoDB requests.
+
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use chatkit_store::{Admission, Limit, MemoryUsage, Store, Usage, UsageLimits, UsageStore, UserId};
+use chatkit_tests::dynamo::DynamoHarness;
+
+/// 2027-01-15T10:20:30Z: 30 s into a minute, 37 230 s into a day.
+fn at(offset_secs: u64) -> SystemTime {
+    UNIX_EPOCH + Duration::from_secs(1_800_000_000 - 1_800_000_000 % 86_400 + 37_230 + offset_secs)
+}
+
+fn ada() -> UserId {
+    UserId::new("ada@example.com")
+}
+
+fn limits(turns: u64, tokens: u64) -> UsageLimits {
+    UsageLimits { turns_per_minute: turns, tokens_per_day: tokens }
+}
+
+async fn turns_per_minute_are_counted_and_refused(store: &dyn UsageStore) {
+    let l = limits(3, 0);
+    for _ in 0..3 {
+        assert_eq!(store.admit_turn(&ada(), at(0), &l).await.unwrap(), Admission::Admitted);
+    }
+    let refused = store.admit_turn(&ada(), at(5), &l).await.unwrap();
+    assert_eq!(refused, Admission::Refused { limit: Limit::TurnsPerMinute, retry_after: Duration::from_secs(25) });
+    assert_eq!(store.usage(&ada(), at(5)).await.unwrap().turns_this_minute, 3, "a refusal is not counted");
+    // another user, and the same user in the next minute, start from zero
+    assert_eq!(store.admit_turn(&UserId::new("bob"), at(5), &l).await.unwrap(), Admission::Admitted);
+    assert_eq!(store.admit_turn(&ada(), at(30), &l).await.unwrap(), Admission::Admitted);
+    assert_eq!(store.usage(&ada(), at(30)).await.unwrap().turns_this_minute, 1);
+}
+
+async fn tokens_per_day_refuse_the_next_turn(store: &dyn UsageStore) {
+    let l = limits(0, 1000);
+    assert_eq!(store.admit_turn(&ada(), at(0), &l).await.unwrap(), Admission::Admitted);
+    store.add_tokens(&ada(), at(1), 600).await.unwrap();
+    assert_eq!(store.admit_turn(&ada(), at(2), &l).await.unwrap(), Admission::Admitted);
+    store.add_tokens(&ada(), at(3), 450).await.unwrap();
+    let refused = store.admit_turn(&ada(), at(4), &l).await.unwrap();
+    let day_left = Duration::from_secs(86_400 - 37_230 - 4);
+    assert_eq!(refused, Admission::Refused { limit: Limit::TokensPerDay, retry_after: day_left });
+    assert_eq!(store.usage(&ada(), at(4)).await.unwrap(), Usage { turns_this_minute: 0, tokens_today: 1050 });
+    // the next UTC day starts over
+    let tomorrow = at(86_400 - 37_230 + 1);
+    assert_eq!(store.admit_turn(&ada(), tomorrow, &l).await.unwrap(), Admission::Admitted);
+    assert_eq!(store.usage(&ada(), tomorrow).await.unwrap().tokens_today, 0);
+}
+
+async fn both_limits_together(store: &dyn UsageStore) {
+    let l = limits(2, 100);
+    assert_eq!(store.admit_turn(&ada(), at(0), &l).await.unwrap(), Admission::Admitted);
+    assert_eq!(store.admit_turn(&ada(), at(0), &l).await.unwrap(), Admission::Admitted);
+    assert!(matches!(store.admit_turn(&ada(), at(0), &l).await.unwrap(), Admission::Refused { limit: Limit::TurnsPerMinute, .. }));
+    store.add_tokens(&ada(), at(1), 100).await.unwrap();
+    // in the next minute the turns are fine, but the day's tokens are spent
+    assert!(matches!(store.admit_turn(&ada(), at(40), &l).await.unwrap(), Admission::Refused { limit: Limit::TokensPerDay, .. }));
+    assert_eq!(store.usage(&ada(), at(40)).await.unwrap().turns_this_minute, 0, "the refused turn was not counted");
+    // limits off: always admitted, nothing counted
+    assert_eq!(store.admit_turn(&ada(), at(40), &limits(0, 0)).await.unwrap(), Admission::Admitted);
+}
+
+async fn concurrent_turns_never_exceed_the_limit(store: Arc<dyn UsageStore>) {
+    let l = limits(5, 1_000_000);
+    let attempts: Vec<_> = (0..20)
+        .map(|_| {
+            let store = store.clone();
+            tokio::spawn(async move { store.admit_turn(&ada(), at(0), &l).await.unwrap() })
+        })
+        .collect();
+    let mut admitted = 0;
+    for attempt in attempts {
+        if attempt.await.unwrap() == Admission::Admitted {
+            admitted += 1;
+        }
+    }
+    assert_eq!(admitted, 5);
+    assert_eq!(store.usage(&ada(), at(0)).await.unwrap().turns_this_minute, 5);
+}
+
+mod memory {
+    use super::*;
+
+    #[tokio::test]
+    async fn turns_per_minute() {
+        turns_per_minute_are_counted_and_refused(&MemoryUsage::new()).await;
+    }
+
+    #[tokio::test]
+    async fn tokens_per_day() {
+        tokens_per_day_refuse_the_next_turn(&MemoryUsage::new()).await;
+    }
+
+    #[tokio::test]
+    async fn both() {
+        both_limits_together(&MemoryUsage::new()).await;
+    }
+
+    #[tokio::test]
+    async fn concurrency() {
+        concurrent_turns_never_exceed_the_limit(Arc::new(MemoryUsage::new())).await;
+    }
+}
+
+mod dynamodb {
+    use super::*;
+
+    #[tokio::test]
+    async fn turns_per_minute() {
+        turns_per_minute_are_counted_and_refused(DynamoHarness::new("usage-turns").await.dynamo()).await;
+    }
+
+    #[tokio::test]
+    async fn tokens_per_day() {
+        tokens_per_day_refuse_the_next_turn(DynamoHarness::new("usage-tokens").await.dynamo()).await;
+    }
+
+    #[tokio::test]
+    async fn both() {
+        both_limits_together(DynamoHarness::new("usage-both").await.dynamo()).await;
+    }
+
+    #[tokio::test]
+    async fn concurrency() {
+        let h = DynamoHarness::new("usage-concurrency").await;
+        concurrent_turns_never_exceed_the_limit(Arc::new(h.dynamo().clone())).await;
+    }
+
+    /// Admission with both limits is one request (a transaction), with one limit one request,
+    /// recording tokens one request; the counters live in the user's own partition, with a TTL.
+    #[tokio::test]
+    async fn requests_keys_and_expiry() {
+        let h = DynamoHarness::new("usage-requests").await;
+        let store = h.dynamo();
+        let before = store.request_count();
+        store.admit_turn(&ada(), at(0), &limits(5, 100)).await.unwrap();
+        assert_eq!(store.request_count() - before, 1);
+        store.admit_turn(&ada(), at(0), &limits(5, 0)).await.unwrap();
+        store.admit_turn(&ada(), at(0), &limits(0, 100)).await.unwrap();
+        assert_eq!(store.request_count() - before, 3);
+        store.add_tokens(&ada(), at(0), 42).await.unwrap();
+        assert_eq!(store.request_count() - before, 4);
+        store.admit_turn(&ada(), at(0), &limits(0, 0)).await.unwrap();
+        store.add_tokens(&ada(), at(0), 0).await.unwrap();
+        assert_eq!(store.request_count() - before, 4, "nothing to check or add: no request");
+
+        let records = h.scan().await;
+        assert_eq!(records.len(), 2, "{records:?}");
+        for record in &records {
+            assert_eq!(record["pk"].as_s().unwrap(), "U#ada@example.com#Q");
+            let expires: u64 = record["expires_at"].as_n().unwrap().parse().unwrap();
+            assert!(expires > at(0).duration_since(UNIX_EPOCH).unwrap().as_secs());
+        }
+    }
+}

@@ -75,6 +75,7 @@ fn authenticator(config: &GatewayConfig, resources: &Resources) -> Authenticator
         .with_audience(auth.audience.clone())
         .with_cookie(auth.cookie_name.clone())
         .with_dev_auth(auth.dev_auth)
+        .with_tenant_claim(auth.tenant_claim.clone())
 }
 
 /// The gateway as configured by the environment (see the README's settings table).

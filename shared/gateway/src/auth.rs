@@ -26,16 +26,31 @@ pub enum AuthError {
 /// A verified caller.
 #[derive(Clone)]
 pub struct Identity {
-    /// The token's `sub` (or the dev header): keys every stored record.
+    /// The token's `sub` (or the dev header).
     pub user_id: String,
+    /// The organisation (the `CHATKIT_TENANT_CLAIM` claim), when tenancy is on.
+    pub tenant: Option<String>,
     /// The raw token, for tools that call APIs on the user's behalf. Never printed.
     pub token: Option<Arc<str>>,
+}
+
+impl Identity {
+    /// What keys every stored record of this caller: the `sub`, or with a tenant
+    /// `t:<tenant>/<sub>` (`%` and `/` of the tenant percent-encoded, so no tenant and `sub`
+    /// pair can spell another's).
+    pub fn store_user(&self) -> String {
+        match &self.tenant {
+            None => self.user_id.clone(),
+            Some(tenant) => format!("t:{}/{}", tenant.replace('%', "%25").replace('/', "%2F"), self.user_id),
+        }
+    }
 }
 
 impl std::fmt::Debug for Identity {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Identity")
             .field("user_id", &self.user_id)
+            .field("tenant", &self.tenant)
             .field("token", &self.token.as_ref().map(|_| "<redacted>"))
             .finish()
     }
@@ -44,6 +59,20 @@ impl std::fmt::Debug for Identity {
 #[derive(Deserialize)]
 struct Claims {
     sub: Option<String>,
+}
+
+/// The value of claim `name` in a token whose signature was already verified: a non-empty
+/// string, or a number.
+fn claim(token: &str, name: &str) -> Option<String> {
+    use base64::Engine;
+    let payload = token.split('.').nth(1)?;
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(payload.trim_end_matches('=')).ok()?;
+    let claims: serde_json::Map<String, serde_json::Value> = serde_json::from_slice(&bytes).ok()?;
+    match claims.get(name)? {
+        serde_json::Value::String(s) if !s.trim().is_empty() => Some(s.trim().to_string()),
+        serde_json::Value::Number(n) => Some(n.to_string()),
+        _ => None,
+    }
 }
 
 /// Verifies callers.
@@ -55,6 +84,7 @@ pub struct Authenticator {
     pub(crate) audience: Option<String>,
     pub(crate) cookie_name: Option<String>,
     pub(crate) dev_auth: bool,
+    pub(crate) tenant_claim: Option<String>,
 }
 
 /// Leeway for `exp` and `nbf`, in seconds.
@@ -92,7 +122,7 @@ pub fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Result<Option<&'a str>,
 impl Authenticator {
     /// An authenticator from its parts; see [`crate::AuthConfig`] for the env form.
     pub fn new(secret: Option<Arc<dyn SecretSource>>, jwks: Option<Jwks>, algorithms: Vec<Algorithm>) -> Self {
-        Self { secret, jwks, algorithms, issuer: None, audience: None, cookie_name: None, dev_auth: false }
+        Self { secret, jwks, algorithms, issuer: None, audience: None, cookie_name: None, dev_auth: false, tenant_claim: None }
     }
 
     pub fn with_issuer(mut self, issuer: Option<String>) -> Self {
@@ -107,6 +137,13 @@ impl Authenticator {
 
     pub fn with_cookie(mut self, name: Option<String>) -> Self {
         self.cookie_name = name;
+        self
+    }
+
+    /// Puts each organisation's users in their own key space: the token must carry this claim
+    /// (e.g. `org_id`, a non-empty string or a number) and its value scopes every record.
+    pub fn with_tenant_claim(mut self, claim: Option<String>) -> Self {
+        self.tenant_claim = claim;
         self
     }
 
@@ -136,12 +173,28 @@ impl Authenticator {
     pub async fn authenticate(&self, headers: &HeaderMap) -> Result<Identity, AuthError> {
         if self.dev_auth {
             if let Some(user) = headers.get("x-user-id").and_then(|v| v.to_str().ok()).filter(|v| !v.trim().is_empty()) {
-                return Ok(Identity { user_id: user.trim().to_string(), token: None });
+                let tenant = match &self.tenant_claim {
+                    None => None,
+                    Some(_) => Some(
+                        headers
+                            .get("x-tenant-id")
+                            .and_then(|v| v.to_str().ok())
+                            .map(str::trim)
+                            .filter(|v| !v.is_empty())
+                            .ok_or_else(|| AuthError::Invalid("dev auth with tenancy needs an X-Tenant-ID header".into()))?
+                            .to_string(),
+                    ),
+                };
+                return Ok(Identity { user_id: user.trim().to_string(), tenant, token: None });
             }
         }
         let token = self.token(headers)?;
         let user_id = self.verify(token).await?;
-        Ok(Identity { user_id, token: Some(token.into()) })
+        let tenant = match &self.tenant_claim {
+            None => None,
+            Some(name) => Some(claim(token, name).ok_or_else(|| AuthError::Invalid(format!("token has no `{name}` claim")))?),
+        };
+        Ok(Identity { user_id, tenant, token: Some(token.into()) })
     }
 
     fn validation(&self, alg: Algorithm) -> Validation {

@@ -61,6 +61,9 @@ pub struct AuthConfig {
     /// `CHATKIT_JWT_PREVIOUS_GRACE_SECONDS` (86400): how long after a rotation tokens signed
     /// with the secret's `AWSPREVIOUS` version stay valid; 0 accepts only `AWSCURRENT`.
     pub previous_grace: Duration,
+    /// `CHATKIT_TENANT_CLAIM` (e.g. `org_id`): when set, every token must carry this claim
+    /// and each organisation's users get their own key space.
+    pub tenant_claim: Option<String>,
 }
 
 /// Transport settings.
@@ -276,6 +279,7 @@ impl AuthConfig {
             refresh: Duration::from_secs(parse(get, "CHATKIT_SECRET_REFRESH_SECONDS", 300)?),
             jwks_timeout: millis(get, "CHATKIT_JWKS_TIMEOUT_MS", 3000)?,
             previous_grace: Duration::from_secs(parse(get, "CHATKIT_JWT_PREVIOUS_GRACE_SECONDS", 86_400)?),
+            tenant_claim: var(get, "CHATKIT_TENANT_CLAIM"),
         })
     }
 }

@@ -243,8 +243,9 @@ impl Gateway {
             Ok(server) => server,
             Err(err) => return error_response(&err, request_id),
         };
-        let user = self.users.hash(&identity.user_id);
-        let mut context = RequestContext::new(UserId::new(identity.user_id), request_id);
+        let store_user = identity.store_user();
+        let user = self.users.hash(&store_user);
+        let mut context = RequestContext::new(UserId::new(store_user), request_id);
         context.access_token = identity.token;
         // a client retry with the same key stores nothing twice (checked by the server)
         context.idempotency_key =

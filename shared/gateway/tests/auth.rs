@@ -428,3 +428,41 @@ async fn no_debug_output_prints_the_token() {
     let context = chatkit_server::RequestContext::new(chatkit_store::UserId::new("u"), "r").with_access_token(token.as_str());
     assert!(!format!("{context:?}").contains(&token));
 }
+
+#[tokio::test]
+async fn a_tenant_claim_scopes_the_user_and_is_required() {
+    let auth = hs_auth().with_tenant_claim(Some("org_id".into()));
+    let with = |sub: &str, org: Value| {
+        let mut c = claims();
+        c["sub"] = json!(sub);
+        if !org.is_null() {
+            c["org_id"] = org;
+        }
+        bearer(&hs(&c))
+    };
+    let acme = auth.authenticate(&with("alice", json!("acme"))).await.unwrap();
+    let globex = auth.authenticate(&with("alice", json!("globex"))).await.unwrap();
+    assert_eq!((acme.user_id.as_str(), acme.tenant.as_deref()), ("alice", Some("acme")));
+    assert_eq!(acme.store_user(), "t:acme/alice");
+    assert_ne!(acme.store_user(), globex.store_user(), "the same sub in two organisations is two users");
+    assert_eq!(auth.authenticate(&with("alice", json!(42))).await.unwrap().store_user(), "t:42/alice");
+    // no pair of tenant and sub spells another pair's key
+    let a = auth.authenticate(&with("b/c", json!("a"))).await.unwrap().store_user();
+    let b = auth.authenticate(&with("c", json!("a/b"))).await.unwrap().store_user();
+    let c = auth.authenticate(&with("c", json!("a%2Fb"))).await.unwrap().store_user();
+    assert!(a != b && b != c && a != c, "{a} {b} {c}");
+    for missing in [Value::Null, json!(""), json!("  "), json!(["acme"]), json!({"id": "acme"})] {
+        let reason = rejected(&auth, with("alice", missing.clone())).await;
+        assert!(reason.contains("org_id"), "{missing}: {reason}");
+    }
+    // without tenancy, the claim is ignored and the sub alone is the user
+    let plain = hs_auth().authenticate(&with("alice", json!("acme"))).await.unwrap();
+    assert_eq!((plain.store_user().as_str(), plain.tenant), ("alice", None));
+    // dev auth names the tenant in a header
+    let mut dev = HeaderMap::new();
+    dev.insert("x-user-id", "dev".parse().unwrap());
+    let dev_auth = hs_auth().with_dev_auth(true).with_tenant_claim(Some("org_id".into()));
+    assert!(dev_auth.authenticate(&dev).await.is_err());
+    dev.insert("x-tenant-id", "acme".parse().unwrap());
+    assert_eq!(dev_auth.authenticate(&dev).await.unwrap().store_user(), "t:acme/dev");
+}

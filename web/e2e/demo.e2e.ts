@@ -71,12 +71,14 @@ describe("the demo page against the real function", () => {
     const marker = `Remember this ${uniqueUser("m")}`;
     await sendMessage(page, marker);
     const reply = await finishedReply(page);
+    // the turn is over (the stand-in lists the threads once the stream ended), titled
+    await page.locator("openai-chatkit [data-threads] button", { hasText: STUB_TITLE }).waitFor();
 
     await page.reload({ waitUntil: "domcontentloaded" });
     await page.locator("openai-chatkit [data-standin]").waitFor();
     const thread = page.locator("openai-chatkit [data-threads] button");
-    await expect.poll(() => thread.count()).toBe(1);
-    await expect.poll(() => thread.first().textContent()).toBe(STUB_TITLE);
+    await expect.poll(() => thread.count(), { timeout: 15_000 }).toBe(1);
+    await expect.poll(() => thread.first().textContent(), { timeout: 15_000 }).toBe(STUB_TITLE);
     expect(await page.locator('openai-chatkit [data-role="user"]').count()).toBe(0);
 
     await thread.first().click();
@@ -130,7 +132,7 @@ describe("the demo page against the real function", () => {
     const loaded = (img: HTMLImageElement) => (img.complete ? img.naturalWidth : -1);
     const preview = page.locator("openai-chatkit [data-role=user] img[data-attachment-preview]").last();
     await preview.waitFor();
-    await expect.poll(() => preview.evaluate(loaded)).toBe(1);
+    await expect.poll(() => preview.evaluate(loaded), { timeout: 15_000 }).toBe(1);
     const first = await preview.getAttribute("src");
     expect(first?.startsWith(`${s3}/`)).toBe(true);
 
@@ -140,7 +142,7 @@ describe("the demo page against the real function", () => {
     await page.locator("openai-chatkit [data-threads] button").first().click();
     const again = page.locator("openai-chatkit [data-role=user] img[data-attachment-preview]").first();
     await again.waitFor();
-    await expect.poll(() => again.evaluate(loaded)).toBe(1);
+    await expect.poll(() => again.evaluate(loaded), { timeout: 15_000 }).toBe(1);
     await context.close();
   });
 
@@ -152,7 +154,7 @@ describe("the demo page against the real function", () => {
     const started = Date.now();
     await page.goto(url.href, { waitUntil: "domcontentloaded" });
     const status = page.locator('#chat-status[data-state="error"]');
-    await status.waitFor({ timeout: 15_000 });
+    await status.waitFor({ timeout: 30_000 });
     const waited = Date.now() - started;
     expect(await status.textContent()).toContain("was not defined within 5000 ms");
     expect(waited).toBeGreaterThanOrEqual(4500);

@@ -11,8 +11,11 @@ import type { RecordedRequest } from "./stub-model.js";
 
 const STANDIN = fileURLToPath(new URL("./standin/chatkit.js", import.meta.url));
 
-/** What the CDN does for chatkit.js: serve the stand-in, fail at once, or never answer. */
-export type Cdn = "standin" | "blocked" | "hangs";
+/**
+ * What the CDN does for chatkit.js: serve the stand-in, fail at once, never answer, or hold the
+ * request until the test sets another mode (then answer as that mode says).
+ */
+export type Cdn = "standin" | "blocked" | "hangs" | "held";
 
 export interface Cdns {
   set(mode: Cdn): void;
@@ -21,8 +24,11 @@ export interface Cdns {
 export async function newContext(browser: Browser, mode: Cdn = "standin"): Promise<{ context: BrowserContext; cdn: Cdns }> {
   const context = await browser.newContext({ viewport: { width: 1280, height: 900 } });
   let current = mode;
+  let release = () => {};
+  let released = new Promise<void>((resolve) => (release = resolve));
   // the script URL, also with a retry's query
   await context.route((url) => url.href.startsWith(CHATKIT_SCRIPT_URL), async (route) => {
+    while (current === "held") await released;
     if (current === "standin") await route.fulfill({ path: STANDIN, contentType: "text/javascript" });
     else if (current === "blocked") await route.abort("blockedbyclient");
     // "hangs": never answered
@@ -31,7 +37,12 @@ export async function newContext(browser: Browser, mode: Cdn = "standin"): Promi
   await context.route(/^https?:\/\/(?!127\.0\.0\.1[:/]|localhost[:/])/, (route) =>
     route.request().url().startsWith(CHATKIT_SCRIPT_URL) ? route.fallback() : route.abort(),
   );
-  return { context, cdn: { set: (next) => (current = next) } };
+  const set = (next: Cdn) => {
+    current = next;
+    release();
+    released = new Promise<void>((resolve) => (release = resolve));
+  };
+  return { context, cdn: { set } };
 }
 
 /** A user id no other test uses. */

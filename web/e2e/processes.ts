@@ -97,7 +97,7 @@ export async function startFunction(options: FunctionOptions) {
   const child = spawn(chatkitBinary(), [], { env, stdio: ["ignore", "pipe", "pipe"] });
   const log = collect(child);
   try {
-    await waitFor(`http://127.0.0.1:${options.port}/healthz`, "the chatkit function", child, 30_000);
+    await waitFor(`http://127.0.0.1:${options.port}/healthz`, "the chatkit function", child, 60_000);
   } catch (error) {
     await stop(child);
     throw new Error(`${(error as Error).message}\n${log()}`);

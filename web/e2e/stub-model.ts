@@ -1,6 +1,7 @@
 // An OpenAI-compatible model stub on 127.0.0.1 (Chat Completions): streams a reply as real SSE,
-// one word per chunk with a pause between them, answers the title call, and records every
-// request. Tests read the record at GET /__requests (they run in other processes).
+// one word per chunk with a pause between them (a long reply when asked for), answers the title
+// call, and records every request. Tests read the record at GET /__requests (they run in other
+// processes).
 import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
 
@@ -15,6 +16,8 @@ export interface RecordedRequest {
 export const STUB_TITLE = "Stub title";
 /** The words every streamed reply ends with. */
 export const REPLY_TAIL = "This reply streams in many small parts.";
+/** A question with this gets hundreds of words (over a minute): still streaming on any machine. */
+export const LONG_REPLY = "(a long answer, please)";
 
 function lastUserText(body: RecordedRequest["body"]): string {
   const user = [...(body.messages ?? [])].reverse().find((m) => m.role === "user");
@@ -40,7 +43,8 @@ export async function startStubModel({ delayMs = 120 }: { delayMs?: number } = {
       if (record.outcome === "streaming") record.outcome = "client-gone";
     });
     const asked = lastUserText(body).replace(/\s+/g, " ").trim().slice(0, 80);
-    const words = `You asked: “${asked}”. ${REPLY_TAIL}`.split(" ");
+    const filler = lastUserText(body).includes(LONG_REPLY) ? "and so on ".repeat(250) : "";
+    const words = `You asked: “${asked}”. ${filler}${REPLY_TAIL}`.split(" ");
     res.writeHead(200, { "content-type": "text/event-stream" });
     res.write(chunk({ role: "assistant", content: "" }));
     for (const [i, word] of words.entries()) {

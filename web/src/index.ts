@@ -40,3 +40,10 @@ export {
   type ChatKitScriptStatus,
   type ChatKitScriptOptions,
 } from "./script.js";
+export {
+  whenChatKitMounted,
+  ChatKitNotMountedError,
+  DEFAULT_MOUNT_TIMEOUT_MS,
+  type ChatKitElementRef,
+  type WhenChatKitMountedOptions,
+} from "./chatkit-element.js";

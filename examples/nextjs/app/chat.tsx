@@ -2,13 +2,16 @@
 // The chat panel: ChatKit talking to /api/chatkit (this app's proxy route) with the user's and
 // the page's context, behind the script gate, plus the selection "Ask" button.
 import { ChatKit, useChatKit } from "@openai/chatkit-react";
-import { useMemo, useState } from "react";
+import { useEffect, useMemo, useState } from "react";
 
 import { createChatKitFetch } from "@chatkit-lambda/web";
 import { ChatKitGate, SelectionAskButton } from "@chatkit-lambda/web/react";
 
 export function Chat({ user }: { user: { id: string; name: string } | null }) {
   const [open, setOpen] = useState(false);
+  // The toggle works once React runs: disabled until then, so an early click is not silently lost.
+  const [interactive, setInteractive] = useState(false);
+  useEffect(() => setInteractive(true), []);
   const fetch = useMemo(
     () =>
       createChatKitFetch({
@@ -26,7 +29,13 @@ export function Chat({ user }: { user: { id: string; name: string } | null }) {
 
   return (
     <>
-      <button type="button" className="chat-toggle" aria-expanded={open} onClick={() => setOpen(!open)}>
+      <button
+        type="button"
+        className="chat-toggle"
+        aria-expanded={open}
+        disabled={!interactive}
+        onClick={() => setOpen(!open)}
+      >
         {open ? "Close chat" : "Chat"}
       </button>
       <aside className="chat-panel" hidden={!open} aria-label="Chat">
@@ -35,7 +44,9 @@ export function Chat({ user }: { user: { id: string; name: string } | null }) {
         </ChatKitGate>
       </aside>
       {user && (
-        <SelectionAskButton isOpen={open} onOpen={() => setOpen(true)} sendUserMessage={chatkit.sendUserMessage} />
+        // `chatkit`, not `chatkit.sendUserMessage`: a question asked before the chat is mounted
+        // (the script still loading) waits for it instead of being dropped
+        <SelectionAskButton chatkit={chatkit} isOpen={open} onOpen={() => setOpen(true)} />
       )}
     </>
   );

@@ -8,4 +8,6 @@ export {
   type SelectionAsk,
   type SelectionAskOptions,
   type SelectionAskButtonProps,
+  type ChatKitHandle,
+  type UserMessageParams,
 } from "./selection-ask.js";

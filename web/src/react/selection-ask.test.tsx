@@ -95,6 +95,56 @@ describe("SelectionAskButton", () => {
   });
 });
 
+describe("SelectionAskButton with useChatKit's handle", () => {
+  const sent: unknown[] = [];
+  class StandIn extends HTMLElement {
+    async sendUserMessage(params: unknown) {
+      sent.push(params);
+    }
+  }
+
+  it("a question asked before the chat is mounted waits for it, then is sent", async () => {
+    document.title = "Pricing – Acme";
+    document.body.innerHTML = '<p id="p">Asked early.</p>';
+    const ref: { current: StandIn | null } = { current: null };
+    const onOpen = vi.fn();
+    const view = await render(<SelectionAskButton chatkit={{ ref }} isOpen={false} onOpen={onOpen} />);
+    await settle(() => select("p"));
+    await settle(() => button()!.click());
+    // the chat is opening, its script still loading: nothing sent, nothing dropped
+    expect(onOpen).toHaveBeenCalledTimes(1);
+    expect(sent).toEqual([]);
+    expect(button()!.disabled).toBe(true);
+    expect(window.getSelection()!.toString()).toBe("Asked early.");
+
+    // the script defines the element and React renders it
+    customElements.define("openai-chatkit", StandIn);
+    const element = document.createElement("openai-chatkit") as StandIn;
+    await settle(() => {
+      ref.current = element;
+      document.body.append(element);
+    });
+    await vi.waitFor(() => expect(sent).toEqual([{ text: 'Can you explain this from "Pricing – Acme": "Asked early."' }]));
+    await vi.waitFor(() => expect(button()).toBeNull());
+    expect(window.getSelection()!.toString()).toBe("");
+    await view.unmount();
+  });
+
+  it("keeps the selection and the button when the chat never mounts", async () => {
+    document.body.innerHTML = '<p id="p">never mounted</p>';
+    const error = vi.spyOn(console, "error").mockImplementation(() => {});
+    const view = await render(<SelectionAskButton chatkit={{ ref: { current: null } }} mountTimeoutMs={20} />);
+    await settle(() => select("p"));
+    await settle(() => button()!.click());
+    await vi.waitFor(() => expect(error).toHaveBeenCalledWith("chatkit: could not send the question", expect.anything()));
+    await settle();
+    expect(button()!.disabled).toBe(false);
+    expect(window.getSelection()!.toString()).toBe("never mounted");
+    error.mockRestore();
+    await view.unmount();
+  });
+});
+
 describe("useSelectionAsk", () => {
   it("stops watching when disabled", async () => {
     document.body.innerHTML = '<p id="p">watched text</p>';

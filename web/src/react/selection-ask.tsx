@@ -6,6 +6,7 @@
  */
 import { useCallback, useEffect, useRef, useState, type CSSProperties } from "react";
 
+import { whenChatKitMounted, type ChatKitElementRef } from "../chatkit-element.js";
 import {
   askAboutSelectionMessage,
   clearSelection,
@@ -14,9 +15,31 @@ import {
   type SelectionSnapshot,
 } from "../selection.js";
 
+/** What the question is sent with. */
+export interface UserMessageParams {
+  text: string;
+  newThread?: boolean;
+}
+
+/** The chat: `useChatKit()`'s return value (only its `ref` is used). */
+export interface ChatKitHandle {
+  ref: ChatKitElementRef<{ sendUserMessage(params: UserMessageParams): unknown }>;
+}
+
 export interface SelectionAskOptions extends SelectionOptions {
-  /** Sends the message: pass ChatKit's `sendUserMessage` (from `useChatKit`). */
-  sendUserMessage: (params: { text: string; newThread?: boolean }) => unknown;
+  /**
+   * The chat to ask: pass `useChatKit()`'s return value. The question waits until its
+   * `<openai-chatkit>` is mounted (the script loaded, the chat rendered), so an Ask pressed
+   * early, before the chat was ever opened, is sent rather than dropped.
+   */
+  chatkit?: ChatKitHandle;
+  /**
+   * Sends the message as it is, without waiting, when there is no `chatkit` (for example a
+   * plain element's `sendUserMessage`).
+   */
+  sendUserMessage?: (params: UserMessageParams) => unknown;
+  /** How long a question waits for the chat element (default 15 s); then `ask` rejects and the selection stays. */
+  mountTimeoutMs?: number;
   /** Whether the chat is open; when it is not, `onOpen` runs before sending. */
   isOpen?: boolean;
   /** Opens the chat (awaited before sending). */
@@ -64,21 +87,37 @@ export function useSelectionAsk(options: SelectionAskOptions): SelectionAsk {
 
   const dismiss = useCallback(() => setSelection(null), []);
 
+  // a question still waiting for the chat stops when the component goes away
+  const pending = useRef<AbortController | null>(null);
+  useEffect(() => () => pending.current?.abort(), []);
+
   const ask = useCallback(async () => {
     const snapshot = current.current;
     if (!snapshot) return;
-    const { sendUserMessage, isOpen, onOpen, newThread, pageTitle } = latest.current;
+    const { chatkit, sendUserMessage, mountTimeoutMs, isOpen, onOpen, newThread, pageTitle } = latest.current;
+    if (!chatkit && !sendUserMessage) throw new Error("useSelectionAsk: pass `chatkit` (useChatKit's return) or `sendUserMessage`");
+    const controller = new AbortController();
+    pending.current = controller;
     setSending(true);
     try {
       if (isOpen === false && onOpen) await onOpen();
       const title = pageTitle ?? (typeof document !== "undefined" ? document.title : "");
-      const params: { text: string; newThread?: boolean } = { text: askAboutSelectionMessage(snapshot.text, title) };
+      const params: UserMessageParams = { text: askAboutSelectionMessage(snapshot.text, title) };
       if (newThread) params.newThread = true;
-      await sendUserMessage(params);
-      clearSelection();
-      current.current = null;
-      setSelection(null);
+      if (chatkit) {
+        const element = await whenChatKitMounted(chatkit.ref, { timeoutMs: mountTimeoutMs, signal: controller.signal });
+        await element.sendUserMessage(params);
+      } else {
+        await sendUserMessage!(params);
+      }
+      // unless the reader selected something else meanwhile
+      if (current.current === null || current.current.text === snapshot.text) {
+        clearSelection();
+        current.current = null;
+        setSelection(null);
+      }
     } finally {
+      if (pending.current === controller) pending.current = null;
       setSending(false);
     }
   }, []);

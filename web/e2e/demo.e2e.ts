@@ -5,7 +5,15 @@ import type { Browser, Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
 
 import { launch } from "./chromium.js";
-import { finishedReply, modelRequestWith, newContext, recordAssistantText, sendMessage, uniqueUser } from "./helpers.js";
+import {
+  finishedReply,
+  modelRequestWith,
+  newContext,
+  recordAssistantText,
+  selectionCleared,
+  sendMessage,
+  uniqueUser,
+} from "./helpers.js";
 import { REPLY_TAIL, STUB_TITLE } from "./stub-model.js";
 
 const TITLE = "Lambda response streaming – Demo docs";
@@ -102,7 +110,7 @@ describe("the demo page against the real function", () => {
     expect(await page.locator('openai-chatkit [data-role="user"]').last().textContent()).toBe(question);
     expect(reply).toContain(REPLY_TAIL);
     await modelRequestWith(sentence);
-    expect(await page.evaluate(() => window.getSelection()?.toString())).toBe("");
+    await selectionCleared(page);
     await context.close();
   });
 

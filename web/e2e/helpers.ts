@@ -4,7 +4,7 @@ import { randomUUID } from "node:crypto";
 import { fileURLToPath } from "node:url";
 
 import type { Browser, BrowserContext, Page } from "playwright-core";
-import { inject } from "vitest";
+import { expect, inject } from "vitest";
 
 import { CHATKIT_SCRIPT_URL } from "../src/script.js";
 import type { RecordedRequest } from "./stub-model.js";
@@ -86,6 +86,14 @@ export async function recordAssistantText(page: Page): Promise<() => Promise<str
 export async function sendMessage(page: Page, text: string): Promise<void> {
   await page.getByRole("textbox", { name: "Message" }).fill(text);
   await page.getByRole("button", { name: "Send" }).click();
+}
+
+/**
+ * The page selection is cleared by the Ask once `sendUserMessage` resolved: the stand-in's
+ * resolves when the turn ended, a little after the reply shows as done.
+ */
+export async function selectionCleared(page: Page): Promise<void> {
+  await expect.poll(() => page.evaluate(() => window.getSelection()?.toString()), { timeout: 15_000 }).toBe("");
 }
 
 /** The newest assistant message once it is done. */

@@ -35,6 +35,7 @@ contract_cases!(
     create_thread_then_load,
     save_thread_updates_existing_threads,
     deleted_threads_stay_deleted,
+    cancel_flags_are_per_user_and_turn,
     list_threads_pages,
     list_threads_same_millisecond,
     delete_thread_removes_everything,

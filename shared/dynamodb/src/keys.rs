@@ -8,6 +8,7 @@
 //!                            ~THREAD            thread metadata, tail copy
 //! U#<user>#A                 <attachment id>    attachment metadata
 //! U#<user>#K                 <idempotency key>  a write made once (its thread, item, window)
+//! U#<user>#C                 <turn id>          a request to stop a running turn
 //! gsi1: gsi1pk = U#<user>, gsi1sk = <thread ULID>  (head copies only: lists threads)
 //! ```
 //!
@@ -63,6 +64,11 @@ pub(crate) fn attachments_pk(user: &UserId) -> String {
 /// `U#<user>#K`: the user's idempotency keys.
 pub(crate) fn once_pk(user: &UserId) -> String {
     format!("U#{}#K", user_part(user))
+}
+
+/// `U#<user>#C`: the user's requests to stop running turns.
+pub(crate) fn cancel_pk(user: &UserId) -> String {
+    format!("U#{}#C", user_part(user))
 }
 
 /// A thread's partition, from a validated thread ULID.

@@ -344,6 +344,41 @@ impl Store for DynamoStore {
         })
     }
 
+    /// One PutItem, expiring by TTL an hour later.
+    async fn request_cancel(&self, user: &UserId, turn_id: &str) -> StoreResult<()> {
+        if !chatkit_store::is_turn_id(turn_id) {
+            return Err(StoreError::InvalidId { kind: "turn", id: turn_id.chars().take(64).collect() });
+        }
+        let expires = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default().as_secs() + 3600;
+        let mut record = keys::key(keys::cancel_pk(user), turn_id);
+        record.insert(keys::EXPIRES_AT.to_string(), AttributeValue::N(expires.to_string()));
+        self.client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(record))
+            .send()
+            .await
+            .map(drop)
+            .map_err(|e| error::sdk("PutItem", e))
+    }
+
+    /// One eventually consistent GetItem (half the read cost of a consistent one).
+    async fn is_cancelled(&self, user: &UserId, turn_id: &str) -> StoreResult<bool> {
+        if !chatkit_store::is_turn_id(turn_id) {
+            return Ok(false);
+        }
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .set_key(Some(keys::key(keys::cancel_pk(user), turn_id)))
+            .projection_expression("pk")
+            .send()
+            .await
+            .map_err(|e| error::sdk("GetItem", e))?;
+        Ok(out.item.is_some())
+    }
+
     fn request_count(&self) -> u64 {
         self.requests_made()
     }

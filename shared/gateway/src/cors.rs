@@ -56,6 +56,10 @@ impl Cors {
             }
             None => {}
         }
+        if headers.contains_key(ACCESS_CONTROL_ALLOW_ORIGIN) {
+            // the web kit reads the turn id to cancel a running turn (`turns.cancel`)
+            headers.insert("access-control-expose-headers", HeaderValue::from_static("x-chatkit-turn-id, x-request-id"));
+        }
     }
 
     /// Adds the preflight headers: POST, and the fixed [`ALLOWED_HEADERS`] list (not whatever

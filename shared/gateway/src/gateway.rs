@@ -182,6 +182,17 @@ impl Gateway {
         self.max_body_bytes
     }
 
+    /// Waits (at most `limit`) for the turns still running to end and save their items.
+    pub async fn drain(&self, limit: std::time::Duration) {
+        let server = match &self.backend {
+            Backend::Ready(server) => Some(server),
+            Backend::Lazy { cell, .. } => cell.get(),
+        };
+        if let Some(server) = server {
+            server.drain(limit).await;
+        }
+    }
+
     async fn server(&self) -> Result<&ChatKitServer, ChatKitError> {
         match &self.backend {
             Backend::Ready(server) => Ok(server),
@@ -247,6 +258,7 @@ impl Gateway {
         let user = self.users.hash(&store_user);
         let mut context = RequestContext::new(UserId::new(store_user), request_id);
         context.access_token = identity.token;
+        context.deadline = request.extensions().get::<chatkit_server::InvocationDeadline>().map(|d| d.0);
         // a client retry with the same key stores nothing twice (checked by the server)
         context.idempotency_key =
             request.headers().get("idempotency-key").map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned());
@@ -281,7 +293,13 @@ impl Gateway {
                     started,
                     events: 0,
                 };
-                sse_response(events, log)
+                let mut response = sse_response(events, log);
+                // names the turn, so a client whose disconnect the server cannot see (Lambda)
+                // can stop it with `turns.cancel`
+                if let Ok(turn) = HeaderValue::from_str(request_id) {
+                    response.headers_mut().insert("x-chatkit-turn-id", turn);
+                }
+                response
             }
             Err(err) => {
                 info!(request_id, operation, user = %user, status = err.status(), error = %err, "request rejected");

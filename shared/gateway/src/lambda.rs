@@ -16,7 +16,16 @@ pub fn into_request(request: lambda_http::Request) -> (Request<Bytes>, String) {
         .map(|ctx| ctx.request_id.clone())
         .filter(|id| !id.is_empty())
         .unwrap_or_else(|| ulid::Ulid::new().to_string());
-    let (parts, body) = request.into_parts();
+    // Lambda kills the invocation at its deadline: the turn stops a margin before it
+    // (a context without one, deadline 0, is no deadline)
+    let deadline = request.lambda_context_ref().map(|ctx| ctx.deadline()).and_then(|at| {
+        let left = at.duration_since(std::time::SystemTime::now()).ok()?;
+        std::time::Instant::now().checked_add(left)
+    });
+    let (mut parts, body) = request.into_parts();
+    if let Some(deadline) = deadline {
+        parts.extensions.insert(chatkit_server::InvocationDeadline(deadline));
+    }
     let bytes = match body {
         Body::Empty => Bytes::new(),
         Body::Text(text) => Bytes::from(text),
@@ -32,11 +41,18 @@ pub async fn handle(gateway: &Gateway, request: lambda_http::Request) -> Respons
     gateway.handle(request, &request_id).await
 }
 
-/// Runs the Lambda runtime loop with response streaming.
+/// Runs the Lambda runtime loop with response streaming. Should the Runtime API connection
+/// break (the runtime then gives up and the process exits), the turns that were streaming
+/// get a moment to save what they had, as on a client disconnect.
 pub async fn run(gateway: Arc<Gateway>) -> Result<(), lambda_http::Error> {
-    lambda_http::run_with_streaming_response(service_fn(move |request| {
-        let gateway = gateway.clone();
+    let serving = gateway.clone();
+    let result = lambda_http::run_with_streaming_response(service_fn(move |request| {
+        let gateway = serving.clone();
         async move { Ok::<_, std::convert::Infallible>(handle(&gateway, request).await) }
     }))
-    .await
+    .await;
+    if result.is_err() {
+        gateway.drain(std::time::Duration::from_secs(2)).await;
+    }
+    result
 }

@@ -69,6 +69,12 @@ impl Store for Failing {
     async fn save_feedback(&self, user: &UserId, thread_id: &str, item_ids: &[String], kind: FeedbackKind) -> StoreResult<()> {
         self.0.save_feedback(user, thread_id, item_ids, kind).await
     }
+    async fn request_cancel(&self, user: &UserId, turn_id: &str) -> StoreResult<()> {
+        self.0.request_cancel(user, turn_id).await
+    }
+    async fn is_cancelled(&self, user: &UserId, turn_id: &str) -> StoreResult<bool> {
+        self.0.is_cancelled(user, turn_id).await
+    }
     fn request_count(&self) -> u64 {
         self.0.request_count()
     }

@@ -33,31 +33,41 @@ impl RequestError {
 }
 
 macro_rules! operations {
-    ($( $(#[$doc:meta])* $name:literal => $variant:ident($params:ty), $streaming:literal; )*) => {
+    (
+        $( $(#[$doc:meta])* $name:literal => $variant:ident($params:ty), $streaming:literal; )*
+        extensions:
+        $( $(#[$xdoc:meta])* $xname:literal => $xvariant:ident($xparams:ty), $xstreaming:literal; )*
+    ) => {
         /// The operation a request asks for, discriminated on `type`, with its `params`.
         #[derive(Debug, Clone, PartialEq, Serialize)]
         #[serde(tag = "type", content = "params")]
         pub enum Operation {
             $( $(#[$doc])* #[serde(rename = $name)] $variant($params), )*
+            $( $(#[$xdoc])* #[serde(rename = $xname)] $xvariant($xparams), )*
         }
 
-        /// Every request `type`, in protocol order.
+        /// Every ChatKit request `type`, in protocol order.
         pub const REQUEST_TYPES: &[&str] = &[$($name),*];
+
+        /// Request types this server adds beside the protocol's (the reference client never
+        /// sends them; this project's web kit does).
+        pub const EXTENSION_TYPES: &[&str] = &[$($xname),*];
 
         impl Operation {
             /// The request `type` on the wire.
             pub fn type_name(&self) -> &'static str {
-                match self { $( Operation::$variant(_) => $name, )* }
+                match self { $( Operation::$variant(_) => $name, )* $( Operation::$xvariant(_) => $xname, )* }
             }
 
             /// Whether the answer is an SSE stream (otherwise one JSON document).
             pub fn is_streaming(&self) -> bool {
-                match self { $( Operation::$variant(_) => $streaming, )* }
+                match self { $( Operation::$variant(_) => $streaming, )* $( Operation::$xvariant(_) => $xstreaming, )* }
             }
 
             fn parse(kind: &str, params: Value) -> Result<Self, RequestError> {
                 match kind {
                     $( $name => parse_params(params).map(Operation::$variant), )*
+                    $( $xname => parse_params(params).map(Operation::$xvariant), )*
                     other => Err(RequestError::new(Some("type"), format!(
                         "unknown request type `{other}`; expected one of: {}", REQUEST_TYPES.join(", ")
                     ))),
@@ -84,6 +94,10 @@ operations! {
     "attachments.create" => CreateAttachment(CreateAttachmentParams), false;
     "attachments.delete" => DeleteAttachment(DeleteAttachmentParams), false;
     "input.transcribe" => Transcribe(TranscribeParams), false;
+    extensions:
+    /// Stops a running turn, named by the `x-chatkit-turn-id` header of its streamed response
+    /// (for when a client disconnect does not reach the server, as on Lambda).
+    "turns.cancel" => CancelTurn(CancelTurnParams), false;
 }
 
 fn parse_params<T: DeserializeOwned>(params: Value) -> Result<T, RequestError> {
@@ -276,6 +290,12 @@ pub struct CreateAttachmentParams {
     #[serde_as(as = "PickFirst<(_, DisplayFromStr)>")]
     pub size: u64,
     pub mime_type: String,
+}
+
+/// `turns.cancel`: the turn to stop (its streamed response's `x-chatkit-turn-id`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CancelTurnParams {
+    pub turn_id: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -3,6 +3,7 @@
 use std::fmt;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
+use std::time::Instant;
 
 use chatkit_store::UserId;
 use serde_json::{Map, Value};
@@ -25,6 +26,9 @@ pub struct RequestContext {
     /// Model tokens this request's turn used, as the responder reports them
     /// ([`TokenMeter::add`]); counted against the user's daily limit when the turn ends.
     pub tokens: TokenMeter,
+    /// When the invocation is killed (Lambda's deadline), if known: a turn stops a margin
+    /// before it, keeps what was written and ends with a retryable `error` event.
+    pub deadline: Option<Instant>,
 }
 
 /// A running count of the model tokens a turn used (shared by every clone of the context).
@@ -63,7 +67,13 @@ impl RequestContext {
             access_token: None,
             idempotency_key: None,
             tokens: TokenMeter::default(),
+            deadline: None,
         }
+    }
+
+    pub fn with_deadline(mut self, deadline: Instant) -> Self {
+        self.deadline = Some(deadline);
+        self
     }
 
     pub fn with_idempotency_key(mut self, key: impl Into<String>) -> Self {
@@ -95,6 +105,7 @@ impl fmt::Debug for RequestContext {
             .field("metadata", &self.metadata)
             .field("access_token", &self.access_token.as_ref().map(|_| "<redacted>"))
             .field("idempotency_key", &self.idempotency_key)
+            .field("deadline", &self.deadline)
             .finish()
     }
 }

@@ -3,6 +3,7 @@
 //! handler in [`handlers`]; agent logic plugs in through [`Responder`]; persistence goes
 //! through a [`chatkit_store::Store`].
 
+mod cancel;
 mod config;
 pub mod actions;
 mod context;
@@ -26,7 +27,7 @@ use serde_json::Value;
 pub use context::{RequestContext, TokenMeter};
 pub use limits::Limits;
 pub use error::{ChatKitError, StreamError};
-pub use pipeline::{default_cancelled_items, EventStream, CANCELLED_NOTE};
+pub use pipeline::{default_cancelled_items, EventStream, CANCELLED_NOTE, TIMED_OUT_NOTE};
 pub use responder::{AttachmentBytes, AttachmentStore, AudioInput, Responder, Turn};
 pub use actions::{ActionContext, ActionHandler, ActionRegistry, SyncActionContext};
 pub use emit::WidgetStream;
@@ -44,6 +45,15 @@ pub struct ServerConfig {
     /// How long the same message (same thread, same input) counts as a double submit and is
     /// stored once; zero turns that off (an `Idempotency-Key` header still applies).
     pub duplicate_window: Duration,
+    /// Longest a turn may stream (model rounds, tools and retries together), counted from the
+    /// request; `None`: only the invocation's deadline bounds it.
+    pub turn_budget: Option<Duration>,
+    /// How long before the invocation's deadline (`RequestContext::deadline`) a turn stops,
+    /// to save what it wrote and end with a retryable `error` event.
+    pub deadline_margin: Duration,
+    /// How often a running turn reads its cancel flag (`turns.cancel` from another
+    /// container); zero: only a cancel that lands in the same process stops it.
+    pub cancel_poll: Duration,
 }
 
 impl Default for ServerConfig {
@@ -53,12 +63,21 @@ impl Default for ServerConfig {
             history_items: 50,
             limits: Limits::default(),
             duplicate_window: Duration::from_secs(10),
+            turn_budget: None,
+            deadline_margin: Duration::from_secs(5),
+            cancel_poll: Duration::from_secs(2),
         }
     }
 }
 
 /// Env var: [`ServerConfig::duplicate_window`] in seconds.
 pub const DUPLICATE_WINDOW_ENV: &str = "CHATKIT_DUPLICATE_WINDOW_SECONDS";
+/// Env var: [`ServerConfig::turn_budget`] in seconds (unset or 0: none).
+pub const TURN_BUDGET_ENV: &str = "CHATKIT_TURN_BUDGET_SECONDS";
+/// Env var: [`ServerConfig::deadline_margin`] in milliseconds.
+pub const DEADLINE_MARGIN_ENV: &str = "CHATKIT_DEADLINE_MARGIN_MS";
+/// Env var: [`ServerConfig::cancel_poll`] in milliseconds (0: no polling).
+pub const CANCEL_POLL_ENV: &str = "CHATKIT_CANCEL_POLL_MS";
 
 impl ServerConfig {
     /// The defaults with the environment's settings applied (see the README's settings
@@ -68,9 +87,23 @@ impl ServerConfig {
         if let Some(secs) = config::env_number(DUPLICATE_WINDOW_ENV)? {
             config.duplicate_window = Duration::from_secs(secs);
         }
+        if let Some(secs) = config::env_number::<u64>(TURN_BUDGET_ENV)? {
+            config.turn_budget = (secs > 0).then(|| Duration::from_secs(secs));
+        }
+        if let Some(ms) = config::env_number(DEADLINE_MARGIN_ENV)? {
+            config.deadline_margin = Duration::from_millis(ms);
+        }
+        if let Some(ms) = config::env_number(CANCEL_POLL_ENV)? {
+            config.cancel_poll = Duration::from_millis(ms);
+        }
         Ok(config)
     }
 }
+
+/// When the invocation running a request is killed (Lambda's deadline): put it in the
+/// request's extensions and the gateway copies it into [`RequestContext::deadline`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct InvocationDeadline(pub std::time::Instant);
 
 /// The answer to a request: one JSON document, or a stream of events (SSE).
 pub enum ChatKitResponse {
@@ -96,11 +129,20 @@ pub struct ChatKitServer {
     pub(crate) actions: Option<ActionRegistry>,
     pub(crate) config: ServerConfig,
     pub(crate) usage: Option<usage::UsageControl>,
+    pub(crate) running: Arc<cancel::RunningTurns>,
 }
 
 impl ChatKitServer {
     pub fn new(store: Arc<dyn Store>, responder: Arc<dyn Responder>) -> Self {
-        Self { store, responder, attachments: None, actions: None, config: ServerConfig::default(), usage: None }
+        Self {
+            store,
+            responder,
+            attachments: None,
+            actions: None,
+            config: ServerConfig::default(),
+            usage: None,
+            running: Arc::default(),
+        }
     }
 
     /// Handles `threads.custom_action` / `threads.sync_custom_action` with these handlers
@@ -135,6 +177,15 @@ impl ChatKitServer {
 
     pub fn store(&self) -> &Arc<dyn Store> {
         &self.store
+    }
+
+    /// Waits (at most `limit`) until no turn of this process is running: each ends by saving
+    /// what it must (a cancelled turn its partial reply), so a process about to exit calls this.
+    pub async fn drain(&self, limit: Duration) {
+        let until = tokio::time::Instant::now() + limit;
+        while self.running.count() > 0 && tokio::time::Instant::now() < until {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
     }
 
     /// The attachment byte store, when attachments are enabled.
@@ -191,6 +242,7 @@ impl ChatKitServer {
             Operation::CreateAttachment(p) => Json(attachments::create(self, ctx, p).await?),
             Operation::DeleteAttachment(p) => Json(attachments::delete(self, ctx, p).await?),
             Operation::Transcribe(p) => Json(attachments::transcribe(self, ctx, p).await?),
+            Operation::CancelTurn(p) => Json(turns::cancel(self, ctx, p).await?),
         })
     }
 }

@@ -89,6 +89,10 @@ impl Limits {
             }
             Operation::UpdateThread(p) => too_large("the title", "params.title", p.title.len(), self.max_title_bytes),
             Operation::Feedback(p) => feedback(&p.item_ids),
+            Operation::CancelTurn(p) if !chatkit_store::is_turn_id(&p.turn_id) => Err(ChatKitError::BadRequest {
+                message: "`turn_id` must be the x-chatkit-turn-id of a streamed response (letters, digits, - and _, at most 128)".into(),
+                field: Some("params.turn_id".into()),
+            }),
             Operation::CreateAttachment(p) => {
                 too_large("the attachment name", "params.name", p.name.len(), self.max_attachment_name_bytes)?;
                 too_large("the MIME type", "params.mime_type", p.mime_type.len(), self.max_mime_type_bytes)

@@ -5,6 +5,7 @@
 
 use std::pin::Pin;
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use chatkit_protocol::{
     Page, SdkHiddenContextItem, ThreadItem, ThreadMetadata, ThreadStreamEvent,
@@ -13,9 +14,11 @@ use chatkit_store::{ids, Store};
 use futures::future::BoxFuture;
 use futures::Stream;
 use tokio::sync::mpsc;
+use tokio::time::sleep_until;
 use tokio_stream::wrappers::ReceiverStream;
 use tracing::{info, warn};
 
+use crate::cancel::TurnGuard;
 use crate::context::RequestContext;
 use crate::error::StreamError;
 use crate::pending::PendingItems;
@@ -38,16 +41,26 @@ pub(crate) struct StreamJob {
     pub prelude: Vec<ThreadStreamEvent>,
     /// Sent right after `stream_options` (the structured input's `replaced`).
     pub opening: Vec<ThreadStreamEvent>,
+    /// When the turn must stop (its budget, or a margin before the invocation's deadline).
+    pub stop_at: Option<Instant>,
+    /// The turn's registration: woken by `turns.cancel`.
+    pub running: TurnGuard,
     pub work: StreamWork,
 }
 
 /// The hidden note stored when the user stops a stream, as the reference SDK writes it.
 pub const CANCELLED_NOTE: &str = "The user cancelled the stream. Stop responding to the prior request.";
 
+/// The hidden note stored when a turn ran out of time: the model knows its last reply is cut.
+pub const TIMED_OUT_NOTE: &str =
+    "The previous reply was cut off by the server's time limit and is incomplete. If the user asks to continue, continue it.";
+
 /// Buffer between the pipeline and the HTTP body: small, so a slow client slows the model
 /// stream instead of the server buffering a whole reply.
 const OUTPUT_BUFFER: usize = 16;
 const SINK_BUFFER: usize = 8;
+/// A turn without a time limit.
+const FOREVER: Duration = Duration::from_secs(365 * 24 * 3600);
 
 /// Starts the pipeline on its own task and returns the event stream.
 pub(crate) fn start(job: StreamJob) -> EventStream {
@@ -59,11 +72,16 @@ pub(crate) fn start(job: StreamJob) -> EventStream {
 enum Outcome {
     Finished,
     Failed(StreamError),
+    /// The client went away (a disconnect the transport saw).
     Cancelled,
+    /// `turns.cancel` asked the turn to stop.
+    CancelRequested,
+    /// The turn's time is up.
+    TimedOut,
 }
 
 async fn run(job: StreamJob, out: mpsc::Sender<ThreadStreamEvent>) {
-    let StreamJob { store, responder, context, thread, prelude, opening, work } = job;
+    let StreamJob { store, responder, context, thread, prelude, opening, stop_at, running, work } = job;
     let options = ThreadStreamEvent::StreamOptions { stream_options: responder.stream_options(&thread, &context) };
     for event in prelude.into_iter().chain([options]).chain(opening) {
         if out.send(event).await.is_err() {
@@ -75,10 +93,14 @@ async fn run(job: StreamJob, out: mpsc::Sender<ThreadStreamEvent>) {
     let task = tokio::spawn((work)(EventSink::new(sink_tx, thread.id.clone())));
     let mut state = State { store: store.as_ref(), context: &context, last_thread: thread.clone(), pending: PendingItems::default() };
 
+    let time_up = sleep_until(stop_at.map(Into::into).unwrap_or_else(|| tokio::time::Instant::now() + FOREVER));
+    tokio::pin!(time_up);
     let outcome = loop {
         let message = tokio::select! {
             biased;
             _ = out.closed() => break Outcome::Cancelled,
+            _ = running.cancelled.notified() => break Outcome::CancelRequested,
+            _ = &mut time_up => break Outcome::TimedOut,
             message = sink_rx.recv() => message,
         };
         let Some(message) = message else { break Outcome::Finished };
@@ -106,16 +128,33 @@ async fn run(job: StreamJob, out: mpsc::Sender<ThreadStreamEvent>) {
             task.abort();
             Some(err)
         }
-        Outcome::Cancelled => {
+        Outcome::Cancelled | Outcome::CancelRequested => {
             task.abort();
             let items = responder.on_cancelled(&state.last_thread, state.pending.into_items());
-            info!(request_id = %context.request_id, saved = items.len(), "stream cancelled by the client");
+            let how = if matches!(outcome, Outcome::Cancelled) { "the client went away" } else { "turns.cancel" };
+            info!(request_id = %context.request_id, saved = items.len(), how, "stream cancelled");
             for item in items {
                 if let Err(err) = store.save_item(&context.user, &thread.id, &item).await {
                     warn!(request_id = %context.request_id, error = %err, "could not save a cancelled item");
                 }
             }
             return;
+        }
+        Outcome::TimedOut => {
+            // stops the responder: the model stream, a tool call or a retry wait, whichever runs
+            task.abort();
+            let items = timed_out_items(&state.last_thread, state.pending.into_items());
+            warn!(request_id = %context.request_id, saved = items.len(), "turn stopped at its deadline");
+            for item in items {
+                match store.save_item(&context.user, &thread.id, &item).await {
+                    Ok(()) if !item.is_hidden() => {
+                        let _ = out.send(ThreadStreamEvent::ItemDone { item }).await;
+                    }
+                    Ok(()) => {}
+                    Err(err) => warn!(request_id = %context.request_id, error = %err, "could not save a timed-out item"),
+                }
+            }
+            Some(StreamError::transient("The reply took too long and was stopped; what it said so far is kept. Retry to ask again."))
         }
     };
     if let Some(err) = failure {
@@ -168,21 +207,37 @@ impl State<'_> {
     }
 }
 
-/// The reference SDK's cancellation behaviour: keep assistant messages that have text, and
-/// add a hidden note so the model does not carry on with the abandoned request.
-pub fn default_cancelled_items(thread: &ThreadMetadata, pending: Vec<ThreadItem>) -> Vec<ThreadItem> {
-    let mut keep: Vec<ThreadItem> = pending
+/// What a turn that ran out of time keeps: its assistant messages with text (as they were
+/// streamed), and a hidden note so the model knows the last reply is incomplete.
+fn timed_out_items(thread: &ThreadMetadata, pending: Vec<ThreadItem>) -> Vec<ThreadItem> {
+    let mut keep = with_text(pending);
+    keep.push(hidden_note(thread, TIMED_OUT_NOTE));
+    keep
+}
+
+fn with_text(pending: Vec<ThreadItem>) -> Vec<ThreadItem> {
+    pending
         .into_iter()
         .filter(|item| match item {
             ThreadItem::AssistantMessage(msg) => msg.content.iter().any(|c| !c.text.trim().is_empty()),
             _ => false,
         })
-        .collect();
-    keep.push(ThreadItem::SdkHiddenContext(SdkHiddenContextItem {
+        .collect()
+}
+
+fn hidden_note(thread: &ThreadMetadata, note: &str) -> ThreadItem {
+    ThreadItem::SdkHiddenContext(SdkHiddenContextItem {
         id: ids::new_id(ids::prefix::SDK_HIDDEN_CONTEXT),
         thread_id: thread.id.clone(),
         created_at: chatkit_protocol::timestamp::now(),
-        content: CANCELLED_NOTE.to_string(),
-    }));
+        content: note.to_string(),
+    })
+}
+
+/// The reference SDK's cancellation behaviour: keep assistant messages that have text, and
+/// add a hidden note so the model does not carry on with the abandoned request.
+pub fn default_cancelled_items(thread: &ThreadMetadata, pending: Vec<ThreadItem>) -> Vec<ThreadItem> {
+    let mut keep = with_text(pending);
+    keep.push(hidden_note(thread, CANCELLED_NOTE));
     keep
 }

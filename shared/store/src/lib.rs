@@ -37,6 +37,14 @@ impl UserId {
 pub const DEFAULT_PAGE_SIZE: usize = 20;
 /// Largest page: a larger `limit` is clamped to this, so no request reads a whole partition.
 pub const MAX_PAGE_SIZE: usize = 100;
+/// Longest turn id (`turns.cancel`): turn ids are request ids (a Lambda request id, a ULID).
+pub const MAX_TURN_ID_BYTES: usize = 128;
+
+/// Whether `id` can name a turn: 1 to [`MAX_TURN_ID_BYTES`] ASCII letters, digits, `-`, `_`.
+pub fn is_turn_id(id: &str) -> bool {
+    !id.is_empty() && id.len() <= MAX_TURN_ID_BYTES && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+}
+
 /// Most items one `save_feedback` may rate (one backend request).
 pub const MAX_FEEDBACK_ITEMS: usize = 50;
 
@@ -219,6 +227,13 @@ pub trait Store: Send + Sync {
         item_ids: &[String],
         kind: FeedbackKind,
     ) -> StoreResult<()>;
+
+    /// Asks running turn `turn_id` of `user` to stop (`turns.cancel`): a flag the turn checks
+    /// while it runs, wherever it runs. Kept an hour. One backend request.
+    async fn request_cancel(&self, user: &UserId, turn_id: &str) -> StoreResult<()>;
+
+    /// Whether turn `turn_id` of `user` was asked to stop. One (eventually consistent) read.
+    async fn is_cancelled(&self, user: &UserId, turn_id: &str) -> StoreResult<bool>;
 
     /// Backend requests made so far (DynamoDB requests; one per call for the memory store).
     fn request_count(&self) -> u64;

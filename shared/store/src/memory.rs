@@ -32,6 +32,7 @@ struct Data {
     threads: BTreeMap<(UserId, String), ThreadEntry>,
     attachments: BTreeMap<(UserId, String), Attachment>,
     once: BTreeMap<(UserId, String), Once>,
+    cancelled: std::collections::BTreeSet<(UserId, String)>,
 }
 
 impl Data {
@@ -299,6 +300,15 @@ impl Store for MemoryStore {
             entry.feedback.insert(id.clone(), kind);
         }
         Ok(())
+    }
+
+    async fn request_cancel(&self, user: &UserId, turn_id: &str) -> StoreResult<()> {
+        self.lock().cancelled.insert((user.clone(), turn_id.to_string()));
+        Ok(())
+    }
+
+    async fn is_cancelled(&self, user: &UserId, turn_id: &str) -> StoreResult<bool> {
+        Ok(self.lock().cancelled.contains(&(user.clone(), turn_id.to_string())))
     }
 
     fn request_count(&self) -> u64 {

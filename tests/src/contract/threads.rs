@@ -276,3 +276,23 @@ pub async fn invalid_ids_are_rejected(h: &dyn StoreHarness) {
     assert_not_found(store.load_item(&alice(), &thread.id, "__fake_id__").await, "load_item with a fake id");
     assert_eq!(h.snapshot().await, before);
 }
+
+/// A cancel flag is the user's own, per turn, and reads back at once or within a poll.
+pub async fn cancel_flags_are_per_user_and_turn(h: &dyn StoreHarness) {
+    let store = h.store();
+    assert!(!store.is_cancelled(&alice(), "turn-a").await.unwrap());
+    store.request_cancel(&alice(), "turn-a").await.unwrap();
+    let mut seen = false;
+    for _ in 0..20 {
+        seen = store.is_cancelled(&alice(), "turn-a").await.unwrap();
+        if seen {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert!(seen, "the flag reads back");
+    assert!(!store.is_cancelled(&alice(), "turn-b").await.unwrap());
+    assert!(!store.is_cancelled(&bob(), "turn-a").await.unwrap(), "another user's turn of the same id");
+    let uuid = "8f3b1c2e-0a4d-4b6f-9e1a-2c3d4e5f6a7b";
+    store.request_cancel(&alice(), uuid).await.unwrap();
+}

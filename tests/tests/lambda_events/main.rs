@@ -86,7 +86,7 @@ async fn every_fixture_answers_as_expected() {
         .collect();
     fixtures.sort();
     let operations: Vec<&str> = fixtures.iter().filter_map(|f| f.strip_suffix(".json")).filter(|f| f.contains('.')).collect();
-    assert_eq!(operations.len(), REQUEST_TYPES.len(), "a fixture for every operation: {operations:?}");
+    assert_eq!(operations.len(), REQUEST_TYPES.len() + EXTENSION_TYPES.len(), "a fixture for every operation: {operations:?}");
 
     for fixture in &fixtures {
         let gateway = gateway(seeded_store().await);
@@ -106,7 +106,7 @@ async fn every_fixture_answers_as_expected() {
                 assert_eq!(out.headers["access-control-allow-origin"], "http://localhost:5173");
                 assert!(out.headers["access-control-allow-headers"].to_str().unwrap().contains("authorization"));
             }
-            op if REQUEST_TYPES.contains(&op) => {
+            op if REQUEST_TYPES.contains(&op) || EXTENSION_TYPES.contains(&op) => {
                 assert_eq!(out.status, 200, "{name}: {}", String::from_utf8_lossy(&out.body));
                 assert_eq!(out.headers["access-control-allow-origin"], "http://localhost:5173", "{name}");
                 let request = ChatKitRequest::from_value(serde_json::from_str(

@@ -6,6 +6,7 @@ mod attachments;
 mod bad_input;
 mod json_ops;
 mod streams;
+mod turn_end;
 mod widgets;
 
 use std::sync::Arc;

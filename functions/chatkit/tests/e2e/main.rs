@@ -14,6 +14,8 @@ mod mcp_server;
 
 mod attachments;
 mod function;
+mod lambda;
+mod runtime;
 mod mcp;
 
 use std::time::{SystemTime, UNIX_EPOCH};

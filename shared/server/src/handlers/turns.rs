@@ -4,10 +4,11 @@
 //! (PROTOCOL.md §5.1), then hands the turn to the responder through the pipeline.
 
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
+use serde_json::Value;
 use chatkit_protocol::{
-    timestamp, AddClientToolOutputParams, AddStructuredInputParams, AddUserMessageParams, CreateThreadParams, Order,
+    timestamp, CancelTurnParams, AddClientToolOutputParams, AddStructuredInputParams, AddUserMessageParams, CreateThreadParams, Order,
     Page, StructuredAnswer, StructuredInput, StructuredInputItem, StructuredInputStatus, StructuredInputSubmission,
     ThreadItem, ThreadItemParams, ThreadMetadata, ThreadStreamEvent, ToolCallStatus, UserMessageInput,
     UserMessageItem,
@@ -43,13 +44,21 @@ pub(crate) fn stream(
     let responder = s.responder.clone();
     // with usage limits, the tokens the turn used are added to the user's day when it ends
     let usage = s.usage.clone().map(|usage| (usage, turn.context.clone()));
+    let context = turn.context.clone();
+    // the turn stops at the earlier of its budget and a margin before the invocation dies
+    let budget = s.config.turn_budget.map(|b| Instant::now() + b);
+    let deadline = context.deadline.map(|d| d.checked_sub(s.config.deadline_margin).unwrap_or(d));
+    let stop_at = budget.into_iter().chain(deadline).min();
+    let running = s.running.register(s.store.clone(), &context.user, &context.request_id, s.config.cancel_poll);
     let job = StreamJob {
         store: s.store.clone(),
         responder: s.responder.clone(),
-        context: turn.context.clone(),
+        context,
         thread: turn.thread.clone(),
         prelude,
         opening,
+        stop_at,
+        running,
         work: Box::new(move |sink| {
             let work = work(responder, turn, sink);
             match usage {
@@ -59,6 +68,15 @@ pub(crate) fn stream(
         }),
     };
     pipeline::start(job)
+}
+
+/// `turns.cancel`: wakes the turn if it runs in this process, else leaves the flag it polls
+/// (one store write). Answers `{}` either way: a turn that already ended has nothing to stop.
+pub(crate) async fn cancel(s: &ChatKitServer, ctx: RequestContext, p: CancelTurnParams) -> Result<Value, ChatKitError> {
+    if !s.running.cancel_local(&ctx.user, &p.turn_id) {
+        s.store.request_cancel(&ctx.user, &p.turn_id).await?;
+    }
+    Ok(Value::Object(Default::default()))
 }
 
 pub(crate) fn turn(s: &ChatKitServer, ctx: RequestContext, thread: ThreadMetadata, input: Option<UserMessageItem>, history: Vec<ThreadItem>) -> Turn {

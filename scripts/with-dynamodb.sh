@@ -71,7 +71,8 @@ trap 'exit 143' TERM
 java_pid=$!
 
 endpoint="http://127.0.0.1:$port"
-deadline=$((SECONDS + 30))
+# generous: a JVM starting on a busy 2-core CI machine can take many seconds
+deadline=$((SECONDS + 120))
 until curl -s -o /dev/null "$endpoint"; do
     if ! kill -0 "$java_pid" 2>/dev/null || ((SECONDS >= deadline)); then
         echo "with-dynamodb: DynamoDB Local did not start on $endpoint; its log:" >&2

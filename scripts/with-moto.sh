@@ -27,12 +27,16 @@ cleanup() {
 }
 trap cleanup EXIT
 
-for _ in $(seq 1 100); do
-    if curl -fs -o /dev/null "http://127.0.0.1:$port/moto-api/"; then
-        break
-    fi
+# generous: Python starting on a busy 2-core CI machine can take many seconds
+deadline=$((SECONDS + 120))
+until curl -fs -o /dev/null "http://127.0.0.1:$port/moto-api/"; do
     if ! kill -0 "$moto_pid" 2>/dev/null; then
         echo "with-moto: moto_server exited:" >&2
+        cat "$log" >&2
+        exit 1
+    fi
+    if ((SECONDS >= deadline)); then
+        echo "with-moto: moto_server did not answer on port $port; its log:" >&2
         cat "$log" >&2
         exit 1
     fi

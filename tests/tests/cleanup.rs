@@ -99,6 +99,46 @@ async fn cleanup_deletes_records_and_attachments_and_is_idempotent() {
     assert_eq!(bytes.deleted.lock().unwrap().len(), 1, "the purged thread's bytes are not asked for again");
 }
 
+/// The S3 wiring of `functions/cleanup` against moto: the deleted thread's attachment objects
+/// go in one `DeleteObjects`, another thread's stay; and what a cleanup costs.
+#[tokio::test]
+async fn cleanup_deletes_the_attachment_objects_on_s3() {
+    use chatkit_s3::{object_key, AttachmentSettings, S3AttachmentStore};
+    if std::env::var_os("AWS_ENDPOINT_URL_S3").is_none() {
+        panic!("AWS_ENDPOINT_URL_S3 is not set: run these tests through `make test`, which starts moto");
+    }
+    let h = DynamoHarness::new("cleanup-s3").await;
+    let (thread, own, foreign) = seeded(&h).await;
+    let bucket = format!("cleanup-{}", chatkit_store::ids::sort_key(&thread.id).unwrap().to_ascii_lowercase());
+    let mut settings = AttachmentSettings::new(bucket.clone());
+    settings.path_style = true;
+    let sdk = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+    let s3 = Arc::new(S3AttachmentStore::new(&sdk, settings));
+    s3.client().create_bucket().bucket(&bucket).send().await.expect("moto create_bucket");
+    for attachment in [&own, &foreign] {
+        let key = object_key(&ada(), attachment.id());
+        s3.client().put_object().bucket(&bucket).key(key).body(b"bytes".to_vec().into()).send().await.expect("moto put_object");
+    }
+    let exists = |attachment: &chatkit_protocol::Attachment| {
+        let request = s3.client().head_object().bucket(&bucket).key(object_key(&ada(), attachment.id()));
+        async move { request.send().await.is_ok() }
+    };
+
+    h.store().delete_thread(&ada(), &thread.id).await.unwrap();
+    assert!(exists(&own).await, "the request path leaves the bytes to cleanup");
+    let cleanup = ThreadCleanup::new(h.dynamo().clone()).with_attachment_store(s3.clone());
+    let event = h.stream_event().await;
+    let (dynamo_before, s3_before) = (h.dynamo().request_count(), s3.request_count());
+    let response = cleanup.handle(event).await;
+    assert!(response.batch_item_failures.is_empty(), "{response:?}");
+    let (dynamo, s3_requests) = (h.dynamo().request_count() - dynamo_before, s3.request_count() - s3_before);
+    eprintln!("cleanup of a thread of 4 records with 1 attachment: {dynamo} DynamoDB requests, {s3_requests} S3 request");
+    assert_eq!(s3_requests, 1, "one DeleteObjects");
+    assert!(!exists(&own).await, "the deleted thread's object is gone");
+    assert!(exists(&foreign).await, "another thread's object stays");
+    assert!(h.store().load_attachment(&ada(), own.id()).await.is_err());
+}
+
 #[tokio::test]
 async fn a_failed_cleanup_is_reported_then_finishes_on_retry() {
     let h = DynamoHarness::new("cleanup-retry").await;

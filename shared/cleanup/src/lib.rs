@@ -49,9 +49,9 @@ impl ThreadCleanup {
         Self { store, attachments: None }
     }
 
-    /// The hook for attachment bytes: each attachment of a deleted thread is passed to
-    /// [`AttachmentStore::delete_attachment`] (which must treat missing bytes as deleted)
-    /// before its metadata is removed. Without one, only the metadata is deleted.
+    /// The hook for attachment bytes: a deleted thread's attachments are passed to
+    /// [`AttachmentStore::delete_attachments`] (which must treat missing bytes as deleted;
+    /// on S3 one `DeleteObjects` per 1000) before their metadata is removed. Without one, only the metadata is deleted.
     pub fn with_attachment_store(mut self, attachments: Arc<dyn AttachmentStore>) -> Self {
         self.attachments = Some(attachments);
         self
@@ -74,8 +74,8 @@ impl ThreadCleanup {
             return Ok(Outcome::Alive);
         };
         if let Some(bytes) = &self.attachments {
-            for attachment in plan.attachments() {
-                bytes.delete_attachment(plan.user(), attachment).await.map_err(|e| format!("attachment {}: {e}", attachment.id()))?;
+            if !plan.attachments().is_empty() {
+                bytes.delete_attachments(plan.user(), plan.attachments()).await.map_err(|e| format!("attachment bytes: {e}"))?;
             }
         }
         let (records, attachments) = (plan.records(), plan.attachments().len());

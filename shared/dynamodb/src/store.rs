@@ -146,6 +146,11 @@ impl Store for DynamoStore {
         }
     }
 
+    /// `functions/cleanup` purges a tombstoned thread, attachments included.
+    fn purges_deleted_threads_later(&self) -> bool {
+        true
+    }
+
     /// One TransactGetItems of the thread's head and the item, so an item of a thread being
     /// deleted (or of another user's thread) is not found.
     async fn load_item(&self, user: &UserId, thread_id: &str, item_id: &str) -> StoreResult<ThreadItem> {

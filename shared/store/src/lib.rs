@@ -184,6 +184,14 @@ pub trait Store: Send + Sync {
     /// Deletes a thread and all its items and feedback. `NotFound` when it does not exist.
     async fn delete_thread(&self, user: &UserId, thread_id: &str) -> StoreResult<()>;
 
+    /// True when [`Store::delete_thread`] only marks the thread deleted, and a cleanup process
+    /// (`functions/cleanup` on the table's stream) later removes its records and its
+    /// attachments, bytes and metadata. False (the default): the caller deletes what the store
+    /// does not know about (attachment bytes) itself.
+    fn purges_deleted_threads_later(&self) -> bool {
+        false
+    }
+
     /// One item of a thread.
     async fn load_item(&self, user: &UserId, thread_id: &str, item_id: &str) -> StoreResult<ThreadItem>;
 

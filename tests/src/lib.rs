@@ -2,5 +2,6 @@
 
 pub mod contract;
 pub mod dynamo;
+pub mod faults;
 pub mod scripted;
 pub mod server;

@@ -225,3 +225,63 @@ async fn the_events_fixture_is_a_cleanup_event() {
     assert_eq!(cleanup.record(&event.records[0]).await.unwrap(), Outcome::Purged { records: 0, attachments: 0 });
     assert!(cleanup.handle(event).await.batch_item_failures.is_empty());
 }
+
+/// What cleanup costs per thread, by its size: the DynamoDB requests (counted by the store's
+/// request counter) of purging one deleted thread of `messages` items (half of them replies,
+/// each with feedback) whose first message carries `attachments` attachments of its own.
+/// Matches the formula in `shared/dynamodb/src/purge.rs`: 1 Query per MB of keys,
+/// ⌈attachments / 100⌉ BatchGetItem, ⌈attachments / 25⌉ + ⌈records / 25⌉ BatchWriteItem,
+/// 1 DeleteItem. The request path is one TransactWriteItems whatever the size (above).
+#[tokio::test]
+async fn what_a_cleanup_costs_by_thread_size() {
+    let h = DynamoHarness::new("cleanup-cost").await;
+    let store = h.store();
+    let mut report = Vec::new();
+    for (messages, attachments) in [(2usize, 0usize), (10, 0), (50, 3), (200, 30)] {
+        let thread = new_thread();
+        let mut own = Vec::new();
+        for _ in 0..attachments {
+            let mut a = image_attachment();
+            a.set_thread_id(&thread.id);
+            store.save_attachment(&ada(), &a).await.unwrap();
+            own.push(a);
+        }
+        let mut first = user_message(&thread, "look");
+        if let ThreadItem::UserMessage(m) = &mut first {
+            m.attachments = own;
+        }
+        store.create_thread(&ada(), &thread, &[first]).await.unwrap();
+        let mut feedback = Vec::new();
+        for i in 1..messages {
+            let item = if i % 2 == 1 { assistant_message(&thread, "reply") } else { user_message(&thread, "more") };
+            store.save_item(&ada(), &thread.id, &item).await.unwrap();
+            if i % 2 == 1 {
+                feedback.push(item.id().to_string());
+            }
+        }
+        for ids in feedback.chunks(50) {
+            store.save_feedback(&ada(), &thread.id, ids, FeedbackKind::Positive).await.unwrap();
+        }
+        let ulid = chatkit_store::ids::sort_key(&thread.id).unwrap().to_string();
+        store.delete_thread(&ada(), &thread.id).await.unwrap();
+
+        let cleanup = ThreadCleanup::new(h.dynamo().clone());
+        let event = h.stream_event().await;
+        let tombstone = event
+            .records
+            .iter()
+            .rev()
+            .find(|r| r.change.new_image.contains_key("deleted_at") && r.change.keys.get("pk").is_some_and(|v| format!("{v:?}").contains(&ulid)) && r.change.keys.get("sk").is_some_and(|v| format!("{v:?}").contains("#THREAD")))
+            .expect("the head's tombstone is on the stream");
+        let before = h.dynamo().request_count();
+        let outcome = cleanup.record(tombstone).await.unwrap();
+        let requests = h.dynamo().request_count() - before;
+        let Outcome::Purged { records, attachments: purged } = outcome else { panic!("{outcome:?}") };
+        assert_eq!(purged, attachments);
+        assert!(records > messages, "the thread's items, its tail and feedback: {records}");
+        let expected = 1 + attachments.div_ceil(100) + attachments.div_ceil(25) + records.div_ceil(25) + 1;
+        assert_eq!(requests as usize, expected, "{messages} messages, {attachments} attachments");
+        report.push(format!("{messages} items + {attachments} attachments ({records} records + head): {requests} requests"));
+    }
+    println!("cleanup cost per deleted thread: {}", report.join("; "));
+}

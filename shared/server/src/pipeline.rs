@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use chatkit_protocol::{
     Page, SdkHiddenContextItem, ThreadItem, ThreadMetadata, ThreadStreamEvent,
 };
-use chatkit_store::{ids, Store};
+use chatkit_store::{ids, Store, StoreError};
 use futures::future::BoxFuture;
 use futures::Stream;
 use tokio::sync::mpsc;
@@ -180,7 +180,17 @@ impl State<'_> {
                 if thread == self.last_thread {
                     return Ok(None);
                 }
-                self.store.save_thread(user, &thread).await?;
+                match self.store.save_thread(user, &thread).await {
+                    Ok(()) => {}
+                    // deleted meanwhile: the turn has nothing left to answer into
+                    Err(err @ StoreError::NotFound { .. }) => return Err(err.into()),
+                    // a title or status that could not be saved does not undo the reply the
+                    // user has: the client keeps the thread as it was
+                    Err(err) => {
+                        warn!(request_id = %self.context.request_id, error = %err, "could not save the thread's update; going on without it");
+                        return Ok(None);
+                    }
+                }
                 let wire = thread.to_wire(Page::default());
                 self.last_thread = thread;
                 return Ok(Some(ThreadStreamEvent::ThreadUpdated { thread: wire }));

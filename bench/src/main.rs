@@ -13,6 +13,7 @@ mod phases;
 mod report;
 mod stats;
 mod stub;
+mod load;
 
 use std::path::PathBuf;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -168,7 +169,24 @@ async fn main() -> std::process::ExitCode {
             return std::process::ExitCode::FAILURE;
         }
     };
-    let (text, json) = report::render(&settings, &results);
+    let (mut text, mut json) = report::render(&settings, &results);
+    // the load run (issue 10): its own process, table and report section
+    eprintln!("bench: load");
+    match tokio::time::timeout(settings.time_limit, load::run(&http_client().unwrap_or_default(), &settings)).await {
+        Ok(Ok(run)) => {
+            let (section, section_json) = load::render(&run);
+            text.push_str(&section);
+            json["load"] = section_json;
+        }
+        Ok(Err(e)) => {
+            eprintln!("bench: load failed: {e}");
+            return std::process::ExitCode::FAILURE;
+        }
+        Err(_) => {
+            eprintln!("bench: load gave up after {:?}", settings.time_limit);
+            return std::process::ExitCode::FAILURE;
+        }
+    }
     println!("{text}");
     let path = settings.report_dir.join("report.json");
     let written = std::fs::create_dir_all(&settings.report_dir)

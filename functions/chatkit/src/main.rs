@@ -55,6 +55,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
             match std::env::var("OPENAI_API_KEY_SECRET_ARN").ok().filter(|v| !v.trim().is_empty()) {
                 Some(arn) => {
                     let secret = ManagedSecret::new(resources.aws.clone(), arn.trim(), resources.secret_refresh);
+                    // read it now (during warm-up, in Lambda's init phase); a failure is retried on use
+                    let _ = secret.versions().await;
                     chatkit_agent::responder_with_key_source(resources.http.clone(), Arc::new(SecretKey(secret)), Some(tokens))
                 }
                 None => chatkit_agent::responder_from_env(resources.http.clone(), None, Some(tokens)),

@@ -7,13 +7,14 @@
 //! a half answer and a retry starts from the user message.
 
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use chatkit_protocol::{
     timestamp, ClientToolCallItem, InferenceOptions, ThreadItem, ToolCallStatus, TranscriptionResult, UserMessageInput,
     UserMessageItem,
 };
+use chatkit_server::metrics::MetricLine;
 use chatkit_server::{ActionHandler, ActionRegistry, AudioInput, ChatKitError, EventSink, RequestContext, Responder, StreamError, Turn};
 use serde_json::{json, Map, Value};
 use tracing::{info, warn};
@@ -40,6 +41,45 @@ pub struct Agent {
     tools: Vec<Arc<dyn Tool>>,
     mcp: Option<Arc<McpClient>>,
     actions: ActionRegistry,
+}
+
+/// What a turn's model calls took and used (logged, and emitted as metrics).
+#[derive(Debug, Default)]
+struct TurnStats {
+    usage: Usage,
+    calls: u32,
+    /// Time spent in model calls (request sent → stream ended), all rounds.
+    model_time: Duration,
+    /// When the first model request of the turn was sent.
+    started: Option<Instant>,
+    /// When its first output (text or a tool call) arrived.
+    first_output: Option<Instant>,
+}
+
+impl TurnStats {
+    /// Time to first token: first model request sent → first output received.
+    fn ttft(&self) -> Option<Duration> {
+        Some(self.first_output?.saturating_duration_since(self.started?))
+    }
+
+    /// One EMF line per turn: dimension `Model`.
+    fn emit(&self, model: &str, request_id: &str, ok: bool) {
+        if self.calls == 0 {
+            return;
+        }
+        let mut line = MetricLine::new()
+            .dimension("Model", model)
+            .milliseconds("ModelTime", self.model_time.as_secs_f64() * 1e3)
+            .count("ModelCalls", u64::from(self.calls))
+            .count("InputTokens", self.usage.input_tokens)
+            .count("OutputTokens", self.usage.output_tokens)
+            .count("ModelErrors", u64::from(!ok))
+            .property("request_id", request_id);
+        if let Some(ttft) = self.ttft() {
+            line = line.milliseconds("TimeToFirstToken", ttft.as_secs_f64() * 1e3);
+        }
+        line.emit();
+    }
 }
 
 /// What one model round produced.
@@ -172,7 +212,7 @@ impl Agent {
         turn: &Turn,
         sink: &EventSink,
         title: &mut PendingTitle,
-        usage: &mut Usage,
+        stats: &mut TurnStats,
         workflow: &mut ToolWorkflow,
     ) -> Result<(), StreamError> {
         let ctx = ToolContext { request: turn.context.clone(), thread_id: turn.thread.id.clone(), events: sink.clone() };
@@ -207,9 +247,13 @@ impl Agent {
             // the turn's tokens count against the user's daily limit: the input estimate now
             // (it is billed even if the turn is cut), the provider's figures once it reports them
             turn.context.tokens.add(estimate);
-            let before = usage.input_tokens + usage.output_tokens;
-            let result = self.round(&request, sink, title, usage, workflow).await;
-            let reported = usage.input_tokens + usage.output_tokens - before;
+            let before = stats.usage.input_tokens + stats.usage.output_tokens;
+            let sent = Instant::now();
+            stats.started.get_or_insert(sent);
+            let result = self.round(&request, sink, title, stats, workflow).await;
+            stats.model_time += sent.elapsed();
+            stats.calls += 1;
+            let reported = stats.usage.input_tokens + stats.usage.output_tokens - before;
             if reported > 0 {
                 turn.context.tokens.settle(estimate, reported);
             }
@@ -249,7 +293,7 @@ impl Agent {
         request: &ModelRequest,
         sink: &EventSink,
         title: &mut PendingTitle,
-        usage: &mut Usage,
+        stats: &mut TurnStats,
         workflow: &mut ToolWorkflow,
     ) -> Result<Round, StreamError> {
         let mut stream = self.client.stream(request).await.map_err(|err| {
@@ -261,6 +305,7 @@ impl Agent {
         while let Some(event) = stream.next().await {
             let failure = match event {
                 Ok(ModelEvent::TextDelta(delta)) => {
+                    stats.first_output.get_or_insert_with(Instant::now);
                     if !reply.started() {
                         workflow.close(sink).await?; // the tools' work is shown above the reply
                     }
@@ -273,13 +318,14 @@ impl Agent {
                     continue;
                 }
                 Ok(ModelEvent::ToolCall(call)) => {
+                    stats.first_output.get_or_insert_with(Instant::now);
                     calls.push(call);
                     continue;
                 }
                 Ok(ModelEvent::Completed { usage: reported }) => {
                     if let Some(u) = reported {
-                        usage.input_tokens += u.input_tokens;
-                        usage.output_tokens += u.output_tokens;
+                        stats.usage.input_tokens += u.input_tokens;
+                        stats.usage.output_tokens += u.output_tokens;
                     }
                     continue;
                 }
@@ -408,20 +454,26 @@ impl Responder for Agent {
             }
         }
         let mut title = self.start_title(&turn);
-        let mut usage = Usage::default();
+        let mut stats = TurnStats::default();
         let mut workflow = ToolWorkflow::default();
-        let result = self.run(&turn, &sink, &mut title, &mut usage, &mut workflow).await;
+        let result = self.run(&turn, &sink, &mut title, &mut stats, &mut workflow).await;
         if result.is_err() {
             let _ = workflow.close(&sink).await; // best effort: the UI should not show tools still running
         }
+        let model = self.model_for(&Self::options(&turn));
+        let ttft_ms = stats.ttft().map(|d| d.as_secs_f64() * 1e3);
         info!(
             request_id = %turn.context.request_id,
-            model = %self.config.model,
-            input_tokens = usage.input_tokens,
-            output_tokens = usage.output_tokens,
+            model = %model,
+            input_tokens = stats.usage.input_tokens,
+            output_tokens = stats.usage.output_tokens,
+            model_calls = stats.calls,
+            ttft_ms,
+            model_ms = stats.model_time.as_secs_f64() * 1e3,
             ok = result.is_ok(),
             "model usage for the turn"
         );
+        stats.emit(&model, &turn.context.request_id, result.is_ok());
         result?;
         title.finish(&sink).await?;
         Ok(())

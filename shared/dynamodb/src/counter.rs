@@ -1,20 +1,38 @@
-//! An SDK interceptor counting every request attempt (retries included).
+//! An SDK interceptor counting every request attempt (retries included) and adding up the
+//! time each attempt took (request sent → response read).
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
+use std::time::Instant;
 
-use aws_sdk_dynamodb::config::interceptors::BeforeTransmitInterceptorContextRef;
+use aws_sdk_dynamodb::config::interceptors::{BeforeTransmitInterceptorContextRef, FinalizerInterceptorContextRef};
 use aws_sdk_dynamodb::config::{ConfigBag, Intercept, RuntimeComponents};
 use aws_sdk_dynamodb::error::BoxError;
+use aws_smithy_types::config_bag::{Storable, StoreReplace};
 
-/// Adds one to the shared counter before each attempt is sent.
+/// Request attempts made, and the microseconds they took in all.
+#[derive(Debug, Default)]
+pub(crate) struct Requests {
+    pub(crate) count: AtomicU64,
+    pub(crate) micros: AtomicU64,
+}
+
+/// Adds one to the shared counter before each attempt is sent, and its duration after.
 #[derive(Debug)]
-pub(crate) struct RequestCounter(Arc<AtomicU64>);
+pub(crate) struct RequestCounter(Arc<Requests>);
 
 impl RequestCounter {
-    pub(crate) fn new(counter: Arc<AtomicU64>) -> Self {
-        Self(counter)
+    pub(crate) fn new(requests: Arc<Requests>) -> Self {
+        Self(requests)
     }
+}
+
+/// When the current attempt started.
+#[derive(Debug, Clone)]
+struct AttemptStart(Instant);
+
+impl Storable for AttemptStart {
+    type Storer = StoreReplace<Self>;
 }
 
 impl Intercept for RequestCounter {
@@ -26,9 +44,22 @@ impl Intercept for RequestCounter {
         &self,
         _context: &BeforeTransmitInterceptorContextRef<'_>,
         _runtime_components: &RuntimeComponents,
-        _cfg: &mut ConfigBag,
+        cfg: &mut ConfigBag,
     ) -> Result<(), BoxError> {
-        self.0.fetch_add(1, Ordering::Relaxed);
+        self.0.count.fetch_add(1, Ordering::Relaxed);
+        cfg.interceptor_state().store_put(AttemptStart(Instant::now()));
+        Ok(())
+    }
+
+    fn read_after_attempt(
+        &self,
+        _context: &FinalizerInterceptorContextRef<'_>,
+        _runtime_components: &RuntimeComponents,
+        cfg: &mut ConfigBag,
+    ) -> Result<(), BoxError> {
+        if let Some(AttemptStart(started)) = cfg.load::<AttemptStart>() {
+            self.0.micros.fetch_add(started.elapsed().as_micros() as u64, Ordering::Relaxed);
+        }
         Ok(())
     }
 }

@@ -20,7 +20,7 @@ mod table;
 mod threads;
 mod usage;
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -38,7 +38,7 @@ pub struct DynamoStore {
     client: Client,
     table: String,
     retention: Option<Duration>,
-    requests: Arc<AtomicU64>,
+    requests: Arc<counter::Requests>,
 }
 
 impl DynamoStore {
@@ -49,7 +49,7 @@ impl DynamoStore {
 
     /// A store on `table`, with a client built from `conf` plus the request counter.
     pub fn from_conf(conf: aws_sdk_dynamodb::Config, table: impl Into<String>) -> Self {
-        let requests = Arc::new(AtomicU64::new(0));
+        let requests = Arc::new(counter::Requests::default());
         let conf = conf.to_builder().interceptor(counter::RequestCounter::new(requests.clone())).build();
         Self { client: Client::from_conf(conf), table: table.into(), retention: None, requests }
     }
@@ -91,6 +91,11 @@ impl DynamoStore {
     }
 
     fn requests_made(&self) -> u64 {
-        self.requests.load(Ordering::Relaxed)
+        self.requests.count.load(Ordering::Relaxed)
+    }
+
+    /// Microseconds all request attempts took so far (their durations added up).
+    pub fn request_micros(&self) -> u64 {
+        self.requests.micros.load(Ordering::Relaxed)
     }
 }

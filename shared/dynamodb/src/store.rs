@@ -387,4 +387,21 @@ impl Store for DynamoStore {
     fn request_count(&self) -> u64 {
         self.requests_made()
     }
+
+    fn request_micros(&self) -> u64 {
+        DynamoStore::request_micros(self)
+    }
+
+    /// One eventually consistent GetItem of a key that never exists (0.5 read units): opens
+    /// the TLS connection and resolves the credentials the next requests reuse.
+    async fn ping(&self) -> StoreResult<()> {
+        self.client
+            .get_item()
+            .table_name(&self.table)
+            .set_key(Some(keys::key("#warmup", "#warmup")))
+            .send()
+            .await
+            .map(drop)
+            .map_err(|e| error::sdk("GetItem", e))
+    }
 }

@@ -129,12 +129,17 @@ pub fn from_env(make_responder: ResponderInit) -> Result<Gateway, ConfigError> {
     };
     Ok(Gateway::lazy(init, auth, Cors::new(config.allowed_origins.clone()), config.max_body_bytes)
         .with_user_hasher(users)
+        .with_warm_up(config.warm_up)
         .with_cookie_origins(config.cookie_origins.clone()))
 }
 
 /// Serves on Lambda when the runtime API is present; otherwise over HTTP on `PORT` (or
 /// `--port N`), default 8080, on 127.0.0.1 (`CHATKIT_BIND` overrides the address).
 pub async fn serve(gateway: Arc<Gateway>) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+    // on Lambda this runs in the init phase, before the first invocation is taken
+    if let Some(limit) = gateway.warm_up_limit() {
+        gateway.warm_up(limit).await;
+    }
     if std::env::var_os("AWS_LAMBDA_RUNTIME_API").is_some() {
         return crate::lambda::run(gateway).await;
     }

@@ -153,6 +153,25 @@ impl Authenticator {
         self
     }
 
+    /// Fetches the verification keys now (warm-up): the HS256 secret (with its previous
+    /// version) and the JWKS, whichever are configured.
+    pub async fn warm_up(&self) -> Result<(), KeyError> {
+        let secret = async {
+            match &self.secret {
+                Some(source) => source.versions().await.map(drop),
+                None => Ok(()),
+            }
+        };
+        let jwks = async {
+            match &self.jwks {
+                Some(jwks) => jwks.warm_up().await,
+                None => Ok(()),
+            }
+        };
+        let (secret, jwks) = tokio::join!(secret, jwks);
+        secret.and(jwks)
+    }
+
     /// The token: the `Authorization` header when there is one (it wins over any cookie),
     /// else the configured cookie.
     fn token<'a>(&self, headers: &'a HeaderMap) -> Result<&'a str, AuthError> {

@@ -89,6 +89,9 @@ pub struct GatewayConfig {
     /// `CHATKIT_TURNS_PER_MINUTE` (20) and `CHATKIT_TOKENS_PER_DAY` (1000000): what one user
     /// may use; 0 turns a limit off.
     pub usage_limits: UsageLimits,
+    /// `CHATKIT_WARMUP` (on; `0` turns it off) and `CHATKIT_WARMUP_TIMEOUT_MS` (5000): warm
+    /// up before serving, bounded by this.
+    pub warm_up: Option<Duration>,
 }
 
 impl std::fmt::Debug for GatewayConfig {
@@ -103,6 +106,7 @@ impl std::fmt::Debug for GatewayConfig {
             .field("read_timeout", &self.read_timeout)
             .field("user_hash_key", &self.user_hash_key.as_ref().map(|_| "<redacted>"))
             .field("usage_limits", &self.usage_limits)
+            .field("warm_up", &self.warm_up)
             .finish()
     }
 }
@@ -119,6 +123,7 @@ impl Default for GatewayConfig {
             read_timeout: Duration::from_millis(30_000),
             user_hash_key: None,
             usage_limits: DEFAULT_USAGE_LIMITS,
+            warm_up: Some(Duration::from_millis(5000)),
         }
     }
 }
@@ -319,6 +324,10 @@ impl GatewayConfig {
             usage_limits: UsageLimits {
                 turns_per_minute: parse(get, "CHATKIT_TURNS_PER_MINUTE", DEFAULT_USAGE_LIMITS.turns_per_minute)?,
                 tokens_per_day: parse(get, "CHATKIT_TOKENS_PER_DAY", DEFAULT_USAGE_LIMITS.tokens_per_day)?,
+            },
+            warm_up: match var(get, "CHATKIT_WARMUP").as_deref() {
+                Some("0" | "false" | "off") => None,
+                _ => Some(millis(get, "CHATKIT_WARMUP_TIMEOUT_MS", 5000)?),
             },
         })
     }

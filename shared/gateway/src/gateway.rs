@@ -5,6 +5,7 @@ use std::convert::Infallible;
 use std::time::Instant;
 
 use bytes::Bytes;
+use chatkit_server::metrics::MetricLine;
 use chatkit_server::{ChatKitError, ChatKitResponse, ChatKitServer, RequestContext};
 use chatkit_store::UserId;
 use futures::future::BoxFuture;
@@ -40,6 +41,7 @@ pub struct Gateway {
     backend: Backend,
     users: UserHasher,
     cookie_guard: CookieGuard,
+    warm_up: Option<std::time::Duration>,
 }
 
 /// The user as logs show it: a keyed HMAC-SHA256 of the user id (96 bits, hex), so log readers
@@ -99,6 +101,28 @@ fn error_response(err: &ChatKitError, request_id: &str) -> Response<ResponseBody
     response
 }
 
+/// What [`Gateway::warm_up`] did: each step, how long it took, and whether it worked.
+#[derive(Debug, Default)]
+pub struct WarmUp {
+    pub steps: Vec<(&'static str, std::time::Duration, Result<(), String>)>,
+    pub total: std::time::Duration,
+}
+
+impl WarmUp {
+    /// How many steps failed.
+    pub fn failures(&self) -> usize {
+        self.steps.iter().filter(|(_, _, r)| r.is_err()).count()
+    }
+}
+
+/// What a request did, for its metric line: the operation, and (for JSON answers) the store
+/// requests and their time. Streams report their store totals when they end.
+struct Outcome {
+    operation: &'static str,
+    store_requests: Option<u64>,
+    store_ms: f64,
+}
+
 /// Logs a stream's totals when its body is dropped (finished, or the client went away).
 struct StreamLog {
     request_id: String,
@@ -106,6 +130,7 @@ struct StreamLog {
     store: std::sync::Arc<dyn chatkit_store::Store>,
     server: ChatKitServer,
     store_requests_before: u64,
+    store_micros_before: u64,
     s3_requests_before: u64,
     started: Instant,
     events: usize,
@@ -115,15 +140,27 @@ impl Drop for StreamLog {
     fn drop(&mut self) {
         let store_requests = self.store.request_count().saturating_sub(self.store_requests_before);
         let s3_requests = s3_requests(&self.server).saturating_sub(self.s3_requests_before);
+        let store_ms = self.store.request_micros().saturating_sub(self.store_micros_before) as f64 / 1e3;
+        let stream_ms = self.started.elapsed().as_secs_f64() * 1e3;
         info!(
             request_id = %self.request_id,
             operation = %self.operation,
             events = self.events,
             store_requests,
+            store_ms,
             s3_requests,
-            stream_ms = self.started.elapsed().as_secs_f64() * 1e3,
+            stream_ms,
             "stream finished"
         );
+        MetricLine::new()
+            .dimension("Operation", self.operation)
+            .milliseconds("StreamTime", stream_ms)
+            .count("StreamEvents", self.events as u64)
+            .count("DynamoDBRequests", store_requests)
+            .milliseconds("DynamoDBTime", store_ms)
+            .count("S3Requests", s3_requests)
+            .property("request_id", self.request_id.as_str())
+            .emit();
     }
 }
 
@@ -150,13 +187,13 @@ fn sse_response(events: chatkit_server::EventStream, mut log: StreamLog) -> Resp
 impl Gateway {
     /// A gateway over a ready core (tests, embedding).
     pub fn new(server: ChatKitServer, auth: Authenticator, cors: Cors, max_body_bytes: usize) -> Self {
-        Self { auth, cors, max_body_bytes, backend: Backend::Ready(server), users: UserHasher::random(), cookie_guard: CookieGuard::default() }
+        Self { auth, cors, max_body_bytes, backend: Backend::Ready(server), users: UserHasher::random(), cookie_guard: CookieGuard::default(), warm_up: None }
     }
 
     /// A gateway whose core is built on the first request that needs it; a failed build is
     /// answered 503 and retried by the next request.
     pub fn lazy(init: ServerInit, auth: Authenticator, cors: Cors, max_body_bytes: usize) -> Self {
-        Self { auth, cors, max_body_bytes, backend: Backend::Lazy { cell: OnceCell::new(), init }, users: UserHasher::random(), cookie_guard: CookieGuard::default() }
+        Self { auth, cors, max_body_bytes, backend: Backend::Lazy { cell: OnceCell::new(), init }, users: UserHasher::random(), cookie_guard: CookieGuard::default(), warm_up: None }
     }
 
     /// The origins whose requests may authenticate with the cookie (see [`CookieGuard`]).
@@ -164,6 +201,17 @@ impl Gateway {
     pub fn with_cookie_origins(mut self, origins: Vec<String>) -> Self {
         self.cookie_guard = CookieGuard::new(origins);
         self
+    }
+
+    /// Warm up before serving ([`Gateway::warm_up`]), bounded by `limit`; `None` skips it.
+    pub fn with_warm_up(mut self, limit: Option<std::time::Duration>) -> Self {
+        self.warm_up = limit;
+        self
+    }
+
+    /// The configured warm-up limit.
+    pub fn warm_up_limit(&self) -> Option<std::time::Duration> {
+        self.warm_up
     }
 
     /// Sets how users are hashed in logs.
@@ -203,6 +251,58 @@ impl Gateway {
         }
     }
 
+    /// Does the slow first-use work now, during Lambda's init phase instead of on the first
+    /// request: builds the core (AWS config, clients, secrets the responder needs), opens the
+    /// DynamoDB connection with one cheap call (which also resolves the credentials), and
+    /// fetches the verification keys; the two branches run concurrently, bounded by `limit`.
+    /// A failed step is logged and left for the first request to retry; this never fails.
+    pub async fn warm_up(&self, limit: std::time::Duration) -> WarmUp {
+        let started = Instant::now();
+        let backend = async {
+            let t = Instant::now();
+            let built = self.server().await.map_err(|e| e.to_string());
+            let init = (t.elapsed(), built.as_ref().map(drop).map_err(Clone::clone));
+            let ping = match built {
+                Ok(server) => {
+                    let t = Instant::now();
+                    let result = server.store().ping().await.map_err(|e| e.to_string());
+                    Some((t.elapsed(), result))
+                }
+                Err(_) => None,
+            };
+            (init, ping)
+        };
+        let keys = async {
+            let t = Instant::now();
+            let result = self.auth.warm_up().await.map_err(|e| e.to_string());
+            (t.elapsed(), result)
+        };
+        let mut report = WarmUp::default();
+        match tokio::time::timeout(limit, async { tokio::join!(backend, keys) }).await {
+            Ok(((init, ping), keys)) => {
+                report.steps.push(("backend", init.0, init.1));
+                if let Some(ping) = ping {
+                    report.steps.push(("dynamodb", ping.0, ping.1));
+                }
+                report.steps.push(("keys", keys.0, keys.1));
+            }
+            Err(_) => report.steps.push(("all", limit, Err(format!("warm-up did not finish within {} ms", limit.as_millis())))),
+        }
+        report.total = started.elapsed();
+        for (step, took, result) in &report.steps {
+            match result {
+                Ok(()) => info!(step, ms = took.as_secs_f64() * 1e3, "warm-up step done"),
+                Err(error) => warn!(step, ms = took.as_secs_f64() * 1e3, error = %error, "warm-up step failed; the first request retries it"),
+            }
+        }
+        info!(ms = report.total.as_secs_f64() * 1e3, failures = report.failures(), "warm-up finished");
+        MetricLine::new()
+            .milliseconds("WarmUpTime", report.total.as_secs_f64() * 1e3)
+            .count("WarmUpFailures", report.failures() as u64)
+            .emit();
+        report
+    }
+
     /// Handles one request.
     pub async fn handle(&self, request: Request<Bytes>, request_id: &str) -> Response<ResponseBody> {
         let started = Instant::now();
@@ -212,7 +312,21 @@ impl Gateway {
             self.cors.apply_preflight(&request, response.headers_mut());
             return response;
         } else {
-            self.serve(&request, request_id).await
+            let mut outcome = Outcome { operation: "none", store_requests: None, store_ms: 0.0 };
+            let response = self.serve(&request, request_id, &mut outcome).await;
+            let status = response.status().as_u16();
+            let mut line = MetricLine::new()
+                .dimension("Operation", outcome.operation)
+                .milliseconds("Latency", started.elapsed().as_secs_f64() * 1e3)
+                .count("Errors", u64::from(status >= 500))
+                .count("Rejected", u64::from((400..500).contains(&status)))
+                .property("status", status)
+                .property("request_id", request_id);
+            if let Some(requests) = outcome.store_requests {
+                line = line.count("DynamoDBRequests", requests).milliseconds("DynamoDBTime", outcome.store_ms);
+            }
+            line.emit();
+            response
         };
         self.cors.apply(&request, response.headers_mut());
         if let Ok(value) = HeaderValue::from_str(request_id) {
@@ -222,7 +336,7 @@ impl Gateway {
         response
     }
 
-    async fn serve(&self, request: &Request<Bytes>, request_id: &str) -> Response<ResponseBody> {
+    async fn serve(&self, request: &Request<Bytes>, request_id: &str, outcome: &mut Outcome) -> Response<ResponseBody> {
         if request.method() != Method::POST {
             let err = ChatKitError::bad_request(format!("method {} is not allowed; POST a ChatKit request", request.method()));
             let mut response = error_response(&err, request_id);
@@ -270,14 +384,18 @@ impl Gateway {
             }
         };
         let operation = request.op.type_name();
+        outcome.operation = operation;
         let requests_before = server.store().request_count();
+        let micros_before = server.store().request_micros();
         let s3_before = s3_requests(server);
         let started = Instant::now();
         match server.process_request(request, context).await {
             Ok(ChatKitResponse::Json(value)) => {
                 let store_requests = server.store().request_count().saturating_sub(requests_before);
+                let store_ms = server.store().request_micros().saturating_sub(micros_before) as f64 / 1e3;
+                (outcome.store_requests, outcome.store_ms) = (Some(store_requests), store_ms);
                 let s3_requests = s3_requests(server).saturating_sub(s3_before);
-                info!(request_id, operation, user = %user, store_requests, s3_requests, "json response");
+                info!(request_id, operation, user = %user, store_requests, store_ms, s3_requests, "json response");
                 json_response(200, &value)
             }
             Ok(ChatKitResponse::Stream(events)) => {
@@ -289,6 +407,7 @@ impl Gateway {
                     store: server.store().clone(),
                     server: server.clone(),
                     store_requests_before: requests_before,
+                    store_micros_before: micros_before,
                     s3_requests_before: s3_before,
                     started,
                     events: 0,

@@ -468,7 +468,7 @@ impl Jwks {
 
     /// Fetches (the caller holds the gate) and stores the outcome; `kid` is remembered as
     /// unknown when the new set does not have it either.
-    async fn fetch_and_store(&self, kid: &str) {
+    async fn fetch_and_store(&self, kid: Option<&str>) -> Result<(), KeyError> {
         let fetched = self.fetch().await;
         let mut state = lock(&self.state);
         let now = Instant::now();
@@ -479,13 +479,30 @@ impl Jwks {
                 state.fetched_at = Some(now);
                 let negative_ttl = self.negative_ttl;
                 state.unknown.retain(|_, at| now.saturating_duration_since(*at) < negative_ttl);
-                if !state.keys.contains_key(kid) && state.unknown.len() < NEGATIVE_CACHE_MAX {
-                    state.unknown.insert(kid.to_string(), now);
+                if let Some(kid) = kid.filter(|kid| !state.keys.contains_key(*kid)) {
+                    if state.unknown.len() < NEGATIVE_CACHE_MAX {
+                        state.unknown.insert(kid.to_string(), now);
+                    }
                 }
                 info!(keys = state.keys.len(), "JWKS fetched");
+                Ok(())
             }
-            Err(err) => warn!(error = %err, failures = state.attempts.failures, "JWKS fetch failed; backing off"),
+            Err(err) => {
+                warn!(error = %err, failures = state.attempts.failures, "JWKS fetch failed; backing off");
+                Err(err)
+            }
         }
+    }
+
+    /// Fetches the key set now unless it is cached and fresh (warm-up): the first request
+    /// then finds its key, and the connection to the issuer open.
+    pub async fn warm_up(&self) -> Result<(), KeyError> {
+        let _gate = self.gate.lock().await;
+        let fresh = lock(&self.state).fetched_at.is_some_and(|at| at.elapsed() < self.refresh);
+        if fresh {
+            return Ok(());
+        }
+        self.fetch_and_store(None).await
     }
 
     /// The key for `kid`; `Ok(None)` when the issuer does not have it; `Err` when no key
@@ -504,7 +521,7 @@ impl Jwks {
                     if fetched {
                         return Ok(Some(key));
                     }
-                    self.fetch_and_store(kid).await;
+                    let _ = self.fetch_and_store(Some(kid)).await;
                     fetched = true;
                 }
                 Plan::Fetch => {
@@ -516,7 +533,7 @@ impl Jwks {
                     if lock(&self.state).attempts.last != attempts_before {
                         continue; // another caller fetched while this one waited: use its result
                     }
-                    self.fetch_and_store(kid).await;
+                    let _ = self.fetch_and_store(Some(kid)).await;
                     fetched = true;
                 }
             }

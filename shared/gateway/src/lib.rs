@@ -18,7 +18,7 @@ pub use aws::{AwsClients, AwsTimeouts};
 pub use config::{check_outbound_url, is_local, AuthConfig, ConfigError, GatewayConfig, Lookup, SecretSetting, MIN_HMAC_SECRET_BYTES};
 pub use cookie_guard::{CookieGuard, CookieRefusal};
 pub use cors::{Cors, ALLOWED_HEADERS};
-pub use gateway::{Gateway, ResponseBody, UserHasher};
+pub use gateway::{Gateway, ResponseBody, UserHasher, WarmUp};
 pub use keys::{Jwks, KeyError, ManagedSecret, SecretSource, SecretVersions, StaticSecret};
 
 /// JSON logs for CloudWatch (`RUST_LOG` filters; default `info`).

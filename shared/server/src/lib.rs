@@ -11,6 +11,7 @@ mod emit;
 mod error;
 mod handlers;
 mod limits;
+pub mod metrics;
 mod pending;
 mod pipeline;
 mod responder;

@@ -245,4 +245,15 @@ pub trait Store: Send + Sync {
 
     /// Backend requests made so far (DynamoDB requests; one per call for the memory store).
     fn request_count(&self) -> u64;
+
+    /// Microseconds those requests took, added up (0 when the backend does not measure).
+    fn request_micros(&self) -> u64 {
+        0
+    }
+
+    /// One cheap request that opens the backend's connection and resolves its credentials
+    /// (warm-up during Lambda's init phase); nothing to do for an in-memory store.
+    async fn ping(&self) -> StoreResult<()> {
+        Ok(())
+    }
 }

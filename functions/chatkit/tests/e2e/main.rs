@@ -177,3 +177,62 @@ async fn a_user_over_the_turn_limit_gets_429_with_retry_after_and_the_model_is_n
     assert_eq!(status, 200);
     assert_eq!(list["data"].as_array().unwrap().len(), 2, "nothing stored for the refused turn");
 }
+
+/// The JSON lines of the function's log that carry `field` (metrics, logs).
+fn log_lines_with(f: &Function, field: &str) -> Vec<Value> {
+    let text = std::fs::read_to_string(&f.log_file).unwrap_or_default();
+    text.lines().filter_map(|l| serde_json::from_str::<Value>(l).ok()).filter(|v| v.get(field).is_some()).collect()
+}
+
+#[tokio::test]
+async fn the_function_warms_up_before_serving_and_writes_metric_lines() {
+    let stub = Stub::start().await;
+    let f = Function::start(&stub, JWT_SECRET, MODEL_KEY).await;
+    // /healthz answered only after the warm-up: its metric line is already there
+    let warm = log_lines_with(&f, "WarmUpTime");
+    assert_eq!(warm.len(), 1, "{warm:?}");
+    assert_eq!(warm[0]["WarmUpFailures"], 0.0, "{warm:?}");
+    assert_eq!(warm[0]["_aws"]["CloudWatchMetrics"][0]["Namespace"], "ChatKit");
+
+    stub.push(chat_text(&["measured"]));
+    let ada = token("ada");
+    f.stream(&ada, json!({"type": "threads.create", "params": {"input": message("hello")}})).await;
+    let (status, _) = f.json(&ada, json!({"type": "threads.list", "params": {}})).await;
+    assert_eq!(status, 200);
+    // per request (operation, latency, DynamoDB requests and time), per stream, per turn (model)
+    let mut lines = Vec::new();
+    for _ in 0..100 {
+        lines = log_lines_with(&f, "_aws");
+        if lines.iter().any(|l| l.get("TimeToFirstToken").is_some()) && lines.iter().any(|l| l["Operation"] == "threads.list") {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    let list = lines.iter().find(|l| l["Operation"] == "threads.list").expect("a threads.list metric line");
+    assert_eq!(list["DynamoDBRequests"], 1.0);
+    assert!(list["Latency"].as_f64().unwrap() > 0.0 && list["DynamoDBTime"].as_f64().unwrap() > 0.0, "{list}");
+    let stream = lines.iter().find(|l| l.get("StreamTime").is_some()).expect("a stream metric line");
+    assert_eq!(stream["Operation"], "threads.create");
+    assert!(stream["DynamoDBRequests"].as_f64().unwrap() >= 2.0, "{stream}");
+    let turn = lines.iter().find(|l| l.get("TimeToFirstToken").is_some()).expect("a model metric line");
+    assert_eq!((turn["InputTokens"].as_f64(), turn["OutputTokens"].as_f64()), (Some(9.0), Some(3.0)), "{turn}");
+    assert_eq!(turn["_aws"]["CloudWatchMetrics"][0]["Dimensions"], json!([["Model"]]));
+}
+
+#[tokio::test]
+async fn a_failed_warm_up_is_logged_and_the_function_still_starts() {
+    let stub = Stub::start().await;
+    // Secrets Manager unreachable from the function (the secrets exist in moto, the function
+    // is pointed elsewhere): the keys cannot be read at warm-up
+    let dead = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let endpoint = format!("http://127.0.0.1:{dead}");
+    let f = Function::start_with(&stub, JWT_SECRET, MODEL_KEY, &[("AWS_ENDPOINT_URL_SECRETS_MANAGER", endpoint.as_str())]).await;
+    let warm = log_lines_with(&f, "WarmUpTime");
+    assert!(warm[0]["WarmUpFailures"].as_f64().unwrap() >= 1.0, "{warm:?}");
+    let logged = std::fs::read_to_string(&f.log_file).unwrap();
+    assert!(logged.contains("warm-up step failed"), "{logged}");
+    // it serves: a request that needs the key is a clean 503, retried (and failing) per request
+    let (status, body) = f.json(&token("ada"), json!({"type": "threads.list", "params": {}})).await;
+    assert_eq!(status, 503, "{body}");
+    assert_eq!(body["error"]["code"], "unavailable");
+}

@@ -32,6 +32,8 @@ pub struct Spawn<'a> {
     pub stub_url: &'a str,
     pub table: &'a str,
     pub create_table: bool,
+    /// Extra environment for this process.
+    pub env: &'a [(&'a str, &'a str)],
 }
 
 fn free_port() -> Result<u16> {
@@ -68,6 +70,7 @@ impl Chatkit {
         } else {
             command.env_remove("CHATKIT_CREATE_TABLE");
         }
+        command.envs(opts.env.iter().copied());
         let spawned = Instant::now();
         let mut child = command.spawn().map_err(|e| format!("cannot start {}: {e}", opts.bin.display()))?;
         let pid = child.id().ok_or("chatkit exited at once")?;
@@ -110,6 +113,23 @@ impl Chatkit {
             return Err(format!("chatkit exited ({status}); stderr:\n{tail}\nlast logs:\n{}", logs.join("\n")).into());
         }
         Ok(())
+    }
+
+    /// Polls `/healthz` (every millisecond) until it answers; returns the time from spawn.
+    pub async fn wait_listening(&mut self, client: &reqwest::Client, limit: Duration) -> Result<Duration> {
+        let deadline = self.spawned + limit;
+        loop {
+            self.check_alive()?;
+            if let Ok(r) = client.get(format!("{}/healthz", self.url)).timeout(Duration::from_secs(2)).send().await {
+                if r.status().is_success() {
+                    return Ok(self.spawned.elapsed());
+                }
+            }
+            if Instant::now() > deadline {
+                return Err("chatkit did not listen in time".into());
+            }
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
     }
 
     /// Polls `/healthz` until it answers, then `threads.list` until 200. Returns (listening,

@@ -7,8 +7,11 @@
 //! BENCH_TITLE_MS (50), BENCH_CONCURRENT_TURNS (16), BENCH_LIST_REQUESTS (400),
 //! BENCH_LIST_CONCURRENCY (16), BENCH_SEED_THREADS (30), BENCH_SEED_ITEMS (40),
 //! BENCH_TIME_LIMIT_S (900).
+//! Edge (issue 11): BENCH_CPU_REQUESTS (3000 per CPU run), BENCH_FIRST_STARTS (5 fresh starts
+//! each with warm-up on and off).
 
 mod chatkit;
+mod edge;
 mod phases;
 mod report;
 mod stats;
@@ -36,6 +39,8 @@ pub struct Settings {
     pub seed_threads: usize,
     pub seed_items: usize,
     pub time_limit: Duration,
+    pub cpu_requests: usize,
+    pub first_starts: usize,
 }
 
 fn env_num(name: &str, default: u64) -> Result<u64> {
@@ -71,6 +76,8 @@ impl Settings {
             seed_threads: env_num("BENCH_SEED_THREADS", 30)?.clamp(1, 1000) as usize,
             seed_items: env_num("BENCH_SEED_ITEMS", 40)?.clamp(2, 1000) as usize,
             time_limit: Duration::from_secs(env_num("BENCH_TIME_LIMIT_S", 900)?),
+            cpu_requests: env_num("BENCH_CPU_REQUESTS", 3000)?.clamp(1, 1_000_000) as usize,
+            first_starts: env_num("BENCH_FIRST_STARTS", 5)?.clamp(1, 50) as usize,
         })
     }
 }
@@ -91,6 +98,7 @@ pub struct Results {
     pub seed_creates: Vec<f64>,
     pub loads: Vec<(String, usize, phases::Load)>,
     pub side_calls: (usize, usize),
+    pub edge: edge::Edge,
 }
 
 async fn run(settings: &Settings) -> Result<Results> {
@@ -104,7 +112,7 @@ async fn run(settings: &Settings) -> Result<Results> {
     let stub = Stub::start(settings.pacing).await?;
     let stamp = SystemTime::now().duration_since(UNIX_EPOCH)?.as_millis();
     let table = format!("chatkit-bench-{stamp}");
-    let spawn = |model_api, create_table| Spawn { bin: &settings.bin, model_api, stub_url: &stub.url, table: &table, create_table };
+    let spawn = |model_api, create_table| Spawn { bin: &settings.bin, model_api, stub_url: &stub.url, table: &table, create_table, env: &[] };
 
     eprintln!("bench: cold starts ({} + 1 that creates the table)", settings.cold_starts);
     let first_start = phases::cold_start(&client, &spawn("responses", true)).await?;
@@ -112,6 +120,13 @@ async fn run(settings: &Settings) -> Result<Results> {
     for _ in 0..settings.cold_starts {
         cold_starts.push(phases::cold_start(&client, &spawn("responses", false)).await?);
     }
+
+    let mut first = Vec::new();
+    for warm_up in [true, false] {
+        eprintln!("bench: first request after {} fresh starts, warm-up {}", settings.first_starts, if warm_up { "on" } else { "off" });
+        first.push(edge::first_requests(&client, &spawn("responses", false), warm_up, settings.first_starts).await?);
+    }
+    let mut cpu = Vec::new();
 
     let mut apis = Vec::new();
     let mut seed_creates = Vec::new();
@@ -138,6 +153,11 @@ async fn run(settings: &Settings) -> Result<Results> {
                     loads.push((name.to_string(), concurrency, load));
                 }
             }
+            let list20 = json!({"type": "threads.list", "params": {"limit": 20}});
+            for concurrency in [1, settings.list_concurrency] {
+                eprintln!("bench: server CPU of threads.list (20 threads) x{} at concurrency {concurrency}", settings.cpu_requests);
+                cpu.push(edge::cpu_per_request(&client, &chatkit, "bench-list", "threads.list (20)", list20.clone(), concurrency, settings.cpu_requests).await?);
+            }
             stub.set_pacing(settings.pacing);
         }
         eprintln!("bench: {api}: {} timed turns", settings.turns);
@@ -145,7 +165,7 @@ async fn run(settings: &Settings) -> Result<Results> {
         chatkit.stop().await;
         apis.push(ApiRun { api, memory, turns });
     }
-    Ok(Results { binary_bytes, first_start, cold_starts, apis, seed_creates, loads, side_calls: stub.side_calls() })
+    Ok(Results { binary_bytes, first_start, cold_starts, apis, seed_creates, loads, side_calls: stub.side_calls(), edge: edge::Edge { cpu, first } })
 }
 
 #[tokio::main]

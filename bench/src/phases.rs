@@ -48,9 +48,16 @@ pub fn add_body(thread_id: &str, text: &str) -> Value {
     json!({"type": "threads.add_user_message", "params": {"thread_id": thread_id, "input": user_input(text)}})
 }
 
+/// `text` with a number no other message of this run has: the same input within the duplicate
+/// window is a double submit (409).
+pub fn unique(text: &str) -> String {
+    static SENT: AtomicUsize = AtomicUsize::new(0);
+    format!("{text} {}", SENT.fetch_add(1, Ordering::Relaxed))
+}
+
 /// Creates a thread (one streamed turn) and returns its id.
 pub async fn create_thread(client: &reqwest::Client, chatkit: &Chatkit, user: &str) -> Result<String> {
-    let turn = streamed(client, &chatkit.endpoint(), user, &create_body("hi")).await?;
+    let turn = streamed(client, &chatkit.endpoint(), user, &create_body(&unique("hi"))).await?;
     turn.thread_id.ok_or_else(|| "threads.create streamed no thread.created".into())
 }
 
@@ -71,7 +78,7 @@ pub async fn memory(client: &reqwest::Client, chatkit: &Chatkit, concurrent: usi
         .map(|i| {
             let client = client.clone();
             let endpoint = chatkit.endpoint();
-            tokio::spawn(async move { streamed(&client, &endpoint, "bench-rss", &create_body(&format!("hello {i}"))).await })
+            tokio::spawn(async move { streamed(&client, &endpoint, "bench-rss", &create_body(&unique(&format!("hello {i}")))).await })
         })
         .collect();
     for task in tasks {
@@ -140,7 +147,7 @@ pub async fn turns(client: &reqwest::Client, chatkit: &Chatkit, stub: &Stub, use
     let log_start = chatkit.log_len();
     let mut thread_id = None;
     for i in 0..creates.max(1) {
-        let turn = out.create.measure(client, chatkit, stub, user, &create_body(&format!("new thread {i}"))).await?;
+        let turn = out.create.measure(client, chatkit, stub, user, &create_body(&unique(&format!("new thread {i}")))).await?;
         thread_id = thread_id.or(turn.thread_id);
     }
     let thread_id = thread_id.ok_or("threads.create streamed no thread.created")?;

@@ -127,7 +127,14 @@ pub fn render(settings: &Settings, r: &Results) -> (String, Value) {
     }
     out.push_str(&t.render());
 
+    let create_overhead: Vec<(&str, &[f64], &[f64])> =
+        r.apis.iter().map(|a| (a.api, a.turns.create.overhead_ms.as_slice(), a.turns.create.before_model_ms.as_slice())).collect();
+    let (edge_text, edge_json) = crate::edge::render(&r.edge, &create_overhead);
+    out.push('\n');
+    out.push_str(&edge_text);
+
     let json = json!({
+        "edge": edge_json,
         "machine": {"cpus": std::thread::available_parallelism().map_or(0, |n| n.get()), "network": "loopback", "dynamodb": "DynamoDB Local"},
         "stub": {"first_token_ms": p.first_token.as_millis() as u64, "chunks": p.chunks, "chunk_gap_ms": p.chunk_gap.as_millis() as u64,
             "title_delay_ms": p.title_delay.as_millis() as u64, "title_calls": r.side_calls.0, "unexpected_calls": r.side_calls.1},

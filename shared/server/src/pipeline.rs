@@ -13,7 +13,7 @@ use chatkit_protocol::{
 use chatkit_store::{ids, Store, StoreError};
 use futures::future::BoxFuture;
 use futures::Stream;
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, oneshot};
 use tokio::time::sleep_until;
 use tokio_stream::wrappers::ReceiverStream;
 use tracing::{info, warn};
@@ -46,6 +46,10 @@ pub(crate) struct StreamJob {
     /// The turn's registration: woken by `turns.cancel`.
     pub running: TurnGuard,
     pub work: StreamWork,
+    /// Writes the handler still waits for (a new thread and its first message): the work
+    /// starts at once and overlaps them, but nothing is sent or saved until this resolves;
+    /// if it is dropped instead (the writes failed), the work is stopped and nothing is sent.
+    pub persisted: Option<oneshot::Receiver<()>>,
 }
 
 /// The hidden note stored when the user stops a stream, as the reference SDK writes it.
@@ -81,16 +85,24 @@ enum Outcome {
 }
 
 async fn run(job: StreamJob, out: mpsc::Sender<ThreadStreamEvent>) {
-    let StreamJob { store, responder, context, thread, prelude, opening, stop_at, running, work } = job;
+    let StreamJob { store, responder, context, thread, prelude, opening, stop_at, running, work, persisted } = job;
     let options = ThreadStreamEvent::StreamOptions { stream_options: responder.stream_options(&thread, &context) };
-    for event in prelude.into_iter().chain([options]).chain(opening) {
-        if out.send(event).await.is_err() {
-            return; // client gone before the turn started: nothing pending to save
-        }
-    }
-
+    // the work (the model call) starts first; its events wait in the sink until the prelude
+    // is persisted and sent
     let (sink_tx, mut sink_rx) = mpsc::channel(SINK_BUFFER);
     let task = tokio::spawn((work)(EventSink::new(sink_tx, thread.id.clone())));
+    if let Some(persisted) = persisted {
+        if persisted.await.is_err() {
+            task.abort(); // the writes failed: the handler answers with the error
+            return;
+        }
+    }
+    for event in prelude.into_iter().chain([options]).chain(opening) {
+        if out.send(event).await.is_err() {
+            task.abort(); // client gone before the turn started: nothing pending to save
+            return;
+        }
+    }
     let mut state = State { store: store.as_ref(), context: &context, last_thread: thread.clone(), pending: PendingItems::default() };
 
     let time_up = sleep_until(stop_at.map(Into::into).unwrap_or_else(|| tokio::time::Instant::now() + FOREVER));

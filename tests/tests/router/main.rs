@@ -4,6 +4,7 @@
 
 mod attachments;
 mod bad_input;
+mod create_overlap;
 mod json_ops;
 mod streams;
 mod turn_end;

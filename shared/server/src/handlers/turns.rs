@@ -16,6 +16,7 @@ use chatkit_protocol::{
 use chatkit_store::{ids, IdempotencyKey, PageRequest, ThreadWithItems};
 use sha2::{Digest, Sha256};
 use futures::future::BoxFuture;
+use tokio::sync::oneshot;
 use tracing::warn;
 
 use super::attachments;
@@ -29,16 +30,40 @@ pub(crate) fn respond(
     prelude: Vec<ThreadStreamEvent>,
     opening: Vec<ThreadStreamEvent>,
 ) -> EventStream {
-    stream(s, turn, prelude, opening, |responder, turn, sink| Box::pin(async move { responder.respond(turn, sink).await }))
+    respond_after(s, turn, prelude, opening, None)
 }
 
-/// Starts the pipeline for `turn`, running `work` with the responder once `stream_options`
-/// was sent.
+/// [`respond`], with the responder started at once while the handler still writes what the
+/// prelude reports: nothing is sent or saved until `persisted` resolves, and dropping it
+/// (the write failed) stops the responder.
+fn respond_after(
+    s: &ChatKitServer,
+    turn: Turn,
+    prelude: Vec<ThreadStreamEvent>,
+    opening: Vec<ThreadStreamEvent>,
+    persisted: Option<oneshot::Receiver<()>>,
+) -> EventStream {
+    start(s, turn, prelude, opening, persisted, |responder, turn, sink| Box::pin(async move { responder.respond(turn, sink).await }))
+}
+
+/// Starts the pipeline for `turn`, running `work` with the responder; its events are sent
+/// after the prelude and `stream_options`.
 pub(crate) fn stream(
     s: &ChatKitServer,
     turn: Turn,
     prelude: Vec<ThreadStreamEvent>,
     opening: Vec<ThreadStreamEvent>,
+    work: impl FnOnce(Arc<dyn Responder>, Turn, EventSink) -> BoxFuture<'static, Result<(), StreamError>> + Send + 'static,
+) -> EventStream {
+    start(s, turn, prelude, opening, None, work)
+}
+
+fn start(
+    s: &ChatKitServer,
+    turn: Turn,
+    prelude: Vec<ThreadStreamEvent>,
+    opening: Vec<ThreadStreamEvent>,
+    persisted: Option<oneshot::Receiver<()>>,
     work: impl FnOnce(Arc<dyn Responder>, Turn, EventSink) -> BoxFuture<'static, Result<(), StreamError>> + Send + 'static,
 ) -> EventStream {
     let responder = s.responder.clone();
@@ -59,6 +84,7 @@ pub(crate) fn stream(
         opening,
         stop_at,
         running,
+        persisted,
         work: Box::new(move |sink| {
             let work = work(responder, turn, sink);
             match usage {
@@ -153,23 +179,31 @@ async fn presented(s: &ChatKitServer, ctx: &RequestContext, item: &ThreadItem) -
     item
 }
 
-/// New thread and its first message, written together in one request, then the turn.
+/// New thread and its first message, written together in one request. No store round trip
+/// stands before the model call: the turn starts at once and the write overlaps the model's
+/// first-token wait. Nothing is sent (and nothing the turn makes is saved) before the write
+/// landed; if it fails, the turn is stopped and the request gets the error, so the client
+/// still has the message to send again.
 pub(crate) async fn create_thread(s: &ChatKitServer, ctx: RequestContext, p: CreateThreadParams) -> Result<EventStream, ChatKitError> {
     let thread = ThreadMetadata::new(ids::new_id(ids::prefix::THREAD), timestamp::now());
     let key = message_key(s, &ctx, "new", &p.input);
     let message = user_message(s, &ctx, &thread.id, p.input).await?;
     let item = ThreadItem::UserMessage(message.clone());
-    let items = std::slice::from_ref(&item);
-    match &key {
-        Some(key) => s.store.create_thread_once(&ctx.user, &thread, items, key).await?,
-        None => s.store.create_thread(&ctx.user, &thread, items).await?,
-    }
     let prelude = vec![
         ThreadStreamEvent::ThreadCreated { thread: thread.to_wire(Page::default()) },
         ThreadStreamEvent::ItemDone { item: presented(s, &ctx, &item).await },
     ];
-    let turn = turn(s, ctx, thread, Some(message), vec![item]);
-    Ok(respond(s, turn, prelude, vec![]))
+    let user = ctx.user.clone();
+    let (landed, persisted) = oneshot::channel();
+    let events = respond_after(s, turn(s, ctx, thread.clone(), Some(message), vec![item.clone()]), prelude, vec![], Some(persisted));
+    let items = std::slice::from_ref(&item);
+    // on failure `landed` and `events` are dropped: the turn stops, nothing was sent
+    match &key {
+        Some(key) => s.store.create_thread_once(&user, &thread, items, key).await?,
+        None => s.store.create_thread(&user, &thread, items).await?,
+    }
+    let _ = landed.send(());
+    Ok(events)
 }
 
 /// Stores a new user message, once per idempotency key when there is one.

@@ -185,7 +185,7 @@ pub async fn run(client: &reqwest::Client, settings: &Settings) -> Result<LoadRu
     let turns = env_num("BENCH_LOAD_TURNS", 50)?.clamp(1, 1000) as usize;
     let stub = Stub::start(settings.pacing).await?;
     let table = format!("chatkit-bench-load-{}", SystemTime::now().duration_since(UNIX_EPOCH)?.as_millis());
-    let spawn = Spawn { bin: &settings.bin, model_api: "responses", stub_url: &stub.url, table: &table, create_table: true };
+    let spawn = Spawn { bin: &settings.bin, model_api: "responses", stub_url: &stub.url, table: &table, create_table: true, env: &[] };
     let mut chatkit = Chatkit::spawn(&spawn)?;
     chatkit.wait_ready(client, "bench-load-ready", Duration::from_secs(60)).await?;
     let endpoint = chatkit.endpoint();

@@ -152,16 +152,17 @@ fn clean(value: &str) -> String {
 }
 
 /// `<` and `>` and the characters a model may read as them (fullwidth, small, single angle
-/// quotation marks, angle brackets of CJK and mathematics, modifier letters, Canadian
-/// syllabics) become `&lt;` / `&gt;`; zero-width, bidirectional-control and soft-hyphen
-/// characters are dropped.
+/// quotation marks, single and double angle brackets of CJK and mathematics, their vertical
+/// presentation forms, ornamental ones, much-less/greater-than, not-less/greater-than,
+/// modifier letters, Canadian syllabics) become `&lt;` / `&gt;`; zero-width,
+/// bidirectional-control, soft-hyphen and invisible TAG characters are dropped.
 pub fn escape_delimiters(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     for c in text.chars() {
         match c {
-            '<' | '\u{FF1C}' | '\u{FE64}' | '\u{2039}' | '\u{2329}' | '\u{3008}' | '\u{27E8}' | '\u{02C2}' | '\u{1438}' | '\u{276E}' | '\u{29FC}' => out.push_str("&lt;"),
-            '>' | '\u{FF1E}' | '\u{FE65}' | '\u{203A}' | '\u{232A}' | '\u{3009}' | '\u{27E9}' | '\u{02C3}' | '\u{1433}' | '\u{276F}' | '\u{29FD}' => out.push_str("&gt;"),
-            '\u{200B}'..='\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2060}'..='\u{2064}' | '\u{2066}'..='\u{2069}' | '\u{FEFF}' | '\u{00AD}' => {}
+            '<' | '\u{FF1C}' | '\u{FE64}' | '\u{2039}' | '\u{2329}' | '\u{3008}' | '\u{27E8}' | '\u{02C2}' | '\u{1438}' | '\u{276E}' | '\u{29FC}' | '\u{300A}' | '\u{27EA}' | '\u{276C}' | '\u{2770}' | '\u{FE3D}' | '\u{FE3F}' | '\u{226A}' | '\u{226E}' | '\u{22D6}' => out.push_str("&lt;"),
+            '>' | '\u{FF1E}' | '\u{FE65}' | '\u{203A}' | '\u{232A}' | '\u{3009}' | '\u{27E9}' | '\u{02C3}' | '\u{1433}' | '\u{276F}' | '\u{29FD}' | '\u{300B}' | '\u{27EB}' | '\u{276D}' | '\u{2771}' | '\u{FE3E}' | '\u{FE40}' | '\u{226B}' | '\u{226F}' | '\u{22D7}' => out.push_str("&gt;"),
+            '\u{200B}'..='\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2060}'..='\u{2064}' | '\u{2066}'..='\u{2069}' | '\u{FEFF}' | '\u{00AD}' | '\u{E0000}'..='\u{E007F}' => {}
             c => out.push(c),
         }
     }

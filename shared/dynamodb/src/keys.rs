@@ -169,3 +169,74 @@ mod tests {
         assert!(THREAD_HEAD < item.as_str() && item.as_str() < THREAD_TAIL);
     }
 }
+
+/// Properties (bounded case counts): for any two users (any text: separators, `%`
+/// sequences, Unicode) and any ULIDs, keys are equal only when user and id are, every
+/// partition key parses back to its user, and no key of one user is any key of another.
+#[cfg(test)]
+mod properties {
+    use super::*;
+    use proptest::prelude::*;
+
+    /// User ids that stress the encoding: pieces of separators and escapes, and any text.
+    fn user() -> impl Strategy<Value = String> {
+        let piece = prop::sample::select(vec!["#", "%", "%23", "%25", "#T#", "#A", "#K", "#C", "U#", "t:", "/", "a", "é", "\u{FF03}", ""]);
+        prop_oneof![prop::collection::vec(piece, 0..6).prop_map(|p| p.concat()), any::<String>()]
+    }
+
+    fn ulid() -> impl Strategy<Value = String> {
+        any::<u128>().prop_map(|v| ulid::Ulid(v).to_string())
+    }
+
+    /// Every partition key of a user (a thread's for `thread`).
+    fn partitions(user: &UserId, thread: &str) -> [String; 5] {
+        [user_pk(user), attachments_pk(user), once_pk(user), cancel_pk(user), thread_pk(user, thread)]
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(512))]
+
+        #[test]
+        fn thread_keys_round_trip(u in user(), t in ulid()) {
+            let user = UserId::new(u);
+            let pk = thread_pk(&user, &t);
+            prop_assert_eq!(parse_thread_pk(&pk), Some((user, t.as_str())));
+        }
+
+        #[test]
+        fn keys_never_cross_users(a in user(), b in user(), ta in ulid(), tb in ulid()) {
+            prop_assume!(a != b);
+            let (a, b) = (UserId::new(a), UserId::new(b));
+            let (ka, kb) = (partitions(&a, &ta), partitions(&b, &tb));
+            for k in &ka {
+                prop_assert!(!kb.contains(k), "{k} is a key of both {a:?} and {b:?}");
+                // and no key of b parses as a thread partition of a
+                if let Some((owner, _)) = parse_thread_pk(k) {
+                    prop_assert_eq!(&owner, &a);
+                }
+            }
+            // a cursor (a thread list start key) stays in its user's partitions
+            let start = thread_list_start_key(&b, &ta);
+            let b_list = user_pk(&b);
+            prop_assert_eq!(string_attr(&start, GSI1PK), Some(b_list.as_str()));
+            prop_assert_eq!(parse_thread_pk(string_attr(&start, PK).unwrap()).map(|(u, _)| u), Some(b.clone()));
+        }
+
+        #[test]
+        fn distinct_threads_of_a_user_have_distinct_partitions(u in user(), t1 in ulid(), t2 in ulid()) {
+            prop_assume!(t1 != t2);
+            let user = UserId::new(u);
+            prop_assert_ne!(thread_pk(&user, &t1), thread_pk(&user, &t2));
+        }
+
+        #[test]
+        fn a_cursor_is_a_ulid_or_refused(after in prop_oneof![any::<String>(), "[a-z]{1,4}_[0-9A-Z#%]{20,30}"]) {
+            if let Ok(ulid) = cursor_ulid(&after) {
+                prop_assert_eq!(ulid.len(), 26);
+                prop_assert!(ulid.chars().all(|c| c.is_ascii_alphanumeric()));
+                let sk = item_sk(ulid);
+                prop_assert!(THREAD_HEAD < sk.as_str() && sk.as_str() < THREAD_TAIL, "an item cursor stays inside the thread's items");
+            }
+        }
+    }
+}

@@ -100,3 +100,16 @@ web-e2e: web-build web-example tools
 	bash scripts/with-dynamodb.sh bash scripts/with-moto.sh npm run --silent -w web e2e
 
 web-test: web-unit web-e2e
+
+# ---- Fuzzing (not part of `make test`): the request parser and router under libFuzzer
+# (fuzz/fuzz_targets/request.rs). cargo-fuzz is installed into .cache/cargo-fuzz when missing;
+# RUSTC_BOOTSTRAP=1 lets the stable toolchain take libFuzzer's nightly flags. Runs FUZZ_SECONDS
+# (300); new inputs go to fuzz/corpus/request (ignored by git), crashes to fuzz/artifacts.
+CARGO_FUZZ_VERSION := ^0.13
+FUZZ_SECONDS ?= 300
+.PHONY: fuzz
+fuzz:
+	test -x .cache/cargo-fuzz/bin/cargo-fuzz || $(CARGO) install --locked --quiet --root .cache/cargo-fuzz cargo-fuzz --version '$(CARGO_FUZZ_VERSION)'
+	mkdir -p fuzz/corpus/request
+	cd fuzz && RUSTC_BOOTSTRAP=1 PATH="$(CURDIR)/.cache/cargo-fuzz/bin:$$PATH" $(CARGO) fuzz run request corpus/request seeds/request -- -max_total_time=$(FUZZ_SECONDS) -print_final_stats=1
+

@@ -47,10 +47,16 @@ impl DynamoStore {
         Self::from_conf(aws_sdk_dynamodb::Config::from(sdk_config), table)
     }
 
-    /// A store on `table`, with a client built from `conf` plus the request counter.
+    /// A store on `table`, with a client built from `conf` plus the request counter. Stalled
+    /// stream protection is off: DynamoDB answers are small and whole, the attempt timeout
+    /// already bounds a stalled one, and its per-request interceptors cost CPU on every call.
     pub fn from_conf(conf: aws_sdk_dynamodb::Config, table: impl Into<String>) -> Self {
         let requests = Arc::new(counter::Requests::default());
-        let conf = conf.to_builder().interceptor(counter::RequestCounter::new(requests.clone())).build();
+        let conf = conf
+            .to_builder()
+            .stalled_stream_protection(aws_sdk_dynamodb::config::StalledStreamProtectionConfig::disabled())
+            .interceptor(counter::RequestCounter::new(requests.clone()))
+            .build();
         Self { client: Client::from_conf(conf), table: table.into(), retention: None, requests }
     }
 

@@ -332,7 +332,10 @@ impl Gateway {
         if let Ok(value) = HeaderValue::from_str(request_id) {
             response.headers_mut().insert("x-request-id", value);
         }
-        info!(request_id, status = response.status().as_u16(), latency_ms = started.elapsed().as_secs_f64() * 1e3, "request");
+        // the metric line already carries the status and latency: a log line only without it
+        if !chatkit_server::metrics::enabled() {
+            info!(request_id, status = response.status().as_u16(), latency_ms = started.elapsed().as_secs_f64() * 1e3, "request");
+        }
         response
     }
 

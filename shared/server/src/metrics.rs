@@ -30,6 +30,11 @@ fn namespace() -> Option<&'static str> {
         .as_deref()
 }
 
+/// Whether metric lines are written (`CHATKIT_METRICS_NAMESPACE` is not `off`).
+pub fn enabled() -> bool {
+    namespace().is_some()
+}
+
 /// A metric's unit, as CloudWatch names it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Unit {

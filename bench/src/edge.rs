@@ -2,9 +2,7 @@
 //! `/proc/<pid>/stat`), the first request after a fresh start with and without the init-phase
 //! warm-up (`CHATKIT_WARMUP`), and (in the report) the first-delta overhead of `threads.create`.
 
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use serde_json::{json, Value};
 
@@ -67,28 +65,8 @@ pub async fn cpu_per_request(
     }
     let (_, sample) = json_request(client, &chatkit.endpoint(), user, &body).await?;
     let returned = sample["data"].as_array().map_or(0, Vec::len);
-    let next = Arc::new(AtomicUsize::new(0));
-    let body = Arc::new(body);
     let cpu_before = cpu_time(chatkit.pid)?;
-    let started = Instant::now();
-    let workers: Vec<_> = (0..concurrency)
-        .map(|_| {
-            let (client, endpoint, user, body, next) = (client.clone(), chatkit.endpoint(), user.to_string(), body.clone(), next.clone());
-            tokio::spawn(async move {
-                let mut latencies = Vec::new();
-                while next.fetch_add(1, Ordering::Relaxed) < total {
-                    let (elapsed, _) = json_request(&client, &endpoint, &user, &body).await?;
-                    latencies.push(elapsed.as_secs_f64() * 1e3);
-                }
-                Ok::<_, crate::chatkit::Error>(latencies)
-            })
-        })
-        .collect();
-    let mut latencies = Vec::with_capacity(total);
-    for worker in workers {
-        latencies.extend(worker.await??);
-    }
-    let wall = started.elapsed();
+    let (latencies, wall) = crate::phases::concurrent_requests(client, chatkit, user, body, concurrency, total).await?;
     let cpu = cpu_time(chatkit.pid)?.saturating_sub(cpu_before);
     let p50 = crate::stats::Summary::of(&latencies).map_or(f64::NAN, |s| s.p50);
     Ok(CpuRun {

@@ -206,13 +206,16 @@ pub struct Load {
     pub store_requests: Vec<f64>,
 }
 
-pub async fn load(client: &reqwest::Client, chatkit: &Chatkit, user: &str, body: Value, concurrency: usize, total: usize) -> Result<Load> {
-    for _ in 0..concurrency.max(10) {
-        json_request(client, &chatkit.endpoint(), user, &body).await?;
-    }
-    let (_, sample) = json_request(client, &chatkit.endpoint(), user, &body).await?;
-    let returned = sample["data"].as_array().map_or(0, Vec::len);
-    let log_start = chatkit.log_len();
+/// Sends `total` identical JSON requests over `concurrency` workers (keep-alive): their
+/// latencies (ms) and the wall time of the whole run.
+pub async fn concurrent_requests(
+    client: &reqwest::Client,
+    chatkit: &Chatkit,
+    user: &str,
+    body: Value,
+    concurrency: usize,
+    total: usize,
+) -> Result<(Vec<f64>, Duration)> {
     let next = Arc::new(AtomicUsize::new(0));
     let body = Arc::new(body);
     let started = std::time::Instant::now();
@@ -229,11 +232,22 @@ pub async fn load(client: &reqwest::Client, chatkit: &Chatkit, user: &str, body:
             })
         })
         .collect();
-    let mut latencies_ms = Vec::with_capacity(total);
+    let mut latencies = Vec::with_capacity(total);
     for worker in workers {
-        latencies_ms.extend(worker.await??);
+        latencies.extend(worker.await??);
     }
-    let wall_ms = ms(started.elapsed());
+    Ok((latencies, started.elapsed()))
+}
+
+pub async fn load(client: &reqwest::Client, chatkit: &Chatkit, user: &str, body: Value, concurrency: usize, total: usize) -> Result<Load> {
+    for _ in 0..concurrency.max(10) {
+        json_request(client, &chatkit.endpoint(), user, &body).await?;
+    }
+    let (_, sample) = json_request(client, &chatkit.endpoint(), user, &body).await?;
+    let returned = sample["data"].as_array().map_or(0, Vec::len);
+    let log_start = chatkit.log_len();
+    let (latencies_ms, wall) = concurrent_requests(client, chatkit, user, body, concurrency, total).await?;
+    let wall_ms = ms(wall);
     let logged = chatkit.logs_since(log_start, "json response", total, LOG_WAIT).await;
     let store_requests = logged.iter().filter_map(|l| log_field(l, "store_requests").and_then(Value::as_f64)).collect();
     Ok(Load { latencies_ms, wall_ms, returned, store_requests })

@@ -33,6 +33,18 @@ pub(crate) fn built<T>(result: Result<T, BuildError>) -> StoreResult<T> {
 }
 
 impl DynamoStore {
+    /// One PutItem of `record`, unconditional.
+    pub(crate) async fn put(&self, record: Item) -> StoreResult<()> {
+        self.client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(record))
+            .send()
+            .await
+            .map(drop)
+            .map_err(|e| error::sdk("PutItem", e))
+    }
+
     /// A transaction action putting `record`.
     pub(crate) fn put_action(&self, record: Item) -> StoreResult<TransactWriteItem> {
         let put = built(Put::builder().table_name(&self.table).set_item(Some(record)).build())?;

@@ -250,15 +250,7 @@ impl Store for DynamoStore {
 
     /// One PutItem.
     async fn save_attachment(&self, user: &UserId, attachment: &Attachment) -> StoreResult<()> {
-        let record = records::attachment_record(user, attachment, self.expires_at())?;
-        self.client
-            .put_item()
-            .table_name(&self.table)
-            .set_item(Some(record))
-            .send()
-            .await
-            .map(drop)
-            .map_err(|e| error::sdk("PutItem", e))
+        self.put(records::attachment_record(user, attachment, self.expires_at())?).await
     }
 
     /// One GetItem (consistent).
@@ -357,14 +349,7 @@ impl Store for DynamoStore {
         let expires = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default().as_secs() + 3600;
         let mut record = keys::key(keys::cancel_pk(user), turn_id);
         record.insert(keys::EXPIRES_AT.to_string(), AttributeValue::N(expires.to_string()));
-        self.client
-            .put_item()
-            .table_name(&self.table)
-            .set_item(Some(record))
-            .send()
-            .await
-            .map(drop)
-            .map_err(|e| error::sdk("PutItem", e))
+        self.put(record).await
     }
 
     /// One eventually consistent GetItem (half the read cost of a consistent one).

@@ -20,7 +20,7 @@ pub(crate) const BATCH_SIZE: usize = 25;
 /// TransactWriteItems takes at most this many actions.
 pub(crate) const MAX_TRANSACTION_ACTIONS: usize = 100;
 /// Attempts at a batch whose items keep coming back unprocessed.
-const MAX_BATCH_ATTEMPTS: u32 = 8;
+pub(crate) const MAX_BATCH_ATTEMPTS: u32 = 8;
 
 /// Condition that the record exists.
 pub(crate) const EXISTS: &str = "attribute_exists(pk)";
@@ -178,9 +178,7 @@ impl DynamoStore {
     /// One chunk, resending unprocessed items with exponential backoff (20 ms, 40 ms, …).
     async fn batch_write_chunk(&self, mut pending: Vec<WriteRequest>) -> StoreResult<()> {
         for attempt in 0..MAX_BATCH_ATTEMPTS {
-            if attempt > 0 {
-                tokio::time::sleep(Duration::from_millis(10 << attempt)).await;
-            }
+            backoff(attempt).await;
             let out = self
                 .client
                 .batch_write_item()
@@ -197,5 +195,13 @@ impl DynamoStore {
             "DynamoDB BatchWriteItem: {} writes still unprocessed after {MAX_BATCH_ATTEMPTS} attempts",
             pending.len()
         )))
+    }
+}
+
+/// Before a batch request's `attempt` (from 0): nothing, then exponential backoff (20 ms,
+/// 40 ms, …) for resending what DynamoDB left unprocessed.
+pub(crate) async fn backoff(attempt: u32) {
+    if attempt > 0 {
+        tokio::time::sleep(Duration::from_millis(10 << attempt)).await;
     }
 }

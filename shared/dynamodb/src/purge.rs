@@ -111,13 +111,11 @@ impl DynamoStore {
         let mut found = Vec::new();
         for chunk in ids.chunks(BATCH_GET_SIZE) {
             let mut pending: Vec<Key> = chunk.iter().map(|id| keys::key(keys::attachments_pk(user), id.as_str())).collect();
-            for attempt in 0..8u32 {
+            for attempt in 0..crate::batch::MAX_BATCH_ATTEMPTS {
                 if pending.is_empty() {
                     break;
                 }
-                if attempt > 0 {
-                    tokio::time::sleep(std::time::Duration::from_millis(10 << attempt)).await;
-                }
+                crate::batch::backoff(attempt).await;
                 let request = KeysAndAttributes::builder().set_keys(Some(pending)).consistent_read(true).build();
                 let request = crate::batch::built(request)?;
                 let out = self

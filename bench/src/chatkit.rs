@@ -72,7 +72,8 @@ impl Chatkit {
         }
         command.envs(opts.env.iter().copied());
         let spawned = Instant::now();
-        let mut child = command.spawn().map_err(|e| format!("cannot start {}: {e}", opts.bin.display()))?;
+        let mut child =
+            command.spawn().map_err(|e| format!("cannot start {}: {e}", opts.bin.display()))?;
         let pid = child.id().ok_or("chatkit exited at once")?;
         let logs = Arc::new(Mutex::new(Vec::new()));
         let stderr = Arc::new(Mutex::new(Vec::new()));
@@ -109,18 +110,32 @@ impl Chatkit {
     fn check_alive(&mut self) -> Result<()> {
         if let Some(status) = self.child.try_wait()? {
             let tail = self.stderr.lock().unwrap().join("\n");
-            let logs: Vec<String> = self.logs.lock().unwrap().iter().rev().take(10).map(|v| v.to_string()).collect();
-            return Err(format!("chatkit exited ({status}); stderr:\n{tail}\nlast logs:\n{}", logs.join("\n")).into());
+            let logs: Vec<String> =
+                self.logs.lock().unwrap().iter().rev().take(10).map(|v| v.to_string()).collect();
+            return Err(format!(
+                "chatkit exited ({status}); stderr:\n{tail}\nlast logs:\n{}",
+                logs.join("\n")
+            )
+            .into());
         }
         Ok(())
     }
 
     /// Polls `/healthz` (every millisecond) until it answers; returns the time from spawn.
-    pub async fn wait_listening(&mut self, client: &reqwest::Client, limit: Duration) -> Result<Duration> {
+    pub async fn wait_listening(
+        &mut self,
+        client: &reqwest::Client,
+        limit: Duration,
+    ) -> Result<Duration> {
         let deadline = self.spawned + limit;
         loop {
             self.check_alive()?;
-            if let Ok(r) = client.get(format!("{}/healthz", self.url)).timeout(Duration::from_secs(2)).send().await {
+            if let Ok(r) = client
+                .get(format!("{}/healthz", self.url))
+                .timeout(Duration::from_secs(2))
+                .send()
+                .await
+            {
                 if r.status().is_success() {
                     return Ok(self.spawned.elapsed());
                 }
@@ -134,11 +149,21 @@ impl Chatkit {
 
     /// Polls `/healthz` until it answers, then `threads.list` until 200. Returns (listening,
     /// first threads.list answered), both measured from spawn.
-    pub async fn wait_ready(&mut self, client: &reqwest::Client, user: &str, limit: Duration) -> Result<(Duration, Duration)> {
+    pub async fn wait_ready(
+        &mut self,
+        client: &reqwest::Client,
+        user: &str,
+        limit: Duration,
+    ) -> Result<(Duration, Duration)> {
         let deadline = self.spawned + limit;
         let listening = loop {
             self.check_alive()?;
-            if let Ok(r) = client.get(format!("{}/healthz", self.url)).timeout(Duration::from_secs(2)).send().await {
+            if let Ok(r) = client
+                .get(format!("{}/healthz", self.url))
+                .timeout(Duration::from_secs(2))
+                .send()
+                .await
+            {
                 if r.status().is_success() {
                     break self.spawned.elapsed();
                 }
@@ -150,7 +175,12 @@ impl Chatkit {
         };
         loop {
             self.check_alive()?;
-            let r = client.post(self.endpoint()).header("x-user-id", user).json(&json!({"type": "threads.list", "params": {}})).send().await;
+            let r = client
+                .post(self.endpoint())
+                .header("x-user-id", user)
+                .json(&json!({"type": "threads.list", "params": {}}))
+                .send()
+                .await;
             if let Ok(r) = r {
                 if r.status().is_success() {
                     let _ = r.bytes().await;
@@ -168,7 +198,11 @@ impl Chatkit {
     pub fn memory_kib(&self) -> Result<(u64, u64)> {
         let status = std::fs::read_to_string(format!("/proc/{}/status", self.pid))?;
         let field = |name: &str| {
-            status.lines().find(|l| l.starts_with(name)).and_then(|l| l.split_whitespace().nth(1)).and_then(|v| v.parse().ok())
+            status
+                .lines()
+                .find(|l| l.starts_with(name))
+                .and_then(|l| l.split_whitespace().nth(1))
+                .and_then(|v| v.parse().ok())
         };
         Ok((field("VmHWM:").ok_or("no VmHWM")?, field("VmRSS:").ok_or("no VmRSS")?))
     }
@@ -178,12 +212,22 @@ impl Chatkit {
     }
 
     /// Log lines from `from` on whose message is `message` (waits up to `wait` for `count`).
-    pub async fn logs_since(&self, from: usize, message: &str, count: usize, wait: Duration) -> Vec<Value> {
+    pub async fn logs_since(
+        &self,
+        from: usize,
+        message: &str,
+        count: usize,
+        wait: Duration,
+    ) -> Vec<Value> {
         let deadline = Instant::now() + wait;
         loop {
             let found: Vec<Value> = {
                 let logs = self.logs.lock().unwrap();
-                logs.iter().skip(from).filter(|v| log_field(v, "message").and_then(Value::as_str) == Some(message)).cloned().collect()
+                logs.iter()
+                    .skip(from)
+                    .filter(|v| log_field(v, "message").and_then(Value::as_str) == Some(message))
+                    .cloned()
+                    .collect()
             };
             if found.len() >= count || Instant::now() > deadline {
                 return found;
@@ -221,10 +265,21 @@ pub struct StreamedTurn {
 }
 
 /// Sends a streamed request and reads the SSE body to the end.
-pub async fn streamed(client: &reqwest::Client, endpoint: &str, user: &str, body: &Value) -> Result<StreamedTurn> {
+pub async fn streamed(
+    client: &reqwest::Client,
+    endpoint: &str,
+    user: &str,
+    body: &Value,
+) -> Result<StreamedTurn> {
     let payload = serde_json::to_vec(body)?;
     let sent = Instant::now();
-    let response = client.post(endpoint).header("x-user-id", user).header("content-type", "application/json").body(payload).send().await?;
+    let response = client
+        .post(endpoint)
+        .header("x-user-id", user)
+        .header("content-type", "application/json")
+        .body(payload)
+        .send()
+        .await?;
     let status = response.status();
     if !status.is_success() {
         let text = response.text().await.unwrap_or_default();
@@ -244,9 +299,13 @@ pub async fn streamed(client: &reqwest::Client, endpoint: &str, user: &str, body
                 let Ok(event) = serde_json::from_str::<Value>(data) else { continue };
                 turn.frames += 1;
                 match event["type"].as_str() {
-                    Some("thread.created") => turn.thread_id = event["thread"]["id"].as_str().map(str::to_string),
+                    Some("thread.created") => {
+                        turn.thread_id = event["thread"]["id"].as_str().map(str::to_string)
+                    }
                     Some("thread.item.updated")
-                        if turn.first_delta.is_none() && event["update"]["type"] == "assistant_message.content_part.text_delta" =>
+                        if turn.first_delta.is_none()
+                            && event["update"]["type"]
+                                == "assistant_message.content_part.text_delta" =>
                     {
                         turn.first_delta = Some(received);
                     }
@@ -261,14 +320,24 @@ pub async fn streamed(client: &reqwest::Client, endpoint: &str, user: &str, body
 }
 
 /// Sends a JSON (non-streamed) request; returns the latency and parsed body.
-pub async fn json_request(client: &reqwest::Client, endpoint: &str, user: &str, body: &Value) -> Result<(Duration, Value)> {
+pub async fn json_request(
+    client: &reqwest::Client,
+    endpoint: &str,
+    user: &str,
+    body: &Value,
+) -> Result<(Duration, Value)> {
     let sent = Instant::now();
     let response = client.post(endpoint).header("x-user-id", user).json(body).send().await?;
     let status = response.status();
     let bytes = response.bytes().await?;
     let elapsed = sent.elapsed();
     if !status.is_success() {
-        return Err(format!("{} answered {status}: {}", body["type"], String::from_utf8_lossy(&bytes)).into());
+        return Err(format!(
+            "{} answered {status}: {}",
+            body["type"],
+            String::from_utf8_lossy(&bytes)
+        )
+        .into());
     }
     Ok((elapsed, serde_json::from_slice(&bytes)?))
 }

@@ -16,7 +16,9 @@ pub fn cpu_time(pid: u32) -> Result<Duration> {
     let rest = stat.rsplit_once(')').ok_or("unexpected /proc/<pid>/stat")?.1;
     let fields: Vec<&str> = rest.split_whitespace().collect();
     // fields 14 and 15 (utime, stime) are the 12th and 13th after the name
-    let ticks = |i: usize| fields.get(i).and_then(|v| v.parse::<u64>().ok()).ok_or("unexpected /proc/<pid>/stat");
+    let ticks = |i: usize| {
+        fields.get(i).and_then(|v| v.parse::<u64>().ok()).ok_or("unexpected /proc/<pid>/stat")
+    };
     let total = ticks(11)? + ticks(12)?;
     Ok(Duration::from_secs_f64(total as f64 / clock_ticks_per_second()))
 }
@@ -66,7 +68,8 @@ pub async fn cpu_per_request(
     let (_, sample) = json_request(client, &chatkit.endpoint(), user, &body).await?;
     let returned = sample["data"].as_array().map_or(0, Vec::len);
     let cpu_before = cpu_time(chatkit.pid)?;
-    let (latencies, wall) = crate::phases::concurrent_requests(client, chatkit, user, body, concurrency, total).await?;
+    let (latencies, wall) =
+        crate::phases::concurrent_requests(client, chatkit, user, body, concurrency, total).await?;
     let cpu = cpu_time(chatkit.pid)?.saturating_sub(cpu_before);
     let p50 = crate::stats::Summary::of(&latencies).map_or(f64::NAN, |s| s.p50);
     Ok(CpuRun {
@@ -97,7 +100,12 @@ pub struct FirstRequest {
 
 /// `starts` fresh processes with `CHATKIT_WARMUP` on or off; each answers one `threads.list`
 /// sent as soon as it listens, then a second.
-pub async fn first_requests(client: &reqwest::Client, spawn: &Spawn<'_>, warm_up: bool, starts: usize) -> Result<FirstRequest> {
+pub async fn first_requests(
+    client: &reqwest::Client,
+    spawn: &Spawn<'_>,
+    warm_up: bool,
+    starts: usize,
+) -> Result<FirstRequest> {
     let env = [("CHATKIT_WARMUP", if warm_up { "1" } else { "0" })];
     let spawn = Spawn { env: &env, ..*spawn };
     let mut out = FirstRequest {
@@ -113,10 +121,12 @@ pub async fn first_requests(client: &reqwest::Client, spawn: &Spawn<'_>, warm_up
         let mut chatkit = Chatkit::spawn(&spawn)?;
         let result = async {
             let listening = chatkit.wait_listening(client, Duration::from_secs(60)).await?;
-            let (first, _) = json_request(client, &chatkit.endpoint(), "bench-first", &list).await?;
+            let (first, _) =
+                json_request(client, &chatkit.endpoint(), "bench-first", &list).await?;
             let ready = chatkit.spawned.elapsed();
             let cpu = cpu_time(chatkit.pid)?;
-            let (second, _) = json_request(client, &chatkit.endpoint(), "bench-first", &list).await?;
+            let (second, _) =
+                json_request(client, &chatkit.endpoint(), "bench-first", &list).await?;
             Ok::<_, crate::chatkit::Error>((listening, first, ready, cpu, second))
         }
         .await;
@@ -161,7 +171,8 @@ pub fn render(edge: &Edge, create_overhead: &[(&str, &[f64], &[f64])]) -> (Strin
 
     let mut t = Table::new("8. First request after a fresh start, ms (threads.list of the user's threads, sent as soon as /healthz answers)", SUMMARY_HEADER);
     for first in &edge.first {
-        let label = |what: &str| format!("warm-up {}: {what}", if first.warm_up { "on " } else { "off" });
+        let label =
+            |what: &str| format!("warm-up {}: {what}", if first.warm_up { "on " } else { "off" });
         t.summary_row(&label("first request"), &first.first_request_ms, 2);
         t.summary_row(&label("second request"), &first.second_request_ms, 2);
         t.summary_row(&label("spawn -> listening"), &first.listening_ms, 1);
@@ -175,7 +186,10 @@ pub fn render(edge: &Edge, create_overhead: &[(&str, &[f64], &[f64])]) -> (Strin
          \x20 and no network round trip, so on AWS the difference is larger.\n\n",
     );
 
-    let mut t = Table::new("9. threads.create: time to first delta minus the stub model's first-token delay, ms", SUMMARY_HEADER);
+    let mut t = Table::new(
+        "9. threads.create: time to first delta minus the stub model's first-token delay, ms",
+        SUMMARY_HEADER,
+    );
     for (api, overhead, before_model) in create_overhead {
         t.summary_row(&format!("{api}: first-delta overhead"), overhead, 2);
         t.summary_row(&format!("{api}:   request -> model call"), before_model, 2);

@@ -78,8 +78,20 @@ struct StreamResult {
     errors: Vec<String>,
 }
 
-async fn one_stream(client: reqwest::Client, endpoint: String, user: String, turns: usize) -> StreamResult {
-    let mut out = StreamResult { user, thread_id: None, turns: Vec::new(), turn_ms: Vec::new(), first_delta_ms: Vec::new(), errors: Vec::new() };
+async fn one_stream(
+    client: reqwest::Client,
+    endpoint: String,
+    user: String,
+    turns: usize,
+) -> StreamResult {
+    let mut out = StreamResult {
+        user,
+        thread_id: None,
+        turns: Vec::new(),
+        turn_ms: Vec::new(),
+        first_delta_ms: Vec::new(),
+        errors: Vec::new(),
+    };
     for turn in 0..turns {
         let text = format!("{} turn {turn}", out.user);
         let body = match &out.thread_id {
@@ -106,7 +118,13 @@ async fn one_stream(client: reqwest::Client, endpoint: String, user: String, tur
 }
 
 /// Every item of a thread, through `items.list` pages of 100, oldest first.
-async fn all_items(client: &reqwest::Client, endpoint: &str, user: &str, thread_id: &str, pages: &mut usize) -> Result<Vec<Value>> {
+async fn all_items(
+    client: &reqwest::Client,
+    endpoint: &str,
+    user: &str,
+    thread_id: &str,
+    pages: &mut usize,
+) -> Result<Vec<Value>> {
     let mut items = Vec::new();
     let mut after: Option<String> = None;
     loop {
@@ -114,7 +132,9 @@ async fn all_items(client: &reqwest::Client, endpoint: &str, user: &str, thread_
         if let Some(cursor) = &after {
             params["after"] = json!(cursor);
         }
-        let (_, page) = json_request(client, endpoint, user, &json!({"type": "items.list", "params": params})).await?;
+        let (_, page) =
+            json_request(client, endpoint, user, &json!({"type": "items.list", "params": params}))
+                .await?;
         *pages += 1;
         items.extend(page["data"].as_array().cloned().unwrap_or_default());
         after = page["after"].as_str().map(str::to_string);
@@ -126,14 +146,29 @@ async fn all_items(client: &reqwest::Client, endpoint: &str, user: &str, thread_
 
 fn user_text(item: &Value) -> Option<String> {
     (item["type"] == "user_message").then(|| {
-        item["content"].as_array().into_iter().flatten().filter_map(|c| c["text"].as_str()).collect::<String>()
+        item["content"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|c| c["text"].as_str())
+            .collect::<String>()
     })
 }
 
-async fn read_back(client: &reqwest::Client, endpoint: &str, results: &[StreamResult]) -> Result<ReadBack> {
+async fn read_back(
+    client: &reqwest::Client,
+    endpoint: &str,
+    results: &[StreamResult],
+) -> Result<ReadBack> {
     let mut check = ReadBack::default();
     for stream in results {
-        let (_, threads) = json_request(client, endpoint, &stream.user, &json!({"type": "threads.list", "params": {"limit": 100}})).await?;
+        let (_, threads) = json_request(
+            client,
+            endpoint,
+            &stream.user,
+            &json!({"type": "threads.list", "params": {"limit": 100}}),
+        )
+        .await?;
         let threads = threads["data"].as_array().map_or(0, Vec::len);
         check.extra_threads += threads.saturating_sub(1);
         let completed = stream.turns.iter().filter(|(_, ok)| *ok).count();
@@ -164,7 +199,10 @@ async fn read_back(client: &reqwest::Client, endpoint: &str, results: &[StreamRe
             }
             if *ok && n > 0 {
                 // exactly one reply between this message and the next user message
-                let at = items.iter().position(|i| user_text(i).as_deref() == Some(text.as_str())).unwrap_or(0);
+                let at = items
+                    .iter()
+                    .position(|i| user_text(i).as_deref() == Some(text.as_str()))
+                    .unwrap_or(0);
                 let replies = items[at + 1..]
                     .iter()
                     .take_while(|i| i["type"] != "user_message")
@@ -184,14 +222,29 @@ pub async fn run(client: &reqwest::Client, settings: &Settings) -> Result<LoadRu
     let streams = env_num("BENCH_LOAD_STREAMS", 16)?.clamp(1, 256) as usize;
     let turns = env_num("BENCH_LOAD_TURNS", 50)?.clamp(1, 1000) as usize;
     let stub = Stub::start(settings.pacing).await?;
-    let table = format!("chatkit-bench-load-{}", SystemTime::now().duration_since(UNIX_EPOCH)?.as_millis());
-    let spawn = Spawn { bin: &settings.bin, model_api: "responses", stub_url: &stub.url, table: &table, create_table: true, env: &[] };
+    let table =
+        format!("chatkit-bench-load-{}", SystemTime::now().duration_since(UNIX_EPOCH)?.as_millis());
+    let spawn = Spawn {
+        bin: &settings.bin,
+        model_api: "responses",
+        stub_url: &stub.url,
+        table: &table,
+        create_table: true,
+        env: &[],
+    };
     let mut chatkit = Chatkit::spawn(&spawn)?;
     chatkit.wait_ready(client, "bench-load-ready", Duration::from_secs(60)).await?;
     let endpoint = chatkit.endpoint();
     let started = Instant::now();
     let tasks: Vec<_> = (0..streams)
-        .map(|i| tokio::spawn(one_stream(client.clone(), endpoint.clone(), format!("bench-load-{i}"), turns)))
+        .map(|i| {
+            tokio::spawn(one_stream(
+                client.clone(),
+                endpoint.clone(),
+                format!("bench-load-{i}"),
+                turns,
+            ))
+        })
         .collect();
     let mut results = Vec::new();
     for task in tasks {

@@ -12,11 +12,11 @@
 
 mod chatkit;
 mod edge;
+mod load;
 mod phases;
 mod report;
 mod stats;
 mod stub;
-mod load;
 
 use std::path::PathBuf;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -45,7 +45,9 @@ pub struct Settings {
 
 fn env_num(name: &str, default: u64) -> Result<u64> {
     match std::env::var(name) {
-        Ok(v) if !v.trim().is_empty() => v.trim().parse().map_err(|_| format!("{name}: not a number: {v:?}").into()),
+        Ok(v) if !v.trim().is_empty() => {
+            v.trim().parse().map_err(|_| format!("{name}: not a number: {v:?}").into())
+        }
         _ => Ok(default),
     }
 }
@@ -54,8 +56,10 @@ impl Settings {
     fn from_env() -> Result<Self> {
         let manifest = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
         let root = manifest.parent().map_or_else(|| manifest.join(".."), PathBuf::from);
-        let target = std::env::var_os("CARGO_TARGET_DIR").map_or_else(|| root.join("target"), PathBuf::from);
-        let bin = std::env::var_os("BENCH_CHATKIT_BIN").map_or_else(|| target.join("release").join("chatkit"), PathBuf::from);
+        let target =
+            std::env::var_os("CARGO_TARGET_DIR").map_or_else(|| root.join("target"), PathBuf::from);
+        let bin = std::env::var_os("BENCH_CHATKIT_BIN")
+            .map_or_else(|| target.join("release").join("chatkit"), PathBuf::from);
         let ms = |name, default| env_num(name, default).map(Duration::from_millis);
         Ok(Self {
             bin,
@@ -103,16 +107,31 @@ pub struct Results {
 
 async fn run(settings: &Settings) -> Result<Results> {
     let binary_bytes = std::fs::metadata(&settings.bin)
-        .map_err(|e| format!("{}: {e} (build it with `cargo build --release -p chatkit`)", settings.bin.display()))?
+        .map_err(|e| {
+            format!(
+                "{}: {e} (build it with `cargo build --release -p chatkit`)",
+                settings.bin.display()
+            )
+        })?
         .len();
     if std::env::var_os("AWS_ENDPOINT_URL_DYNAMODB").is_none() {
-        return Err("AWS_ENDPOINT_URL_DYNAMODB is not set: run under scripts/with-dynamodb.sh (make bench)".into());
+        return Err(
+            "AWS_ENDPOINT_URL_DYNAMODB is not set: run under scripts/with-dynamodb.sh (make bench)"
+                .into(),
+        );
     }
     let client = http_client()?;
     let stub = Stub::start(settings.pacing).await?;
     let stamp = SystemTime::now().duration_since(UNIX_EPOCH)?.as_millis();
     let table = format!("chatkit-bench-{stamp}");
-    let spawn = |model_api, create_table| Spawn { bin: &settings.bin, model_api, stub_url: &stub.url, table: &table, create_table, env: &[] };
+    let spawn = |model_api, create_table| Spawn {
+        bin: &settings.bin,
+        model_api,
+        stub_url: &stub.url,
+        table: &table,
+        create_table,
+        env: &[],
+    };
 
     eprintln!("bench: cold starts ({} + 1 that creates the table)", settings.cold_starts);
     let first_start = phases::cold_start(&client, &spawn("responses", true)).await?;
@@ -123,8 +142,20 @@ async fn run(settings: &Settings) -> Result<Results> {
 
     let mut first = Vec::new();
     for warm_up in [true, false] {
-        eprintln!("bench: first request after {} fresh starts, warm-up {}", settings.first_starts, if warm_up { "on" } else { "off" });
-        first.push(edge::first_requests(&client, &spawn("responses", false), warm_up, settings.first_starts).await?);
+        eprintln!(
+            "bench: first request after {} fresh starts, warm-up {}",
+            settings.first_starts,
+            if warm_up { "on" } else { "off" }
+        );
+        first.push(
+            edge::first_requests(
+                &client,
+                &spawn("responses", false),
+                warm_up,
+                settings.first_starts,
+            )
+            .await?,
+        );
     }
     let mut cpu = Vec::new();
 
@@ -139,33 +170,88 @@ async fn run(settings: &Settings) -> Result<Results> {
         let memory = phases::memory(&client, &chatkit, settings.concurrent_turns).await?;
         // the list phase runs first: it also warms DynamoDB Local's JVM (JIT) before any turn is timed
         if api == "responses" {
-            eprintln!("bench: seeding {} threads and a {}-item thread", settings.seed_threads, settings.seed_items);
-            stub.set_pacing(Pacing { first_token: Duration::ZERO, chunks: 3, chunk_gap: Duration::ZERO, title_delay: Duration::ZERO });
-            let (thread_id, creates) = phases::seed(&client, &chatkit, "bench-list", settings.seed_threads, settings.seed_items).await?;
+            eprintln!(
+                "bench: seeding {} threads and a {}-item thread",
+                settings.seed_threads, settings.seed_items
+            );
+            stub.set_pacing(Pacing {
+                first_token: Duration::ZERO,
+                chunks: 3,
+                chunk_gap: Duration::ZERO,
+                title_delay: Duration::ZERO,
+            });
+            let (thread_id, creates) = phases::seed(
+                &client,
+                &chatkit,
+                "bench-list",
+                settings.seed_threads,
+                settings.seed_items,
+            )
+            .await?;
             seed_creates = creates;
             for (name, body) in [
                 ("threads.list", json!({"type": "threads.list", "params": {}})),
                 ("items.list", json!({"type": "items.list", "params": {"thread_id": thread_id}})),
             ] {
                 for concurrency in [1, settings.list_concurrency] {
-                    eprintln!("bench: {name} x{} at concurrency {concurrency}", settings.list_requests);
-                    let load = phases::load(&client, &chatkit, "bench-list", body.clone(), concurrency, settings.list_requests).await?;
+                    eprintln!(
+                        "bench: {name} x{} at concurrency {concurrency}",
+                        settings.list_requests
+                    );
+                    let load = phases::load(
+                        &client,
+                        &chatkit,
+                        "bench-list",
+                        body.clone(),
+                        concurrency,
+                        settings.list_requests,
+                    )
+                    .await?;
                     loads.push((name.to_string(), concurrency, load));
                 }
             }
             let list20 = json!({"type": "threads.list", "params": {"limit": 20}});
             for concurrency in [1, settings.list_concurrency] {
                 eprintln!("bench: server CPU of threads.list (20 threads) x{} at concurrency {concurrency}", settings.cpu_requests);
-                cpu.push(edge::cpu_per_request(&client, &chatkit, "bench-list", "threads.list (20)", list20.clone(), concurrency, settings.cpu_requests).await?);
+                cpu.push(
+                    edge::cpu_per_request(
+                        &client,
+                        &chatkit,
+                        "bench-list",
+                        "threads.list (20)",
+                        list20.clone(),
+                        concurrency,
+                        settings.cpu_requests,
+                    )
+                    .await?,
+                );
             }
             stub.set_pacing(settings.pacing);
         }
         eprintln!("bench: {api}: {} timed turns", settings.turns);
-        let turns = phases::turns(&client, &chatkit, &stub, &format!("bench-turns-{api}"), settings.create_turns, settings.warmup_turns, settings.turns).await?;
+        let turns = phases::turns(
+            &client,
+            &chatkit,
+            &stub,
+            &format!("bench-turns-{api}"),
+            settings.create_turns,
+            settings.warmup_turns,
+            settings.turns,
+        )
+        .await?;
         chatkit.stop().await;
         apis.push(ApiRun { api, memory, turns });
     }
-    Ok(Results { binary_bytes, first_start, cold_starts, apis, seed_creates, loads, side_calls: stub.side_calls(), edge: edge::Edge { cpu, first } })
+    Ok(Results {
+        binary_bytes,
+        first_start,
+        cold_starts,
+        apis,
+        seed_creates,
+        loads,
+        side_calls: stub.side_calls(),
+        edge: edge::Edge { cpu, first },
+    })
 }
 
 #[tokio::main]
@@ -192,7 +278,12 @@ async fn main() -> std::process::ExitCode {
     let (mut text, mut json) = report::render(&settings, &results);
     // the load run (issue 10): its own process, table and report section
     eprintln!("bench: load");
-    match tokio::time::timeout(settings.time_limit, load::run(&http_client().unwrap_or_default(), &settings)).await {
+    match tokio::time::timeout(
+        settings.time_limit,
+        load::run(&http_client().unwrap_or_default(), &settings),
+    )
+    .await
+    {
         Ok(Ok(run)) => {
             let (section, section_json) = load::render(&run);
             text.push_str(&section);
@@ -209,8 +300,9 @@ async fn main() -> std::process::ExitCode {
     }
     println!("{text}");
     let path = settings.report_dir.join("report.json");
-    let written = std::fs::create_dir_all(&settings.report_dir)
-        .and_then(|_| std::fs::write(&path, serde_json::to_string_pretty(&json).unwrap_or_default()));
+    let written = std::fs::create_dir_all(&settings.report_dir).and_then(|_| {
+        std::fs::write(&path, serde_json::to_string_pretty(&json).unwrap_or_default())
+    });
     match written {
         Ok(()) => {
             println!("JSON report: {}", path.display());

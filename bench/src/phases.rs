@@ -6,7 +6,9 @@ use std::time::Duration;
 
 use serde_json::{json, Value};
 
-use crate::chatkit::{json_request, log_field, streamed, user_input, Chatkit, Result, Spawn, StreamedTurn};
+use crate::chatkit::{
+    json_request, log_field, streamed, user_input, Chatkit, Result, Spawn, StreamedTurn,
+};
 use crate::stub::Stub;
 
 const READY_LIMIT: Duration = Duration::from_secs(60);
@@ -30,10 +32,21 @@ pub async fn cold_start(client: &reqwest::Client, spawn: &Spawn<'_>) -> Result<C
     let mut chatkit = Chatkit::spawn(spawn)?;
     let result = async {
         let (listening, ready) = chatkit.wait_ready(client, "bench-init", READY_LIMIT).await?;
-        let (warm, _) = json_request(client, &chatkit.endpoint(), "bench-init", &json!({"type": "threads.list", "params": {}})).await?;
+        let (warm, _) = json_request(
+            client,
+            &chatkit.endpoint(),
+            "bench-init",
+            &json!({"type": "threads.list", "params": {}}),
+        )
+        .await?;
         // the first threads.list went out right after /healthz answered; its own latency is
         // what is left of `ready` once the process listened
-        Ok(ColdStart { listening_ms: ms(listening), ready_ms: ms(ready), first_list_ms: ms(ready - listening), warm_list_ms: ms(warm) })
+        Ok(ColdStart {
+            listening_ms: ms(listening),
+            ready_ms: ms(ready),
+            first_list_ms: ms(ready - listening),
+            warm_list_ms: ms(warm),
+        })
     }
     .await;
     chatkit.stop().await;
@@ -56,7 +69,11 @@ pub fn unique(text: &str) -> String {
 }
 
 /// Creates a thread (one streamed turn) and returns its id.
-pub async fn create_thread(client: &reqwest::Client, chatkit: &Chatkit, user: &str) -> Result<String> {
+pub async fn create_thread(
+    client: &reqwest::Client,
+    chatkit: &Chatkit,
+    user: &str,
+) -> Result<String> {
     let turn = streamed(client, &chatkit.endpoint(), user, &create_body(&unique("hi"))).await?;
     turn.thread_id.ok_or_else(|| "threads.create streamed no thread.created".into())
 }
@@ -70,7 +87,11 @@ pub struct Memory {
     pub concurrent_wall_ms: f64,
 }
 
-pub async fn memory(client: &reqwest::Client, chatkit: &Chatkit, concurrent: usize) -> Result<Memory> {
+pub async fn memory(
+    client: &reqwest::Client,
+    chatkit: &Chatkit,
+    concurrent: usize,
+) -> Result<Memory> {
     create_thread(client, chatkit, "bench-rss").await?;
     let (after_one, _) = chatkit.memory_kib()?;
     let started = std::time::Instant::now();
@@ -78,7 +99,15 @@ pub async fn memory(client: &reqwest::Client, chatkit: &Chatkit, concurrent: usi
         .map(|i| {
             let client = client.clone();
             let endpoint = chatkit.endpoint();
-            tokio::spawn(async move { streamed(&client, &endpoint, "bench-rss", &create_body(&unique(&format!("hello {i}")))).await })
+            tokio::spawn(async move {
+                streamed(
+                    &client,
+                    &endpoint,
+                    "bench-rss",
+                    &create_body(&unique(&format!("hello {i}"))),
+                )
+                .await
+            })
         })
         .collect();
     for task in tasks {
@@ -86,7 +115,13 @@ pub async fn memory(client: &reqwest::Client, chatkit: &Chatkit, concurrent: usi
     }
     let wall = started.elapsed();
     let (after_concurrent, rss) = chatkit.memory_kib()?;
-    Ok(Memory { after_one_kib: after_one, after_concurrent_kib: after_concurrent, rss_end_kib: rss, concurrent, concurrent_wall_ms: ms(wall) })
+    Ok(Memory {
+        after_one_kib: after_one,
+        after_concurrent_kib: after_concurrent,
+        rss_end_kib: rss,
+        concurrent,
+        concurrent_wall_ms: ms(wall),
+    })
 }
 
 /// Time to first delta of sequential streamed turns, split around the model call.
@@ -109,7 +144,14 @@ pub struct Ttfd {
 
 impl Ttfd {
     /// Runs one streamed request and records it (the stub must see exactly one streamed call).
-    async fn measure(&mut self, client: &reqwest::Client, chatkit: &Chatkit, stub: &Stub, user: &str, body: &Value) -> Result<StreamedTurn> {
+    async fn measure(
+        &mut self,
+        client: &reqwest::Client,
+        chatkit: &Chatkit,
+        stub: &Stub,
+        user: &str,
+        body: &Value,
+    ) -> Result<StreamedTurn> {
         let index = stub.stream_count();
         let turn = streamed(client, &chatkit.endpoint(), user, body).await?;
         let timing = stub.stream(index).ok_or("the stub saw no model request for a turn")?;
@@ -142,24 +184,40 @@ pub struct Turns {
     pub stream_ms_logged: Vec<f64>,
 }
 
-pub async fn turns(client: &reqwest::Client, chatkit: &Chatkit, stub: &Stub, user: &str, creates: usize, warmup: usize, measured: usize) -> Result<Turns> {
+pub async fn turns(
+    client: &reqwest::Client,
+    chatkit: &Chatkit,
+    stub: &Stub,
+    user: &str,
+    creates: usize,
+    warmup: usize,
+    measured: usize,
+) -> Result<Turns> {
     let mut out = Turns::default();
     let log_start = chatkit.log_len();
     let mut thread_id = None;
     for i in 0..creates.max(1) {
-        let turn = out.create.measure(client, chatkit, stub, user, &create_body(&unique(&format!("new thread {i}")))).await?;
+        let turn = out
+            .create
+            .measure(client, chatkit, stub, user, &create_body(&unique(&format!("new thread {i}"))))
+            .await?;
         thread_id = thread_id.or(turn.thread_id);
     }
     let thread_id = thread_id.ok_or("threads.create streamed no thread.created")?;
     let mut warm = Ttfd::default();
     for i in 0..warmup + measured {
         let target = if i < warmup { &mut warm } else { &mut out.add };
-        target.measure(client, chatkit, stub, user, &add_body(&thread_id, &format!("turn {i}"))).await?;
+        target
+            .measure(client, chatkit, stub, user, &add_body(&thread_id, &format!("turn {i}")))
+            .await?;
     }
-    let finished = chatkit.logs_since(log_start, "stream finished", creates.max(1) + warmup + measured, LOG_WAIT).await;
+    let finished = chatkit
+        .logs_since(log_start, "stream finished", creates.max(1) + warmup + measured, LOG_WAIT)
+        .await;
     let mut adds_seen = 0;
     for line in &finished {
-        let requests = log_field(line, "store_requests").and_then(Value::as_f64).unwrap_or(f64::NAN);
+        let requests =
+            log_field(line, "store_requests").and_then(Value::as_f64).unwrap_or(f64::NAN);
         match log_field(line, "operation").and_then(Value::as_str) {
             Some("threads.create") => out.create_store_requests.push(requests),
             Some("threads.add_user_message") => {
@@ -180,14 +238,21 @@ pub async fn turns(client: &reqwest::Client, chatkit: &Chatkit, stub: &Stub, use
 /// Seeds `threads` threads for `user` (sequential creates), then grows the first to
 /// `items` items (user + assistant per turn). Returns the first thread's id and the
 /// `store_requests` of every seeding create.
-pub async fn seed(client: &reqwest::Client, chatkit: &Chatkit, user: &str, threads: usize, items: usize) -> Result<(String, Vec<f64>)> {
+pub async fn seed(
+    client: &reqwest::Client,
+    chatkit: &Chatkit,
+    user: &str,
+    threads: usize,
+    items: usize,
+) -> Result<(String, Vec<f64>)> {
     let log_start = chatkit.log_len();
     let first = create_thread(client, chatkit, user).await?;
     for _ in 1..threads {
         create_thread(client, chatkit, user).await?;
     }
     for i in 1..items.div_ceil(2) {
-        streamed(client, &chatkit.endpoint(), user, &add_body(&first, &format!("more {i}"))).await?;
+        streamed(client, &chatkit.endpoint(), user, &add_body(&first, &format!("more {i}")))
+            .await?;
     }
     let finished = chatkit.logs_since(log_start, "stream finished", threads, LOG_WAIT).await;
     let creates = finished
@@ -221,7 +286,8 @@ pub async fn concurrent_requests(
     let started = std::time::Instant::now();
     let workers: Vec<_> = (0..concurrency)
         .map(|_| {
-            let (client, endpoint, user, body, next) = (client.clone(), chatkit.endpoint(), user.to_string(), body.clone(), next.clone());
+            let (client, endpoint, user, body, next) =
+                (client.clone(), chatkit.endpoint(), user.to_string(), body.clone(), next.clone());
             tokio::spawn(async move {
                 let mut latencies = Vec::new();
                 while next.fetch_add(1, Ordering::Relaxed) < total {
@@ -239,16 +305,27 @@ pub async fn concurrent_requests(
     Ok((latencies, started.elapsed()))
 }
 
-pub async fn load(client: &reqwest::Client, chatkit: &Chatkit, user: &str, body: Value, concurrency: usize, total: usize) -> Result<Load> {
+pub async fn load(
+    client: &reqwest::Client,
+    chatkit: &Chatkit,
+    user: &str,
+    body: Value,
+    concurrency: usize,
+    total: usize,
+) -> Result<Load> {
     for _ in 0..concurrency.max(10) {
         json_request(client, &chatkit.endpoint(), user, &body).await?;
     }
     let (_, sample) = json_request(client, &chatkit.endpoint(), user, &body).await?;
     let returned = sample["data"].as_array().map_or(0, Vec::len);
     let log_start = chatkit.log_len();
-    let (latencies_ms, wall) = concurrent_requests(client, chatkit, user, body, concurrency, total).await?;
+    let (latencies_ms, wall) =
+        concurrent_requests(client, chatkit, user, body, concurrency, total).await?;
     let wall_ms = ms(wall);
     let logged = chatkit.logs_since(log_start, "json response", total, LOG_WAIT).await;
-    let store_requests = logged.iter().filter_map(|l| log_field(l, "store_requests").and_then(Value::as_f64)).collect();
+    let store_requests = logged
+        .iter()
+        .filter_map(|l| log_field(l, "store_requests").and_then(Value::as_f64))
+        .collect();
     Ok(Load { latencies_ms, wall_ms, returned, store_requests })
 }

@@ -29,7 +29,10 @@ pub fn render(settings: &Settings, r: &Results) -> (String, Value) {
     let listening: Vec<f64> = r.cold_starts.iter().map(|c| c.listening_ms).collect();
     let first_list: Vec<f64> = r.cold_starts.iter().map(|c| c.first_list_ms).collect();
     let warm_list: Vec<f64> = r.cold_starts.iter().map(|c| c.warm_list_ms).collect();
-    let mut t = Table::new("1. Init time, ms (spawn -> ...; table exists, no CHATKIT_CREATE_TABLE)", SUMMARY_HEADER);
+    let mut t = Table::new(
+        "1. Init time, ms (spawn -> ...; table exists, no CHATKIT_CREATE_TABLE)",
+        SUMMARY_HEADER,
+    );
     t.summary_row("spawn -> first threads.list 200", &ready, 1);
     t.summary_row("spawn -> /healthz answers", &listening, 1);
     t.summary_row("first threads.list (lazy init + query)", &first_list, 1);
@@ -39,7 +42,12 @@ pub fn render(settings: &Settings, r: &Results) -> (String, Value) {
         "  first start of the run (also creates the table in DynamoDB Local): {:.1} ms to threads.list 200\n\n",
         r.first_start.ready_ms
     ));
-    out.push_str(&format!("2. Release binary size: {:.2} MB ({} bytes, {})\n\n", r.binary_bytes as f64 / MIB, r.binary_bytes, settings.bin.display()));
+    out.push_str(&format!(
+        "2. Release binary size: {:.2} MB ({} bytes, {})\n\n",
+        r.binary_bytes as f64 / MIB,
+        r.binary_bytes,
+        settings.bin.display()
+    ));
 
     // 3
     let mut t = Table::new(
@@ -78,13 +86,23 @@ pub fn render(settings: &Settings, r: &Results) -> (String, Value) {
     let counts_row = |t: &mut Table, label: &str, values: &[f64]| {
         let s = crate::stats::Summary::of(values);
         t.row(match s {
-            Some(s) => vec![label.into(), s.n.to_string(), format!("{}", s.min), format!("{}", s.p50), format!("{}", s.max)],
+            Some(s) => vec![
+                label.into(),
+                s.n.to_string(),
+                format!("{}", s.min),
+                format!("{}", s.p50),
+                format!("{}", s.max),
+            ],
             None => vec![label.into(), "0".into(), "-".into(), "-".into(), "-".into()],
         });
     };
     counts_row(&mut t, "threads.create (first turn, incl. title)", &creates);
     for api in &r.apis {
-        counts_row(&mut t, &format!("threads.add_user_message ({})", api.api), &api.turns.add_store_requests);
+        counts_row(
+            &mut t,
+            &format!("threads.add_user_message ({})", api.api),
+            &api.turns.add_store_requests,
+        );
     }
     for (name, concurrency, load) in &r.loads {
         if *concurrency == 1 {
@@ -92,10 +110,16 @@ pub fn render(settings: &Settings, r: &Results) -> (String, Value) {
         }
     }
     out.push_str(&t.render());
-    out.push_str(&format!("  model stub saw {} non-streamed (title) calls and {} unexpected calls in total\n\n", r.side_calls.0, r.side_calls.1));
+    out.push_str(&format!(
+        "  model stub saw {} non-streamed (title) calls and {} unexpected calls in total\n\n",
+        r.side_calls.0, r.side_calls.1
+    ));
 
     // 5
-    let mut t = Table::new("5. Peak RSS (VmHWM), MB, fresh process per API", &["", "after 1 turn", "after N concurrent", "N", "N wall ms", "VmRSS end"]);
+    let mut t = Table::new(
+        "5. Peak RSS (VmHWM), MB, fresh process per API",
+        &["", "after 1 turn", "after N concurrent", "N", "N wall ms", "VmRSS end"],
+    );
     for api in &r.apis {
         let m = &api.memory;
         t.row(vec![
@@ -118,7 +142,14 @@ pub fn render(settings: &Settings, r: &Results) -> (String, Value) {
     for (name, concurrency, load) in &r.loads {
         let mut row = vec![format!("{name} @ concurrency {concurrency}")];
         match crate::stats::Summary::of(&load.latencies_ms) {
-            Some(s) => row.extend([s.n.to_string(), format!("{:.2}", s.min), format!("{:.2}", s.p50), format!("{:.2}", s.p90), format!("{:.2}", s.p99), format!("{:.2}", s.max)]),
+            Some(s) => row.extend([
+                s.n.to_string(),
+                format!("{:.2}", s.min),
+                format!("{:.2}", s.p50),
+                format!("{:.2}", s.p90),
+                format!("{:.2}", s.p99),
+                format!("{:.2}", s.max),
+            ]),
             None => row.extend(std::iter::repeat_n("-".to_string(), 6)),
         }
         row.push(format!("{:.0}", load.latencies_ms.len() as f64 / (load.wall_ms / 1e3)));
@@ -127,8 +158,17 @@ pub fn render(settings: &Settings, r: &Results) -> (String, Value) {
     }
     out.push_str(&t.render());
 
-    let create_overhead: Vec<(&str, &[f64], &[f64])> =
-        r.apis.iter().map(|a| (a.api, a.turns.create.overhead_ms.as_slice(), a.turns.create.before_model_ms.as_slice())).collect();
+    let create_overhead: Vec<(&str, &[f64], &[f64])> = r
+        .apis
+        .iter()
+        .map(|a| {
+            (
+                a.api,
+                a.turns.create.overhead_ms.as_slice(),
+                a.turns.create.before_model_ms.as_slice(),
+            )
+        })
+        .collect();
     let (edge_text, edge_json) = crate::edge::render(&r.edge, &create_overhead);
     out.push('\n');
     out.push_str(&edge_text);

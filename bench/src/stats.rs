@@ -21,7 +21,9 @@ impl Summary {
         }
         let mut sorted = values.to_vec();
         sorted.sort_by(f64::total_cmp);
-        let rank = |p: f64| sorted[((p / 100.0 * sorted.len() as f64).ceil() as usize).clamp(1, sorted.len()) - 1];
+        let rank = |p: f64| {
+            sorted[((p / 100.0 * sorted.len() as f64).ceil() as usize).clamp(1, sorted.len()) - 1]
+        };
         Some(Self {
             n: sorted.len(),
             min: sorted[0],
@@ -56,7 +58,11 @@ pub struct Table {
 
 impl Table {
     pub fn new(title: &str, header: &[&str]) -> Self {
-        Self { title: title.into(), header: header.iter().map(|h| h.to_string()).collect(), rows: vec![] }
+        Self {
+            title: title.into(),
+            header: header.iter().map(|h| h.to_string()).collect(),
+            rows: vec![],
+        }
     }
 
     pub fn row(&mut self, cells: Vec<String>) {
@@ -100,7 +106,10 @@ impl Table {
         };
         let mut out = format!("{}\n", self.title);
         out.push_str(&line(&self.header));
-        out.push_str(&format!("  {}\n", "-".repeat(widths.iter().sum::<usize>() + 2 * (columns - 1))));
+        out.push_str(&format!(
+            "  {}\n",
+            "-".repeat(widths.iter().sum::<usize>() + 2 * (columns - 1))
+        ));
         for row in &self.rows {
             out.push_str(&line(row));
         }

@@ -73,7 +73,9 @@ impl Stub {
                         let stub = stub.clone();
                         async move { Ok::<_, Infallible>(stub.handle(req).await) }
                     });
-                    let _ = hyper::server::conn::http1::Builder::new().serve_connection(TokioIo::new(socket), service).await;
+                    let _ = hyper::server::conn::http1::Builder::new()
+                        .serve_connection(TokioIo::new(socket), service)
+                        .await;
                 });
             }
         });
@@ -122,21 +124,34 @@ impl Stub {
         };
         let Some(index) = index else {
             tokio::time::sleep(pacing.title_delay).await;
-            return json_response(200, if responses_api {
-                json!({"id": "resp_title", "status": "completed",
+            return json_response(
+                200,
+                if responses_api {
+                    json!({"id": "resp_title", "status": "completed",
                     "output": [{"type": "message", "role": "assistant", "content": [{"type": "output_text", "text": "Bench thread"}]}]})
-            } else {
-                json!({"id": "chatcmpl-title", "choices": [{"index": 0, "message": {"role": "assistant", "content": "Bench thread"}, "finish_reason": "stop"}]})
-            });
+                } else {
+                    json!({"id": "chatcmpl-title", "choices": [{"index": 0, "message": {"role": "assistant", "content": "Bench thread"}, "finish_reason": "stop"}]})
+                },
+            );
         };
         self.stream_reply(responses_api, pacing, arrived, index)
     }
 
-    fn stream_reply(&self, responses_api: bool, pacing: Pacing, arrived: Instant, index: usize) -> Response<Body> {
+    fn stream_reply(
+        &self,
+        responses_api: bool,
+        pacing: Pacing,
+        arrived: Instant,
+        index: usize,
+    ) -> Response<Body> {
         // (is the first text delta, SSE frame)
         let (tx, rx) = mpsc::channel::<(bool, String)>(8);
         tokio::spawn(async move {
-            let (start, end) = if responses_api { (responses_start(), responses_end()) } else { (chat_start(), chat_end()) };
+            let (start, end) = if responses_api {
+                (responses_start(), responses_end())
+            } else {
+                (chat_start(), chat_end())
+            };
             for frame in start {
                 if tx.send((false, frame)).await.is_err() {
                     return;
@@ -176,7 +191,9 @@ impl Stub {
     }
 }
 
-fn tokio_stream_from<T: Send + 'static>(mut rx: mpsc::Receiver<T>) -> impl futures::Stream<Item = T> {
+fn tokio_stream_from<T: Send + 'static>(
+    mut rx: mpsc::Receiver<T>,
+) -> impl futures::Stream<Item = T> {
     futures::stream::poll_fn(move |cx| rx.poll_recv(cx))
 }
 
@@ -201,24 +218,34 @@ fn responses_event(value: Value) -> String {
 
 fn responses_start() -> Vec<String> {
     vec![
-        responses_event(json!({"type": "response.created", "response": {"id": "resp_1", "status": "in_progress"}})),
+        responses_event(
+            json!({"type": "response.created", "response": {"id": "resp_1", "status": "in_progress"}}),
+        ),
         responses_event(json!({"type": "response.output_item.added", "output_index": 0,
             "item": {"type": "message", "id": "msg_1", "role": "assistant", "content": []}})),
     ]
 }
 
 fn responses_delta(text: &str) -> String {
-    responses_event(json!({"type": "response.output_text.delta", "item_id": "msg_1", "output_index": 0, "content_index": 0, "delta": text}))
+    responses_event(
+        json!({"type": "response.output_text.delta", "item_id": "msg_1", "output_index": 0, "content_index": 0, "delta": text}),
+    )
 }
 
 fn responses_end() -> Vec<String> {
-    vec![responses_event(json!({"type": "response.completed", "response": {"id": "resp_1", "status": "completed",
-        "usage": {"input_tokens": 12, "output_tokens": 7, "total_tokens": 19}}}))]
+    vec![responses_event(
+        json!({"type": "response.completed", "response": {"id": "resp_1", "status": "completed",
+        "usage": {"input_tokens": 12, "output_tokens": 7, "total_tokens": 19}}}),
+    )]
 }
 
 fn chat_chunk(delta: Value, finish: Option<&str>) -> String {
-    sse(None, &json!({"id": "chatcmpl-1", "object": "chat.completion.chunk",
-        "choices": [{"index": 0, "delta": delta, "finish_reason": finish}]}).to_string())
+    sse(
+        None,
+        &json!({"id": "chatcmpl-1", "object": "chat.completion.chunk",
+        "choices": [{"index": 0, "delta": delta, "finish_reason": finish}]})
+        .to_string(),
+    )
 }
 
 fn chat_start() -> Vec<String> {

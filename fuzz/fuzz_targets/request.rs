@@ -12,7 +12,9 @@ use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
 use chatkit_protocol::{timestamp, AssistantMessageContent, AssistantMessageItem, ChatKitRequest};
-use chatkit_server::{ChatKitResponse, ChatKitServer, EventSink, RequestContext, Responder, StreamError, Turn};
+use chatkit_server::{
+    ChatKitResponse, ChatKitServer, EventSink, RequestContext, Responder, StreamError, Turn,
+};
 use chatkit_store::{MemoryStore, UserId};
 use futures::StreamExt;
 use libfuzzer_sys::fuzz_target;
@@ -79,9 +81,10 @@ fuzz_target!(|data: &[u8]| {
     let (w, runs) = guard.as_mut().unwrap();
     *runs += 1;
     let w = &*w;
-    let substituted = std::str::from_utf8(data).ok().filter(|s| s.contains('$')).map(|s| {
-        w.ids.iter().fold(s.to_string(), |s, (token, id)| s.replace(token, id))
-    });
+    let substituted = std::str::from_utf8(data)
+        .ok()
+        .filter(|s| s.contains('$'))
+        .map(|s| w.ids.iter().fold(s.to_string(), |s, (token, id)| s.replace(token, id)));
     let data = substituted.as_ref().map_or(data, |s| s.as_bytes());
     if data.windows(SECRET.len()).any(|w| w == SECRET.as_bytes()) {
         // the fuzzer learns the marker from the checks below: a caller writing it into their
@@ -91,7 +94,9 @@ fuzz_target!(|data: &[u8]| {
     let parsed = ChatKitRequest::from_slice(data).is_ok();
     w.rt.block_on(async {
         match w.server.process(data, RequestContext::new(UserId::new("ada"), "fuzz")).await {
-            Ok(ChatKitResponse::Json(v)) => assert!(!v.to_string().contains(SECRET), "another user's data: {v}"),
+            Ok(ChatKitResponse::Json(v)) => {
+                assert!(!v.to_string().contains(SECRET), "another user's data: {v}")
+            }
             Ok(ChatKitResponse::Stream(s)) => {
                 let events = s.collect::<Vec<_>>().await;
                 let text = format!("{events:?}");
@@ -100,7 +105,10 @@ fuzz_target!(|data: &[u8]| {
             Err(e) => {
                 let status = e.status();
                 assert!((400..500).contains(&status) || status == 501, "{status}: {e}");
-                assert!(parsed || status == 400 || status == 413, "a body that does not parse is a 400 or 413, got {status}");
+                assert!(
+                    parsed || status == 400 || status == 413,
+                    "a body that does not parse is a 400 or 413, got {status}"
+                );
             }
         }
     });

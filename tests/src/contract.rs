@@ -19,8 +19,9 @@ use std::fmt::Debug;
 use async_trait::async_trait;
 use chatkit_protocol::timestamp::now;
 use chatkit_protocol::{
-    AssistantMessageContent, AssistantMessageItem, ClientToolCallItem, HiddenContextItem, Page, SdkHiddenContextItem,
-    ThreadItem, ThreadMetadata, ToolCallStatus, UserMessageContent, UserMessageItem, WidgetItem,
+    AssistantMessageContent, AssistantMessageItem, ClientToolCallItem, HiddenContextItem, Page,
+    SdkHiddenContextItem, ThreadItem, ThreadMetadata, ToolCallStatus, UserMessageContent,
+    UserMessageItem, WidgetItem,
 };
 use chatkit_store::ids::{new_id, prefix};
 use chatkit_store::{MemoryStore, Store, StoreError, StoreResult, UserId};
@@ -170,7 +171,12 @@ pub fn assert_invalid_id<T: Debug>(result: StoreResult<T>, what: &str) {
 }
 
 /// Creates a thread for `user` with `items` (the first in the create call, the rest saved).
-pub async fn seed_thread(h: &dyn StoreHarness, user: &UserId, thread: &ThreadMetadata, items: &[ThreadItem]) {
+pub async fn seed_thread(
+    h: &dyn StoreHarness,
+    user: &UserId,
+    thread: &ThreadMetadata,
+    items: &[ThreadItem],
+) {
     let (first, rest) = items.split_at(items.len().min(1));
     h.store().create_thread(user, thread, first).await.expect("create_thread");
     for item in rest {

@@ -65,12 +65,20 @@ impl DynamoHarness {
     /// as a DynamoDB event (the JSON a stream event source mapping sends).
     pub async fn stream_event(&self) -> aws_lambda_events::event::dynamodb::Event {
         use aws_sdk_dynamodbstreams::types::ShardIteratorType;
-        let described = self.raw.describe_table().table_name(&self.table).send().await.expect("describe table");
-        let arn = described.table().and_then(|t| t.latest_stream_arn()).expect("the table has a stream").to_string();
+        let described =
+            self.raw.describe_table().table_name(&self.table).send().await.expect("describe table");
+        let arn = described
+            .table()
+            .and_then(|t| t.latest_stream_arn())
+            .expect("the table has a stream")
+            .to_string();
         let endpoint = std::env::var(ENDPOINT_ENV).unwrap_or_default();
-        let conf = aws_sdk_dynamodbstreams::config::Builder::from(&self.sdk).endpoint_url(endpoint).build();
+        let conf = aws_sdk_dynamodbstreams::config::Builder::from(&self.sdk)
+            .endpoint_url(endpoint)
+            .build();
         let streams = aws_sdk_dynamodbstreams::Client::from_conf(conf);
-        let stream = streams.describe_stream().stream_arn(&arn).send().await.expect("describe stream");
+        let stream =
+            streams.describe_stream().stream_arn(&arn).send().await.expect("describe stream");
         let shards = stream.stream_description().map(|d| d.shards().to_vec()).unwrap_or_default();
         let mut records = Vec::new();
         for shard in shards {
@@ -85,7 +93,8 @@ impl DynamoHarness {
                 .expect("shard iterator")
                 .shard_iterator;
             while let Some(it) = iterator {
-                let out = streams.get_records().shard_iterator(it).send().await.expect("get records");
+                let out =
+                    streams.get_records().shard_iterator(it).send().await.expect("get records");
                 if out.records().is_empty() {
                     break;
                 }
@@ -93,7 +102,8 @@ impl DynamoHarness {
                 iterator = out.next_shard_iterator;
             }
         }
-        serde_json::from_value(serde_json::json!({ "Records": records })).expect("a Lambda DynamoDB event")
+        serde_json::from_value(serde_json::json!({ "Records": records }))
+            .expect("a Lambda DynamoDB event")
     }
 
     /// Runs thread cleanup on the whole stream so far, as `functions/cleanup` would (records
@@ -136,7 +146,9 @@ fn render(value: &AttributeValue) -> String {
         AttributeValue::N(n) => n.clone(),
         AttributeValue::Bool(b) => b.to_string(),
         AttributeValue::Null(_) => "null".to_string(),
-        AttributeValue::L(list) => format!("[{}]", list.iter().map(render).collect::<Vec<_>>().join(", ")),
+        AttributeValue::L(list) => {
+            format!("[{}]", list.iter().map(render).collect::<Vec<_>>().join(", "))
+        }
         AttributeValue::M(map) => render_map(map),
         other => format!("{other:?}"),
     }
@@ -178,17 +190,36 @@ async fn write_every_kind(h: &DynamoHarness) {
     let items = vec![user_message(&thread, "q"), assistant_message(&thread, "a")];
     store.create_thread(&alice(), &thread, &items[..1]).await.unwrap();
     store.save_item(&alice(), &thread.id, &items[1]).await.unwrap();
-    store.save_thread(&alice(), &ThreadMetadata { title: Some("t".into()), ..thread.clone() }).await.unwrap();
-    store.save_feedback(&alice(), &thread.id, &ids_of(&items), FeedbackKind::Positive).await.unwrap();
+    store
+        .save_thread(&alice(), &ThreadMetadata { title: Some("t".into()), ..thread.clone() })
+        .await
+        .unwrap();
+    store
+        .save_feedback(&alice(), &thread.id, &ids_of(&items), FeedbackKind::Positive)
+        .await
+        .unwrap();
     store.save_attachment(&alice(), &crate::contract::file_attachment()).await.unwrap();
 }
 
 /// With a retention every record carries `expires_at` = now + retention; without, none.
-pub async fn retention_sets_expires_at(with: &DynamoHarness, without: &DynamoHarness, retention: Duration) {
-    let ttl = with.raw.describe_time_to_live().table_name(&with.table).send().await.expect("describe TTL");
+pub async fn retention_sets_expires_at(
+    with: &DynamoHarness,
+    without: &DynamoHarness,
+    retention: Duration,
+) {
+    let ttl = with
+        .raw
+        .describe_time_to_live()
+        .table_name(&with.table)
+        .send()
+        .await
+        .expect("describe TTL");
     let ttl = ttl.time_to_live_description().expect("TTL description");
     assert_eq!(ttl.attribute_name(), Some("expires_at"), "create_table enables TTL on expires_at");
-    assert_eq!(ttl.time_to_live_status(), Some(&aws_sdk_dynamodb::types::TimeToLiveStatus::Enabled));
+    assert_eq!(
+        ttl.time_to_live_status(),
+        Some(&aws_sdk_dynamodb::types::TimeToLiveStatus::Enabled)
+    );
 
     let start = epoch_now();
     write_every_kind(with).await;
@@ -198,7 +229,9 @@ pub async fn retention_sets_expires_at(with: &DynamoHarness, without: &DynamoHar
     for record in &records {
         let expires: u64 = match record.get("expires_at") {
             Some(AttributeValue::N(n)) => n.parse().unwrap(),
-            other => panic!("expires_at missing or not a number ({other:?}) in {}", render_map(record)),
+            other => {
+                panic!("expires_at missing or not a number ({other:?}) in {}", render_map(record))
+            }
         };
         let range = start + retention.as_secs()..=end + retention.as_secs() + 1;
         assert!(range.contains(&expires), "expires_at {expires} outside {range:?}");
@@ -233,10 +266,16 @@ pub async fn item_writes_keep_the_thread_alive(short: &DynamoHarness, retention:
         .collect();
     assert_eq!(metadata.len(), 2, "head and tail copies");
     for expires in metadata {
-        assert!(expires >= start + retention.as_secs(), "thread TTL refreshed by the item write: {expires}");
+        assert!(
+            expires >= start + retention.as_secs(),
+            "thread TTL refreshed by the item write: {expires}"
+        );
     }
     let missing = new_thread();
-    let err = later.save_item(&alice(), &missing.id, &assistant_message(&missing, "a")).await.unwrap_err();
+    let err = later
+        .save_item(&alice(), &missing.id, &assistant_message(&missing, "a"))
+        .await
+        .unwrap_err();
     assert!(matches!(err, chatkit_store::StoreError::NotFound { .. }), "{err}");
 }
 
@@ -255,7 +294,10 @@ pub async fn request_counts(h: &DynamoHarness) {
     let user = alice();
     let thread = new_thread();
     let first = user_message(&thread, "q");
-    assert_eq!(requests!(store, store.create_thread(&user, &thread, std::slice::from_ref(&first))), 1);
+    assert_eq!(
+        requests!(store, store.create_thread(&user, &thread, std::slice::from_ref(&first))),
+        1
+    );
     assert_eq!(requests!(store, store.save_thread(&user, &thread)), 1);
     let mut items = vec![first.clone()];
     for i in 0..29 {
@@ -283,9 +325,15 @@ pub async fn request_counts(h: &DynamoHarness) {
     assert_eq!(requests!(store, store.load_thread_items(&user, &thread.id, &middle)), 2);
 
     let rated = ids_of(&items[..2]);
-    assert_eq!(requests!(store, store.save_feedback(&user, &thread.id, &rated, FeedbackKind::Negative)), 1);
+    assert_eq!(
+        requests!(store, store.save_feedback(&user, &thread.id, &rated, FeedbackKind::Negative)),
+        1
+    );
     let most = ids_of(&items[..30.min(chatkit_store::MAX_FEEDBACK_ITEMS)]);
-    assert_eq!(requests!(store, store.save_feedback(&user, &thread.id, &most, FeedbackKind::Positive)), 1);
+    assert_eq!(
+        requests!(store, store.save_feedback(&user, &thread.id, &most, FeedbackKind::Positive)),
+        1
+    );
     let attachment = crate::contract::file_attachment();
     assert_eq!(requests!(store, store.save_attachment(&user, &attachment)), 1);
     assert_eq!(requests!(store, store.load_attachment(&user, attachment.id())), 1);
@@ -340,7 +388,8 @@ pub async fn items_beyond_dynamodb_limits_fit(h: &DynamoHarness) {
     let thread = new_thread();
     store.create_thread(&alice(), &thread, &[user_message(&thread, "q")]).await.unwrap();
 
-    let long = assistant_message(&thread, &"All work and no play makes Jack a dull boy. ".repeat(48_000));
+    let long =
+        assistant_message(&thread, &"All work and no play makes Jack a dull boy. ".repeat(48_000));
     assert!(serde_json::to_vec(&long).unwrap().len() > 2_000_000);
     store.save_item(&alice(), &thread.id, &long).await.unwrap();
     assert_eq!(store.load_item(&alice(), &thread.id, long.id()).await.unwrap(), long);
@@ -358,7 +407,10 @@ pub async fn items_beyond_dynamodb_limits_fit(h: &DynamoHarness) {
     store.save_item(&alice(), &thread.id, &call).await.unwrap();
     assert_eq!(store.load_item(&alice(), &thread.id, call.id()).await.unwrap(), call);
 
-    let page = store.load_thread_items(&alice(), &thread.id, &PageRequest::new(10, Order::Asc)).await.unwrap();
+    let page = store
+        .load_thread_items(&alice(), &thread.id, &PageRequest::new(10, Order::Asc))
+        .await
+        .unwrap();
     assert_eq!(page.items.data.len(), 3);
     assert_eq!(page.items.data[1], long);
     assert_eq!(page.items.data[2], call);
@@ -366,7 +418,9 @@ pub async fn items_beyond_dynamodb_limits_fit(h: &DynamoHarness) {
     let before = h.snapshot().await;
     let noisy = assistant_message(&thread, &noise(600_000));
     match store.save_item(&alice(), &thread.id, &noisy).await {
-        Err(chatkit_store::StoreError::TooLarge { what: "item", size, limit }) => assert!(size > limit),
+        Err(chatkit_store::StoreError::TooLarge { what: "item", size, limit }) => {
+            assert!(size > limit)
+        }
         other => panic!("an item that cannot fit: {other:?}"),
     }
     assert_eq!(h.snapshot().await, before, "nothing written");
@@ -393,7 +447,11 @@ pub async fn first_format_records_are_read(h: &DynamoHarness) {
         let record: HashMap<String, AttributeValue> = serde_dynamo::to_item(record).unwrap();
         h.raw.put_item().table_name(&h.table).set_item(Some(record)).send().await.unwrap();
     }
-    let loaded = h.store().load_thread_items(&alice(), &thread_id, &PageRequest::new(10, Order::Asc)).await.unwrap();
+    let loaded = h
+        .store()
+        .load_thread_items(&alice(), &thread_id, &PageRequest::new(10, Order::Asc))
+        .await
+        .unwrap();
     assert_eq!(loaded.thread.id, thread_id);
     assert_eq!(serde_json::to_value(&loaded.items.data).unwrap(), json!([item]));
     // and written in the current format from then on
@@ -408,7 +466,9 @@ fn lambda_value(value: &aws_sdk_dynamodbstreams::types::AttributeValue) -> serde
     use aws_sdk_dynamodbstreams::types::AttributeValue as A;
     use base64::Engine;
     use serde_json::json;
-    let b64 = |b: &aws_sdk_dynamodbstreams::primitives::Blob| base64::engine::general_purpose::STANDARD.encode(b.as_ref());
+    let b64 = |b: &aws_sdk_dynamodbstreams::primitives::Blob| {
+        base64::engine::general_purpose::STANDARD.encode(b.as_ref())
+    };
     match value {
         A::S(s) => json!({"S": s}),
         A::N(n) => json!({"N": n}),
@@ -424,7 +484,9 @@ fn lambda_value(value: &aws_sdk_dynamodbstreams::types::AttributeValue) -> serde
     }
 }
 
-fn lambda_image(image: &HashMap<String, aws_sdk_dynamodbstreams::types::AttributeValue>) -> serde_json::Value {
+fn lambda_image(
+    image: &HashMap<String, aws_sdk_dynamodbstreams::types::AttributeValue>,
+) -> serde_json::Value {
     serde_json::Value::Object(image.iter().map(|(k, v)| (k.clone(), lambda_value(v))).collect())
 }
 

@@ -37,7 +37,8 @@ pub enum Fault {
 }
 
 /// Faults that stop a request before DynamoDB sees it.
-pub const ALL_FAULTS: [Fault; 4] = [Fault::Throttle, Fault::ServerError, Fault::Timeout, Fault::Reset];
+pub const ALL_FAULTS: [Fault; 4] =
+    [Fault::Throttle, Fault::ServerError, Fault::Timeout, Fault::Reset];
 
 /// Which requests fail: those of operation `op` (`Query`, `TransactWriteItems`, …) after
 /// the first `skip` of them, until the rule is cleared. An operation the SDK retries is one
@@ -87,7 +88,8 @@ pub const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(1);
 impl FaultProxy {
     /// A proxy to the DynamoDB Local of `AWS_ENDPOINT_URL_DYNAMODB`.
     pub async fn start() -> Self {
-        let target = std::env::var(ENDPOINT_ENV).expect("AWS_ENDPOINT_URL_DYNAMODB (run through make test)");
+        let target =
+            std::env::var(ENDPOINT_ENV).expect("AWS_ENDPOINT_URL_DYNAMODB (run through make test)");
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let url = format!("http://{}", listener.local_addr().unwrap());
         let proxy = FaultProxy { url, state: Arc::default() };
@@ -98,8 +100,12 @@ impl FaultProxy {
                 let Ok((socket, _)) = listener.accept().await else { return };
                 let (state, client, target) = (state.clone(), client.clone(), target.clone());
                 tokio::spawn(async move {
-                    let service = service_fn(move |req| forward(req, state.clone(), client.clone(), target.clone()));
-                    let _ = hyper::server::conn::http1::Builder::new().serve_connection(TokioIo::new(socket), service).await;
+                    let service = service_fn(move |req| {
+                        forward(req, state.clone(), client.clone(), target.clone())
+                    });
+                    let _ = hyper::server::conn::http1::Builder::new()
+                        .serve_connection(TokioIo::new(socket), service)
+                        .await;
                 });
             }
         });
@@ -141,7 +147,9 @@ impl FaultProxy {
             .operation_attempt_timeout(ATTEMPT_TIMEOUT)
             .operation_timeout(Duration::from_secs(5))
             .build();
-        let retry = RetryConfig::standard().with_max_attempts(2).with_initial_backoff(Duration::from_millis(10));
+        let retry = RetryConfig::standard()
+            .with_max_attempts(2)
+            .with_initial_backoff(Duration::from_millis(10));
         let conf = aws_sdk_dynamodb::config::Builder::from(&sdk)
             .endpoint_url(&self.url)
             .timeout_config(timeouts)
@@ -195,18 +203,32 @@ async fn forward(
         .and_then(|t| t.rsplit('.').next())
         .unwrap_or("")
         .to_string();
-    let invocation = req.headers().get("amz-sdk-invocation-id").and_then(|v| v.to_str().ok()).map(str::to_string);
+    let invocation = req
+        .headers()
+        .get("amz-sdk-invocation-id")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string);
     let (parts, body) = req.into_parts();
     let body = body.collect().await.map_err(std::io::Error::other)?.to_bytes();
     let fault = pick(&state, &op, invocation.as_deref());
     match fault {
-        Some(Fault::Throttle) => return Ok(error(400, "ThrottlingException", "Rate of requests exceeds the allowed throughput.")),
-        Some(Fault::ServerError) => return Ok(error(500, "InternalServerError", "Internal server error")),
+        Some(Fault::Throttle) => {
+            return Ok(error(
+                400,
+                "ThrottlingException",
+                "Rate of requests exceeds the allowed throughput.",
+            ))
+        }
+        Some(Fault::ServerError) => {
+            return Ok(error(500, "InternalServerError", "Internal server error"))
+        }
         Some(Fault::Timeout) => {
             tokio::time::sleep(ATTEMPT_TIMEOUT * 3).await;
             return Ok(error(500, "InternalServerError", "too late"));
         }
-        Some(Fault::Reset) => return Err(std::io::Error::other("connection reset by the fault proxy")),
+        Some(Fault::Reset) => {
+            return Err(std::io::Error::other("connection reset by the fault proxy"))
+        }
         Some(Fault::LostAnswer) | None => {}
     }
     let mut request = client.request(parts.method.clone(), format!("{target}{}", parts.uri.path()));

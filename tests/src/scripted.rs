@@ -16,18 +16,39 @@ fn text_of(turn: &Turn) -> String {
 }
 
 /// Streams an assistant message made of `parts`, with a pause between deltas.
-pub async fn stream_reply(sink: &EventSink, parts: &[&str], pause: Duration) -> Result<(), StreamError> {
+pub async fn stream_reply(
+    sink: &EventSink,
+    parts: &[&str],
+    pause: Duration,
+) -> Result<(), StreamError> {
     let id = sink.new_id("msg");
-    let mut item = AssistantMessageItem { id: id.clone(), thread_id: sink.thread_id().into(), created_at: timestamp::now(), content: vec![] };
+    let mut item = AssistantMessageItem {
+        id: id.clone(),
+        thread_id: sink.thread_id().into(),
+        created_at: timestamp::now(),
+        content: vec![],
+    };
     sink.emit(ThreadStreamEvent::ItemAdded { item: item.clone().into() }).await?;
     let update = |update| ThreadStreamEvent::ItemUpdated { item_id: id.clone(), update };
-    sink.emit(update(ThreadItemUpdate::ContentPartAdded { content_index: 0, content: AssistantMessageContent::text("") })).await?;
+    sink.emit(update(ThreadItemUpdate::ContentPartAdded {
+        content_index: 0,
+        content: AssistantMessageContent::text(""),
+    }))
+    .await?;
     for part in parts {
         tokio::time::sleep(pause).await;
-        sink.emit(update(ThreadItemUpdate::TextDelta { content_index: 0, delta: part.to_string() })).await?;
+        sink.emit(update(ThreadItemUpdate::TextDelta {
+            content_index: 0,
+            delta: part.to_string(),
+        }))
+        .await?;
     }
     let content = AssistantMessageContent::text(parts.concat());
-    sink.emit(update(ThreadItemUpdate::ContentPartDone { content_index: 0, content: content.clone() })).await?;
+    sink.emit(update(ThreadItemUpdate::ContentPartDone {
+        content_index: 0,
+        content: content.clone(),
+    }))
+    .await?;
     item.content = vec![content];
     sink.done(item).await?;
     Ok(())
@@ -43,7 +64,9 @@ impl Responder for Scripted {
             "" => {
                 // resumed after a tool output or a structured input: say what the history holds
                 let output = turn.history.iter().rev().find_map(|i| match i {
-                    ThreadItem::ClientToolCall(c) if c.status == ToolCallStatus::Completed => c.output.clone(),
+                    ThreadItem::ClientToolCall(c) if c.status == ToolCallStatus::Completed => {
+                        c.output.clone()
+                    }
                     _ => None,
                 });
                 let summary = match output {
@@ -74,7 +97,12 @@ impl Responder for Scripted {
                 Ok(())
             }
             "hidden" => {
-                let note = HiddenContextItem { id: sink.new_id("msg"), thread_id, created_at: now, content: json!({"secret": "model only"}) };
+                let note = HiddenContextItem {
+                    id: sink.new_id("msg"),
+                    thread_id,
+                    created_at: now,
+                    content: json!({"secret": "model only"}),
+                };
                 sink.done(note).await?;
                 stream_reply(&sink, &["visible"], Duration::ZERO).await
             }
@@ -83,7 +111,10 @@ impl Responder for Scripted {
                 Err(StreamError::transient("the model went away"))
             }
             "panic" => panic!("scripted panic"),
-            "slow" => stream_reply(&sink, &["one ", "two ", "three ", "four"], Duration::from_millis(100)).await,
+            "slow" => {
+                stream_reply(&sink, &["one ", "two ", "three ", "four"], Duration::from_millis(100))
+                    .await
+            }
             "ask" => {
                 let item = StructuredInputItem {
                     id: sink.new_id("msg"),
@@ -95,10 +126,18 @@ impl Responder for Scripted {
                             id: "priority".into(),
                             question: "Priority?".into(),
                             answer: None,
-                            options: vec![ChoiceOption { value: "Low".into() }, ChoiceOption { value: "High".into() }],
+                            options: vec![
+                                ChoiceOption { value: "Low".into() },
+                                ChoiceOption { value: "High".into() },
+                            ],
                             multiple: false,
                         },
-                        StructuredInput::Freeform { id: "notes".into(), question: "Notes?".into(), answer: None, description: None },
+                        StructuredInput::Freeform {
+                            id: "notes".into(),
+                            question: "Notes?".into(),
+                            answer: None,
+                            description: None,
+                        },
                     ],
                 };
                 sink.done(item).await?;
@@ -117,10 +156,17 @@ impl Responder for Scripted {
             }
             "stream widget" => {
                 let card = json!({"type": "Card", "children": [{"type": "Title", "value": "Report"}, {"type": "Markdown", "id": "body", "value": ""}]});
-                let Some(mut widget) = sink.stream_widget(card).await? else { return Err(StreamError::custom("invalid widget", false)) };
+                let Some(mut widget) = sink.stream_widget(card).await? else {
+                    return Err(StreamError::custom("invalid widget", false));
+                };
                 widget.append_text("body", "Sales ", false).await?;
                 widget.append_text("body", "are up.", true).await?;
-                widget.update_component("body", json!({"type": "Markdown", "id": "body", "value": "Sales are up 4%."})).await?;
+                widget
+                    .update_component(
+                        "body",
+                        json!({"type": "Markdown", "id": "body", "value": "Sales are up 4%."}),
+                    )
+                    .await?;
                 widget.append_text("nope", "ignored", true).await?;
                 widget.finish(Some("Report: Sales are up 4%.".into())).await?;
                 Ok(())
@@ -128,11 +174,21 @@ impl Responder for Scripted {
             "effects" => {
                 sink.client_effect("highlight", json!({"selector": "#order-42"})).await?;
                 sink.client_effect("refresh", json!("orders")).await?;
-                sink.notice(NoticeLevel::Warning, "Your plan renews **tomorrow**.", Some("Heads up".into())).await?;
+                sink.notice(
+                    NoticeLevel::Warning,
+                    "Your plan renews **tomorrow**.",
+                    Some("Heads up".into()),
+                )
+                .await?;
                 stream_reply(&sink, &["done"], Duration::ZERO).await
             }
             "bad widget" => {
-                let shown = sink.widget(json!({"type": "Card", "children": [{"type": "Text"}]}), Some("Order #42: shipped".into())).await?;
+                let shown = sink
+                    .widget(
+                        json!({"type": "Card", "children": [{"type": "Text"}]}),
+                        Some("Order #42: shipped".into()),
+                    )
+                    .await?;
                 assert!(shown.is_none());
                 let none = sink.widget(json!({"type": "Modal"}), None).await?;
                 assert!(none.is_none());
@@ -142,25 +198,45 @@ impl Responder for Scripted {
         }
     }
 
-    async fn action(&self, _turn: Turn, action: Action, sender: Option<WidgetItem>, sink: EventSink) -> Result<(), StreamError> {
+    async fn action(
+        &self,
+        _turn: Turn,
+        action: Action,
+        sender: Option<WidgetItem>,
+        sink: EventSink,
+    ) -> Result<(), StreamError> {
         sink.progress(Some("bolt"), format!("running {}", action.kind)).await?;
         if let Some(mut widget) = sender {
-            widget.widget = json!({"type": "Card", "children": [{"type": "Text", "value": "Done"}]});
+            widget.widget =
+                json!({"type": "Card", "children": [{"type": "Text", "value": "Done"}]});
             sink.emit(ThreadStreamEvent::ItemReplaced { item: widget.into() }).await?;
         }
         Ok(())
     }
 
-    async fn sync_action(&self, _ctx: &RequestContext, _thread: &ThreadMetadata, action: Action, sender: Option<WidgetItem>) -> Result<SyncCustomActionResponse, ChatKitError> {
+    async fn sync_action(
+        &self,
+        _ctx: &RequestContext,
+        _thread: &ThreadMetadata,
+        action: Action,
+        sender: Option<WidgetItem>,
+    ) -> Result<SyncCustomActionResponse, ChatKitError> {
         let updated_item = sender.map(|mut w| {
-            w.widget = json!({"type": "Card", "children": [{"type": "Text", "value": action.kind}]});
+            w.widget =
+                json!({"type": "Card", "children": [{"type": "Text", "value": action.kind}]});
             ThreadItem::Widget(w)
         });
         Ok(SyncCustomActionResponse { updated_item })
     }
 
-    async fn transcribe(&self, _ctx: &RequestContext, audio: AudioInput) -> Result<TranscriptionResult, ChatKitError> {
-        Ok(TranscriptionResult { text: format!("{} bytes of {}", audio.data.len(), audio.media_type()) })
+    async fn transcribe(
+        &self,
+        _ctx: &RequestContext,
+        audio: AudioInput,
+    ) -> Result<TranscriptionResult, ChatKitError> {
+        Ok(TranscriptionResult {
+            text: format!("{} bytes of {}", audio.data.len(), audio.media_type()),
+        })
     }
 }
 
@@ -169,19 +245,47 @@ pub struct FakeUploads;
 
 #[async_trait]
 impl AttachmentStore for FakeUploads {
-    async fn create_attachment(&self, _user: &UserId, id: String, p: &CreateAttachmentParams) -> Result<Attachment, ChatKitError> {
+    async fn create_attachment(
+        &self,
+        _user: &UserId,
+        id: String,
+        p: &CreateAttachmentParams,
+    ) -> Result<Attachment, ChatKitError> {
         if p.size > 10_000_000 {
             return Err(ChatKitError::PayloadTooLarge { size: p.size as usize, limit: 10_000_000 });
         }
-        let upload_descriptor = Some(UploadDescriptor { url: format!("https://uploads.test/{id}"), method: UploadMethod::Put, headers: Default::default() });
+        let upload_descriptor = Some(UploadDescriptor {
+            url: format!("https://uploads.test/{id}"),
+            method: UploadMethod::Put,
+            headers: Default::default(),
+        });
         Ok(if p.mime_type.starts_with("image/") {
-            Attachment::Image { preview_url: format!("https://files.test/{id}"), id, name: p.name.clone(), mime_type: p.mime_type.clone(), upload_descriptor, thread_id: None, metadata: None }
+            Attachment::Image {
+                preview_url: format!("https://files.test/{id}"),
+                id,
+                name: p.name.clone(),
+                mime_type: p.mime_type.clone(),
+                upload_descriptor,
+                thread_id: None,
+                metadata: None,
+            }
         } else {
-            Attachment::File { id, name: p.name.clone(), mime_type: p.mime_type.clone(), upload_descriptor, thread_id: None, metadata: None }
+            Attachment::File {
+                id,
+                name: p.name.clone(),
+                mime_type: p.mime_type.clone(),
+                upload_descriptor,
+                thread_id: None,
+                metadata: None,
+            }
         })
     }
 
-    async fn delete_attachment(&self, _user: &UserId, _attachment: &Attachment) -> Result<(), ChatKitError> {
+    async fn delete_attachment(
+        &self,
+        _user: &UserId,
+        _attachment: &Attachment,
+    ) -> Result<(), ChatKitError> {
         Ok(())
     }
 }

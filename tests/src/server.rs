@@ -4,7 +4,9 @@
 use std::sync::Arc;
 
 use chatkit_protocol::ThreadStreamEvent;
-use chatkit_server::{ChatKitError, ChatKitResponse, ChatKitServer, RequestContext, Responder, ServerConfig};
+use chatkit_server::{
+    ChatKitError, ChatKitResponse, ChatKitServer, RequestContext, Responder, ServerConfig,
+};
 use chatkit_store::UserId;
 use futures::StreamExt;
 use serde_json::{json, Value};
@@ -27,9 +29,14 @@ impl Server {
         Self::with_config(case, responder, ServerConfig::default()).await
     }
 
-    pub async fn with_config(case: &str, responder: Arc<dyn Responder>, config: ServerConfig) -> Self {
+    pub async fn with_config(
+        case: &str,
+        responder: Arc<dyn Responder>,
+        config: ServerConfig,
+    ) -> Self {
         let h = DynamoHarness::new(case).await;
-        let server = ChatKitServer::new(Arc::new(h.dynamo().clone()), responder).with_config(config);
+        let server =
+            ChatKitServer::new(Arc::new(h.dynamo().clone()), responder).with_config(config);
         Self { h, server }
     }
 
@@ -38,7 +45,11 @@ impl Server {
     }
 
     /// A request with a context of the test's making (an idempotency key, say).
-    pub async fn call_as(&self, context: RequestContext, body: &Value) -> Result<ChatKitResponse, ChatKitError> {
+    pub async fn call_as(
+        &self,
+        context: RequestContext,
+        body: &Value,
+    ) -> Result<ChatKitResponse, ChatKitError> {
         let bytes = serde_json::to_vec(body).unwrap();
         self.server.process(&bytes, context).await
     }
@@ -72,9 +83,10 @@ impl Server {
 
     /// Records of thread partitions (heads, tails, items), whoever's.
     pub async fn thread_records(&self) -> usize {
-        let thread = |r: &std::collections::HashMap<String, aws_sdk_dynamodb::types::AttributeValue>| {
-            r.get("pk").and_then(|v| v.as_s().ok()).is_some_and(|pk| pk.contains("#T#"))
-        };
+        let thread =
+            |r: &std::collections::HashMap<String, aws_sdk_dynamodb::types::AttributeValue>| {
+                r.get("pk").and_then(|v| v.as_s().ok()).is_some_and(|pk| pk.contains("#T#"))
+            };
         self.h.scan().await.iter().filter(|r| thread(r)).count()
     }
 }
@@ -86,4 +98,3 @@ pub fn message(text: &str) -> Value {
 pub fn create_body(text: &str) -> Value {
     json!({"type": "threads.create", "params": {"input": message(text)}})
 }
-

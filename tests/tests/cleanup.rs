@@ -25,11 +25,20 @@ struct Bytes {
 
 #[async_trait]
 impl AttachmentStore for Bytes {
-    async fn create_attachment(&self, _user: &UserId, _id: String, _p: &CreateAttachmentParams) -> Result<Attachment, ChatKitError> {
+    async fn create_attachment(
+        &self,
+        _user: &UserId,
+        _id: String,
+        _p: &CreateAttachmentParams,
+    ) -> Result<Attachment, ChatKitError> {
         unreachable!("cleanup only deletes")
     }
 
-    async fn delete_attachment(&self, user: &UserId, attachment: &Attachment) -> Result<(), ChatKitError> {
+    async fn delete_attachment(
+        &self,
+        user: &UserId,
+        attachment: &Attachment,
+    ) -> Result<(), ChatKitError> {
         if *self.fail.lock().unwrap() {
             return Err(ChatKitError::Unavailable("the bucket is unreachable".into()));
         }
@@ -63,7 +72,10 @@ async fn seeded(h: &DynamoHarness) -> (chatkit_protocol::ThreadMetadata, Attachm
     store.create_thread(&ada(), &thread, &[first]).await.unwrap();
     let reply = assistant_message(&thread, "seen");
     store.save_item(&ada(), &thread.id, &reply).await.unwrap();
-    store.save_feedback(&ada(), &thread.id, &[reply.id().to_string()], FeedbackKind::Positive).await.unwrap();
+    store
+        .save_feedback(&ada(), &thread.id, &[reply.id().to_string()], FeedbackKind::Positive)
+        .await
+        .unwrap();
     (thread, own, foreign)
 }
 
@@ -84,19 +96,34 @@ async fn cleanup_deletes_records_and_attachments_and_is_idempotent() {
     }
     // 4 records: the tail, the message, the reply (with its feedback), the head; 1 attachment
     assert!(outcomes.contains(&Outcome::Purged { records: 4, attachments: 1 }), "{outcomes:?}");
-    assert_eq!(outcomes.iter().filter(|o| matches!(o, Outcome::Purged { .. })).count(), 1, "{outcomes:?}");
+    assert_eq!(
+        outcomes.iter().filter(|o| matches!(o, Outcome::Purged { .. })).count(),
+        1,
+        "{outcomes:?}"
+    );
     assert_eq!(*bytes.deleted.lock().unwrap(), vec![format!("ada/{}", own.id())]);
     assert!(h.store().load_attachment(&ada(), own.id()).await.is_err());
-    assert_eq!(h.store().load_attachment(&ada(), foreign.id()).await.unwrap(), foreign, "another thread's attachment stays");
+    assert_eq!(
+        h.store().load_attachment(&ada(), foreign.id()).await.unwrap(),
+        foreign,
+        "another thread's attachment stays"
+    );
     let left: Vec<String> = h.scan().await.iter().map(|r| format!("{:?}", r.get("pk"))).collect();
-    assert!(left.iter().all(|pk| !pk.contains(chatkit_store::ids::sort_key(&thread.id).unwrap())), "{left:?}");
+    assert!(
+        left.iter().all(|pk| !pk.contains(chatkit_store::ids::sort_key(&thread.id).unwrap())),
+        "{left:?}"
+    );
 
     // the whole stream again (a replay, a retried batch): nothing more happens, nothing fails
     let snapshot = h.snapshot().await;
     let response = cleanup.handle(h.stream_event().await).await;
     assert!(response.batch_item_failures.is_empty());
     assert_eq!(h.snapshot().await, snapshot);
-    assert_eq!(bytes.deleted.lock().unwrap().len(), 1, "the purged thread's bytes are not asked for again");
+    assert_eq!(
+        bytes.deleted.lock().unwrap().len(),
+        1,
+        "the purged thread's bytes are not asked for again"
+    );
 }
 
 /// The S3 wiring of `functions/cleanup` against moto: the deleted thread's attachment objects
@@ -109,7 +136,10 @@ async fn cleanup_deletes_the_attachment_objects_on_s3() {
     }
     let h = DynamoHarness::new("cleanup-s3").await;
     let (thread, own, foreign) = seeded(&h).await;
-    let bucket = format!("cleanup-{}", chatkit_store::ids::sort_key(&thread.id).unwrap().to_ascii_lowercase());
+    let bucket = format!(
+        "cleanup-{}",
+        chatkit_store::ids::sort_key(&thread.id).unwrap().to_ascii_lowercase()
+    );
     let mut settings = AttachmentSettings::new(bucket.clone());
     settings.path_style = true;
     let sdk = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
@@ -117,10 +147,18 @@ async fn cleanup_deletes_the_attachment_objects_on_s3() {
     s3.client().create_bucket().bucket(&bucket).send().await.expect("moto create_bucket");
     for attachment in [&own, &foreign] {
         let key = object_key(&ada(), attachment.id());
-        s3.client().put_object().bucket(&bucket).key(key).body(b"bytes".to_vec().into()).send().await.expect("moto put_object");
+        s3.client()
+            .put_object()
+            .bucket(&bucket)
+            .key(key)
+            .body(b"bytes".to_vec().into())
+            .send()
+            .await
+            .expect("moto put_object");
     }
     let exists = |attachment: &chatkit_protocol::Attachment| {
-        let request = s3.client().head_object().bucket(&bucket).key(object_key(&ada(), attachment.id()));
+        let request =
+            s3.client().head_object().bucket(&bucket).key(object_key(&ada(), attachment.id()));
         async move { request.send().await.is_ok() }
     };
 
@@ -131,7 +169,8 @@ async fn cleanup_deletes_the_attachment_objects_on_s3() {
     let (dynamo_before, s3_before) = (h.dynamo().request_count(), s3.request_count());
     let response = cleanup.handle(event).await;
     assert!(response.batch_item_failures.is_empty(), "{response:?}");
-    let (dynamo, s3_requests) = (h.dynamo().request_count() - dynamo_before, s3.request_count() - s3_before);
+    let (dynamo, s3_requests) =
+        (h.dynamo().request_count() - dynamo_before, s3.request_count() - s3_before);
     eprintln!("cleanup of a thread of 4 records with 1 attachment: {dynamo} DynamoDB requests, {s3_requests} S3 request");
     assert_eq!(s3_requests, 1, "one DeleteObjects");
     assert!(!exists(&own).await, "the deleted thread's object is gone");
@@ -153,14 +192,23 @@ async fn a_failed_cleanup_is_reported_then_finishes_on_retry() {
     let tombstone = event
         .records
         .iter()
-        .find(|r| r.change.new_image.contains_key("deleted_at") && r.change.keys.get("sk").is_some_and(|v| format!("{v:?}").contains("#THREAD")))
+        .find(|r| {
+            r.change.new_image.contains_key("deleted_at")
+                && r.change.keys.get("sk").is_some_and(|v| format!("{v:?}").contains("#THREAD"))
+        })
         .expect("the head's tombstone is on the stream");
     let response = cleanup.handle(event.clone()).await;
     assert_eq!(response.batch_item_failures.len(), 1);
-    assert_eq!(response.batch_item_failures[0].item_identifier, tombstone.change.sequence_number, "Lambda retries from this record");
+    assert_eq!(
+        response.batch_item_failures[0].item_identifier, tombstone.change.sequence_number,
+        "Lambda retries from this record"
+    );
     assert_eq!(h.snapshot().await, tombstoned, "bytes first: nothing deleted while they cannot be");
     let err = h.store().load_thread(&ada(), &thread.id).await.unwrap_err();
-    assert!(matches!(err, chatkit_store::StoreError::NotFound { .. }), "still deleted for the user: {err}");
+    assert!(
+        matches!(err, chatkit_store::StoreError::NotFound { .. }),
+        "still deleted for the user: {err}"
+    );
 
     *bytes.fail.lock().unwrap() = false;
     let response = cleanup.handle(event).await;
@@ -175,7 +223,17 @@ async fn cleanup_never_touches_a_live_thread() {
     let (thread, _, _) = seeded(&h).await;
     let snapshot = h.snapshot().await;
     // a forged or stray record that claims the live thread's head has a tombstone
-    let pk = h.scan().await.iter().find_map(|r| r.get("pk").and_then(|v| v.as_s().ok()).filter(|pk| pk.contains(chatkit_store::ids::sort_key(&thread.id).unwrap())).cloned()).unwrap();
+    let pk = h
+        .scan()
+        .await
+        .iter()
+        .find_map(|r| {
+            r.get("pk")
+                .and_then(|v| v.as_s().ok())
+                .filter(|pk| pk.contains(chatkit_store::ids::sort_key(&thread.id).unwrap()))
+                .cloned()
+        })
+        .unwrap();
     let event: aws_lambda_events::event::dynamodb::Event = serde_json::from_value(json!({"Records": [{
         "eventID": "1", "eventName": "MODIFY", "eventVersion": "1.1", "eventSource": "aws:dynamodb", "awsRegion": "us-east-1",
         "dynamodb": {"ApproximateCreationDateTime": 1, "Keys": {"pk": {"S": pk}, "sk": {"S": "#THREAD"}},
@@ -200,7 +258,11 @@ async fn a_delete_through_the_server_is_one_request_retryable_and_finished_by_cl
     let delete = json!({"type": "threads.delete", "params": {"thread_id": thread_id}});
     let requests = s.h.dynamo().request_count();
     assert_eq!(s.json("ada", delete.clone()).await, json!({}));
-    assert_eq!(s.h.dynamo().request_count() - requests, 1, "the request path: one TransactWriteItems");
+    assert_eq!(
+        s.h.dynamo().request_count() - requests,
+        1,
+        "the request path: one TransactWriteItems"
+    );
     // the client did not see the answer and retries: still fine
     assert_eq!(s.json("ada", delete.clone()).await, json!({}));
     for body in [
@@ -212,17 +274,28 @@ async fn a_delete_through_the_server_is_one_request_retryable_and_finished_by_cl
     }
     s.h.settle().await;
     assert_eq!(s.thread_records().await, 0);
-    assert_eq!(s.error("ada", delete).await.status(), 404, "once cleaned up, the thread is unknown");
+    assert_eq!(
+        s.error("ada", delete).await.status(),
+        404,
+        "once cleaned up, the thread is unknown"
+    );
 }
 
 #[tokio::test]
 async fn the_events_fixture_is_a_cleanup_event() {
     let h = DynamoHarness::new("cleanup-fixture").await;
-    let fixture = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../events/cleanup/tombstone.json")).unwrap();
+    let fixture = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../events/cleanup/tombstone.json"
+    ))
+    .unwrap();
     let event: aws_lambda_events::event::dynamodb::Event = serde_json::from_str(&fixture).unwrap();
     let cleanup = ThreadCleanup::new(h.dynamo().clone());
     // a thread that is already gone: nothing to delete, nothing fails
-    assert_eq!(cleanup.record(&event.records[0]).await.unwrap(), Outcome::Purged { records: 0, attachments: 0 });
+    assert_eq!(
+        cleanup.record(&event.records[0]).await.unwrap(),
+        Outcome::Purged { records: 0, attachments: 0 }
+    );
     assert!(cleanup.handle(event).await.batch_item_failures.is_empty());
 }
 
@@ -253,7 +326,11 @@ async fn what_a_cleanup_costs_by_thread_size() {
         store.create_thread(&ada(), &thread, &[first]).await.unwrap();
         let mut feedback = Vec::new();
         for i in 1..messages {
-            let item = if i % 2 == 1 { assistant_message(&thread, "reply") } else { user_message(&thread, "more") };
+            let item = if i % 2 == 1 {
+                assistant_message(&thread, "reply")
+            } else {
+                user_message(&thread, "more")
+            };
             store.save_item(&ada(), &thread.id, &item).await.unwrap();
             if i % 2 == 1 {
                 feedback.push(item.id().to_string());
@@ -271,15 +348,22 @@ async fn what_a_cleanup_costs_by_thread_size() {
             .records
             .iter()
             .rev()
-            .find(|r| r.change.new_image.contains_key("deleted_at") && r.change.keys.get("pk").is_some_and(|v| format!("{v:?}").contains(&ulid)) && r.change.keys.get("sk").is_some_and(|v| format!("{v:?}").contains("#THREAD")))
+            .find(|r| {
+                r.change.new_image.contains_key("deleted_at")
+                    && r.change.keys.get("pk").is_some_and(|v| format!("{v:?}").contains(&ulid))
+                    && r.change.keys.get("sk").is_some_and(|v| format!("{v:?}").contains("#THREAD"))
+            })
             .expect("the head's tombstone is on the stream");
         let before = h.dynamo().request_count();
         let outcome = cleanup.record(tombstone).await.unwrap();
         let requests = h.dynamo().request_count() - before;
-        let Outcome::Purged { records, attachments: purged } = outcome else { panic!("{outcome:?}") };
+        let Outcome::Purged { records, attachments: purged } = outcome else {
+            panic!("{outcome:?}")
+        };
         assert_eq!(purged, attachments);
         assert!(records > messages, "the thread's items, its tail and feedback: {records}");
-        let expected = 1 + attachments.div_ceil(100) + attachments.div_ceil(25) + records.div_ceil(25) + 1;
+        let expected =
+            1 + attachments.div_ceil(100) + attachments.div_ceil(25) + records.div_ceil(25) + 1;
         assert_eq!(requests as usize, expected, "{messages} messages, {attachments} attachments");
         report.push(format!("{messages} items + {attachments} attachments ({records} records + head): {requests} requests"));
     }

@@ -41,7 +41,11 @@ async fn a_2_mb_message_is_413_with_nothing_written() {
 async fn feedback_ids_are_capped_well_formed_and_must_exist() {
     let s = Server::new("feedback-limits").await;
     let thread_id = s.create("ada", "hello").await;
-    let items = s.h.store().load_thread_items(&UserId::new("ada"), &thread_id, &PageRequest::new(10, Order::Asc)).await.unwrap();
+    let items =
+        s.h.store()
+            .load_thread_items(&UserId::new("ada"), &thread_id, &PageRequest::new(10, Order::Asc))
+            .await
+            .unwrap();
     let reply = items.items.data[1].id().to_string();
     let before = s.h.snapshot().await;
     let feedback = |ids: Vec<String>| json!({"type": "items.feedback", "params": {"thread_id": thread_id, "item_ids": ids, "kind": "positive"}});
@@ -54,7 +58,11 @@ async fn feedback_ids_are_capped_well_formed_and_must_exist() {
     assert_eq!(s.h.dynamo().request_count(), requests, "refused before any request");
 
     let err = s.error("ada", feedback(vec![reply.clone(), "../../etc".into()])).await;
-    assert_eq!((err.status(), err.to_body("r")["error"]["field"].as_str()), (400, Some("params.item_ids[1]")), "{err}");
+    assert_eq!(
+        (err.status(), err.to_body("r")["error"]["field"].as_str()),
+        (400, Some("params.item_ids[1]")),
+        "{err}"
+    );
 
     let unknown = ids::new_id("msg");
     let err = s.error("ada", feedback(vec![reply.clone(), unknown.clone()])).await;
@@ -75,19 +83,32 @@ async fn page_sizes_are_capped_at_100() {
     let thread_id = s.create("ada", "hello").await;
     let thread = s.h.store().load_thread(&ada, &thread_id).await.unwrap();
     for i in 0..110 {
-        s.h.store().save_item(&ada, &thread_id, &assistant_message(&thread, &format!("a{i}"))).await.unwrap();
+        s.h.store()
+            .save_item(&ada, &thread_id, &assistant_message(&thread, &format!("a{i}")))
+            .await
+            .unwrap();
     }
     for limit in [json!(4294967295u64), json!("4294967295"), json!(101)] {
         let requests = s.h.dynamo().request_count();
-        let page = s.json("ada", json!({"type": "items.list", "params": {"thread_id": thread_id, "limit": limit}})).await;
+        let page = s
+            .json(
+                "ada",
+                json!({"type": "items.list", "params": {"thread_id": thread_id, "limit": limit}}),
+            )
+            .await;
         assert_eq!(page["data"].as_array().unwrap().len(), 100, "limit {limit}");
         assert_eq!(page["has_more"], true);
-        assert_eq!(s.h.dynamo().request_count() - requests, 1, "one Query of 102 records, not the partition");
+        assert_eq!(
+            s.h.dynamo().request_count() - requests,
+            1,
+            "one Query of 102 records, not the partition"
+        );
     }
     for i in 0..3 {
         s.create("ada", &format!("another {i}")).await;
     }
-    let page = s.json("ada", json!({"type": "threads.list", "params": {"limit": 4294967295u64}})).await;
+    let page =
+        s.json("ada", json!({"type": "threads.list", "params": {"limit": 4294967295u64}})).await;
     assert_eq!(page["data"].as_array().unwrap().len(), 4);
 }
 
@@ -142,8 +163,11 @@ async fn tool_outputs_of_any_shape_are_stored_or_refused_cleanly() {
     for _ in 0..300 {
         deep.push(']');
     }
-    let body = format!(r#"{{"type": "threads.add_client_tool_output", "params": {{"thread_id": "{thread_id}", "result": {deep}}}}}"#);
-    let err = s.server.process(body.as_bytes(), RequestContext::new(ada.clone(), "r")).await.unwrap_err();
+    let body = format!(
+        r#"{{"type": "threads.add_client_tool_output", "params": {{"thread_id": "{thread_id}", "result": {deep}}}}}"#
+    );
+    let err =
+        s.server.process(body.as_bytes(), RequestContext::new(ada.clone(), "r")).await.unwrap_err();
     assert_eq!(err.status(), 400, "{err}");
 }
 
@@ -183,17 +207,29 @@ impl Responder for LateTitle {
 async fn a_title_written_after_a_delete_does_not_bring_the_thread_back() {
     let gate = Arc::new(Notify::new());
     let s = Server::with_responder("late-title", Arc::new(LateTitle(gate.clone()))).await;
-    let Ok(ChatKitResponse::Stream(mut events)) = s.call("ada", &create_body("hi")).await else { panic!() };
-    let ThreadStreamEvent::ThreadCreated { thread } = events.next().await.unwrap() else { panic!() };
+    let Ok(ChatKitResponse::Stream(mut events)) = s.call("ada", &create_body("hi")).await else {
+        panic!()
+    };
+    let ThreadStreamEvent::ThreadCreated { thread } = events.next().await.unwrap() else {
+        panic!()
+    };
     while !matches!(events.next().await, Some(ThreadStreamEvent::StreamOptions { .. })) {}
 
-    assert_eq!(s.json("ada", json!({"type": "threads.delete", "params": {"thread_id": thread.id}})).await, json!({}));
+    assert_eq!(
+        s.json("ada", json!({"type": "threads.delete", "params": {"thread_id": thread.id}})).await,
+        json!({})
+    );
     gate.notify_one();
     let rest: Vec<ThreadStreamEvent> = events.collect().await;
-    assert!(matches!(rest.as_slice(), [ThreadStreamEvent::Error { allow_retry: false, .. }]), "{rest:?}");
+    assert!(
+        matches!(rest.as_slice(), [ThreadStreamEvent::Error { allow_retry: false, .. }]),
+        "{rest:?}"
+    );
 
     s.h.settle().await;
-    let err = s.error("ada", json!({"type": "threads.get_by_id", "params": {"thread_id": thread.id}})).await;
+    let err = s
+        .error("ada", json!({"type": "threads.get_by_id", "params": {"thread_id": thread.id}}))
+        .await;
     assert_eq!(err.status(), 404);
     let listed = s.json("ada", json!({"type": "threads.list", "params": {}})).await;
     assert_eq!(listed["data"], json!([]));

@@ -28,7 +28,11 @@ fn replies(items: &[ThreadItem]) -> usize {
 
 /// Runs two requests at once; returns how many started a stream and the other outcomes'
 /// statuses. Streams are read to the end.
-async fn race(s: &Server, a: (RequestContext, Value), b: (RequestContext, Value)) -> (usize, Vec<u16>) {
+async fn race(
+    s: &Server,
+    a: (RequestContext, Value),
+    b: (RequestContext, Value),
+) -> (usize, Vec<u16>) {
     let (x, y) = tokio::join!(s.call_as(a.0, &a.1), s.call_as(b.0, &b.1));
     let mut streams = 0;
     let mut statuses = Vec::new();
@@ -36,7 +40,10 @@ async fn race(s: &Server, a: (RequestContext, Value), b: (RequestContext, Value)
         match outcome {
             Ok(ChatKitResponse::Stream(events)) => {
                 let events: Vec<ThreadStreamEvent> = events.collect().await;
-                assert!(!events.iter().any(|e| matches!(e, ThreadStreamEvent::Error { .. })), "{events:?}");
+                assert!(
+                    !events.iter().any(|e| matches!(e, ThreadStreamEvent::Error { .. })),
+                    "{events:?}"
+                );
                 streams += 1;
             }
             Ok(other) => panic!("{other:?}"),
@@ -60,7 +67,8 @@ async fn a_double_submitted_message_is_stored_once() {
     let thread_id = s.create("ada", "hello").await;
 
     // two identical requests at once (a double click): one turn, one 409, one message
-    let (streams, statuses) = race(&s, (ctx(), add(&thread_id, "again")), (ctx(), add(&thread_id, "again"))).await;
+    let (streams, statuses) =
+        race(&s, (ctx(), add(&thread_id, "again")), (ctx(), add(&thread_id, "again"))).await;
     assert_eq!((streams, statuses), (1, vec![409]));
     // and sent again within the window, one after the other (a retry)
     let err = s.error("ada", add(&thread_id, "again")).await;
@@ -84,12 +92,17 @@ async fn a_double_submitted_message_is_stored_once() {
 #[tokio::test]
 async fn an_idempotency_key_makes_a_retry_store_nothing_twice() {
     // the input hash window is off: only the header dedupes
-    let config = ServerConfig { duplicate_window: std::time::Duration::ZERO, ..ServerConfig::default() };
+    let config =
+        ServerConfig { duplicate_window: std::time::Duration::ZERO, ..ServerConfig::default() };
     let s = Server::with_config("idempotency-key", Arc::new(Scripted), config).await;
     let thread_id = s.create("ada", "hello").await;
     let keyed = || ctx().with_idempotency_key("7f8e-retry-1");
 
-    let Ok(ChatKitResponse::Stream(events)) = s.call_as(keyed(), &add(&thread_id, "pay the invoice")).await else { panic!() };
+    let Ok(ChatKitResponse::Stream(events)) =
+        s.call_as(keyed(), &add(&thread_id, "pay the invoice")).await
+    else {
+        panic!()
+    };
     events.collect::<Vec<_>>().await;
     let err = s.call_as(keyed(), &add(&thread_id, "pay the invoice")).await.unwrap_err();
     assert_eq!(err.status(), 409, "{err}");
@@ -97,12 +110,19 @@ async fn an_idempotency_key_makes_a_retry_store_nothing_twice() {
     let err = s.call_as(keyed(), &add(&thread_id, "pay it")).await.unwrap_err();
     assert_eq!(err.status(), 409, "{err}");
     // without the header (and without the window) the same text is a new message
-    let Ok(ChatKitResponse::Stream(events)) = s.call("ada", &add(&thread_id, "pay the invoice")).await else { panic!() };
+    let Ok(ChatKitResponse::Stream(events)) =
+        s.call("ada", &add(&thread_id, "pay the invoice")).await
+    else {
+        panic!()
+    };
     events.collect::<Vec<_>>().await;
     // the key is the user's own: another user may use the same one
     let bob_thread = s.create("bob", "hi").await;
     let bob = RequestContext::new(UserId::new("bob"), "r").with_idempotency_key("7f8e-retry-1");
-    assert!(matches!(s.call_as(bob, &add(&bob_thread, "pay the invoice")).await, Ok(ChatKitResponse::Stream(_))));
+    assert!(matches!(
+        s.call_as(bob, &add(&bob_thread, "pay the invoice")).await,
+        Ok(ChatKitResponse::Stream(_))
+    ));
 
     let stored = items(&s, &thread_id).await;
     assert_eq!(user_messages(&stored), 3, "hello, the keyed message once, the unkeyed one");

@@ -36,7 +36,8 @@ fn any_json() -> impl Strategy<Value = Value> {
     let tree = leaf().prop_recursive(4, 32, 6, |inner| {
         prop_oneof![
             prop::collection::vec(inner.clone(), 0..6).prop_map(Value::from),
-            prop::collection::btree_map(".{0,8}", inner, 0..6).prop_map(|m| Value::Object(m.into_iter().collect())),
+            prop::collection::btree_map(".{0,8}", inner, 0..6)
+                .prop_map(|m| Value::Object(m.into_iter().collect())),
         ]
     });
     prop_oneof![4 => tree, 1 => (1usize..80).prop_map(|depth| (0..depth).fold(json!("deep"), |v, _| json!([v])))]
@@ -48,7 +49,8 @@ fn text() -> impl Strategy<Value = String> {
 
 fn message(ids: Vec<String>) -> impl Strategy<Value = Value> {
     let kind = prop_oneof![4 => Just("input_text"), 1 => prop::sample::select(vec!["input_tag", "image", "nope"])];
-    let attachments = prop_oneof![3 => Just(vec![]), 1 => prop::collection::vec(prop::sample::select(ids), 0..3)];
+    let attachments =
+        prop_oneof![3 => Just(vec![]), 1 => prop::collection::vec(prop::sample::select(ids), 0..3)];
     let options = prop_oneof![3 => Just(json!({})), 1 => any_json()];
     (text(), kind, attachments, options).prop_map(|(text, kind, attachments, options)| {
         json!({"content": [{"type": kind, "text": text}], "attachments": attachments, "inference_options": options})
@@ -62,7 +64,21 @@ fn params(ids: Ids) -> impl Strategy<Value = Value> {
         prop::option::weighted(0.9, id.clone()),
         prop::option::weighted(0.9, id.clone()),
         prop::option::weighted(0.9, message(ids.pool.clone())),
-        prop::option::weighted(0.9, prop::sample::select(vec![json!(0), json!(1), json!(100), json!(101), json!(4294967295u64), json!(-1), json!(1.5), json!("20"), json!("x"), Value::Null])),
+        prop::option::weighted(
+            0.9,
+            prop::sample::select(vec![
+                json!(0),
+                json!(1),
+                json!(100),
+                json!(101),
+                json!(4294967295u64),
+                json!(-1),
+                json!(1.5),
+                json!("20"),
+                json!("x"),
+                Value::Null,
+            ]),
+        ),
         prop::option::weighted(0.9, prop::sample::select(vec!["asc", "desc", "sideways"])),
         prop::option::weighted(0.9, id.clone()),
         prop::option::weighted(0.9, prop::collection::vec(id.clone(), 0..60)),
@@ -70,36 +86,58 @@ fn params(ids: Ids) -> impl Strategy<Value = Value> {
         prop::option::weighted(0.9, text()),
         prop::option::weighted(0.9, any_json()),
         prop::option::weighted(0.9, (".{0,12}", any_json())),
-        prop::option::weighted(0.9, (text(), any::<u64>(), prop::sample::select(vec!["image/png", "application/pdf", "text/x-nope", ""]))),
+        prop::option::weighted(
+            0.9,
+            (
+                text(),
+                any::<u64>(),
+                prop::sample::select(vec!["image/png", "application/pdf", "text/x-nope", ""]),
+            ),
+        ),
     );
-    fields.prop_map(|(thread_id, item_id, input, limit, order, after, item_ids, kind, title, result, action, attachment)| {
-        let mut p = Map::new();
-        let mut put = |k: &str, v: Option<Value>| {
-            if let Some(v) = v {
-                p.insert(k.to_string(), v);
+    fields.prop_map(
+        |(
+            thread_id,
+            item_id,
+            input,
+            limit,
+            order,
+            after,
+            item_ids,
+            kind,
+            title,
+            result,
+            action,
+            attachment,
+        )| {
+            let mut p = Map::new();
+            let mut put = |k: &str, v: Option<Value>| {
+                if let Some(v) = v {
+                    p.insert(k.to_string(), v);
+                }
+            };
+            put("thread_id", thread_id.map(Value::from));
+            put("item_id", item_id.clone().map(Value::from));
+            put("input", input);
+            put("limit", limit);
+            put("order", order.map(Value::from));
+            put("after", after.map(Value::from));
+            put("item_ids", item_ids.map(Value::from));
+            put("kind", kind.map(Value::from));
+            put("title", title.map(Value::from));
+            put("result", result);
+            put("action", action.map(|(t, payload)| json!({"type": t, "payload": payload})));
+            put("attachment_id", item_id.clone().map(Value::from));
+            put("turn_id", item_id.map(Value::from));
+            put("audio_base64", Some(json!("UklGRg==")));
+            if let Some((name, size, mime)) = attachment {
+                put("name", Some(name.into()));
+                put("size", Some(size.into()));
+                put("mime_type", Some(mime.into()));
             }
-        };
-        put("thread_id", thread_id.map(Value::from));
-        put("item_id", item_id.clone().map(Value::from));
-        put("input", input);
-        put("limit", limit);
-        put("order", order.map(Value::from));
-        put("after", after.map(Value::from));
-        put("item_ids", item_ids.map(Value::from));
-        put("kind", kind.map(Value::from));
-        put("title", title.map(Value::from));
-        put("result", result);
-        put("action", action.map(|(t, payload)| json!({"type": t, "payload": payload})));
-        put("attachment_id", item_id.clone().map(Value::from));
-        put("turn_id", item_id.map(Value::from));
-        put("audio_base64", Some(json!("UklGRg==")));
-        if let Some((name, size, mime)) = attachment {
-            put("name", Some(name.into()));
-            put("size", Some(size.into()));
-            put("mime_type", Some(mime.into()));
-        }
-        Value::Object(p)
-    })
+            Value::Object(p)
+        },
+    )
 }
 
 /// The fields of each request type's `params` (`?`: optional).
@@ -124,30 +162,37 @@ const FIELDS: &[(&str, &[&str])] = &[
 ];
 
 fn body(ids: Ids) -> impl Strategy<Value = Vec<u8>> {
-    let mut types: Vec<Value> = chatkit_protocol::REQUEST_TYPES.iter().chain(chatkit_protocol::EXTENSION_TYPES).map(|t| json!(t)).collect();
+    let mut types: Vec<Value> = chatkit_protocol::REQUEST_TYPES
+        .iter()
+        .chain(chatkit_protocol::EXTENSION_TYPES)
+        .map(|t| json!(t))
+        .collect();
     types.extend([json!("threads.nope"), json!(""), json!(7), Value::Null]);
     // mostly the type's own fields (optional ones half the time), else whatever was generated
-    let shaped = (prop::sample::select(FIELDS.to_vec()), params(ids.clone()), any::<u64>()).prop_map(|((t, fields), params, coin)| {
-        let mut kept = Map::new();
-        for (i, field) in fields.iter().enumerate() {
-            let (name, optional) = field.strip_suffix('?').map_or((*field, false), |n| (n, true));
-            if optional && coin >> i & 1 == 0 {
-                continue;
+    let shaped = (prop::sample::select(FIELDS.to_vec()), params(ids.clone()), any::<u64>())
+        .prop_map(|((t, fields), params, coin)| {
+            let mut kept = Map::new();
+            for (i, field) in fields.iter().enumerate() {
+                let (name, optional) =
+                    field.strip_suffix('?').map_or((*field, false), |n| (n, true));
+                if optional && coin >> i & 1 == 0 {
+                    continue;
+                }
+                if let Some(v) = params.get(name) {
+                    kept.insert(name.to_string(), v.clone());
+                }
             }
-            if let Some(v) = params.get(name) {
-                kept.insert(name.to_string(), v.clone());
-            }
-        }
-        (json!(t), Value::Object(kept))
-    });
+            (json!(t), Value::Object(kept))
+        });
     let loose = (prop::sample::select(types), prop_oneof![4 => params(ids), 1 => any_json()]);
-    let request = (prop_oneof![3 => shaped, 1 => loose], prop::option::weighted(0.2, any_json())).prop_map(|((t, params), metadata)| {
-        let mut request = json!({"type": t, "params": params});
-        if let Some(m) = metadata {
-            request["metadata"] = m;
-        }
-        serde_json::to_vec(&request).unwrap()
-    });
+    let request = (prop_oneof![3 => shaped, 1 => loose], prop::option::weighted(0.2, any_json()))
+        .prop_map(|((t, params), metadata)| {
+            let mut request = json!({"type": t, "params": params});
+            if let Some(m) = metadata {
+                request["metadata"] = m;
+            }
+            serde_json::to_vec(&request).unwrap()
+        });
     prop_oneof![9 => request, 1 => prop::collection::vec(any::<u8>(), 0..64)]
 }
 
@@ -159,7 +204,8 @@ fn every_request_is_handled_or_refused_with_a_4xx() {
 }
 
 fn run_property() {
-    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+    let rt =
+        tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
     let (s, ids) = rt.block_on(async {
         let s = Server::new("request-properties").await;
         let own = s.create("ada", "hello").await;
@@ -181,28 +227,47 @@ fn run_property() {
         (s, Ids { pool })
     });
     let parsed = std::sync::atomic::AtomicUsize::new(0);
-    let mut runner = TestRunner::new(Config { cases: 160, failure_persistence: None, ..Config::default() });
+    let mut runner =
+        TestRunner::new(Config { cases: 160, failure_persistence: None, ..Config::default() });
     runner
         .run(&body(ids), |bytes| {
             rt.block_on(async {
                 if chatkit_protocol::ChatKitRequest::from_slice(&bytes).is_ok() {
                     parsed.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                 }
-                let context = chatkit_server::RequestContext::new(chatkit_store::UserId::new("ada"), "req-prop");
+                let context = chatkit_server::RequestContext::new(
+                    chatkit_store::UserId::new("ada"),
+                    "req-prop",
+                );
                 match s.server.process(&bytes, context).await {
                     Ok(ChatKitResponse::Json(v)) => {
-                        prop_assert!(!v.to_string().contains(BOB_SECRET), "bob's thread in an answer to ada: {v}");
+                        prop_assert!(
+                            !v.to_string().contains(BOB_SECRET),
+                            "bob's thread in an answer to ada: {v}"
+                        );
                     }
                     Ok(ChatKitResponse::Stream(stream)) => {
-                        let events: Vec<_> = tokio::time::timeout(std::time::Duration::from_secs(30), stream.collect::<Vec<_>>()).await.expect("the stream ends");
+                        let events: Vec<_> = tokio::time::timeout(
+                            std::time::Duration::from_secs(30),
+                            stream.collect::<Vec<_>>(),
+                        )
+                        .await
+                        .expect("the stream ends");
                         let text = serde_json::to_string(&events).unwrap();
-                        prop_assert!(!text.contains(BOB_SECRET), "bob's thread in ada's stream: {text}");
+                        prop_assert!(
+                            !text.contains(BOB_SECRET),
+                            "bob's thread in ada's stream: {text}"
+                        );
                     }
                     Err(e) => {
                         let status = e.status();
                         // 501: a feature this deployment was not given (attachments, transcription),
                         // the documented answer, not a failure
-                        prop_assert!((400..500).contains(&status) || status == 501, "{status} for {}: {e}", String::from_utf8_lossy(&bytes[..bytes.len().min(600)]));
+                        prop_assert!(
+                            (400..500).contains(&status) || status == 501,
+                            "{status} for {}: {e}",
+                            String::from_utf8_lossy(&bytes[..bytes.len().min(600)])
+                        );
                         prop_assert!(!e.to_string().contains(BOB_SECRET));
                     }
                 }

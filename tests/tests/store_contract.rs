@@ -62,7 +62,8 @@ async fn dynamodb_retention_sets_expires_at() {
 
 #[tokio::test]
 async fn dynamodb_item_writes_keep_the_thread_alive() {
-    let short = DynamoHarness::with_retention("ttl-refresh", Some(Duration::from_secs(86_400))).await;
+    let short =
+        DynamoHarness::with_retention("ttl-refresh", Some(Duration::from_secs(86_400))).await;
     dynamo::item_writes_keep_the_thread_alive(&short, Duration::from_secs(30 * 86_400)).await;
 }
 

@@ -28,10 +28,20 @@ async fn turns_per_minute_are_counted_and_refused(store: &dyn UsageStore) {
         assert_eq!(store.admit_turn(&ada(), at(0), &l).await.unwrap(), Admission::Admitted);
     }
     let refused = store.admit_turn(&ada(), at(5), &l).await.unwrap();
-    assert_eq!(refused, Admission::Refused { limit: Limit::TurnsPerMinute, retry_after: Duration::from_secs(25) });
-    assert_eq!(store.usage(&ada(), at(5)).await.unwrap().turns_this_minute, 3, "a refusal is not counted");
+    assert_eq!(
+        refused,
+        Admission::Refused { limit: Limit::TurnsPerMinute, retry_after: Duration::from_secs(25) }
+    );
+    assert_eq!(
+        store.usage(&ada(), at(5)).await.unwrap().turns_this_minute,
+        3,
+        "a refusal is not counted"
+    );
     // another user, and the same user in the next minute, start from zero
-    assert_eq!(store.admit_turn(&UserId::new("bob"), at(5), &l).await.unwrap(), Admission::Admitted);
+    assert_eq!(
+        store.admit_turn(&UserId::new("bob"), at(5), &l).await.unwrap(),
+        Admission::Admitted
+    );
     assert_eq!(store.admit_turn(&ada(), at(30), &l).await.unwrap(), Admission::Admitted);
     assert_eq!(store.usage(&ada(), at(30)).await.unwrap().turns_this_minute, 1);
 }
@@ -45,7 +55,10 @@ async fn tokens_per_day_refuse_the_next_turn(store: &dyn UsageStore) {
     let refused = store.admit_turn(&ada(), at(4), &l).await.unwrap();
     let day_left = Duration::from_secs(86_400 - 37_230 - 4);
     assert_eq!(refused, Admission::Refused { limit: Limit::TokensPerDay, retry_after: day_left });
-    assert_eq!(store.usage(&ada(), at(4)).await.unwrap(), Usage { turns_this_minute: 0, tokens_today: 1050 });
+    assert_eq!(
+        store.usage(&ada(), at(4)).await.unwrap(),
+        Usage { turns_this_minute: 0, tokens_today: 1050 }
+    );
     // the next UTC day starts over
     let tomorrow = at(86_400 - 37_230 + 1);
     assert_eq!(store.admit_turn(&ada(), tomorrow, &l).await.unwrap(), Admission::Admitted);
@@ -56,11 +69,21 @@ async fn both_limits_together(store: &dyn UsageStore) {
     let l = limits(2, 100);
     assert_eq!(store.admit_turn(&ada(), at(0), &l).await.unwrap(), Admission::Admitted);
     assert_eq!(store.admit_turn(&ada(), at(0), &l).await.unwrap(), Admission::Admitted);
-    assert!(matches!(store.admit_turn(&ada(), at(0), &l).await.unwrap(), Admission::Refused { limit: Limit::TurnsPerMinute, .. }));
+    assert!(matches!(
+        store.admit_turn(&ada(), at(0), &l).await.unwrap(),
+        Admission::Refused { limit: Limit::TurnsPerMinute, .. }
+    ));
     store.add_tokens(&ada(), at(1), 100).await.unwrap();
     // in the next minute the turns are fine, but the day's tokens are spent
-    assert!(matches!(store.admit_turn(&ada(), at(40), &l).await.unwrap(), Admission::Refused { limit: Limit::TokensPerDay, .. }));
-    assert_eq!(store.usage(&ada(), at(40)).await.unwrap().turns_this_minute, 0, "the refused turn was not counted");
+    assert!(matches!(
+        store.admit_turn(&ada(), at(40), &l).await.unwrap(),
+        Admission::Refused { limit: Limit::TokensPerDay, .. }
+    ));
+    assert_eq!(
+        store.usage(&ada(), at(40)).await.unwrap().turns_this_minute,
+        0,
+        "the refused turn was not counted"
+    );
     // limits off: always admitted, nothing counted
     assert_eq!(store.admit_turn(&ada(), at(40), &limits(0, 0)).await.unwrap(), Admission::Admitted);
 }
@@ -112,12 +135,14 @@ mod dynamodb {
 
     #[tokio::test]
     async fn turns_per_minute() {
-        turns_per_minute_are_counted_and_refused(DynamoHarness::new("usage-turns").await.dynamo()).await;
+        turns_per_minute_are_counted_and_refused(DynamoHarness::new("usage-turns").await.dynamo())
+            .await;
     }
 
     #[tokio::test]
     async fn tokens_per_day() {
-        tokens_per_day_refuse_the_next_turn(DynamoHarness::new("usage-tokens").await.dynamo()).await;
+        tokens_per_day_refuse_the_next_turn(DynamoHarness::new("usage-tokens").await.dynamo())
+            .await;
     }
 
     #[tokio::test]

@@ -16,9 +16,13 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use chatkit_agent::{Agent, Tool, ToolContext, ToolError};
-use chatkit_protocol::widgets::{ActionConfig, Badge, Button, Caption, Card, Row, Text, Title, WidgetRoot};
+use chatkit_protocol::widgets::{
+    ActionConfig, Badge, Button, Caption, Card, Row, Text, Title, WidgetRoot,
+};
 use chatkit_protocol::{timestamp, HiddenContextItem, NoticeLevel, ThreadItem, WidgetItem};
-use chatkit_server::{ActionContext, ActionHandler, ChatKitError, EventSink, StreamError, SyncActionContext};
+use chatkit_server::{
+    ActionContext, ActionHandler, ChatKitError, EventSink, StreamError, SyncActionContext,
+};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
@@ -44,7 +48,12 @@ pub fn find_order(id: &str) -> Option<Order> {
             lines: vec![("Notebook".into(), 2), ("Fountain pen".into(), 1)],
             total: "31.50 EUR".into(),
         }),
-        "7" => Some(Order { id: "7".into(), customer: "Alan Turing".into(), lines: vec![("Chess set".into(), 1)], total: "89.00 EUR".into() }),
+        "7" => Some(Order {
+            id: "7".into(),
+            customer: "Alan Turing".into(),
+            lines: vec![("Chess set".into(), 1)],
+            total: "89.00 EUR".into(),
+        }),
         _ => None,
     }
 }
@@ -66,12 +75,20 @@ pub fn order_card(order: &Order, status: Status) -> WidgetRoot {
     for (name, quantity) in &order.lines {
         children.push(Text::new(format!("{quantity} × {name}")).into());
     }
-    children.push(Text::new(format!("Total: {}", order.total)).id("total").weight("semibold").into());
+    children
+        .push(Text::new(format!("Total: {}", order.total)).id("total").weight("semibold").into());
     let payload = json!({"order_id": order.id});
     children.push(match status {
         Status::Pending => Row::new([
-            Button::new("Approve").style("primary").icon_start("check").action(ActionConfig::new(APPROVE).payload(payload.clone())).into(),
-            Button::new("Reject").style("secondary").action(ActionConfig::new(REJECT).payload(payload)).into(),
+            Button::new("Approve")
+                .style("primary")
+                .icon_start("check")
+                .action(ActionConfig::new(APPROVE).payload(payload.clone()))
+                .into(),
+            Button::new("Reject")
+                .style("secondary")
+                .action(ActionConfig::new(REJECT).payload(payload))
+                .into(),
         ])
         .gap(json!(2))
         .into(),
@@ -109,9 +126,13 @@ impl Tool for ShowOrder {
 
     async fn call(&self, args: Value, ctx: &ToolContext) -> Result<Value, ToolError> {
         let id = args["order_id"].as_str().unwrap_or_default();
-        let order = find_order(id).ok_or_else(|| ToolError::new(format!("there is no order `{id}`")))?;
+        let order =
+            find_order(id).ok_or_else(|| ToolError::new(format!("there is no order `{id}`")))?;
         let card = order_card(&order, Status::Pending);
-        ctx.events.widget(card, Some(copy_text(&order, Status::Pending))).await.map_err(|_| ToolError::new("the stream closed"))?;
+        ctx.events
+            .widget(card, Some(copy_text(&order, Status::Pending)))
+            .await
+            .map_err(|_| ToolError::new("the stream closed"))?;
         Ok(json!({"order_id": order.id, "total": order.total, "status": "pending",
                   "shown_to_the_user": "as a card with Approve and Reject buttons; do not repeat its details"}))
     }
@@ -131,20 +152,43 @@ pub struct ApproveOrder;
 
 #[async_trait]
 impl ActionHandler for ApproveOrder {
-    async fn handle(&self, mut action: ActionContext, events: EventSink) -> Result<(), StreamError> {
+    async fn handle(
+        &self,
+        mut action: ActionContext,
+        events: EventSink,
+    ) -> Result<(), StreamError> {
         let OrderPayload { order_id } = action.payload()?;
-        let order = order_of(&order_id).ok_or_else(|| StreamError::custom(format!("Order #{order_id} no longer exists."), false))?;
+        let order = order_of(&order_id).ok_or_else(|| {
+            StreamError::custom(format!("Order #{order_id} no longer exists."), false)
+        })?;
         // (a real handler approves the order in its system here, as action.turn.context.user)
-        action.replace_widget(&events, order_card(&order, Status::Approved), Some(copy_text(&order, Status::Approved))).await?;
+        action
+            .replace_widget(
+                &events,
+                order_card(&order, Status::Approved),
+                Some(copy_text(&order, Status::Approved)),
+            )
+            .await?;
         events.client_effect("order_approved", json!({"order_id": order.id})).await?;
-        events.notice(NoticeLevel::Info, format!("Order **#{}** approved.", order.id), None).await?;
+        events
+            .notice(NoticeLevel::Info, format!("Order **#{}** approved.", order.id), None)
+            .await?;
         Ok(())
     }
 
-    async fn handle_sync(&self, action: SyncActionContext) -> Result<Option<WidgetItem>, ChatKitError> {
+    async fn handle_sync(
+        &self,
+        action: SyncActionContext,
+    ) -> Result<Option<WidgetItem>, ChatKitError> {
         let OrderPayload { order_id } = action.payload()?;
-        let order = order_of(&order_id).ok_or_else(|| ChatKitError::NotFound(format!("order not found: {order_id}")))?;
-        action.updated_widget(order_card(&order, Status::Approved), Some(copy_text(&order, Status::Approved))).map(Some)
+        let order = order_of(&order_id)
+            .ok_or_else(|| ChatKitError::NotFound(format!("order not found: {order_id}")))?;
+        action
+            .updated_widget(
+                order_card(&order, Status::Approved),
+                Some(copy_text(&order, Status::Approved)),
+            )
+            .map(Some)
     }
 }
 
@@ -153,10 +197,22 @@ pub struct RejectOrder;
 
 #[async_trait]
 impl ActionHandler for RejectOrder {
-    async fn handle(&self, mut action: ActionContext, events: EventSink) -> Result<(), StreamError> {
+    async fn handle(
+        &self,
+        mut action: ActionContext,
+        events: EventSink,
+    ) -> Result<(), StreamError> {
         let OrderPayload { order_id } = action.payload()?;
-        let order = order_of(&order_id).ok_or_else(|| StreamError::custom(format!("Order #{order_id} no longer exists."), false))?;
-        action.replace_widget(&events, order_card(&order, Status::Rejected), Some(copy_text(&order, Status::Rejected))).await?;
+        let order = order_of(&order_id).ok_or_else(|| {
+            StreamError::custom(format!("Order #{order_id} no longer exists."), false)
+        })?;
+        action
+            .replace_widget(
+                &events,
+                order_card(&order, Status::Rejected),
+                Some(copy_text(&order, Status::Rejected)),
+            )
+            .await?;
         let note = HiddenContextItem {
             id: events.new_id("msg"),
             thread_id: events.thread_id().to_string(),
@@ -169,5 +225,8 @@ impl ActionHandler for RejectOrder {
 
 /// The agent with the example's tool and action handlers.
 pub fn with_orders(agent: Agent) -> Agent {
-    agent.with_tool(Arc::new(ShowOrder)).with_action(APPROVE, Arc::new(ApproveOrder)).with_action(REJECT, Arc::new(RejectOrder))
+    agent
+        .with_tool(Arc::new(ShowOrder))
+        .with_action(APPROVE, Arc::new(ApproveOrder))
+        .with_action(REJECT, Arc::new(RejectOrder))
 }

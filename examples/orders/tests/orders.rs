@@ -25,14 +25,25 @@ struct Harness {
 impl Harness {
     async fn new() -> Self {
         let stub = Stub::start().await;
-        let config = AgentConfig { base_url: stub.url.clone(), api_key: Some("sk-test".into()), model: "m".into(), api: ModelApi::Responses, ..AgentConfig::default() };
+        let config = AgentConfig {
+            base_url: stub.url.clone(),
+            api_key: Some("sk-test".into()),
+            model: "m".into(),
+            api: ModelApi::Responses,
+            ..AgentConfig::default()
+        };
         let agent = with_orders(Agent::new(config, reqwest::Client::new()));
         let store = Arc::new(MemoryStore::new());
         Self { server: ChatKitServer::new(store.clone(), Arc::new(agent)), store, stub }
     }
 
     async fn call(&self, body: Value) -> Result<ChatKitResponse, ChatKitError> {
-        self.server.process(&serde_json::to_vec(&body).unwrap(), RequestContext::new(UserId::new("ada"), "req")).await
+        self.server
+            .process(
+                &serde_json::to_vec(&body).unwrap(),
+                RequestContext::new(UserId::new("ada"), "req"),
+            )
+            .await
     }
 
     async fn stream(&self, body: Value) -> Vec<ThreadStreamEvent> {
@@ -43,12 +54,26 @@ impl Harness {
     }
 
     async fn items(&self, thread_id: &str) -> Vec<ThreadItem> {
-        self.store.load_thread_items(&UserId::new("ada"), thread_id, &PageRequest::new(100, Order::Asc)).await.unwrap().items.data
+        self.store
+            .load_thread_items(&UserId::new("ada"), thread_id, &PageRequest::new(100, Order::Asc))
+            .await
+            .unwrap()
+            .items
+            .data
     }
 
     /// A thread where the model called `show_order` for order 42; returns it and the card.
     async fn shown(&self) -> (String, WidgetItem) {
-        self.stub.push(Reply::Stream([responses_start(), vec![responses_tool_call("call_1", "show_order", r#"{"order_id":"42"}"#), responses_completed()]].concat()));
+        self.stub.push(Reply::Stream(
+            [
+                responses_start(),
+                vec![
+                    responses_tool_call("call_1", "show_order", r#"{"order_id":"42"}"#),
+                    responses_completed(),
+                ],
+            ]
+            .concat(),
+        ));
         self.stub.push(responses_text(&["Here is order 42."]));
         let events = self.stream(json!({"type": "threads.create", "params": {"input": {"content": [{"type": "input_text", "text": "show order 42"}], "attachments": [], "inference_options": {}}}})).await;
         let ThreadStreamEvent::ThreadCreated { thread } = &events[0] else { panic!("{events:?}") };
@@ -71,14 +96,30 @@ fn responses_input(body: &Value) -> Vec<(String, String)> {
         .unwrap()
         .iter()
         .map(|i| match i["type"].as_str().unwrap() {
-            "message" => (i["role"].as_str().unwrap().to_string(), i["content"].as_str().unwrap().to_string()),
-            other => (other.to_string(), i.get("output").or(i.get("arguments")).and_then(Value::as_str).unwrap_or_default().to_string()),
+            "message" => (
+                i["role"].as_str().unwrap().to_string(),
+                i["content"].as_str().unwrap().to_string(),
+            ),
+            other => (
+                other.to_string(),
+                i.get("output")
+                    .or(i.get("arguments"))
+                    .and_then(Value::as_str)
+                    .unwrap_or_default()
+                    .to_string(),
+            ),
         })
         .collect()
 }
 
 fn buttons(widget: &Value) -> Vec<Value> {
-    widget["children"].as_array().unwrap().iter().filter(|c| c["type"] == "Row").flat_map(|row| row["children"].as_array().unwrap().clone()).collect()
+    widget["children"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|c| c["type"] == "Row")
+        .flat_map(|row| row["children"].as_array().unwrap().clone())
+        .collect()
 }
 
 #[tokio::test]
@@ -92,18 +133,28 @@ async fn the_tool_shows_a_card_with_buttons_and_approve_updates_it_with_an_effec
     assert_eq!(shown[0]["onClickAction"], json!({"type": APPROVE, "payload": {"order_id": "42"}}));
     assert_eq!(shown[1]["onClickAction"]["type"], REJECT);
     // the model was told the card is shown, and answered after it
-    let output = responses_input(&h.stub.model_bodies()[1]).into_iter().find(|(k, _)| k == "function_call_output").unwrap().1;
+    let output = responses_input(&h.stub.model_bodies()[1])
+        .into_iter()
+        .find(|(k, _)| k == "function_call_output")
+        .unwrap()
+        .1;
     assert!(output.contains("shown_to_the_user"), "{output}");
 
     let events = h.stream(action(&thread_id, &card.id, APPROVE, json!({"order_id": "42"}))).await;
     let kinds: Vec<&str> = events.iter().map(ThreadStreamEvent::type_name).collect();
     assert_eq!(kinds, ["stream_options", "thread.item.replaced", "client_effect", "notice"]);
-    let ThreadStreamEvent::ItemReplaced { item: ThreadItem::Widget(updated) } = &events[1] else { unreachable!() };
+    let ThreadStreamEvent::ItemReplaced { item: ThreadItem::Widget(updated) } = &events[1] else {
+        unreachable!()
+    };
     assert_eq!(updated.id, card.id);
     assert!(buttons(&updated.widget).is_empty(), "no buttons once approved");
     assert!(updated.widget.to_string().contains("Approved"));
-    assert!(matches!(&events[2], ThreadStreamEvent::ClientEffect { name, data } if name == "order_approved" && data["order_id"] == "42"));
-    assert!(matches!(&events[3], ThreadStreamEvent::Notice { level: NoticeLevel::Info, message, .. } if message.contains("#42")));
+    assert!(
+        matches!(&events[2], ThreadStreamEvent::ClientEffect { name, data } if name == "order_approved" && data["order_id"] == "42")
+    );
+    assert!(
+        matches!(&events[3], ThreadStreamEvent::Notice { level: NoticeLevel::Info, message, .. } if message.contains("#42"))
+    );
     // stored in place; the model was not called again
     let stored = h.items(&thread_id).await.into_iter().find(|i| i.id() == card.id).unwrap();
     assert_eq!(stored, ThreadItem::Widget(updated.clone()));
@@ -159,10 +210,19 @@ async fn unknown_types_bad_payloads_and_non_widget_senders_are_clear_errors() {
     assert_eq!(h.call(body).await.unwrap_err().status(), 400);
     // a payload of the wrong shape: an error event naming the problem, nothing changed
     let events = h.stream(action(&thread_id, &card.id, APPROVE, json!({"order": 42}))).await;
-    assert!(matches!(events.last(), Some(ThreadStreamEvent::Error { message: Some(m), .. }) if m.contains("payload")), "{events:?}");
+    assert!(
+        matches!(events.last(), Some(ThreadStreamEvent::Error { message: Some(m), .. }) if m.contains("payload")),
+        "{events:?}"
+    );
     // a sender that is not a widget
     let user_message = h.items(&thread_id).await[0].id().to_string();
-    assert_eq!(h.call(action(&thread_id, &user_message, APPROVE, json!({"order_id": "42"}))).await.unwrap_err().status(), 400);
+    assert_eq!(
+        h.call(action(&thread_id, &user_message, APPROVE, json!({"order_id": "42"})))
+            .await
+            .unwrap_err()
+            .status(),
+        400
+    );
     let stored = h.items(&thread_id).await.into_iter().find(|i| i.id() == card.id).unwrap();
     assert_eq!(stored, ThreadItem::Widget(card));
 }

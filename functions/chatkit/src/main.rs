@@ -45,7 +45,13 @@ impl ServiceTokens for SecretsManagerTokens {
             .lock()
             .expect("secrets lock")
             .entry(secret_arn.to_string())
-            .or_insert_with(|| Arc::new(ManagedSecret::new(self.resources.aws.clone(), secret_arn, self.resources.secret_refresh)))
+            .or_insert_with(|| {
+                Arc::new(ManagedSecret::new(
+                    self.resources.aws.clone(),
+                    secret_arn,
+                    self.resources.secret_refresh,
+                ))
+            })
             .clone();
         secret.secret().await.map_err(|e| e.to_string())
     }
@@ -56,15 +62,28 @@ async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
     chatkit_gateway::init_tracing();
     let gateway = app::from_env(Arc::new(|resources: Resources| {
         Box::pin(async move {
-            let tokens: Arc<dyn ServiceTokens> = Arc::new(SecretsManagerTokens { resources: resources.clone(), secrets: Mutex::default() });
+            let tokens: Arc<dyn ServiceTokens> = Arc::new(SecretsManagerTokens {
+                resources: resources.clone(),
+                secrets: Mutex::default(),
+            });
             match std::env::var("OPENAI_API_KEY_SECRET_ARN").ok().filter(|v| !v.trim().is_empty()) {
                 Some(arn) => {
-                    let secret = ManagedSecret::new(resources.aws.clone(), arn.trim(), resources.secret_refresh);
+                    let secret = ManagedSecret::new(
+                        resources.aws.clone(),
+                        arn.trim(),
+                        resources.secret_refresh,
+                    );
                     // read it now (during warm-up, in Lambda's init phase); a failure is retried on use
                     let _ = secret.versions().await;
-                    chatkit_agent::responder_with_key_source(resources.http.clone(), Arc::new(SecretKey(secret)), Some(tokens))
+                    chatkit_agent::responder_with_key_source(
+                        resources.http.clone(),
+                        Arc::new(SecretKey(secret)),
+                        Some(tokens),
+                    )
                 }
-                None => chatkit_agent::responder_from_env(resources.http.clone(), None, Some(tokens)),
+                None => {
+                    chatkit_agent::responder_from_env(resources.http.clone(), None, Some(tokens))
+                }
             }
             .map_err(|e| e.to_string())
         })

@@ -21,6 +21,8 @@ async fn main() -> Result<(), Error> {
         cleanup = cleanup.with_attachment_store(Arc::new(S3AttachmentStore::new(&sdk, settings)));
     }
     let cleanup = &cleanup;
-    lambda_runtime::run(service_fn(move |event: LambdaEvent<Event>| async move { Ok::<_, Error>(cleanup.handle(event.payload).await) }))
-        .await
+    lambda_runtime::run(service_fn(move |event: LambdaEvent<Event>| async move {
+        Ok::<_, Error>(cleanup.handle(event.payload).await)
+    }))
+    .await
 }

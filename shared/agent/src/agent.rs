@@ -11,23 +11,28 @@ use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use chatkit_protocol::{
-    timestamp, ClientToolCallItem, InferenceOptions, ThreadItem, ToolCallStatus, TranscriptionResult, UserMessageInput,
-    UserMessageItem,
+    timestamp, ClientToolCallItem, InferenceOptions, ThreadItem, ToolCallStatus,
+    TranscriptionResult, UserMessageInput, UserMessageItem,
 };
 use chatkit_server::metrics::MetricLine;
-use chatkit_server::{ActionHandler, ActionRegistry, AudioInput, ChatKitError, EventSink, RequestContext, Responder, StreamError, Turn};
+use chatkit_server::{
+    ActionHandler, ActionRegistry, AudioInput, ChatKitError, EventSink, RequestContext, Responder,
+    StreamError, Turn,
+};
 use serde_json::{json, Map, Value};
 use tracing::{info, warn};
 
-use crate::client::{InputItem, ModelClient, ModelEvent, ModelRequest, Role, ToolCall, ToolChoice, ToolSpec, Usage};
+use crate::attachments::{self, AttachmentOptions};
+use crate::client::{
+    InputItem, ModelClient, ModelEvent, ModelRequest, Role, ToolCall, ToolChoice, ToolSpec, Usage,
+};
 use crate::config::{AgentConfig, ClientToolSpec};
 use crate::mcp::{McpClient, ServiceTokens};
 use crate::reply::Reply;
 use crate::title::{wants_title, PendingTitle};
 use crate::tools::{spec, RetrievalTool, Tool, ToolContext};
-use crate::workflow::{ToolCallRecord, ToolWorkflow, MAX_TOOL_OUTPUT};
-use crate::attachments::{self, AttachmentOptions};
 use crate::transcribe::Transcriber;
+use crate::workflow::{ToolCallRecord, ToolWorkflow, MAX_TOOL_OUTPUT};
 use crate::{budget, context, input};
 
 /// Longest a server tool may run.
@@ -98,15 +103,20 @@ impl Agent {
         if let Some(url) = &config.retrieval_url {
             tools.push(Arc::new(RetrievalTool::new(http.clone(), url.clone())));
         }
-        let mcp = (!config.mcp_servers.is_empty())
-            .then(|| Arc::new(McpClient::new(http, config.mcp_servers.clone(), config.mcp_tools_ttl)));
+        let mcp = (!config.mcp_servers.is_empty()).then(|| {
+            Arc::new(McpClient::new(http, config.mcp_servers.clone(), config.mcp_tools_ttl))
+        });
         Self { config, client, transcriber, tools, mcp, actions: ActionRegistry::new() }
     }
 
     /// Where MCP servers configured with `{"secret_arn": …}` get their service token.
     pub fn with_service_tokens(mut self, tokens: Arc<dyn ServiceTokens>) -> Self {
         if let Some(mcp) = &self.mcp {
-            let client = McpClient::new(mcp.http().clone(), mcp.servers().to_vec(), self.config.mcp_tools_ttl);
+            let client = McpClient::new(
+                mcp.http().clone(),
+                mcp.servers().to_vec(),
+                self.config.mcp_tools_ttl,
+            );
             self.mcp = Some(Arc::new(client.with_service_tokens(tokens)));
         }
         self
@@ -159,7 +169,12 @@ impl Agent {
             return PendingTitle::none(turn.thread.clone());
         }
         let text = turn.input.as_ref().map(UserMessageItem::plain_text).unwrap_or_default();
-        PendingTitle::start(self.client.clone(), self.config.title_model.clone(), turn.thread.clone(), text)
+        PendingTitle::start(
+            self.client.clone(),
+            self.config.title_model.clone(),
+            turn.thread.clone(),
+            text,
+        )
     }
 
     /// The composer options of the message being answered (the newest user message).
@@ -183,7 +198,10 @@ impl Agent {
         match options.model.as_deref() {
             Some(model) if self.config.offers_model(model) => model.to_string(),
             Some(model) => {
-                warn!(model, "the stored message names a model that is no longer offered; using the default");
+                warn!(
+                    model,
+                    "the stored message names a model that is no longer offered; using the default"
+                );
                 self.config.model.clone()
             }
             None => self.config.model.clone(),
@@ -193,17 +211,26 @@ impl Agent {
     /// The composer's tool choice for the first round: a tool's name forces that tool; a
     /// prefix shared by tools (an MCP server's name, `<server>__…`) offers only those and
     /// requires one of them. Returns the tools of that round and the choice.
-    fn first_round_tools(specs: &[ToolSpec], options: &InferenceOptions) -> (Vec<ToolSpec>, Option<ToolChoice>) {
-        let Some(id) = options.tool_choice.as_ref().map(|c| c.id.as_str()) else { return (specs.to_vec(), None) };
+    fn first_round_tools(
+        specs: &[ToolSpec],
+        options: &InferenceOptions,
+    ) -> (Vec<ToolSpec>, Option<ToolChoice>) {
+        let Some(id) = options.tool_choice.as_ref().map(|c| c.id.as_str()) else {
+            return (specs.to_vec(), None);
+        };
         if specs.iter().any(|s| s.name == id) {
             return (specs.to_vec(), Some(ToolChoice::Function(id.to_string())));
         }
         let prefix = format!("{id}__");
-        let group: Vec<ToolSpec> = specs.iter().filter(|s| s.name.starts_with(&prefix)).cloned().collect();
+        let group: Vec<ToolSpec> =
+            specs.iter().filter(|s| s.name.starts_with(&prefix)).cloned().collect();
         if !group.is_empty() {
             return (group, Some(ToolChoice::Required));
         }
-        warn!(tool_choice = id, "the composer chose a tool this agent does not have; letting the model decide");
+        warn!(
+            tool_choice = id,
+            "the composer chose a tool this agent does not have; letting the model decide"
+        );
         (specs.to_vec(), None)
     }
 
@@ -215,7 +242,11 @@ impl Agent {
         stats: &mut TurnStats,
         workflow: &mut ToolWorkflow,
     ) -> Result<(), StreamError> {
-        let ctx = ToolContext { request: turn.context.clone(), thread_id: turn.thread.id.clone(), events: sink.clone() };
+        let ctx = ToolContext {
+            request: turn.context.clone(),
+            thread_id: turn.thread.id.clone(),
+            events: sink.clone(),
+        };
         let instructions = context::instructions(&self.config.system_prompt, &turn.context);
         let attachment_options = AttachmentOptions {
             api: self.config.api,
@@ -223,8 +254,12 @@ impl Agent {
             text_max_bytes: self.config.attachment_text_max_bytes,
         };
         let attachments = attachments::resolve(turn, &attachment_options).await;
-        let (mut input, turn_start) =
-            input::build_bounded_input(&turn.history, self.config.history_token_budget, &self.config.budgets, &attachments);
+        let (mut input, turn_start) = input::build_bounded_input(
+            &turn.history,
+            self.config.history_token_budget,
+            &self.config.budgets,
+            &attachments,
+        );
         // this turn's tools: the server tools, plus what the MCP servers offer this caller
         let mut turn_tools = self.tools.clone();
         let mcp = self.mcp.as_ref().map(|mcp| mcp.begin(&turn.context));
@@ -242,8 +277,19 @@ impl Agent {
                 (0, false) if turn.input.is_some() => Self::first_round_tools(&specs, &options),
                 _ => (specs.clone(), None),
             };
-            let mut request = ModelRequest { model: model.clone(), instructions: instructions.clone(), input: input.clone(), tools, tool_choice };
-            let estimate = fit_to_budget(&mut request, self.config.budgets.model_input_tokens, turn_start, &turn.context.request_id)?;
+            let mut request = ModelRequest {
+                model: model.clone(),
+                instructions: instructions.clone(),
+                input: input.clone(),
+                tools,
+                tool_choice,
+            };
+            let estimate = fit_to_budget(
+                &mut request,
+                self.config.budgets.model_input_tokens,
+                turn_start,
+                &turn.context.request_id,
+            )?;
             // the turn's tokens count against the user's daily limit: the input estimate now
             // (it is billed even if the turn is cut), the provider's figures once it reports them
             turn.context.tokens.add(estimate);
@@ -275,8 +321,15 @@ impl Agent {
             }
             for call in calls {
                 let record = self.call_tool(&turn_tools, &call, &ctx, sink, workflow).await?;
-                input.push(InputItem::FunctionCall { call_id: record.call_id.clone(), name: record.name.clone(), arguments: record.arguments.clone() });
-                input.push(InputItem::FunctionCallOutput { call_id: record.call_id.clone(), output: record.output.clone() });
+                input.push(InputItem::FunctionCall {
+                    call_id: record.call_id.clone(),
+                    name: record.name.clone(),
+                    arguments: record.arguments.clone(),
+                });
+                input.push(InputItem::FunctionCallOutput {
+                    call_id: record.call_id.clone(),
+                    output: record.output.clone(),
+                });
                 sink.done(record.to_item(sink)).await?;
             }
         }
@@ -329,9 +382,10 @@ impl Agent {
                     }
                     continue;
                 }
-                Ok(ModelEvent::Refusal(text)) => {
-                    StreamError::custom(format!("The model declined to answer: {}", input::bounded(&text, 500)), false)
-                }
+                Ok(ModelEvent::Refusal(text)) => StreamError::custom(
+                    format!("The model declined to answer: {}", input::bounded(&text, 500)),
+                    false,
+                ),
                 Err(err) => {
                     warn!(error = %err, hint = err.hint(), streamed = reply.started(), "model stream failed");
                     err.to_stream_error()
@@ -371,7 +425,12 @@ impl Agent {
                 sink.progress(Some("bolt"), tool.progress_text()).await?;
                 match parse_arguments(&call.arguments) {
                     Err(e) => Err(format!("the arguments are not valid JSON: {e}")),
-                    Ok(args) => match tokio::time::timeout(tool.timeout().unwrap_or(TOOL_TIMEOUT), tool.call(args, ctx)).await {
+                    Ok(args) => match tokio::time::timeout(
+                        tool.timeout().unwrap_or(TOOL_TIMEOUT),
+                        tool.call(args, ctx),
+                    )
+                    .await
+                    {
                         Ok(Ok(value)) => Ok(value),
                         Ok(Err(err)) => {
                             warn!(tool = %call.name, error = %err, "tool failed");
@@ -386,23 +445,53 @@ impl Agent {
             }
         };
         let (output, failure) = match outcome {
-            Ok(Value::String(text)) => (budget::trim_marked(&text, self.config.budgets.tool_output_bytes().min(MAX_TOOL_OUTPUT)), None),
-            Ok(value) => (budget::trim_marked(&value.to_string(), self.config.budgets.tool_output_bytes().min(MAX_TOOL_OUTPUT)), None),
+            Ok(Value::String(text)) => (
+                budget::trim_marked(
+                    &text,
+                    self.config.budgets.tool_output_bytes().min(MAX_TOOL_OUTPUT),
+                ),
+                None,
+            ),
+            Ok(value) => (
+                budget::trim_marked(
+                    &value.to_string(),
+                    self.config.budgets.tool_output_bytes().min(MAX_TOOL_OUTPUT),
+                ),
+                None,
+            ),
             Err(message) => (json!({"error": message}).to_string(), Some(message)),
         };
         workflow.finish(sink, task, failure.as_deref()).await?;
-        Ok(ToolCallRecord::new(&call.call_id, &call.name, &call.arguments, &output, failure.is_some(), workflow.id()))
+        Ok(ToolCallRecord::new(
+            &call.call_id,
+            &call.name,
+            &call.arguments,
+            &output,
+            failure.is_some(),
+            workflow.id(),
+        ))
     }
 }
 
 /// Fits a request to the model-input budget (see [`budget::fit`]); a request whose
 /// instructions and tool definitions alone are over it cannot be sent.
 /// Returns the request's estimated input tokens.
-fn fit_to_budget(request: &mut ModelRequest, tokens: usize, turn_start: usize, request_id: &str) -> Result<u64, StreamError> {
+fn fit_to_budget(
+    request: &mut ModelRequest,
+    tokens: usize,
+    turn_start: usize,
+    request_id: &str,
+) -> Result<u64, StreamError> {
     match budget::fit(request, tokens, turn_start) {
         Ok(fitted) => {
             if fitted.dropped_items > 0 || fitted.trimmed_items > 0 {
-                info!(request_id, dropped = fitted.dropped_items, trimmed = fitted.trimmed_items, tokens = fitted.tokens, "model input fitted to its budget");
+                info!(
+                    request_id,
+                    dropped = fitted.dropped_items,
+                    trimmed = fitted.trimmed_items,
+                    tokens = fitted.tokens,
+                    "model input fitted to its budget"
+                );
             }
             Ok(fitted.tokens as u64)
         }
@@ -441,7 +530,6 @@ fn client_call(sink: &EventSink, call: &ToolCall) -> ThreadItem {
     })
 }
 
-
 #[async_trait]
 impl Responder for Agent {
     async fn respond(&self, turn: Turn, sink: EventSink) -> Result<(), StreamError> {
@@ -479,13 +567,27 @@ impl Responder for Agent {
         Ok(())
     }
 
-    fn check_input(&self, input: &UserMessageInput, _context: &RequestContext) -> Result<(), ChatKitError> {
+    fn check_input(
+        &self,
+        input: &UserMessageInput,
+        _context: &RequestContext,
+    ) -> Result<(), ChatKitError> {
         match input.inference_options.model.as_deref() {
             Some(model) if !self.config.offers_model(model) => {
                 let mut offered = vec![self.config.model.as_str()];
-                offered.extend(self.config.models.iter().map(String::as_str).filter(|m| *m != self.config.model));
+                offered.extend(
+                    self.config
+                        .models
+                        .iter()
+                        .map(String::as_str)
+                        .filter(|m| *m != self.config.model),
+                );
                 Err(ChatKitError::BadRequest {
-                    message: format!("the model `{}` is not offered here; choose one of: {}", input::bounded(model, 100), offered.join(", ")),
+                    message: format!(
+                        "the model `{}` is not offered here; choose one of: {}",
+                        input::bounded(model, 100),
+                        offered.join(", ")
+                    ),
                     field: Some("params.input.inference_options.model".into()),
                 })
             }
@@ -494,13 +596,19 @@ impl Responder for Agent {
     }
 
     /// `input.transcribe` through the provider's `/audio/transcriptions`.
-    async fn transcribe(&self, _context: &RequestContext, audio: AudioInput) -> Result<TranscriptionResult, ChatKitError> {
+    async fn transcribe(
+        &self,
+        _context: &RequestContext,
+        audio: AudioInput,
+    ) -> Result<TranscriptionResult, ChatKitError> {
         let unavailable = |e: crate::client::ModelError| {
             warn!(error = %e, "the model API key could not be read for a transcription");
             ChatKitError::Unavailable("dictation is not available right now; try again".into())
         };
         if !self.client.has_model().await.map_err(unavailable)? {
-            return Err(ChatKitError::NotImplemented("dictation needs a model API key, and none is configured yet".into()));
+            return Err(ChatKitError::NotImplemented(
+                "dictation needs a model API key, and none is configured yet".into(),
+            ));
         }
         let key = self.client.api_key().await.map_err(unavailable)?;
         self.transcriber.transcribe(audio, key.as_deref()).await

@@ -68,7 +68,14 @@ fn kind(mime: &str) -> Kind {
         m if m.starts_with("text/")
             || m.ends_with("+json")
             || m.ends_with("+xml")
-            || matches!(m, "application/json" | "application/xml" | "application/yaml" | "application/x-yaml" | "application/x-ndjson") =>
+            || matches!(
+                m,
+                "application/json"
+                    | "application/xml"
+                    | "application/yaml"
+                    | "application/x-yaml"
+                    | "application/x-ndjson"
+            ) =>
         {
             Kind::Text
         }
@@ -82,7 +89,8 @@ pub async fn resolve(turn: &Turn, options: &AttachmentOptions) -> AttachmentInpu
     for item in turn.history.iter().rev() {
         if let ThreadItem::UserMessage(message) = item {
             for attachment in &message.attachments {
-                if wanted.len() < MAX_RESOLVED && !wanted.iter().any(|w| w.id() == attachment.id()) {
+                if wanted.len() < MAX_RESOLVED && !wanted.iter().any(|w| w.id() == attachment.id())
+                {
                     wanted.push(attachment);
                 }
             }
@@ -97,17 +105,32 @@ pub async fn resolve(turn: &Turn, options: &AttachmentOptions) -> AttachmentInpu
     wanted.iter().map(|a| a.id().to_string()).zip(resolved).collect()
 }
 
-async fn resolve_one(store: Option<&dyn AttachmentStore>, user: &UserId, attachment: &Attachment, o: &AttachmentOptions) -> AttachmentInput {
+async fn resolve_one(
+    store: Option<&dyn AttachmentStore>,
+    user: &UserId,
+    attachment: &Attachment,
+    o: &AttachmentOptions,
+) -> AttachmentInput {
     let unreadable = |reason: &str| AttachmentInput::Unreadable { reason: reason.to_string() };
-    let Some(store) = store else { return unreadable("attachments are not enabled on this server") };
+    let Some(store) = store else {
+        return unreadable("attachments are not enabled on this server");
+    };
     let result = match kind(attachment.mime_type()) {
-        Kind::Image => url_or_data(store, user, attachment, o.inline).await.map(|url| AttachmentInput::Image { url }),
-        Kind::Pdf if o.api == ModelApi::ChatCompletions => return unreadable("this model API does not read PDF files"),
-        Kind::Pdf => url_or_data(store, user, attachment, o.inline).await.map(|url| AttachmentInput::File { url }),
+        Kind::Image => url_or_data(store, user, attachment, o.inline)
+            .await
+            .map(|url| AttachmentInput::Image { url }),
+        Kind::Pdf if o.api == ModelApi::ChatCompletions => {
+            return unreadable("this model API does not read PDF files")
+        }
+        Kind::Pdf => url_or_data(store, user, attachment, o.inline)
+            .await
+            .map(|url| AttachmentInput::File { url }),
         Kind::Text => text(store, user, attachment, o.text_max_bytes).await,
         Kind::Other => {
             let reason = match attachment.mime_type() {
-                m if m.starts_with("image/") => "the model reads PNG, JPEG, GIF and WebP images only".to_string(),
+                m if m.starts_with("image/") => {
+                    "the model reads PNG, JPEG, GIF and WebP images only".to_string()
+                }
                 m => format!("{m} files are not sent to the model"),
             };
             return AttachmentInput::Unreadable { reason };
@@ -121,7 +144,12 @@ async fn resolve_one(store: Option<&dyn AttachmentStore>, user: &UserId, attachm
 
 /// An expiring URL, or the bytes as a `data:` URL when `inline` (or when the store has no
 /// URLs).
-async fn url_or_data(store: &dyn AttachmentStore, user: &UserId, attachment: &Attachment, inline: bool) -> Result<String, String> {
+async fn url_or_data(
+    store: &dyn AttachmentStore,
+    user: &UserId,
+    attachment: &Attachment,
+    inline: bool,
+) -> Result<String, String> {
     if !inline {
         if let Some(url) = store.download_url(user, attachment).await.map_err(|e| e.to_string())? {
             return Ok(url);
@@ -133,19 +161,32 @@ async fn url_or_data(store: &dyn AttachmentStore, user: &UserId, attachment: &At
         .map_err(|e| e.to_string())?
         .ok_or("its bytes cannot be read back from storage")?;
     if bytes.truncated() {
-        return Err(format!("it is larger than the {MAX_INLINE_BYTES} bytes that can be sent inline"));
+        return Err(format!(
+            "it is larger than the {MAX_INLINE_BYTES} bytes that can be sent inline"
+        ));
     }
     let data = base64::engine::general_purpose::STANDARD.encode(&bytes.data);
     Ok(format!("data:{};base64,{data}", attachment.mime_type()))
 }
 
 /// The beginning of a UTF-8 text file.
-async fn text(store: &dyn AttachmentStore, user: &UserId, attachment: &Attachment, max: u64) -> Result<AttachmentInput, String> {
-    let bytes = store.read(user, attachment, max).await.map_err(|e| e.to_string())?.ok_or("its bytes cannot be read back from storage")?;
+async fn text(
+    store: &dyn AttachmentStore,
+    user: &UserId,
+    attachment: &Attachment,
+    max: u64,
+) -> Result<AttachmentInput, String> {
+    let bytes = store
+        .read(user, attachment, max)
+        .await
+        .map_err(|e| e.to_string())?
+        .ok_or("its bytes cannot be read back from storage")?;
     let text = match std::str::from_utf8(&bytes.data) {
         Ok(text) => text,
         // a character cut by the size limit is dropped, not an error
-        Err(e) if bytes.truncated() && e.error_len().is_none() => std::str::from_utf8(&bytes.data[..e.valid_up_to()]).unwrap_or_default(),
+        Err(e) if bytes.truncated() && e.error_len().is_none() => {
+            std::str::from_utf8(&bytes.data[..e.valid_up_to()]).unwrap_or_default()
+        }
         Err(_) => return Err("it is not UTF-8 text".into()),
     };
     let text = text.strip_prefix('\u{feff}').unwrap_or(text).to_string();

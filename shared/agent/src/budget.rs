@@ -112,7 +112,11 @@ fn value_len(value: &Value) -> usize {
 /// items before it are history and go first, oldest first, a function call always together
 /// with its output. Then the turn's tool results shrink, oldest first; then the turn's
 /// messages. Returns what was done, or [`TooLarge`].
-pub fn fit(request: &mut ModelRequest, budget: usize, turn_start: usize) -> Result<Fitted, TooLarge> {
+pub fn fit(
+    request: &mut ModelRequest,
+    budget: usize,
+    turn_start: usize,
+) -> Result<Fitted, TooLarge> {
     let fixed = fixed_tokens(&request.instructions, &request.tools);
     if fixed >= budget {
         return Err(TooLarge { fixed_tokens: fixed, budget });
@@ -169,11 +173,15 @@ impl Pass {
     fn text_of(self, item: &mut InputItem) -> Option<&mut String> {
         match (self, item) {
             (Pass::ToolOutputs, InputItem::FunctionCallOutput { output, .. }) => Some(output),
-            (Pass::Messages, InputItem::Message { role: Role::User | Role::Assistant, text }) => Some(text),
-            (Pass::Messages, InputItem::UserParts(parts)) => parts.iter_mut().find_map(|p| match p {
-                InputPart::Text(text) => Some(text),
-                _ => None,
-            }),
+            (Pass::Messages, InputItem::Message { role: Role::User | Role::Assistant, text }) => {
+                Some(text)
+            }
+            (Pass::Messages, InputItem::UserParts(parts)) => {
+                parts.iter_mut().find_map(|p| match p {
+                    InputPart::Text(text) => Some(text),
+                    _ => None,
+                })
+            }
             _ => None,
         }
     }
@@ -182,7 +190,9 @@ impl Pass {
 /// How many items starting at `i` belong together: a run of function calls and their outputs
 /// is dropped whole, so no output is ever left without its call or the other way round.
 fn group_len(input: &[InputItem], i: usize) -> usize {
-    let is_call = |item: &InputItem| matches!(item, InputItem::FunctionCall { .. } | InputItem::FunctionCallOutput { .. });
+    let is_call = |item: &InputItem| {
+        matches!(item, InputItem::FunctionCall { .. } | InputItem::FunctionCallOutput { .. })
+    };
     if is_call(&input[i]) {
         input[i..].iter().take_while(|item| is_call(item)).count()
     } else {
@@ -196,7 +206,13 @@ mod tests {
     use crate::client::ToolSpec;
 
     fn request(input: Vec<InputItem>) -> ModelRequest {
-        ModelRequest { model: "m".into(), instructions: "be brief".into(), input, tools: vec![], tool_choice: None }
+        ModelRequest {
+            model: "m".into(),
+            instructions: "be brief".into(),
+            input,
+            tools: vec![],
+            tool_choice: None,
+        }
     }
 
     #[test]
@@ -215,7 +231,11 @@ mod tests {
         let big = "h".repeat(4000);
         let mut r = request(vec![
             InputItem::message(Role::User, big.clone()),
-            InputItem::FunctionCall { call_id: "a".into(), name: "f".into(), arguments: "{}".into() },
+            InputItem::FunctionCall {
+                call_id: "a".into(),
+                name: "f".into(),
+                arguments: "{}".into(),
+            },
             InputItem::FunctionCallOutput { call_id: "a".into(), output: big.clone() },
             InputItem::message(Role::Assistant, big.clone()),
             InputItem::message(Role::User, "the question"),
@@ -231,14 +251,21 @@ mod tests {
     fn then_this_turns_tool_results_then_its_messages_shrink() {
         let mut r = request(vec![
             InputItem::message(Role::User, "q".repeat(2000)),
-            InputItem::FunctionCall { call_id: "a".into(), name: "search".into(), arguments: "{}".into() },
+            InputItem::FunctionCall {
+                call_id: "a".into(),
+                name: "search".into(),
+                arguments: "{}".into(),
+            },
             InputItem::FunctionCallOutput { call_id: "a".into(), output: "r".repeat(20_000) },
         ]);
         let fitted = fit(&mut r, 1500, 0).unwrap();
         assert_eq!(fitted.dropped_items, 0, "nothing of this turn is dropped");
         let InputItem::FunctionCallOutput { output, .. } = &r.input[2] else { panic!() };
         assert!(is_trimmed(output) && output.len() < 20_000);
-        assert!(matches!(&r.input[0], InputItem::Message { text, .. } if text.len() == 2000), "the question stays whole");
+        assert!(
+            matches!(&r.input[0], InputItem::Message { text, .. } if text.len() == 2000),
+            "the question stays whole"
+        );
         assert!(fitted.tokens <= 1500, "{fitted:?}");
 
         let mut tiny = request(vec![InputItem::message(Role::User, "q".repeat(40_000))]);
@@ -250,7 +277,11 @@ mod tests {
     #[test]
     fn instructions_and_tools_over_the_budget_are_too_large() {
         let mut r = request(vec![InputItem::message(Role::User, "hi")]);
-        r.tools = vec![ToolSpec { name: "t".into(), description: "d".repeat(4000), parameters: serde_json::json!({}) }];
+        r.tools = vec![ToolSpec {
+            name: "t".into(),
+            description: "d".repeat(4000),
+            parameters: serde_json::json!({}),
+        }];
         assert!(fit(&mut r, 500, 0).is_err());
     }
 }

@@ -188,9 +188,11 @@ impl Default for AgentConfig {
 /// (localhost, 127.0.0.0/8, ::1) in local mode: outside Lambda, or under `make dev`
 /// (`CHATKIT_DEV_AUTH=1`).
 pub fn check_outbound_url(variable: &str, url: &str, local: bool) -> Result<(), ConfigError> {
-    let parsed = reqwest::Url::parse(url).map_err(|e| ConfigError::new(variable, format!("`{url}` is not a URL: {e}")))?;
+    let parsed = reqwest::Url::parse(url)
+        .map_err(|e| ConfigError::new(variable, format!("`{url}` is not a URL: {e}")))?;
     let host = parsed.host_str().unwrap_or_default().trim_start_matches('[').trim_end_matches(']');
-    let loopback = host.eq_ignore_ascii_case("localhost") || host.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback());
+    let loopback = host.eq_ignore_ascii_case("localhost")
+        || host.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback());
     match parsed.scheme() {
         "https" if !host.is_empty() => Ok(()),
         "http" if local && loopback => Ok(()),
@@ -212,7 +214,8 @@ impl AgentConfig {
     pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
         let get = |name: &str| get(name).map(|v| v.trim().to_string()).filter(|v| !v.is_empty());
         let mut c = Self::default();
-        let local = get("AWS_LAMBDA_RUNTIME_API").is_none() || matches!(get("CHATKIT_DEV_AUTH").as_deref(), Some("1" | "true"));
+        let local = get("AWS_LAMBDA_RUNTIME_API").is_none()
+            || matches!(get("CHATKIT_DEV_AUTH").as_deref(), Some("1" | "true"));
         if let Some(url) = get("OPENAI_BASE_URL") {
             check_outbound_url("OPENAI_BASE_URL", &url, local)?;
             c.base_url = url.trim_end_matches('/').to_string();
@@ -223,24 +226,39 @@ impl AgentConfig {
         }
         c.title_model = get("CHATKIT_TITLE_MODEL").unwrap_or_else(|| c.model.clone());
         if let Some(list) = get("CHATKIT_MODELS") {
-            c.models = list.split(',').map(str::trim).filter(|m| !m.is_empty()).map(str::to_string).collect();
+            c.models = list
+                .split(',')
+                .map(str::trim)
+                .filter(|m| !m.is_empty())
+                .map(str::to_string)
+                .collect();
         }
         if let Some(api) = get("CHATKIT_MODEL_API") {
             c.api = match api.as_str() {
                 "responses" => ModelApi::Responses,
                 "chat_completions" => ModelApi::ChatCompletions,
-                _ => return Err(ConfigError::new("CHATKIT_MODEL_API", "expected `responses` or `chat_completions`")),
+                _ => {
+                    return Err(ConfigError::new(
+                        "CHATKIT_MODEL_API",
+                        "expected `responses` or `chat_completions`",
+                    ))
+                }
             };
         }
         if let Some(prompt) = get("CHATKIT_SYSTEM_PROMPT") {
             c.system_prompt = prompt;
         } else if let Some(path) = get("CHATKIT_SYSTEM_PROMPT_FILE") {
-            c.system_prompt = std::fs::read_to_string(&path)
-                .map_err(|e| ConfigError::new("CHATKIT_SYSTEM_PROMPT_FILE", format!("cannot read {path}: {e}")))?;
+            c.system_prompt = std::fs::read_to_string(&path).map_err(|e| {
+                ConfigError::new("CHATKIT_SYSTEM_PROMPT_FILE", format!("cannot read {path}: {e}"))
+            })?;
         }
         let number = |name: &str| -> Result<Option<u64>, ConfigError> {
             get(name)
-                .map(|v| v.parse::<u64>().map_err(|_| ConfigError::new(name, format!("`{v}` is not a non-negative integer"))))
+                .map(|v| {
+                    v.parse::<u64>().map_err(|_| {
+                        ConfigError::new(name, format!("`{v}` is not a non-negative integer"))
+                    })
+                })
                 .transpose()
         };
         let millis = |name: &str| -> Result<Option<Duration>, ConfigError> {
@@ -271,7 +289,8 @@ impl AgentConfig {
             c.max_output_tokens = (n > 0).then(|| n.min(u32::MAX as u64) as u32);
         }
         c.connect_timeout = millis("CHATKIT_CONNECT_TIMEOUT_MS")?.unwrap_or(c.connect_timeout);
-        c.first_token_timeout = millis("CHATKIT_FIRST_TOKEN_TIMEOUT_MS")?.unwrap_or(c.first_token_timeout);
+        c.first_token_timeout =
+            millis("CHATKIT_FIRST_TOKEN_TIMEOUT_MS")?.unwrap_or(c.first_token_timeout);
         c.idle_timeout = millis("CHATKIT_IDLE_TIMEOUT_MS")?.unwrap_or(c.idle_timeout);
         c.retry_backoff = millis("CHATKIT_MODEL_RETRY_BACKOFF_MS")?.unwrap_or(c.retry_backoff);
         if let Some(n) = number("CHATKIT_MODEL_MAX_RETRIES")? {
@@ -284,9 +303,15 @@ impl AgentConfig {
             check_outbound_url("CHATKIT_RETRIEVAL_URL", &url, local)?;
             c.retrieval_url = Some(url);
         }
-        c.attachment_inline = matches!(get("CHATKIT_ATTACHMENT_INLINE").as_deref(), Some("1" | "true"));
+        c.attachment_inline =
+            matches!(get("CHATKIT_ATTACHMENT_INLINE").as_deref(), Some("1" | "true"));
         match number("CHATKIT_ATTACHMENT_TEXT_MAX_BYTES")? {
-            Some(0) => return Err(ConfigError::new("CHATKIT_ATTACHMENT_TEXT_MAX_BYTES", "must be greater than 0")),
+            Some(0) => {
+                return Err(ConfigError::new(
+                    "CHATKIT_ATTACHMENT_TEXT_MAX_BYTES",
+                    "must be greater than 0",
+                ))
+            }
             Some(n) => c.attachment_text_max_bytes = n,
             None => {}
         }
@@ -294,16 +319,26 @@ impl AgentConfig {
             c.transcribe_model = model;
         }
         match number("CHATKIT_TRANSCRIBE_MAX_BYTES")? {
-            Some(0) => return Err(ConfigError::new("CHATKIT_TRANSCRIBE_MAX_BYTES", "must be greater than 0")),
+            Some(0) => {
+                return Err(ConfigError::new(
+                    "CHATKIT_TRANSCRIBE_MAX_BYTES",
+                    "must be greater than 0",
+                ))
+            }
             Some(n) => c.transcribe_max_bytes = n as usize,
             None => {}
         }
         if let Some(json) = get("CHATKIT_CLIENT_TOOLS") {
-            c.client_tools = serde_json::from_str(&json)
-                .map_err(|e| ConfigError::new("CHATKIT_CLIENT_TOOLS", format!("expected a JSON array of {{name, description, parameters}}: {e}")))?;
+            c.client_tools = serde_json::from_str(&json).map_err(|e| {
+                ConfigError::new(
+                    "CHATKIT_CLIENT_TOOLS",
+                    format!("expected a JSON array of {{name, description, parameters}}: {e}"),
+                )
+            })?;
         }
         if let Some(json) = get("CHATKIT_MCP_SERVERS") {
-            c.mcp_servers = parse_servers(&json).map_err(|e| ConfigError::new("CHATKIT_MCP_SERVERS", e))?;
+            c.mcp_servers =
+                parse_servers(&json).map_err(|e| ConfigError::new("CHATKIT_MCP_SERVERS", e))?;
             for server in &c.mcp_servers {
                 check_outbound_url("CHATKIT_MCP_SERVERS", &server.url, local)?;
             }
@@ -343,7 +378,8 @@ mod tests {
     use super::*;
 
     fn lookup(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
-        let pairs: Vec<(String, String)> = pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        let pairs: Vec<(String, String)> =
+            pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
         move |name| pairs.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone())
     }
 
@@ -363,12 +399,23 @@ mod tests {
         let on_lambda = ("AWS_LAMBDA_RUNTIME_API", "127.0.0.1:9001");
         for var in ["OPENAI_BASE_URL", "CHATKIT_RETRIEVAL_URL"] {
             assert!(AgentConfig::from_lookup(lookup(&[(var, "https://api.example/v1")])).is_ok());
-            assert!(AgentConfig::from_lookup(lookup(&[on_lambda, (var, "https://api.example/v1")])).is_ok());
-            assert!(AgentConfig::from_lookup(lookup(&[(var, "http://127.0.0.1:11434/v1")])).is_ok(), "loopback, locally");
+            assert!(AgentConfig::from_lookup(lookup(&[
+                on_lambda,
+                (var, "https://api.example/v1")
+            ]))
+            .is_ok());
+            assert!(
+                AgentConfig::from_lookup(lookup(&[(var, "http://127.0.0.1:11434/v1")])).is_ok(),
+                "loopback, locally"
+            );
             assert!(AgentConfig::from_lookup(lookup(&[(var, "http://[::1]:11434/v1")])).is_ok());
             let dev = [on_lambda, ("CHATKIT_DEV_AUTH", "1"), (var, "http://localhost:11434/v1")];
             assert!(AgentConfig::from_lookup(lookup(&dev)).is_ok(), "make dev is local");
-            for bad in [vec![on_lambda, (var, "http://127.0.0.1:11434/v1")], vec![(var, "http://10.1.2.3/v1")], vec![(var, "ftp://x/v1")]] {
+            for bad in [
+                vec![on_lambda, (var, "http://127.0.0.1:11434/v1")],
+                vec![(var, "http://10.1.2.3/v1")],
+                vec![(var, "ftp://x/v1")],
+            ] {
                 let err = AgentConfig::from_lookup(lookup(&bad)).unwrap_err();
                 assert_eq!(err.variable, var);
                 assert!(err.message.contains("https://"), "{err}");
@@ -403,7 +450,10 @@ mod tests {
             ("CHATKIT_CLIENT_TOOLS", "{}"),
             ("CHATKIT_MCP_SERVERS", r#"[{"name": "x", "url": "http://x", "auth": "bearer"}]"#),
             ("CHATKIT_MCP_TOOLS_TTL_SECONDS", "-1"),
-            ("CHATKIT_MCP_SERVERS", r#"[{"name": "x", "url": "http://mcp.example/mcp", "auth": "none"}]"#),
+            (
+                "CHATKIT_MCP_SERVERS",
+                r#"[{"name": "x", "url": "http://mcp.example/mcp", "auth": "none"}]"#,
+            ),
             ("OPENAI_BASE_URL", "localhost"),
             ("OPENAI_BASE_URL", "http://models.internal/v1"),
             ("CHATKIT_RETRIEVAL_URL", "http://search.example/q"),

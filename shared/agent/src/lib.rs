@@ -21,8 +21,8 @@ mod offline;
 mod reply;
 mod title;
 pub mod tools;
-pub mod workflow;
 pub mod transcribe;
+pub mod workflow;
 
 use std::sync::Arc;
 
@@ -84,7 +84,9 @@ pub fn responder_from_config(
         }
         Arc::new(agent)
     } else {
-        tracing::warn!("no model configured (OPENAI_API_KEY / OPENAI_BASE_URL): using the offline responder");
+        tracing::warn!(
+            "no model configured (OPENAI_API_KEY / OPENAI_BASE_URL): using the offline responder"
+        );
         Arc::new(OfflineResponder)
     }
 }

@@ -12,7 +12,11 @@ pub struct OfflineResponder;
 
 /// The reply to `text`.
 pub fn offline_reply(text: &str) -> String {
-    let echo = if text.trim().is_empty() { "(no new message)".to_string() } else { text.trim().to_string() };
+    let echo = if text.trim().is_empty() {
+        "(no new message)".to_string()
+    } else {
+        text.trim().to_string()
+    };
     format!(
         "I'm the **offline responder**: no model is configured on this server, so I can only echo you.\n\n\
          You said: {echo}\n\n\
@@ -25,7 +29,13 @@ pub fn offline_reply(text: &str) -> String {
 #[async_trait]
 impl Responder for OfflineResponder {
     async fn respond(&self, turn: Turn, sink: EventSink) -> Result<(), StreamError> {
-        let text = offline_reply(&turn.input.as_ref().map(chatkit_protocol::UserMessageItem::plain_text).unwrap_or_default());
+        let text = offline_reply(
+            &turn
+                .input
+                .as_ref()
+                .map(chatkit_protocol::UserMessageItem::plain_text)
+                .unwrap_or_default(),
+        );
         let mut reply = Reply::new(&sink);
         for chunk in text.split_inclusive("\n\n") {
             reply.delta(chunk).await?;

@@ -4,7 +4,8 @@
 //! `sink.new_id("msg")`, never from the model.
 
 use chatkit_protocol::{
-    timestamp, Annotation, AssistantMessageContent, AssistantMessageItem, ThreadItemUpdate, ThreadStreamEvent,
+    timestamp, Annotation, AssistantMessageContent, AssistantMessageItem, ThreadItemUpdate,
+    ThreadStreamEvent,
 };
 use chatkit_server::{EventSink, StreamClosed};
 
@@ -42,15 +43,19 @@ impl<'a> Reply<'a> {
         };
         self.sink.emit(ThreadStreamEvent::ItemAdded { item: item.clone().into() }).await?;
         self.item = Some(item);
-        self.update(ThreadItemUpdate::ContentPartAdded { content_index: 0, content: AssistantMessageContent::text("") })
-            .await
+        self.update(ThreadItemUpdate::ContentPartAdded {
+            content_index: 0,
+            content: AssistantMessageContent::text(""),
+        })
+        .await
     }
 
     /// Sends one `text_delta`.
     pub async fn delta(&mut self, delta: &str) -> Result<(), StreamClosed> {
         self.start().await?;
         self.content.text.push_str(delta);
-        self.update(ThreadItemUpdate::TextDelta { content_index: 0, delta: delta.to_string() }).await
+        self.update(ThreadItemUpdate::TextDelta { content_index: 0, delta: delta.to_string() })
+            .await
     }
 
     /// Sends `annotation_added` at the next index.
@@ -58,7 +63,12 @@ impl<'a> Reply<'a> {
         self.start().await?;
         let annotation_index = self.content.annotations.len();
         self.content.annotations.push(annotation.clone());
-        self.update(ThreadItemUpdate::AnnotationAdded { content_index: 0, annotation_index, annotation }).await
+        self.update(ThreadItemUpdate::AnnotationAdded {
+            content_index: 0,
+            annotation_index,
+            annotation,
+        })
+        .await
     }
 
     /// Sends `content_part.done` and `thread.item.done` (persisted); returns the text, or
@@ -66,7 +76,11 @@ impl<'a> Reply<'a> {
     pub async fn finish(mut self) -> Result<Option<String>, StreamClosed> {
         let Some(mut item) = self.item.take() else { return Ok(None) };
         self.item = Some(item.clone());
-        self.update(ThreadItemUpdate::ContentPartDone { content_index: 0, content: self.content.clone() }).await?;
+        self.update(ThreadItemUpdate::ContentPartDone {
+            content_index: 0,
+            content: self.content.clone(),
+        })
+        .await?;
         let text = self.content.text.clone();
         item.content = vec![self.content];
         self.sink.done(item).await?;

@@ -12,7 +12,8 @@ use tracing::{debug, warn};
 use crate::client::{InputItem, ModelClient, ModelRequest, Role};
 use crate::input::bounded;
 
-const TITLE_PROMPT: &str = "Write a title of at most six words for a conversation that starts with the user's message \
+const TITLE_PROMPT: &str =
+    "Write a title of at most six words for a conversation that starts with the user's message \
     below. Answer with the title only: no quotes, no trailing punctuation.";
 const TITLE_TIMEOUT: Duration = Duration::from_secs(20);
 const MAX_TITLE: usize = 80;
@@ -36,7 +37,12 @@ impl PendingTitle {
     }
 
     /// Starts the side call with the user's text.
-    pub(crate) fn start(client: ModelClient, model: String, thread: ThreadMetadata, user_text: String) -> Self {
+    pub(crate) fn start(
+        client: ModelClient,
+        model: String,
+        thread: ThreadMetadata,
+        user_text: String,
+    ) -> Self {
         let request = ModelRequest {
             model,
             instructions: TITLE_PROMPT.into(),
@@ -88,7 +94,10 @@ impl Drop for PendingTitle {
 /// One line, without quotes or trailing punctuation, bounded.
 fn clean_title(text: &str) -> Option<String> {
     let line = text.lines().map(str::trim).find(|l| !l.is_empty())?;
-    let line = line.trim_start_matches(['#', ' ']).trim_matches(['"', '\'', '*', '`', ' ']).trim_end_matches(['.', '!', ':']);
+    let line = line
+        .trim_start_matches(['#', ' '])
+        .trim_matches(['"', '\'', '*', '`', ' '])
+        .trim_end_matches(['.', '!', ':']);
     (!line.is_empty()).then(|| bounded(line, MAX_TITLE))
 }
 

@@ -25,7 +25,10 @@ pub struct ToolContext {
 
 impl std::fmt::Debug for ToolContext {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ToolContext").field("request", &self.request).field("thread_id", &self.thread_id).finish_non_exhaustive()
+        f.debug_struct("ToolContext")
+            .field("request", &self.request)
+            .field("thread_id", &self.thread_id)
+            .finish_non_exhaustive()
     }
 }
 
@@ -63,7 +66,11 @@ pub trait Tool: Send + Sync + 'static {
 }
 
 pub(crate) fn spec(tool: &dyn Tool) -> ToolSpec {
-    ToolSpec { name: tool.name().to_string(), description: tool.description().to_string(), parameters: tool.parameters() }
+    ToolSpec {
+        name: tool.name().to_string(),
+        description: tool.description().to_string(),
+        parameters: tool.parameters(),
+    }
 }
 
 /// Searches a retrieval service: POSTs `{"query", "user_id"}` as JSON to the configured URL,
@@ -124,11 +131,18 @@ impl Tool for RetrievalTool {
         if let Some(token) = &ctx.request.access_token {
             request = request.bearer_auth(token);
         }
-        let response = request.send().await.map_err(|e| ToolError::new(format!("the search service is unreachable: {}", e.without_url())))?;
+        let response = request.send().await.map_err(|e| {
+            ToolError::new(format!("the search service is unreachable: {}", e.without_url()))
+        })?;
         let status = response.status();
         if !status.is_success() {
-            return Err(ToolError::new(format!("the search service answered HTTP {}", status.as_u16())));
+            return Err(ToolError::new(format!(
+                "the search service answered HTTP {}",
+                status.as_u16()
+            )));
         }
-        response.json::<Value>().await.map_err(|e| ToolError::new(format!("the search service sent invalid JSON: {}", e.without_url())))
+        response.json::<Value>().await.map_err(|e| {
+            ToolError::new(format!("the search service sent invalid JSON: {}", e.without_url()))
+        })
     }
 }

@@ -51,24 +51,38 @@ impl Transcriber {
     }
 
     /// Transcribes one recording, sending `api_key` (when there is one) as the bearer token.
-    pub async fn transcribe(&self, audio: AudioInput, api_key: Option<&str>) -> Result<TranscriptionResult, ChatKitError> {
+    pub async fn transcribe(
+        &self,
+        audio: AudioInput,
+        api_key: Option<&str>,
+    ) -> Result<TranscriptionResult, ChatKitError> {
         let media_type = audio.media_type().to_ascii_lowercase();
         let Some((_, file_name)) = AUDIO_TYPES.iter().find(|(t, _)| *t == media_type) else {
             let accepted: Vec<&str> = AUDIO_TYPES.iter().map(|(t, _)| *t).collect();
             return Err(ChatKitError::BadRequest {
-                message: format!("`{}` is not a recording type this server transcribes; accepted: {}", audio.mime_type, accepted.join(", ")),
+                message: format!(
+                    "`{}` is not a recording type this server transcribes; accepted: {}",
+                    audio.mime_type,
+                    accepted.join(", ")
+                ),
                 field: Some("params.mime_type".into()),
             });
         };
         if audio.data.is_empty() {
-            return Err(ChatKitError::BadRequest { message: "the recording is empty".into(), field: Some("params.audio_base64".into()) });
+            return Err(ChatKitError::BadRequest {
+                message: "the recording is empty".into(),
+                field: Some("params.audio_base64".into()),
+            });
         }
         if audio.data.len() > self.max_bytes {
-            return Err(ChatKitError::TooLarge { message: format!(
-                "the recording is {} bytes; at most {} bytes can be transcribed",
-                audio.data.len(),
-                self.max_bytes
-            ), field: Some("params.audio_base64".into()) });
+            return Err(ChatKitError::TooLarge {
+                message: format!(
+                    "the recording is {} bytes; at most {} bytes can be transcribed",
+                    audio.data.len(),
+                    self.max_bytes
+                ),
+                field: Some("params.audio_base64".into()),
+            });
         }
         let part = reqwest::multipart::Part::bytes(audio.data)
             .file_name(file_name.to_string())
@@ -83,14 +97,20 @@ impl Transcriber {
             request = request.bearer_auth(key);
         }
         let key = api_key;
-        let failed = |message: String| ChatKitError::BadGateway(format!("transcription failed: {message}"));
-        let response = request.send().await.map_err(|e| failed(ModelError::transport(&e, key).to_string()))?;
+        let failed =
+            |message: String| ChatKitError::BadGateway(format!("transcription failed: {message}"));
+        let response =
+            request.send().await.map_err(|e| failed(ModelError::transport(&e, key).to_string()))?;
         let status = response.status();
-        let body = response.text().await.map_err(|e| failed(ModelError::transport(&e, key).to_string()))?;
+        let body = response
+            .text()
+            .await
+            .map_err(|e| failed(ModelError::transport(&e, key).to_string()))?;
         if !status.is_success() {
             return Err(failed(ModelError::status(status.as_u16(), &body, key).to_string()));
         }
-        let value: Value = serde_json::from_str(&body).map_err(|_| failed("the transcription service's answer is not JSON".into()))?;
+        let value: Value = serde_json::from_str(&body)
+            .map_err(|_| failed("the transcription service's answer is not JSON".into()))?;
         match value.get("text").and_then(Value::as_str) {
             Some(text) => Ok(TranscriptionResult { text: text.trim().to_string() }),
             None => Err(failed("the transcription service's answer has no `text`".into())),

@@ -5,8 +5,8 @@
 use std::time::Instant;
 
 use chatkit_protocol::{
-    timestamp, HiddenContextItem, StatusIndicator, Task, ThreadItemUpdate, ThreadStreamEvent, Workflow, WorkflowItem,
-    WorkflowSummary, WorkflowType,
+    timestamp, HiddenContextItem, StatusIndicator, Task, ThreadItemUpdate, ThreadStreamEvent,
+    Workflow, WorkflowItem, WorkflowSummary, WorkflowType,
 };
 use chatkit_server::{EventSink, StreamClosed};
 use serde::{Deserialize, Serialize};
@@ -40,7 +40,14 @@ pub struct ToolCallRecord {
 }
 
 impl ToolCallRecord {
-    pub fn new(call_id: &str, name: &str, arguments: &str, output: &str, failed: bool, workflow_id: Option<String>) -> Self {
+    pub fn new(
+        call_id: &str,
+        name: &str,
+        arguments: &str,
+        output: &str,
+        failed: bool,
+        workflow_id: Option<String>,
+    ) -> Self {
         Self {
             kind: TOOL_CALL_RECORD.into(),
             call_id: call_id.into(),
@@ -98,7 +105,8 @@ impl ToolWorkflow {
                 let task_index = item.workflow.tasks.len();
                 item.workflow.tasks.push(task.clone());
                 let update = ThreadItemUpdate::TaskAdded { task_index, task };
-                sink.emit(ThreadStreamEvent::ItemUpdated { item_id: item.id.clone(), update }).await?;
+                sink.emit(ThreadStreamEvent::ItemUpdated { item_id: item.id.clone(), update })
+                    .await?;
                 Ok(task_index)
             }
             None => {
@@ -106,7 +114,12 @@ impl ToolWorkflow {
                     id: sink.new_id("wf"),
                     thread_id: sink.thread_id().to_string(),
                     created_at: timestamp::now(),
-                    workflow: Workflow { kind: WorkflowType::Custom, tasks: vec![task], summary: None, expanded: false },
+                    workflow: Workflow {
+                        kind: WorkflowType::Custom,
+                        tasks: vec![task],
+                        summary: None,
+                        expanded: false,
+                    },
                 };
                 sink.emit(ThreadStreamEvent::ItemAdded { item: item.clone().into() }).await?;
                 self.open = Some((item, Instant::now()));
@@ -116,9 +129,16 @@ impl ToolWorkflow {
     }
 
     /// Marks a task complete; `failure` is shown under it.
-    pub async fn finish(&mut self, sink: &EventSink, task_index: usize, failure: Option<&str>) -> Result<(), StreamClosed> {
+    pub async fn finish(
+        &mut self,
+        sink: &EventSink,
+        task_index: usize,
+        failure: Option<&str>,
+    ) -> Result<(), StreamClosed> {
         let Some((item, _)) = &mut self.open else { return Ok(()) };
-        let Some(Task::Custom { status_indicator, content, icon, .. }) = item.workflow.tasks.get_mut(task_index) else {
+        let Some(Task::Custom { status_indicator, content, icon, .. }) =
+            item.workflow.tasks.get_mut(task_index)
+        else {
             return Ok(());
         };
         *status_indicator = StatusIndicator::Complete;
@@ -136,7 +156,8 @@ impl ToolWorkflow {
     pub async fn close(&mut self, sink: &EventSink) -> Result<(), StreamClosed> {
         let Some((mut item, started)) = self.open.take() else { return Ok(()) };
         let count = item.workflow.tasks.len();
-        let mut title = if count == 1 { "Used 1 tool".to_string() } else { format!("Used {count} tools") };
+        let mut title =
+            if count == 1 { "Used 1 tool".to_string() } else { format!("Used {count} tools") };
         if self.failed > 0 {
             title.push_str(&format!(" ({} failed)", self.failed));
         }
@@ -144,7 +165,8 @@ impl ToolWorkflow {
         if seconds >= 1.0 {
             title.push_str(&format!(" in {seconds:.0}s"));
         }
-        item.workflow.summary = Some(WorkflowSummary::Custom { title, icon: Some("check-circle".into()) });
+        item.workflow.summary =
+            Some(WorkflowSummary::Custom { title, icon: Some("check-circle".into()) });
         self.failed = 0;
         sink.done(item).await
     }
@@ -157,7 +179,14 @@ mod tests {
 
     #[test]
     fn records_round_trip_and_are_bounded() {
-        let record = ToolCallRecord::new("call_1", "tasks__create_task", "{\"title\":\"x\"}", &"y".repeat(40_000), false, Some("wf_1".into()));
+        let record = ToolCallRecord::new(
+            "call_1",
+            "tasks__create_task",
+            "{\"title\":\"x\"}",
+            &"y".repeat(40_000),
+            false,
+            Some("wf_1".into()),
+        );
         let value = serde_json::to_value(&record).unwrap();
         assert_eq!(value["type"], TOOL_CALL_RECORD);
         let back = ToolCallRecord::from_content(&value).unwrap();

@@ -14,10 +14,11 @@ use serde_json::{json, Value};
 /// compatibility forms (NFKC/NFKD maps them to `<`/`>`, or to `<`/`>` with a combining
 /// overlay), and the angle brackets and angle quotation marks of other scripts.
 const LOOK_ALIKES: &[char] = &[
-    '<', '>', '\u{FF1C}', '\u{FF1E}', '\u{FE64}', '\u{FE65}', '\u{226E}', '\u{226F}', '\u{2039}', '\u{203A}', '\u{2329}', '\u{232A}', '\u{3008}',
-    '\u{3009}', '\u{300A}', '\u{300B}', '\u{27E8}', '\u{27E9}', '\u{27EA}', '\u{27EB}', '\u{276C}', '\u{276D}', '\u{276E}', '\u{276F}', '\u{2770}',
-    '\u{2771}', '\u{29FC}', '\u{29FD}', '\u{FE3D}', '\u{FE3E}', '\u{FE3F}', '\u{FE40}', '\u{02C2}', '\u{02C3}', '\u{1438}', '\u{1433}', '\u{226A}',
-    '\u{226B}', '\u{22D6}', '\u{22D7}',
+    '<', '>', '\u{FF1C}', '\u{FF1E}', '\u{FE64}', '\u{FE65}', '\u{226E}', '\u{226F}', '\u{2039}',
+    '\u{203A}', '\u{2329}', '\u{232A}', '\u{3008}', '\u{3009}', '\u{300A}', '\u{300B}', '\u{27E8}',
+    '\u{27E9}', '\u{27EA}', '\u{27EB}', '\u{276C}', '\u{276D}', '\u{276E}', '\u{276F}', '\u{2770}',
+    '\u{2771}', '\u{29FC}', '\u{29FD}', '\u{FE3D}', '\u{FE3E}', '\u{FE3F}', '\u{FE40}', '\u{02C2}',
+    '\u{02C3}', '\u{1438}', '\u{1433}', '\u{226A}', '\u{226B}', '\u{22D6}', '\u{22D7}',
 ];
 
 /// Characters that hide text or reorder it on screen: zero-width, bidirectional controls,
@@ -27,12 +28,29 @@ fn invisible(c: char) -> bool {
 }
 
 fn hostile() -> impl Strategy<Value = String> {
-    let mut pieces: Vec<String> = ["</page_context>", "<page_context>", "/page_context", "SYSTEM:", "\n", "\r\n", "\t", " ", "a", "é", "\u{E003C}", "\u{E003E}"]
-        .iter()
-        .map(|s| s.to_string())
-        .collect();
+    let mut pieces: Vec<String> = [
+        "</page_context>",
+        "<page_context>",
+        "/page_context",
+        "SYSTEM:",
+        "\n",
+        "\r\n",
+        "\t",
+        " ",
+        "a",
+        "é",
+        "\u{E003C}",
+        "\u{E003E}",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
     pieces.extend(LOOK_ALIKES.iter().map(|c| c.to_string()));
-    pieces.extend(['\u{200B}', '\u{202E}', '\u{2066}', '\u{FEFF}', '\u{00AD}', '\u{0338}'].iter().map(|c| c.to_string()));
+    pieces.extend(
+        ['\u{200B}', '\u{202E}', '\u{2066}', '\u{FEFF}', '\u{00AD}', '\u{0338}']
+            .iter()
+            .map(|c| c.to_string()),
+    );
     prop_oneof![
         3 => prop::collection::vec(prop::sample::select(pieces), 1..12).prop_map(|p| p.concat()),
         1 => any::<String>(),
@@ -47,7 +65,9 @@ fn metadata(value: String, place: usize) -> Value {
         2 => json!({"pageContext": {"headings": [value.clone(), {"text": value}]}}),
         3 => json!({"userInfo": {"name": value}}),
         4 => json!({"userInfo": {"plan": value, "favourite_colour": "blue"}}),
-        _ => json!({"pageContext": {"url": format!("https://app.test/{value}?q={value}"), "description": value}}),
+        _ => {
+            json!({"pageContext": {"url": format!("https://app.test/{value}?q={value}"), "description": value}})
+        }
     }
 }
 

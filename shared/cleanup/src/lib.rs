@@ -14,7 +14,9 @@ use std::sync::Arc;
 
 use aws_lambda_events::event::dynamodb::{Event, EventRecord};
 use aws_lambda_events::event::streams::{DynamoDbBatchItemFailure, DynamoDbEventResponse};
-use chatkit_dynamodb::{is_thread_tombstone, DynamoStore, PK_ATTRIBUTE, SK_ATTRIBUTE, TOMBSTONE_ATTRIBUTE};
+use chatkit_dynamodb::{
+    is_thread_tombstone, DynamoStore, PK_ATTRIBUTE, SK_ATTRIBUTE, TOMBSTONE_ATTRIBUTE,
+};
 use chatkit_server::AttachmentStore;
 use serde_dynamo::AttributeValue;
 use tracing::{info, warn};
@@ -75,7 +77,10 @@ impl ThreadCleanup {
         };
         if let Some(bytes) = &self.attachments {
             if !plan.attachments().is_empty() {
-                bytes.delete_attachments(plan.user(), plan.attachments()).await.map_err(|e| format!("attachment bytes: {e}"))?;
+                bytes
+                    .delete_attachments(plan.user(), plan.attachments())
+                    .await
+                    .map_err(|e| format!("attachment bytes: {e}"))?;
             }
         }
         let (records, attachments) = (plan.records(), plan.attachments().len());

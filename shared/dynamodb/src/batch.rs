@@ -5,8 +5,8 @@ use std::time::Duration;
 
 use aws_sdk_dynamodb::error::BuildError;
 use aws_sdk_dynamodb::types::{
-    AttributeValue, ConditionCheck, DeleteRequest, Put, ReturnValuesOnConditionCheckFailure, TransactWriteItem, Update,
-    WriteRequest,
+    AttributeValue, ConditionCheck, DeleteRequest, Put, ReturnValuesOnConditionCheckFailure,
+    TransactWriteItem, Update, WriteRequest,
 };
 use chatkit_store::{StoreError, StoreResult};
 
@@ -52,8 +52,18 @@ impl DynamoStore {
     }
 
     /// A transaction action putting `record` only if it already exists (`condition`).
-    pub(crate) fn put_if_action(&self, record: Item, condition: &str) -> StoreResult<TransactWriteItem> {
-        let put = built(Put::builder().table_name(&self.table).set_item(Some(record)).condition_expression(condition).build())?;
+    pub(crate) fn put_if_action(
+        &self,
+        record: Item,
+        condition: &str,
+    ) -> StoreResult<TransactWriteItem> {
+        let put = built(
+            Put::builder()
+                .table_name(&self.table)
+                .set_item(Some(record))
+                .condition_expression(condition)
+                .build(),
+        )?;
         Ok(TransactWriteItem::builder().put(put).build())
     }
 
@@ -80,7 +90,10 @@ impl DynamoStore {
             .condition_expression("#state = :pending OR attribute_exists(#legacy)")
             .expression_attribute_names("#state", crate::records::STATE)
             .expression_attribute_names("#legacy", "item")
-            .expression_attribute_values(":pending", AttributeValue::S(crate::records::PENDING.into()))
+            .expression_attribute_values(
+                ":pending",
+                AttributeValue::S(crate::records::PENDING.into()),
+            )
             .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld);
         Ok(TransactWriteItem::builder().put(built(put.build())?).build())
     }
@@ -88,7 +101,10 @@ impl DynamoStore {
     /// A transaction action putting the tombstone on metadata copy `sk` of partition `pk`, only
     /// while the thread is alive; the head also leaves the thread list (its index keys go).
     pub(crate) fn tombstone_action(&self, pk: &str, sk: &str) -> StoreResult<TransactWriteItem> {
-        let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default().as_secs();
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap_or_default()
+            .as_secs();
         let mut update = Update::builder()
             .table_name(&self.table)
             .set_key(Some(keys::key(pk, sk)))
@@ -121,7 +137,11 @@ impl DynamoStore {
     /// they also push both metadata copies' TTL to `expires_at`, so a thread lives as long as
     /// it is written to (its old items still expire on their own schedule); without it, a
     /// plain condition check.
-    pub(crate) fn thread_alive_actions(&self, pk: &str, expires_at: Option<u64>) -> StoreResult<Vec<TransactWriteItem>> {
+    pub(crate) fn thread_alive_actions(
+        &self,
+        pk: &str,
+        expires_at: Option<u64>,
+    ) -> StoreResult<Vec<TransactWriteItem>> {
         let Some(expires_at) = expires_at else { return Ok(vec![self.thread_exists_action(pk)?]) };
         [THREAD_HEAD, THREAD_TAIL]
             .into_iter()
@@ -186,7 +206,8 @@ impl DynamoStore {
                 .send()
                 .await
                 .map_err(|e| error::sdk("BatchWriteItem", e))?;
-            pending = out.unprocessed_items.and_then(|mut u| u.remove(&self.table)).unwrap_or_default();
+            pending =
+                out.unprocessed_items.and_then(|mut u| u.remove(&self.table)).unwrap_or_default();
             if pending.is_empty() {
                 return Ok(());
             }

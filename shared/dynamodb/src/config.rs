@@ -12,7 +12,9 @@ pub const DEFAULT_TABLE_NAME: &str = "chatkit";
 /// A setting in the environment that cannot be used.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
-    #[error("{RETENTION_DAYS_ENV} must be a whole number of days (0 or unset: keep forever), got `{0}`")]
+    #[error(
+        "{RETENTION_DAYS_ENV} must be a whole number of days (0 or unset: keep forever), got `{0}`"
+    )]
     InvalidRetention(String),
     #[error("{TABLE_NAME_ENV} must not be empty")]
     EmptyTableName,
@@ -25,7 +27,10 @@ pub(crate) struct Settings {
 
 impl Settings {
     pub(crate) fn from_env() -> Result<Self, ConfigError> {
-        Self::parse(std::env::var(TABLE_NAME_ENV).ok().as_deref(), std::env::var(RETENTION_DAYS_ENV).ok().as_deref())
+        Self::parse(
+            std::env::var(TABLE_NAME_ENV).ok().as_deref(),
+            std::env::var(RETENTION_DAYS_ENV).ok().as_deref(),
+        )
     }
 
     fn parse(table: Option<&str>, retention_days: Option<&str>) -> Result<Self, ConfigError> {
@@ -37,8 +42,11 @@ impl Settings {
         let retention = match retention_days.map(str::trim) {
             None | Some("") => None,
             Some(days) => {
-                let days: u64 = days.parse().map_err(|_| ConfigError::InvalidRetention(days.to_string()))?;
-                let secs = days.checked_mul(86_400).ok_or_else(|| ConfigError::InvalidRetention(days.to_string()))?;
+                let days: u64 =
+                    days.parse().map_err(|_| ConfigError::InvalidRetention(days.to_string()))?;
+                let secs = days
+                    .checked_mul(86_400)
+                    .ok_or_else(|| ConfigError::InvalidRetention(days.to_string()))?;
                 (days > 0).then(|| Duration::from_secs(secs))
             }
         };

@@ -18,7 +18,8 @@ const RETRYABLE_CODES: &[&str] = &[
 ];
 
 /// Cancellation reasons of a transaction that are transient.
-const RETRYABLE_REASONS: &[&str] = &["TransactionConflict", "ThrottlingError", "ProvisionedThroughputExceeded"];
+const RETRYABLE_REASONS: &[&str] =
+    &["TransactionConflict", "ThrottlingError", "ProvisionedThroughputExceeded"];
 
 /// Maps an SDK error of operation `op` (e.g. `"Query"`).
 pub(crate) fn sdk<E>(op: &str, err: SdkError<E, HttpResponse>) -> StoreError
@@ -29,7 +30,8 @@ where
         SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) => true,
         SdkError::ResponseError(ctx) => ctx.raw().status().is_server_error(),
         SdkError::ServiceError(ctx) => {
-            ctx.raw().status().is_server_error() || ctx.err().code().is_some_and(|c| RETRYABLE_CODES.contains(&c))
+            ctx.raw().status().is_server_error()
+                || ctx.err().code().is_some_and(|c| RETRYABLE_CODES.contains(&c))
         }
         _ => false,
     };

@@ -103,7 +103,8 @@ pub(crate) fn item_sk(item_ulid: &str) -> String {
 
 /// The thread ULID of a thread id to write (`InvalidId` when it has none).
 pub(crate) fn thread_ulid_for_write(thread_id: &str) -> StoreResult<&str> {
-    sort_key(thread_id).ok_or_else(|| StoreError::InvalidId { kind: "thread", id: thread_id.to_string() })
+    sort_key(thread_id)
+        .ok_or_else(|| StoreError::InvalidId { kind: "thread", id: thread_id.to_string() })
 }
 
 /// The item ULID of an item id to write (`InvalidId` when it has none).
@@ -123,7 +124,10 @@ pub(crate) fn usable_sk_id(id: &str) -> bool {
 
 /// `{pk, sk}` as a key map.
 pub(crate) fn key(pk: impl Into<String>, sk: impl Into<String>) -> Key {
-    HashMap::from([(PK.to_string(), AttributeValue::S(pk.into())), (SK.to_string(), AttributeValue::S(sk.into()))])
+    HashMap::from([
+        (PK.to_string(), AttributeValue::S(pk.into())),
+        (SK.to_string(), AttributeValue::S(sk.into())),
+    ])
 }
 
 /// The gsi1 start key for a thread-list cursor: table key plus index key.
@@ -135,7 +139,10 @@ pub(crate) fn thread_list_start_key(user: &UserId, thread_ulid: &str) -> Key {
 }
 
 /// The string value of attribute `name` of a record, if any.
-pub(crate) fn string_attr<'a>(record: &'a HashMap<String, AttributeValue>, name: &str) -> Option<&'a str> {
+pub(crate) fn string_attr<'a>(
+    record: &'a HashMap<String, AttributeValue>,
+    name: &str,
+) -> Option<&'a str> {
     record.get(name).and_then(|v| v.as_s().ok()).map(String::as_str)
 }
 
@@ -158,7 +165,12 @@ mod tests {
             let pk = thread_pk(&UserId::new(user), ulid);
             assert_eq!(parse_thread_pk(&pk), Some((UserId::new(user), ulid)), "{pk}");
         }
-        for bad in ["U#a#A", "X#a#T#01ARZ3NDEKTSV4RRFFQ69G5FAV", "U#a%2#T#01ARZ3NDEKTSV4RRFFQ69G5FAV", "U#a#T#short"] {
+        for bad in [
+            "U#a#A",
+            "X#a#T#01ARZ3NDEKTSV4RRFFQ69G5FAV",
+            "U#a%2#T#01ARZ3NDEKTSV4RRFFQ69G5FAV",
+            "U#a#T#short",
+        ] {
             assert_eq!(parse_thread_pk(bad), None, "{bad}");
         }
     }
@@ -180,7 +192,10 @@ mod properties {
 
     /// User ids that stress the encoding: pieces of separators and escapes, and any text.
     fn user() -> impl Strategy<Value = String> {
-        let piece = prop::sample::select(vec!["#", "%", "%23", "%25", "#T#", "#A", "#K", "#C", "U#", "t:", "/", "a", "é", "\u{FF03}", ""]);
+        let piece = prop::sample::select(vec![
+            "#", "%", "%23", "%25", "#T#", "#A", "#K", "#C", "U#", "t:", "/", "a", "é", "\u{FF03}",
+            "",
+        ]);
         prop_oneof![prop::collection::vec(piece, 0..6).prop_map(|p| p.concat()), any::<String>()]
     }
 
@@ -190,7 +205,13 @@ mod properties {
 
     /// Every partition key of a user (a thread's for `thread`).
     fn partitions(user: &UserId, thread: &str) -> [String; 5] {
-        [user_pk(user), attachments_pk(user), once_pk(user), cancel_pk(user), thread_pk(user, thread)]
+        [
+            user_pk(user),
+            attachments_pk(user),
+            once_pk(user),
+            cancel_pk(user),
+            thread_pk(user, thread),
+        ]
     }
 
     proptest! {

@@ -54,7 +54,9 @@ impl DynamoStore {
         let requests = Arc::new(counter::Requests::default());
         let conf = conf
             .to_builder()
-            .stalled_stream_protection(aws_sdk_dynamodb::config::StalledStreamProtectionConfig::disabled())
+            .stalled_stream_protection(
+                aws_sdk_dynamodb::config::StalledStreamProtectionConfig::disabled(),
+            )
             .interceptor(counter::RequestCounter::new(requests.clone()))
             .build();
         Self { client: Client::from_conf(conf), table: table.into(), retention: None, requests }

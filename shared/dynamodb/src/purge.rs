@@ -59,8 +59,10 @@ impl DynamoStore {
     /// What is left of the deleted thread of partition `pk` (`U#<user>#T#<ULID>`), or `None`
     /// when that thread is alive (no tombstone): then nothing may be deleted.
     pub async fn plan_purge(&self, pk: &str) -> StoreResult<Option<PurgePlan>> {
-        let (user, ulid) =
-            keys::parse_thread_pk(pk).ok_or_else(|| StoreError::InvalidId { kind: "thread partition", id: pk.to_string() })?;
+        let (user, ulid) = keys::parse_thread_pk(pk).ok_or_else(|| StoreError::InvalidId {
+            kind: "thread partition",
+            id: pk.to_string(),
+        })?;
         let thread_id = format!("thr_{ulid}");
         let mut records = Vec::new();
         let mut head = false;
@@ -106,17 +108,26 @@ impl DynamoStore {
 
     /// The attachment metadata of `ids` that still belongs to thread `thread_id` (an
     /// attachment moved to another thread's message stays).
-    async fn thread_attachments(&self, user: &UserId, thread_id: &str, ids: BTreeSet<String>) -> StoreResult<Vec<Attachment>> {
+    async fn thread_attachments(
+        &self,
+        user: &UserId,
+        thread_id: &str,
+        ids: BTreeSet<String>,
+    ) -> StoreResult<Vec<Attachment>> {
         let ids: Vec<String> = ids.into_iter().filter(|id| keys::usable_sk_id(id)).collect();
         let mut found = Vec::new();
         for chunk in ids.chunks(BATCH_GET_SIZE) {
-            let mut pending: Vec<Key> = chunk.iter().map(|id| keys::key(keys::attachments_pk(user), id.as_str())).collect();
+            let mut pending: Vec<Key> =
+                chunk.iter().map(|id| keys::key(keys::attachments_pk(user), id.as_str())).collect();
             for attempt in 0..crate::batch::MAX_BATCH_ATTEMPTS {
                 if pending.is_empty() {
                     break;
                 }
                 crate::batch::backoff(attempt).await;
-                let request = KeysAndAttributes::builder().set_keys(Some(pending)).consistent_read(true).build();
+                let request = KeysAndAttributes::builder()
+                    .set_keys(Some(pending))
+                    .consistent_read(true)
+                    .build();
                 let request = crate::batch::built(request)?;
                 let out = self
                     .client
@@ -125,8 +136,12 @@ impl DynamoStore {
                     .send()
                     .await
                     .map_err(|e| error::sdk("BatchGetItem", e))?;
-                for record in out.responses.and_then(|mut r| r.remove(&self.table)).unwrap_or_default() {
-                    let Some(id) = keys::string_attr(&record, SK).map(str::to_string) else { continue };
+                for record in
+                    out.responses.and_then(|mut r| r.remove(&self.table)).unwrap_or_default()
+                {
+                    let Some(id) = keys::string_attr(&record, SK).map(str::to_string) else {
+                        continue;
+                    };
                     let attachment = records::decode_attachment(&id, record)?;
                     if attachment.thread_id() == Some(thread_id) {
                         found.push(attachment);
@@ -139,7 +154,10 @@ impl DynamoStore {
                     .unwrap_or_default();
             }
             if !pending.is_empty() {
-                return Err(StoreError::Unavailable(format!("DynamoDB BatchGetItem: {} keys still unprocessed", pending.len())));
+                return Err(StoreError::Unavailable(format!(
+                    "DynamoDB BatchGetItem: {} keys still unprocessed",
+                    pending.len()
+                )));
             }
         }
         Ok(found)
@@ -148,7 +166,11 @@ impl DynamoStore {
     /// Deletes what `plan` names: the attachments' metadata, every record but the head, then
     /// the head, only while it still carries the tombstone.
     pub async fn finish_purge(&self, plan: PurgePlan) -> StoreResult<()> {
-        let attachment_keys = plan.attachments.iter().map(|a| keys::key(keys::attachments_pk(&plan.user), a.id())).collect();
+        let attachment_keys = plan
+            .attachments
+            .iter()
+            .map(|a| keys::key(keys::attachments_pk(&plan.user), a.id()))
+            .collect();
         self.batch_delete(attachment_keys).await?;
         self.batch_delete(plan.records).await?;
         if !plan.head {
@@ -166,7 +188,14 @@ impl DynamoStore {
         match deleted {
             Ok(_) => Ok(()),
             // gone already: another run of the same purge finished first
-            Err(e) if matches!(e.as_service_error(), Some(DeleteItemError::ConditionalCheckFailedException(_))) => Ok(()),
+            Err(e)
+                if matches!(
+                    e.as_service_error(),
+                    Some(DeleteItemError::ConditionalCheckFailedException(_))
+                ) =>
+            {
+                Ok(())
+            }
             Err(e) => Err(error::sdk("DeleteItem", e)),
         }
     }

@@ -18,7 +18,9 @@ use chatkit_store::{IdempotencyKey, StoreError, StoreResult, UserId};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
-use crate::keys::{self, EXPIRES_AT, GSI1PK, GSI1SK, ITEM_PREFIX, PK, SK, THREAD_HEAD, THREAD_TAIL};
+use crate::keys::{
+    self, EXPIRES_AT, GSI1PK, GSI1SK, ITEM_PREFIX, PK, SK, THREAD_HEAD, THREAD_TAIL,
+};
 
 /// A record as the SDK sends and returns it.
 pub(crate) type Item = HashMap<String, AttributeValue>;
@@ -48,17 +50,34 @@ pub(crate) const COMPRESS_ABOVE: usize = 16 * 1024;
 /// keys (up to 3 KB) and the other attributes.
 pub const MAX_PAYLOAD_BYTES: usize = 380 * 1024;
 
-fn encode_json(what: &'static str, value: &impl Serialize) -> StoreResult<(&'static str, AttributeValue)> {
-    let json = serde_json::to_vec(value).map_err(|e| StoreError::Internal(format!("cannot encode {what}: {e}")))?;
+fn encode_json(
+    what: &'static str,
+    value: &impl Serialize,
+) -> StoreResult<(&'static str, AttributeValue)> {
+    let json = serde_json::to_vec(value)
+        .map_err(|e| StoreError::Internal(format!("cannot encode {what}: {e}")))?;
     if json.len() <= COMPRESS_ABOVE {
-        let text = String::from_utf8(json).map_err(|e| StoreError::Internal(format!("cannot encode {what}: {e}")))?;
+        let text = String::from_utf8(json)
+            .map_err(|e| StoreError::Internal(format!("cannot encode {what}: {e}")))?;
         return Ok((JSON, AttributeValue::S(text)));
     }
-    let mut encoder = flate2::write::DeflateEncoder::new(Vec::with_capacity(json.len() / 3), flate2::Compression::default());
-    encoder.write_all(&json).and_then(|()| encoder.try_finish()).map_err(|e| StoreError::Internal(format!("cannot compress {what}: {e}")))?;
-    let compressed = encoder.finish().map_err(|e| StoreError::Internal(format!("cannot compress {what}: {e}")))?;
+    let mut encoder = flate2::write::DeflateEncoder::new(
+        Vec::with_capacity(json.len() / 3),
+        flate2::Compression::default(),
+    );
+    encoder
+        .write_all(&json)
+        .and_then(|()| encoder.try_finish())
+        .map_err(|e| StoreError::Internal(format!("cannot compress {what}: {e}")))?;
+    let compressed = encoder
+        .finish()
+        .map_err(|e| StoreError::Internal(format!("cannot compress {what}: {e}")))?;
     if compressed.len() > MAX_PAYLOAD_BYTES {
-        return Err(StoreError::TooLarge { what, size: compressed.len(), limit: MAX_PAYLOAD_BYTES });
+        return Err(StoreError::TooLarge {
+            what,
+            size: compressed.len(),
+            limit: MAX_PAYLOAD_BYTES,
+        });
     }
     Ok((JSON_Z, AttributeValue::B(Blob::new(compressed))))
 }
@@ -66,15 +85,21 @@ fn encode_json(what: &'static str, value: &impl Serialize) -> StoreResult<(&'sta
 /// The payload of `record`: `json`, `json_z`, or (records of the first format) the nested
 /// map attribute `legacy`.
 fn decode_json<T: DeserializeOwned>(what: &str, record: &Item, legacy: &str) -> StoreResult<T> {
-    let bad = |e: &dyn std::fmt::Display| StoreError::Internal(format!("cannot decode stored {what}: {e}"));
+    let bad = |e: &dyn std::fmt::Display| {
+        StoreError::Internal(format!("cannot decode stored {what}: {e}"))
+    };
     match (record.get(JSON), record.get(JSON_Z), record.get(legacy)) {
         (Some(AttributeValue::S(text)), _, _) => serde_json::from_str(text).map_err(|e| bad(&e)),
         (_, Some(AttributeValue::B(blob)), _) => {
             let mut json = Vec::new();
-            flate2::read::DeflateDecoder::new(blob.as_ref()).read_to_end(&mut json).map_err(|e| bad(&e))?;
+            flate2::read::DeflateDecoder::new(blob.as_ref())
+                .read_to_end(&mut json)
+                .map_err(|e| bad(&e))?;
             serde_json::from_slice(&json).map_err(|e| bad(&e))
         }
-        (_, _, Some(AttributeValue::M(map))) => serde_dynamo::from_attribute_value(AttributeValue::M(map.clone())).map_err(|e| bad(&e)),
+        (_, _, Some(AttributeValue::M(map))) => {
+            serde_dynamo::from_attribute_value(AttributeValue::M(map.clone())).map_err(|e| bad(&e))
+        }
         _ => Err(bad(&"the record holds no payload")),
     }
 }
@@ -115,7 +140,11 @@ pub(crate) fn thread_records(
 
 /// An item record in the thread partition `pk` (`InvalidId` for an item id without a ULID,
 /// `TooLarge` when it cannot fit).
-pub(crate) fn item_record(pk: &str, item: &ThreadItem, expires_at: Option<u64>) -> StoreResult<Item> {
+pub(crate) fn item_record(
+    pk: &str,
+    item: &ThreadItem,
+    expires_at: Option<u64>,
+) -> StoreResult<Item> {
     let sk = keys::item_sk(keys::item_ulid_for_write(item.id())?);
     let (name, payload) = encode_json("item", item)?;
     let mut record = base(pk.to_string(), sk, expires_at);
@@ -124,7 +153,8 @@ pub(crate) fn item_record(pk: &str, item: &ThreadItem, expires_at: Option<u64>) 
         record.insert(STATE.to_string(), string(PENDING));
     }
     if let ThreadItem::UserMessage(message) = item {
-        let ids: BTreeSet<String> = message.attachments.iter().map(|a| a.id().to_string()).collect();
+        let ids: BTreeSet<String> =
+            message.attachments.iter().map(|a| a.id().to_string()).collect();
         if !ids.is_empty() {
             record.insert(ATTACHMENTS.to_string(), AttributeValue::Ss(ids.into_iter().collect()));
         }
@@ -134,10 +164,21 @@ pub(crate) fn item_record(pk: &str, item: &ThreadItem, expires_at: Option<u64>) 
 
 /// A record claiming an idempotency key for a write (see [`chatkit_store::IdempotencyKey`]):
 /// it holds the key until `until` (epoch milliseconds) and expires by TTL after it.
-pub(crate) fn once_record(user: &UserId, key: &IdempotencyKey, thread_id: &str, item_id: &str, now_ms: u64) -> StoreResult<Item> {
-    let valid = !key.key.is_empty() && key.key.len() <= 128 && key.key.bytes().all(|b| b.is_ascii_graphic());
+pub(crate) fn once_record(
+    user: &UserId,
+    key: &IdempotencyKey,
+    thread_id: &str,
+    item_id: &str,
+    now_ms: u64,
+) -> StoreResult<Item> {
+    let valid = !key.key.is_empty()
+        && key.key.len() <= 128
+        && key.key.bytes().all(|b| b.is_ascii_graphic());
     if !valid {
-        return Err(StoreError::InvalidId { kind: "idempotency key", id: key.key.chars().take(64).collect() });
+        return Err(StoreError::InvalidId {
+            kind: "idempotency key",
+            id: key.key.chars().take(64).collect(),
+        });
     }
     let until = now_ms.saturating_add(u64::try_from(key.window.as_millis()).unwrap_or(u64::MAX));
     let mut record = base(keys::once_pk(user), key.key.clone(), Some(until / 1000 + 1));
@@ -154,7 +195,11 @@ pub(crate) fn once_holder(record: &Item) -> (String, String) {
 }
 
 /// An attachment record in the user's attachment partition.
-pub(crate) fn attachment_record(user: &UserId, attachment: &Attachment, expires_at: Option<u64>) -> StoreResult<Item> {
+pub(crate) fn attachment_record(
+    user: &UserId,
+    attachment: &Attachment,
+    expires_at: Option<u64>,
+) -> StoreResult<Item> {
     let id = attachment.id();
     if !keys::usable_sk_id(id) {
         return Err(StoreError::InvalidId { kind: "attachment", id: id.to_string() });
@@ -229,14 +274,22 @@ mod tests {
 
     fn reply(text: String) -> ThreadItem {
         let id = new_id("msg");
-        AssistantMessageItem { id, thread_id: new_id("thr"), created_at: timestamp::now(), content: vec![AssistantMessageContent::text(text)] }.into()
+        AssistantMessageItem {
+            id,
+            thread_id: new_id("thr"),
+            created_at: timestamp::now(),
+            content: vec![AssistantMessageContent::text(text)],
+        }
+        .into()
     }
 
     #[test]
     fn small_payloads_are_text_and_large_ones_compressed() {
         let small = reply("short".into());
         let record = item_record("U#a#T#x", &small, None).unwrap();
-        assert!(matches!(record.get(JSON), Some(AttributeValue::S(_))) && !record.contains_key(JSON_Z));
+        assert!(
+            matches!(record.get(JSON), Some(AttributeValue::S(_))) && !record.contains_key(JSON_Z)
+        );
         let ulid = sort_key(small.id()).unwrap().to_string();
         assert_eq!(decode_item(&ulid, record).unwrap(), small);
 

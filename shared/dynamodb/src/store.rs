@@ -9,10 +9,13 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use async_trait::async_trait;
 use aws_sdk_dynamodb::operation::delete_item::DeleteItemError;
+use aws_sdk_dynamodb::types::{AttributeValue, Get, TransactGetItem, TransactWriteItem, Update};
 use chatkit_protocol::{Attachment, FeedbackKind, Page, ThreadItem, ThreadMetadata};
 use chatkit_store::ids::sort_key;
-use aws_sdk_dynamodb::types::{AttributeValue, Get, TransactGetItem, TransactWriteItem, Update};
-use chatkit_store::{IdempotencyKey, PageRequest, Store, StoreError, StoreResult, ThreadWithItems, UserId, MAX_FEEDBACK_ITEMS};
+use chatkit_store::{
+    IdempotencyKey, PageRequest, Store, StoreError, StoreResult, ThreadWithItems, UserId,
+    MAX_FEEDBACK_ITEMS,
+};
 
 use crate::batch::{built, ALIVE, EXISTS, MAX_TRANSACTION_ACTIONS};
 use crate::error::{self, Cancelled};
@@ -31,7 +34,12 @@ fn thread_missing(thread_id: &str) -> impl FnOnce(Cancelled) -> StoreError + '_ 
 impl DynamoStore {
     /// The actions of a new thread: both metadata copies and the first items (one record per
     /// item id: the last item with an id wins). Room is left for an idempotency record.
-    fn create_actions(&self, user: &UserId, thread: &ThreadMetadata, items: &[ThreadItem]) -> StoreResult<Vec<TransactWriteItem>> {
+    fn create_actions(
+        &self,
+        user: &UserId,
+        thread: &ThreadMetadata,
+        items: &[ThreadItem],
+    ) -> StoreResult<Vec<TransactWriteItem>> {
         let ulid = keys::thread_ulid_for_write(&thread.id)?;
         let pk = keys::thread_pk(user, ulid);
         let expires_at = self.expires_at();
@@ -60,7 +68,8 @@ impl DynamoStore {
 
 /// Milliseconds since the epoch.
 fn now_ms() -> u64 {
-    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+    let now =
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
     u64::try_from(now.as_millis()).unwrap_or(u64::MAX)
 }
 
@@ -88,11 +97,15 @@ impl Store for DynamoStore {
     }
 
     /// One TransactWriteItems: both metadata copies and the items (at most 97 items).
-    async fn create_thread(&self, user: &UserId, thread: &ThreadMetadata, items: &[ThreadItem]) -> StoreResult<()> {
+    async fn create_thread(
+        &self,
+        user: &UserId,
+        thread: &ThreadMetadata,
+        items: &[ThreadItem],
+    ) -> StoreResult<()> {
         let actions = self.create_actions(user, thread, items)?;
         self.transact(actions).await.map_err(thread_missing(&thread.id))
     }
-
 
     /// [`Store::create_thread`]'s transaction plus the idempotency record: still one request.
     async fn create_thread_once(
@@ -105,10 +118,13 @@ impl Store for DynamoStore {
         let mut actions = self.create_actions(user, thread, items)?;
         let first = items.first().map(|i| i.id()).unwrap_or_default();
         let now = now_ms();
-        actions.push(self.claim_action(records::once_record(user, key, &thread.id, first, now)?, now)?);
+        actions.push(
+            self.claim_action(records::once_record(user, key, &thread.id, first, now)?, now)?,
+        );
         let claim = actions.len() - 1;
         self.transact(actions).await.map_err(|c| match c {
-            Cancelled::ConditionFailed(failed) => duplicate(&failed, claim).unwrap_or_else(|| StoreError::thread_not_found(&thread.id)),
+            Cancelled::ConditionFailed(failed) => duplicate(&failed, claim)
+                .unwrap_or_else(|| StoreError::thread_not_found(&thread.id)),
             Cancelled::Other(e) => e,
         })
     }
@@ -123,7 +139,11 @@ impl Store for DynamoStore {
         self.transact(actions).await.map_err(thread_missing(&thread.id))
     }
 
-    async fn list_threads(&self, user: &UserId, page: &PageRequest) -> StoreResult<Page<ThreadMetadata>> {
+    async fn list_threads(
+        &self,
+        user: &UserId,
+        page: &PageRequest,
+    ) -> StoreResult<Page<ThreadMetadata>> {
         self.threads(user, page).await
     }
 
@@ -135,7 +155,10 @@ impl Store for DynamoStore {
     async fn delete_thread(&self, user: &UserId, thread_id: &str) -> StoreResult<()> {
         let ulid = sort_key(thread_id).ok_or_else(|| StoreError::thread_not_found(thread_id))?;
         let pk = keys::thread_pk(user, ulid);
-        let actions = vec![self.tombstone_action(&pk, THREAD_HEAD)?, self.tombstone_action(&pk, THREAD_TAIL)?];
+        let actions = vec![
+            self.tombstone_action(&pk, THREAD_HEAD)?,
+            self.tombstone_action(&pk, THREAD_TAIL)?,
+        ];
         match self.transact(actions).await {
             Ok(()) => Ok(()),
             Err(Cancelled::ConditionFailed(failed)) => match failed.iter().find(|(i, _)| *i == 0) {
@@ -153,12 +176,23 @@ impl Store for DynamoStore {
 
     /// One TransactGetItems of the thread's head and the item, so an item of a thread being
     /// deleted (or of another user's thread) is not found.
-    async fn load_item(&self, user: &UserId, thread_id: &str, item_id: &str) -> StoreResult<ThreadItem> {
+    async fn load_item(
+        &self,
+        user: &UserId,
+        thread_id: &str,
+        item_id: &str,
+    ) -> StoreResult<ThreadItem> {
         let not_found = || StoreError::item_not_found(item_id);
-        let (thread_ulid, item_ulid) = sort_key(thread_id).zip(sort_key(item_id)).ok_or_else(not_found)?;
+        let (thread_ulid, item_ulid) =
+            sort_key(thread_id).zip(sort_key(item_id)).ok_or_else(not_found)?;
         let pk = keys::thread_pk(user, thread_ulid);
         let get = |sk: String| -> StoreResult<TransactGetItem> {
-            let get = built(Get::builder().table_name(&self.table).set_key(Some(keys::key(pk.as_str(), sk))).build())?;
+            let get = built(
+                Get::builder()
+                    .table_name(&self.table)
+                    .set_key(Some(keys::key(pk.as_str(), sk)))
+                    .build(),
+            )?;
             Ok(TransactGetItem::builder().get(get).build())
         };
         let out = self
@@ -172,7 +206,9 @@ impl Store for DynamoStore {
         let mut responses = out.responses.unwrap_or_default().into_iter().map(|r| r.item);
         let (head, item) = (responses.next().flatten(), responses.next().flatten());
         match (head, item) {
-            (Some(head), Some(item)) if !records::is_tombstone(&head) => records::decode_item(item_ulid, item),
+            (Some(head), Some(item)) if !records::is_tombstone(&head) => {
+                records::decode_item(item_ulid, item)
+            }
             _ => Err(not_found()),
         }
     }
@@ -180,9 +216,15 @@ impl Store for DynamoStore {
     /// One TransactWriteItems: a check that the thread exists (refreshing its TTL when
     /// retention is on), and the upsert. A user can therefore never create items in a thread
     /// they do not have.
-    async fn save_item(&self, user: &UserId, thread_id: &str, item: &ThreadItem) -> StoreResult<()> {
+    async fn save_item(
+        &self,
+        user: &UserId,
+        thread_id: &str,
+        item: &ThreadItem,
+    ) -> StoreResult<()> {
         keys::item_ulid_for_write(item.id())?;
-        let thread_ulid = sort_key(thread_id).ok_or_else(|| StoreError::thread_not_found(thread_id))?;
+        let thread_ulid =
+            sort_key(thread_id).ok_or_else(|| StoreError::thread_not_found(thread_id))?;
         let pk = keys::thread_pk(user, thread_ulid);
         let expires_at = self.expires_at();
         let mut actions = self.thread_alive_actions(&pk, expires_at)?;
@@ -191,18 +233,29 @@ impl Store for DynamoStore {
     }
 
     /// [`Store::save_item`]'s transaction plus the idempotency record: still one request.
-    async fn save_item_once(&self, user: &UserId, thread_id: &str, item: &ThreadItem, key: &IdempotencyKey) -> StoreResult<()> {
+    async fn save_item_once(
+        &self,
+        user: &UserId,
+        thread_id: &str,
+        item: &ThreadItem,
+        key: &IdempotencyKey,
+    ) -> StoreResult<()> {
         keys::item_ulid_for_write(item.id())?;
-        let thread_ulid = sort_key(thread_id).ok_or_else(|| StoreError::thread_not_found(thread_id))?;
+        let thread_ulid =
+            sort_key(thread_id).ok_or_else(|| StoreError::thread_not_found(thread_id))?;
         let pk = keys::thread_pk(user, thread_ulid);
         let expires_at = self.expires_at();
         let mut actions = self.thread_alive_actions(&pk, expires_at)?;
         actions.push(self.put_action(records::item_record(&pk, item, expires_at)?)?);
         let now = now_ms();
-        actions.push(self.claim_action(records::once_record(user, key, thread_id, item.id(), now)?, now)?);
+        actions.push(
+            self.claim_action(records::once_record(user, key, thread_id, item.id(), now)?, now)?,
+        );
         let claim = actions.len() - 1;
         self.transact(actions).await.map_err(|c| match c {
-            Cancelled::ConditionFailed(failed) => duplicate(&failed, claim).unwrap_or_else(|| StoreError::thread_not_found(thread_id)),
+            Cancelled::ConditionFailed(failed) => {
+                duplicate(&failed, claim).unwrap_or_else(|| StoreError::thread_not_found(thread_id))
+            }
             Cancelled::Other(e) => e,
         })
     }
@@ -221,9 +274,15 @@ impl Store for DynamoStore {
 
     /// One TransactWriteItems: the thread check and the put, conditional on the stored item
     /// still being pending (its `state` attribute), so one of concurrent completions wins.
-    async fn complete_item(&self, user: &UserId, thread_id: &str, item: &ThreadItem) -> StoreResult<()> {
+    async fn complete_item(
+        &self,
+        user: &UserId,
+        thread_id: &str,
+        item: &ThreadItem,
+    ) -> StoreResult<()> {
         keys::item_ulid_for_write(item.id())?;
-        let thread_ulid = sort_key(thread_id).ok_or_else(|| StoreError::thread_not_found(thread_id))?;
+        let thread_ulid =
+            sort_key(thread_id).ok_or_else(|| StoreError::thread_not_found(thread_id))?;
         let pk = keys::thread_pk(user, thread_ulid);
         let expires_at = self.expires_at();
         let mut actions = self.thread_alive_actions(&pk, expires_at)?;
@@ -231,8 +290,12 @@ impl Store for DynamoStore {
         actions.push(self.complete_action(records::item_record(&pk, item, expires_at)?)?);
         self.transact(actions).await.map_err(|c| match c {
             Cancelled::ConditionFailed(failed) => match failed.iter().find(|(i, _)| *i == checks) {
-                _ if failed.iter().any(|(i, _)| *i < checks) => StoreError::thread_not_found(thread_id),
-                Some((_, Some(_))) => StoreError::Conflict { kind: "item", id: item.id().to_string() },
+                _ if failed.iter().any(|(i, _)| *i < checks) => {
+                    StoreError::thread_not_found(thread_id)
+                }
+                Some((_, Some(_))) => {
+                    StoreError::Conflict { kind: "item", id: item.id().to_string() }
+                }
                 _ => StoreError::item_not_found(item.id()),
             },
             Cancelled::Other(e) => e,
@@ -240,7 +303,12 @@ impl Store for DynamoStore {
     }
 
     /// BatchWriteItem deletes, 25 per request; ids without a ULID are ignored.
-    async fn delete_items(&self, user: &UserId, thread_id: &str, item_ids: &[String]) -> StoreResult<()> {
+    async fn delete_items(
+        &self,
+        user: &UserId,
+        thread_id: &str,
+        item_ids: &[String],
+    ) -> StoreResult<()> {
         let Some(thread_ulid) = sort_key(thread_id) else { return Ok(()) };
         let pk = keys::thread_pk(user, thread_ulid);
         let ulids: BTreeSet<&str> = item_ids.iter().filter_map(|id| sort_key(id)).collect();
@@ -287,7 +355,12 @@ impl Store for DynamoStore {
             .await;
         match result {
             Ok(_) => Ok(()),
-            Err(e) if matches!(e.as_service_error(), Some(DeleteItemError::ConditionalCheckFailedException(_))) => {
+            Err(e)
+                if matches!(
+                    e.as_service_error(),
+                    Some(DeleteItemError::ConditionalCheckFailedException(_))
+                ) =>
+            {
                 Err(not_found())
             }
             Err(e) => Err(error::sdk("DeleteItem", e)),
@@ -305,11 +378,16 @@ impl Store for DynamoStore {
         item_ids: &[String],
         kind: FeedbackKind,
     ) -> StoreResult<()> {
-        let thread_ulid = sort_key(thread_id).ok_or_else(|| StoreError::thread_not_found(thread_id))?;
+        let thread_ulid =
+            sort_key(thread_id).ok_or_else(|| StoreError::thread_not_found(thread_id))?;
         let pk = keys::thread_pk(user, thread_ulid);
         let ids: BTreeSet<&str> = item_ids.iter().map(String::as_str).collect();
         if ids.len() > MAX_FEEDBACK_ITEMS {
-            return Err(StoreError::TooLarge { what: "feedback request", size: ids.len(), limit: MAX_FEEDBACK_ITEMS });
+            return Err(StoreError::TooLarge {
+                what: "feedback request",
+                size: ids.len(),
+                limit: MAX_FEEDBACK_ITEMS,
+            });
         }
         let kind = match kind {
             FeedbackKind::Positive => "positive",
@@ -335,7 +413,9 @@ impl Store for DynamoStore {
         self.transact(actions).await.map_err(|c| match c {
             Cancelled::ConditionFailed(failed) => match failed.first() {
                 Some((0, _)) | None => StoreError::thread_not_found(thread_id),
-                Some((i, _)) => StoreError::item_not_found(targets.get(i - 1).copied().unwrap_or_default()),
+                Some((i, _)) => {
+                    StoreError::item_not_found(targets.get(i - 1).copied().unwrap_or_default())
+                }
             },
             Cancelled::Other(e) => e,
         })
@@ -344,9 +424,16 @@ impl Store for DynamoStore {
     /// One PutItem, expiring by TTL an hour later.
     async fn request_cancel(&self, user: &UserId, turn_id: &str) -> StoreResult<()> {
         if !chatkit_store::is_turn_id(turn_id) {
-            return Err(StoreError::InvalidId { kind: "turn", id: turn_id.chars().take(64).collect() });
+            return Err(StoreError::InvalidId {
+                kind: "turn",
+                id: turn_id.chars().take(64).collect(),
+            });
         }
-        let expires = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default().as_secs() + 3600;
+        let expires = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap_or_default()
+            .as_secs()
+            + 3600;
         let mut record = keys::key(keys::cancel_pk(user), turn_id);
         record.insert(keys::EXPIRES_AT.to_string(), AttributeValue::N(expires.to_string()));
         self.put(record).await

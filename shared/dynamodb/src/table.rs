@@ -2,8 +2,9 @@
 
 use aws_sdk_dynamodb::operation::create_table::CreateTableError;
 use aws_sdk_dynamodb::types::{
-    AttributeDefinition, BillingMode, GlobalSecondaryIndex, KeySchemaElement, KeyType, Projection, ProjectionType,
-    ScalarAttributeType, StreamSpecification, StreamViewType, TableStatus, TimeToLiveSpecification,
+    AttributeDefinition, BillingMode, GlobalSecondaryIndex, KeySchemaElement, KeyType, Projection,
+    ProjectionType, ScalarAttributeType, StreamSpecification, StreamViewType, TableStatus,
+    TimeToLiveSpecification,
 };
 use aws_sdk_dynamodb::Client;
 use chatkit_store::{StoreError, StoreResult};
@@ -20,7 +21,12 @@ fn key_element(name: &str, key_type: KeyType) -> StoreResult<KeySchemaElement> {
 }
 
 fn string_attribute(name: &str) -> StoreResult<AttributeDefinition> {
-    built(AttributeDefinition::builder().attribute_name(name).attribute_type(ScalarAttributeType::S).build())
+    built(
+        AttributeDefinition::builder()
+            .attribute_name(name)
+            .attribute_type(ScalarAttributeType::S)
+            .build(),
+    )
 }
 
 /// Creates the store's table (`pk`/`sk`, GSI `gsi1` on `gsi1pk`/`gsi1sk` projecting all,
@@ -46,16 +52,29 @@ pub async fn create_table(client: &Client, table_name: &str) -> StoreResult<()> 
         .attribute_definitions(string_attribute(GSI1SK)?)
         .global_secondary_indexes(built(gsi)?)
         // what thread cleanup consumes (the template's table has the same stream)
-        .stream_specification(built(StreamSpecification::builder().stream_enabled(true).stream_view_type(StreamViewType::NewImage).build())?)
+        .stream_specification(built(
+            StreamSpecification::builder()
+                .stream_enabled(true)
+                .stream_view_type(StreamViewType::NewImage)
+                .build(),
+        )?)
         .send()
         .await;
     match created {
         Ok(_) => {}
-        Err(e) if matches!(e.as_service_error(), Some(CreateTableError::ResourceInUseException(_))) => return Ok(()),
+        Err(e)
+            if matches!(
+                e.as_service_error(),
+                Some(CreateTableError::ResourceInUseException(_))
+            ) =>
+        {
+            return Ok(())
+        }
         Err(e) => return Err(error::sdk("CreateTable", e)),
     }
     wait_until_active(client, table_name).await?;
-    let ttl = built(TimeToLiveSpecification::builder().attribute_name(EXPIRES_AT).enabled(true).build())?;
+    let ttl =
+        built(TimeToLiveSpecification::builder().attribute_name(EXPIRES_AT).enabled(true).build())?;
     client
         .update_time_to_live()
         .table_name(table_name)
@@ -68,12 +87,18 @@ pub async fn create_table(client: &Client, table_name: &str) -> StoreResult<()> 
 
 async fn wait_until_active(client: &Client, table_name: &str) -> StoreResult<()> {
     for _ in 0..300 {
-        let out =
-            client.describe_table().table_name(table_name).send().await.map_err(|e| error::sdk("DescribeTable", e))?;
+        let out = client
+            .describe_table()
+            .table_name(table_name)
+            .send()
+            .await
+            .map_err(|e| error::sdk("DescribeTable", e))?;
         if out.table().and_then(|t| t.table_status()) == Some(&TableStatus::Active) {
             return Ok(());
         }
         tokio::time::sleep(std::time::Duration::from_millis(200)).await;
     }
-    Err(StoreError::Unavailable(format!("table {table_name} did not become active within a minute")))
+    Err(StoreError::Unavailable(format!(
+        "table {table_name} did not become active within a minute"
+    )))
 }

@@ -110,7 +110,11 @@ impl DynamoStore {
     }
 
     /// The head copy of a thread's metadata: one consistent GetItem.
-    pub(crate) async fn thread(&self, user: &UserId, thread_id: &str) -> StoreResult<ThreadMetadata> {
+    pub(crate) async fn thread(
+        &self,
+        user: &UserId,
+        thread_id: &str,
+    ) -> StoreResult<ThreadMetadata> {
         let ulid = sort_key(thread_id).ok_or_else(|| StoreError::thread_not_found(thread_id))?;
         let out = self
             .client
@@ -121,13 +125,20 @@ impl DynamoStore {
             .send()
             .await
             .map_err(|e| error::sdk("GetItem", e))?;
-        let record = out.item.filter(|r| !records::is_tombstone(r)).ok_or_else(|| StoreError::thread_not_found(thread_id))?;
+        let record = out
+            .item
+            .filter(|r| !records::is_tombstone(r))
+            .ok_or_else(|| StoreError::thread_not_found(thread_id))?;
         records::decode_thread(ulid, record)
     }
 
     /// See [`chatkit_store::Store::list_threads`]: one Query on `gsi1` (eventually
     /// consistent, as every GSI read).
-    pub(crate) async fn threads(&self, user: &UserId, page: &PageRequest) -> StoreResult<Page<ThreadMetadata>> {
+    pub(crate) async fn threads(
+        &self,
+        user: &UserId,
+        page: &PageRequest,
+    ) -> StoreResult<Page<ThreadMetadata>> {
         let start = match &page.after {
             Some(after) => Some(keys::thread_list_start_key(user, keys::cursor_ulid(after)?)),
             None => None,

@@ -49,7 +49,13 @@ fn number(n: u64) -> AttributeValue {
 
 impl DynamoStore {
     /// `ADD n :by`, refreshing `expires_at`; with a limit, only while `n < limit`.
-    fn add_update(&self, key: Key, by: u64, expires_at: u64, limit: Option<u64>) -> StoreResult<Update> {
+    fn add_update(
+        &self,
+        key: Key,
+        by: u64,
+        expires_at: u64,
+        limit: Option<u64>,
+    ) -> StoreResult<Update> {
         let mut update = Update::builder()
             .table_name(&self.table)
             .set_key(Some(key))
@@ -59,7 +65,9 @@ impl DynamoStore {
             .expression_attribute_values(":by", number(by))
             .expression_attribute_values(":exp", number(expires_at));
         if let Some(limit) = limit {
-            update = update.condition_expression(BELOW_LIMIT).expression_attribute_values(":limit", number(limit));
+            update = update
+                .condition_expression(BELOW_LIMIT)
+                .expression_attribute_values(":limit", number(limit));
         }
         built(update.build())
     }
@@ -86,17 +94,27 @@ fn epoch(now: SystemTime) -> u64 {
 
 #[async_trait]
 impl UsageStore for DynamoStore {
-    async fn admit_turn(&self, user: &UserId, now: SystemTime, limits: &UsageLimits) -> StoreResult<Admission> {
+    async fn admit_turn(
+        &self,
+        user: &UserId,
+        now: SystemTime,
+        limits: &UsageLimits,
+    ) -> StoreResult<Admission> {
         let w = Windows::at(now);
         let minute_expires = epoch(now) + w.minute_left.as_secs() + 120;
         match (limits.turns_per_minute, limits.tokens_per_day) {
             (0, 0) => Ok(Admission::Admitted),
             (0, tokens) => {
                 let used = self.count(day_key(user, &w)).await?;
-                Ok(if used >= tokens { w.refused(Limit::TokensPerDay) } else { Admission::Admitted })
+                Ok(if used >= tokens {
+                    w.refused(Limit::TokensPerDay)
+                } else {
+                    Admission::Admitted
+                })
             }
             (turns, 0) => {
-                let update = self.add_update(minute_key(user, &w), 1, minute_expires, Some(turns))?;
+                let update =
+                    self.add_update(minute_key(user, &w), 1, minute_expires, Some(turns))?;
                 let result = self
                     .client
                     .update_item()
@@ -110,14 +128,20 @@ impl UsageStore for DynamoStore {
                     .await;
                 match result {
                     Ok(_) => Ok(Admission::Admitted),
-                    Err(e) if matches!(e.as_service_error(), Some(UpdateItemError::ConditionalCheckFailedException(_))) => {
+                    Err(e)
+                        if matches!(
+                            e.as_service_error(),
+                            Some(UpdateItemError::ConditionalCheckFailedException(_))
+                        ) =>
+                    {
                         Ok(w.refused(Limit::TurnsPerMinute))
                     }
                     Err(e) => Err(error::sdk("UpdateItem", e)),
                 }
             }
             (turns, tokens) => {
-                let count_turn = self.add_update(minute_key(user, &w), 1, minute_expires, Some(turns))?;
+                let count_turn =
+                    self.add_update(minute_key(user, &w), 1, minute_expires, Some(turns))?;
                 let check_tokens = built(
                     ConditionCheck::builder()
                         .table_name(&self.table)
@@ -136,7 +160,11 @@ impl UsageStore for DynamoStore {
                     Err(Cancelled::ConditionFailed(failed)) => {
                         // both may fail: the day's is the longer wait
                         let tokens_failed = failed.iter().any(|(i, _)| *i == 1);
-                        Ok(w.refused(if tokens_failed { Limit::TokensPerDay } else { Limit::TurnsPerMinute }))
+                        Ok(w.refused(if tokens_failed {
+                            Limit::TokensPerDay
+                        } else {
+                            Limit::TurnsPerMinute
+                        }))
                     }
                     Err(Cancelled::Other(e)) => Err(e),
                 }
@@ -166,7 +194,8 @@ impl UsageStore for DynamoStore {
 
     async fn usage(&self, user: &UserId, now: SystemTime) -> StoreResult<Usage> {
         let w = Windows::at(now);
-        let (turns, tokens) = tokio::join!(self.count(minute_key(user, &w)), self.count(day_key(user, &w)));
+        let (turns, tokens) =
+            tokio::join!(self.count(minute_key(user, &w)), self.count(day_key(user, &w)));
         Ok(Usage { turns_this_minute: turns?, tokens_today: tokens? })
     }
 }

@@ -28,14 +28,16 @@ pub struct Resources {
 }
 
 /// Builds the responder on first use (it may need secrets, e.g. the model API key).
-pub type ResponderInit = Arc<dyn Fn(Resources) -> BoxFuture<'static, Result<Arc<dyn Responder>, String>> + Send + Sync>;
+pub type ResponderInit =
+    Arc<dyn Fn(Resources) -> BoxFuture<'static, Result<Arc<dyn Responder>, String>> + Send + Sync>;
 
 /// The HTTP client shared by JWKS fetches, the model and tools: a connect limit
 /// (`CHATKIT_CONNECT_TIMEOUT_MS`, 5000) and a limit on every read (`CHATKIT_IDLE_TIMEOUT_MS`,
 /// 30000), so no outbound call can hang a request; each call adds its own total limit.
 pub fn http_client() -> reqwest::Client {
     let ms = |name: &str, default: u64| {
-        let value = std::env::var(name).ok().and_then(|v| v.trim().parse().ok()).filter(|ms| *ms > 0);
+        let value =
+            std::env::var(name).ok().and_then(|v| v.trim().parse().ok()).filter(|ms| *ms > 0);
         Duration::from_millis(value.unwrap_or(default))
     };
     let config = GatewayConfig {
@@ -66,7 +68,9 @@ fn authenticator(config: &GatewayConfig, resources: &Resources) -> Authenticator
         )),
         None => None,
     };
-    let jwks = auth.jwks_url.as_ref().map(|url| Jwks::new(resources.http.clone(), url, auth.refresh).with_timeout(auth.jwks_timeout));
+    let jwks = auth.jwks_url.as_ref().map(|url| {
+        Jwks::new(resources.http.clone(), url, auth.refresh).with_timeout(auth.jwks_timeout)
+    });
     if auth.dev_auth {
         warn!("CHATKIT_DEV_AUTH is on: the X-User-ID header is trusted as the user id. Never use this outside local development.");
     }
@@ -87,9 +91,13 @@ pub fn from_env(make_responder: ResponderInit) -> Result<Gateway, ConfigError> {
         secret_refresh: config.auth.refresh,
     };
     let auth = authenticator(&config, &resources);
-    let server_config = ServerConfig { max_body_bytes: config.max_body_bytes, ..ServerConfig::from_env().map_err(ConfigError)? };
+    let server_config = ServerConfig {
+        max_body_bytes: config.max_body_bytes,
+        ..ServerConfig::from_env().map_err(ConfigError)?
+    };
     // attachments are on when CHATKIT_ATTACHMENTS_BUCKET is set
-    let attachment_settings = AttachmentSettings::from_env().map_err(|e| ConfigError(e.to_string()))?;
+    let attachment_settings =
+        AttachmentSettings::from_env().map_err(|e| ConfigError(e.to_string()))?;
     let usage_limits = config.usage_limits;
     if usage_limits.is_off() {
         warn!("CHATKIT_TURNS_PER_MINUTE and CHATKIT_TOKENS_PER_DAY are 0: nothing limits what one user can make the model do");
@@ -105,14 +113,19 @@ pub fn from_env(make_responder: ResponderInit) -> Result<Gateway, ConfigError> {
             let store = DynamoStore::from_env(sdk).map_err(|e| e.to_string())?;
             if std::env::var("CHATKIT_CREATE_TABLE").is_ok_and(|v| v == "1") {
                 // local development: make the table on first use (never set by the SAM template)
-                chatkit_dynamodb::create_table(store.client(), store.table_name()).await.map_err(|e| e.to_string())?;
+                chatkit_dynamodb::create_table(store.client(), store.table_name())
+                    .await
+                    .map_err(|e| e.to_string())?;
             }
             let responder = make_responder(resources.clone()).await?;
             let store = Arc::new(store);
-            let mut server = ChatKitServer::new(store.clone(), responder).with_config(server_config).with_usage_limits(store, usage_limits);
+            let mut server = ChatKitServer::new(store.clone(), responder)
+                .with_config(server_config)
+                .with_usage_limits(store, usage_limits);
             if let Some(settings) = attachment_settings {
                 // S3 client from the same lazily loaded AWS config
-                server = server.with_attachment_store(Arc::new(S3AttachmentStore::new(sdk, settings)));
+                server =
+                    server.with_attachment_store(Arc::new(S3AttachmentStore::new(sdk, settings)));
             }
             Ok(server)
         }) as BoxFuture<'static, Result<ChatKitServer, String>>
@@ -151,7 +164,8 @@ pub async fn serve(gateway: Arc<Gateway>) -> Result<(), Box<dyn std::error::Erro
         .or_else(|| std::env::var("PORT").ok())
         .unwrap_or_else(|| "8080".into());
     let host = std::env::var("CHATKIT_BIND").unwrap_or_else(|_| "127.0.0.1".into());
-    let addr: SocketAddr = format!("{host}:{port}").parse().map_err(|e| format!("bad address {host}:{port}: {e}"))?;
+    let addr: SocketAddr =
+        format!("{host}:{port}").parse().map_err(|e| format!("bad address {host}:{port}: {e}"))?;
     let (bound, serving) = crate::local::bind(gateway, addr).await?;
     println!("ChatKit endpoint: http://{bound}/chatkit");
     serving.await;

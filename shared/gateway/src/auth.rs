@@ -41,7 +41,9 @@ impl Identity {
     pub fn store_user(&self) -> String {
         match &self.tenant {
             None => self.user_id.clone(),
-            Some(tenant) => format!("t:{}/{}", tenant.replace('%', "%25").replace('/', "%2F"), self.user_id),
+            Some(tenant) => {
+                format!("t:{}/{}", tenant.replace('%', "%25").replace('/', "%2F"), self.user_id)
+            }
         }
     }
 }
@@ -66,7 +68,9 @@ struct Claims {
 fn claim(token: &str, name: &str) -> Option<String> {
     use base64::Engine;
     let payload = token.split('.').nth(1)?;
-    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(payload.trim_end_matches('=')).ok()?;
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(payload.trim_end_matches('='))
+        .ok()?;
     let claims: serde_json::Map<String, serde_json::Value> = serde_json::from_slice(&bytes).ok()?;
     match claims.get(name)? {
         serde_json::Value::String(s) if !s.trim().is_empty() => Some(s.trim().to_string()),
@@ -100,7 +104,11 @@ fn is_hmac(alg: Algorithm) -> bool {
 /// can plant a cookie with the same name, and which one comes first is not ours to guess.
 pub fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Result<Option<&'a str>, AuthError> {
     let mut found = None;
-    let pairs = headers.get_all(http::header::COOKIE).iter().filter_map(|v| v.to_str().ok()).flat_map(|v| v.split(';'));
+    let pairs = headers
+        .get_all(http::header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'));
     for pair in pairs {
         let Some((key, value)) = pair.split_once('=') else { continue };
         if key.trim_matches([' ', '\t']) != name {
@@ -121,8 +129,21 @@ pub fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Result<Option<&'a str>,
 
 impl Authenticator {
     /// An authenticator from its parts; see [`crate::AuthConfig`] for the env form.
-    pub fn new(secret: Option<Arc<dyn SecretSource>>, jwks: Option<Jwks>, algorithms: Vec<Algorithm>) -> Self {
-        Self { secret, jwks, algorithms, issuer: None, audience: None, cookie_name: None, dev_auth: false, tenant_claim: None }
+    pub fn new(
+        secret: Option<Arc<dyn SecretSource>>,
+        jwks: Option<Jwks>,
+        algorithms: Vec<Algorithm>,
+    ) -> Self {
+        Self {
+            secret,
+            jwks,
+            algorithms,
+            issuer: None,
+            audience: None,
+            cookie_name: None,
+            dev_auth: false,
+            tenant_claim: None,
+        }
     }
 
     pub fn with_issuer(mut self, issuer: Option<String>) -> Self {
@@ -176,14 +197,24 @@ impl Authenticator {
     /// else the configured cookie.
     fn token<'a>(&self, headers: &'a HeaderMap) -> Result<&'a str, AuthError> {
         if let Some(value) = headers.get(http::header::AUTHORIZATION) {
-            let value = value.to_str().map_err(|_| AuthError::Invalid("the Authorization header is not ASCII".into()))?;
+            let value = value
+                .to_str()
+                .map_err(|_| AuthError::Invalid("the Authorization header is not ASCII".into()))?;
             return match value.trim().split_once(' ') {
-                Some((scheme, token)) if scheme.eq_ignore_ascii_case("bearer") && !token.trim().is_empty() => Ok(token.trim()),
-                _ => Err(AuthError::Invalid("the Authorization header must be `Bearer <JWT>`".into())),
+                Some((scheme, token))
+                    if scheme.eq_ignore_ascii_case("bearer") && !token.trim().is_empty() =>
+                {
+                    Ok(token.trim())
+                }
+                _ => Err(AuthError::Invalid(
+                    "the Authorization header must be `Bearer <JWT>`".into(),
+                )),
             };
         }
         match &self.cookie_name {
-            Some(name) => cookie(headers, name)?.filter(|t| !t.is_empty()).ok_or(AuthError::Missing),
+            Some(name) => {
+                cookie(headers, name)?.filter(|t| !t.is_empty()).ok_or(AuthError::Missing)
+            }
             None => Err(AuthError::Missing),
         }
     }
@@ -191,7 +222,11 @@ impl Authenticator {
     /// Verifies the request's credentials.
     pub async fn authenticate(&self, headers: &HeaderMap) -> Result<Identity, AuthError> {
         if self.dev_auth {
-            if let Some(user) = headers.get("x-user-id").and_then(|v| v.to_str().ok()).filter(|v| !v.trim().is_empty()) {
+            if let Some(user) = headers
+                .get("x-user-id")
+                .and_then(|v| v.to_str().ok())
+                .filter(|v| !v.trim().is_empty())
+            {
                 let tenant = match &self.tenant_claim {
                     None => None,
                     Some(_) => Some(
@@ -200,7 +235,11 @@ impl Authenticator {
                             .and_then(|v| v.to_str().ok())
                             .map(str::trim)
                             .filter(|v| !v.is_empty())
-                            .ok_or_else(|| AuthError::Invalid("dev auth with tenancy needs an X-Tenant-ID header".into()))?
+                            .ok_or_else(|| {
+                                AuthError::Invalid(
+                                    "dev auth with tenancy needs an X-Tenant-ID header".into(),
+                                )
+                            })?
                             .to_string(),
                     ),
                 };
@@ -211,7 +250,10 @@ impl Authenticator {
         let user_id = self.verify(token).await?;
         let tenant = match &self.tenant_claim {
             None => None,
-            Some(name) => Some(claim(token, name).ok_or_else(|| AuthError::Invalid(format!("token has no `{name}` claim")))?),
+            Some(name) => Some(
+                claim(token, name)
+                    .ok_or_else(|| AuthError::Invalid(format!("token has no `{name}` claim")))?,
+            ),
         };
         Ok(Identity { user_id, tenant, token: Some(token.into()) })
     }
@@ -234,11 +276,21 @@ impl Authenticator {
     }
 
     /// Decodes with the current secret, then (on a bad signature) with the previous one.
-    fn decode_hmac(&self, token: &str, validation: &Validation, versions: &SecretVersions) -> Result<Claims, jsonwebtoken::errors::Error> {
-        let result = decode::<Claims>(token, &DecodingKey::from_secret(versions.current.as_bytes()), validation);
+    fn decode_hmac(
+        &self,
+        token: &str,
+        validation: &Validation,
+        versions: &SecretVersions,
+    ) -> Result<Claims, jsonwebtoken::errors::Error> {
+        let result = decode::<Claims>(
+            token,
+            &DecodingKey::from_secret(versions.current.as_bytes()),
+            validation,
+        );
         match (&result, &versions.previous) {
             (Err(e), Some(previous)) if matches!(e.kind(), ErrorKind::InvalidSignature) => {
-                decode::<Claims>(token, &DecodingKey::from_secret(previous.as_bytes()), validation).map(|d| d.claims)
+                decode::<Claims>(token, &DecodingKey::from_secret(previous.as_bytes()), validation)
+                    .map(|d| d.claims)
             }
             _ => result.map(|d| d.claims),
         }
@@ -246,32 +298,52 @@ impl Authenticator {
 
     /// Verifies one JWT and returns its `sub`.
     pub async fn verify(&self, token: &str) -> Result<String, AuthError> {
-        let header = decode_header(token).map_err(|e| AuthError::Invalid(format!("malformed token: {e}")))?;
+        let header = decode_header(token)
+            .map_err(|e| AuthError::Invalid(format!("malformed token: {e}")))?;
         if !self.algorithms.contains(&header.alg) {
             return Err(AuthError::Invalid(format!("algorithm {:?} is not accepted", header.alg)));
         }
         let validation = self.validation(header.alg);
         let invalid = |e: jsonwebtoken::errors::Error| AuthError::Invalid(e.to_string());
         let claims = if is_hmac(header.alg) {
-            let source = self.secret.as_ref().ok_or_else(|| AuthError::Invalid("HMAC tokens are not accepted".into()))?;
+            let source = self
+                .secret
+                .as_ref()
+                .ok_or_else(|| AuthError::Invalid("HMAC tokens are not accepted".into()))?;
             match self.decode_hmac(token, &validation, &source.versions().await?) {
                 // the issuer may already sign with a newer secret than the cached one
-                Err(e) if matches!(e.kind(), ErrorKind::InvalidSignature) && source.refresh_after_failure().await => {
-                    self.decode_hmac(token, &validation, &source.versions().await?).map_err(invalid)?
+                Err(e)
+                    if matches!(e.kind(), ErrorKind::InvalidSignature)
+                        && source.refresh_after_failure().await =>
+                {
+                    self.decode_hmac(token, &validation, &source.versions().await?)
+                        .map_err(invalid)?
                 }
                 other => other.map_err(invalid)?,
             }
         } else {
-            let jwks = self.jwks.as_ref().ok_or_else(|| AuthError::Invalid("no JWKS configured".into()))?;
+            let jwks = self
+                .jwks
+                .as_ref()
+                .ok_or_else(|| AuthError::Invalid("no JWKS configured".into()))?;
             if self.issuer.is_none() || self.audience.is_none() {
                 return Err(AuthError::Keys(KeyError(
                     "JWKS verification needs an issuer and an audience (CHATKIT_JWT_ISSUER, CHATKIT_JWT_AUDIENCE)".into(),
                 )));
             }
-            let kid = header.kid.as_deref().ok_or_else(|| AuthError::Invalid("token has no `kid`".into()))?;
-            let key = jwks.key(kid).await?.ok_or_else(|| AuthError::Invalid(format!("unknown key id {kid:?}")))?;
+            let kid = header
+                .kid
+                .as_deref()
+                .ok_or_else(|| AuthError::Invalid("token has no `kid`".into()))?;
+            let key = jwks
+                .key(kid)
+                .await?
+                .ok_or_else(|| AuthError::Invalid(format!("unknown key id {kid:?}")))?;
             decode::<Claims>(token, &key, &validation).map_err(invalid)?.claims
         };
-        claims.sub.filter(|s| !s.trim().is_empty()).ok_or_else(|| AuthError::Invalid("token has no `sub`".into()))
+        claims
+            .sub
+            .filter(|s| !s.trim().is_empty())
+            .ok_or_else(|| AuthError::Invalid("token has no `sub`".into()))
     }
 }

@@ -20,7 +20,11 @@ pub struct AwsTimeouts {
 
 impl Default for AwsTimeouts {
     fn default() -> Self {
-        Self { connect: Duration::from_secs(3), attempt: Duration::from_secs(3), operation: Duration::from_secs(10) }
+        Self {
+            connect: Duration::from_secs(3),
+            attempt: Duration::from_secs(3),
+            operation: Duration::from_secs(10),
+        }
     }
 }
 
@@ -61,7 +65,8 @@ impl AwsClients {
                     .operation_attempt_timeout(t.attempt)
                     .operation_timeout(t.operation)
                     .build();
-                let mut loader = aws_config::defaults(aws_config::BehaviorVersion::latest()).timeout_config(timeouts);
+                let mut loader = aws_config::defaults(aws_config::BehaviorVersion::latest())
+                    .timeout_config(timeouts);
                 if let Some(url) = &self.endpoint_url {
                     loader = loader.endpoint_url(url);
                 }

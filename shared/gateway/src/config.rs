@@ -129,7 +129,8 @@ impl Default for GatewayConfig {
 }
 
 /// The default limits of one user.
-pub const DEFAULT_USAGE_LIMITS: UsageLimits = UsageLimits { turns_per_minute: 20, tokens_per_day: 1_000_000 };
+pub const DEFAULT_USAGE_LIMITS: UsageLimits =
+    UsageLimits { turns_per_minute: 20, tokens_per_day: 1_000_000 };
 
 /// A source of settings by name (the process environment, or a map in tests).
 pub trait Lookup {
@@ -154,7 +155,9 @@ fn var(get: &dyn Lookup, name: &str) -> Option<String> {
 fn parse<T: std::str::FromStr>(get: &dyn Lookup, name: &str, default: T) -> Result<T, ConfigError> {
     match var(get, name) {
         None => Ok(default),
-        Some(v) => v.parse().map_err(|_| ConfigError(format!("{name}={v:?} is not a valid number"))),
+        Some(v) => {
+            v.parse().map_err(|_| ConfigError(format!("{name}={v:?} is not a valid number")))
+        }
     }
 }
 
@@ -175,7 +178,9 @@ fn algorithm(name: &str) -> Result<Algorithm, ConfigError> {
         "RS512" => Ok(Algorithm::RS512),
         "ES256" => Ok(Algorithm::ES256),
         "ES384" => Ok(Algorithm::ES384),
-        other => Err(ConfigError(format!("CHATKIT_JWT_ALGORITHMS: unsupported algorithm {other:?}"))),
+        other => {
+            Err(ConfigError(format!("CHATKIT_JWT_ALGORITHMS: unsupported algorithm {other:?}")))
+        }
     }
 }
 
@@ -193,12 +198,14 @@ fn dev_auth(get: &dyn Lookup) -> bool {
 fn is_loopback(url: &reqwest::Url) -> bool {
     let host = url.host_str().unwrap_or_default();
     let host = host.trim_start_matches('[').trim_end_matches(']');
-    host.eq_ignore_ascii_case("localhost") || host.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback())
+    host.eq_ignore_ascii_case("localhost")
+        || host.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback())
 }
 
 /// Checks an outbound URL: `https://`, or `http://` to a loopback host in local mode.
 pub fn check_outbound_url(name: &str, value: &str, local: bool) -> Result<(), ConfigError> {
-    let url = reqwest::Url::parse(value).map_err(|e| ConfigError(format!("{name}={value:?} is not a URL: {e}")))?;
+    let url = reqwest::Url::parse(value)
+        .map_err(|e| ConfigError(format!("{name}={value:?} is not a URL: {e}")))?;
     match url.scheme() {
         "https" if url.host().is_some() => Ok(()),
         "http" if local && is_loopback(&url) => Ok(()),
@@ -260,11 +267,12 @@ impl AuthConfig {
         let issuer = var(get, "CHATKIT_JWT_ISSUER");
         let audience = var(get, "CHATKIT_JWT_AUDIENCE");
         if jwks_url.is_some() {
-            let missing: Vec<&str> = [("CHATKIT_JWT_ISSUER", &issuer), ("CHATKIT_JWT_AUDIENCE", &audience)]
-                .into_iter()
-                .filter(|(_, v)| v.is_none())
-                .map(|(name, _)| name)
-                .collect();
+            let missing: Vec<&str> =
+                [("CHATKIT_JWT_ISSUER", &issuer), ("CHATKIT_JWT_AUDIENCE", &audience)]
+                    .into_iter()
+                    .filter(|(_, v)| v.is_none())
+                    .map(|(name, _)| name)
+                    .collect();
             if !missing.is_empty() {
                 return Err(ConfigError(format!(
                     "CHATKIT_JWKS_URL is set, so {} must be set too: an identity provider's keys sign tokens for \
@@ -283,7 +291,11 @@ impl AuthConfig {
             dev_auth,
             refresh: Duration::from_secs(parse(get, "CHATKIT_SECRET_REFRESH_SECONDS", 300)?),
             jwks_timeout: millis(get, "CHATKIT_JWKS_TIMEOUT_MS", 3000)?,
-            previous_grace: Duration::from_secs(parse(get, "CHATKIT_JWT_PREVIOUS_GRACE_SECONDS", 86_400)?),
+            previous_grace: Duration::from_secs(parse(
+                get,
+                "CHATKIT_JWT_PREVIOUS_GRACE_SECONDS",
+                86_400,
+            )?),
             tenant_claim: var(get, "CHATKIT_TENANT_CLAIM"),
         })
     }
@@ -296,7 +308,11 @@ impl GatewayConfig {
 
     pub fn from_lookup(get: &dyn Lookup) -> Result<Self, ConfigError> {
         let origins = |name: &str| -> Vec<String> {
-            var(get, name).map(|v| v.split(',').map(|o| o.trim().to_string()).filter(|o| !o.is_empty()).collect()).unwrap_or_default()
+            var(get, name)
+                .map(|v| {
+                    v.split(',').map(|o| o.trim().to_string()).filter(|o| !o.is_empty()).collect()
+                })
+                .unwrap_or_default()
         };
         let allowed_origins = origins("CHATKIT_ALLOWED_ORIGINS");
         let cookie_origins = match var(get, "CHATKIT_COOKIE_ORIGINS") {
@@ -305,7 +321,9 @@ impl GatewayConfig {
         };
         let user_hash_key = var(get, "CHATKIT_USER_HASH_KEY");
         if user_hash_key.as_ref().is_some_and(|k| k.len() < MIN_USER_HASH_KEY_BYTES) {
-            return Err(ConfigError(format!("CHATKIT_USER_HASH_KEY must be at least {MIN_USER_HASH_KEY_BYTES} bytes")));
+            return Err(ConfigError(format!(
+                "CHATKIT_USER_HASH_KEY must be at least {MIN_USER_HASH_KEY_BYTES} bytes"
+            )));
         }
         let defaults = AwsTimeouts::default();
         Ok(Self {
@@ -315,15 +333,31 @@ impl GatewayConfig {
             max_body_bytes: parse(get, "CHATKIT_MAX_BODY_BYTES", 4 * 1024 * 1024)?,
             aws_timeouts: AwsTimeouts {
                 connect: defaults.connect,
-                attempt: millis(get, "CHATKIT_AWS_ATTEMPT_TIMEOUT_MS", defaults.attempt.as_millis() as u64)?,
-                operation: millis(get, "CHATKIT_AWS_TIMEOUT_MS", defaults.operation.as_millis() as u64)?,
+                attempt: millis(
+                    get,
+                    "CHATKIT_AWS_ATTEMPT_TIMEOUT_MS",
+                    defaults.attempt.as_millis() as u64,
+                )?,
+                operation: millis(
+                    get,
+                    "CHATKIT_AWS_TIMEOUT_MS",
+                    defaults.operation.as_millis() as u64,
+                )?,
             },
             connect_timeout: millis(get, "CHATKIT_CONNECT_TIMEOUT_MS", 5000)?,
             read_timeout: millis(get, "CHATKIT_IDLE_TIMEOUT_MS", 30_000)?,
             user_hash_key,
             usage_limits: UsageLimits {
-                turns_per_minute: parse(get, "CHATKIT_TURNS_PER_MINUTE", DEFAULT_USAGE_LIMITS.turns_per_minute)?,
-                tokens_per_day: parse(get, "CHATKIT_TOKENS_PER_DAY", DEFAULT_USAGE_LIMITS.tokens_per_day)?,
+                turns_per_minute: parse(
+                    get,
+                    "CHATKIT_TURNS_PER_MINUTE",
+                    DEFAULT_USAGE_LIMITS.turns_per_minute,
+                )?,
+                tokens_per_day: parse(
+                    get,
+                    "CHATKIT_TOKENS_PER_DAY",
+                    DEFAULT_USAGE_LIMITS.tokens_per_day,
+                )?,
             },
             warm_up: match var(get, "CHATKIT_WARMUP").as_deref() {
                 Some("0" | "false" | "off") => None,
@@ -338,7 +372,8 @@ mod tests {
     use super::*;
 
     fn lookup(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
-        let pairs: Vec<(String, String)> = pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        let pairs: Vec<(String, String)> =
+            pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
         move |name| pairs.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone())
     }
 
@@ -355,8 +390,16 @@ mod tests {
         let err = error(&[LAMBDA, jwks]);
         assert!(err.contains("CHATKIT_JWT_ISSUER and CHATKIT_JWT_AUDIENCE"), "{err}");
         let err = error(&[LAMBDA, jwks, ("CHATKIT_JWT_ISSUER", "https://idp.example/")]);
-        assert!(err.contains("CHATKIT_JWT_AUDIENCE") && !err.contains("CHATKIT_JWT_ISSUER and"), "{err}");
-        let ok = GatewayConfig::from_lookup(&lookup(&[LAMBDA, jwks, ("CHATKIT_JWT_ISSUER", "https://idp.example/"), ("CHATKIT_JWT_AUDIENCE", "app")]));
+        assert!(
+            err.contains("CHATKIT_JWT_AUDIENCE") && !err.contains("CHATKIT_JWT_ISSUER and"),
+            "{err}"
+        );
+        let ok = GatewayConfig::from_lookup(&lookup(&[
+            LAMBDA,
+            jwks,
+            ("CHATKIT_JWT_ISSUER", "https://idp.example/"),
+            ("CHATKIT_JWT_AUDIENCE", "app"),
+        ]));
         assert_eq!(ok.unwrap().auth.algorithms, vec![Algorithm::RS256]);
         // a secret alone needs neither
         assert!(GatewayConfig::from_lookup(&lookup(&[LAMBDA, SECRET])).is_ok());
@@ -368,26 +411,52 @@ mod tests {
         let aud = ("CHATKIT_JWT_AUDIENCE", "a");
         let err = error(&[LAMBDA, iss, aud, ("CHATKIT_JWKS_URL", "http://idp.example/jwks.json")]);
         assert!(err.contains("CHATKIT_JWKS_URL") && err.contains("https://"), "{err}");
-        let err = error(&[LAMBDA, iss, aud, ("CHATKIT_JWKS_URL", "http://127.0.0.1:8080/jwks.json")]);
+        let err =
+            error(&[LAMBDA, iss, aud, ("CHATKIT_JWKS_URL", "http://127.0.0.1:8080/jwks.json")]);
         assert!(err.contains("https://"), "loopback http is refused on Lambda: {err}");
         // local (no Lambda runtime API): loopback only
-        let local = GatewayConfig::from_lookup(&lookup(&[iss, aud, ("CHATKIT_JWKS_URL", "http://127.0.0.1:8080/jwks.json")]));
+        let local = GatewayConfig::from_lookup(&lookup(&[
+            iss,
+            aud,
+            ("CHATKIT_JWKS_URL", "http://127.0.0.1:8080/jwks.json"),
+        ]));
         assert!(local.is_ok());
-        assert!(GatewayConfig::from_lookup(&lookup(&[iss, aud, ("CHATKIT_JWKS_URL", "http://localhost/jwks.json")])).is_ok());
-        assert!(GatewayConfig::from_lookup(&lookup(&[iss, aud, ("CHATKIT_JWKS_URL", "http://[::1]:1/jwks.json")])).is_ok());
+        assert!(GatewayConfig::from_lookup(&lookup(&[
+            iss,
+            aud,
+            ("CHATKIT_JWKS_URL", "http://localhost/jwks.json")
+        ]))
+        .is_ok());
+        assert!(GatewayConfig::from_lookup(&lookup(&[
+            iss,
+            aud,
+            ("CHATKIT_JWKS_URL", "http://[::1]:1/jwks.json")
+        ]))
+        .is_ok());
         let err = error(&[iss, aud, ("CHATKIT_JWKS_URL", "http://10.0.0.5/jwks.json")]);
         assert!(err.contains("loopback"), "{err}");
         // `make dev` (cargo lambda watch sets the runtime API) counts as local
-        let dev = GatewayConfig::from_lookup(&lookup(&[LAMBDA, ("CHATKIT_DEV_AUTH", "1"), iss, aud, ("CHATKIT_JWKS_URL", "http://localhost:1/j")]));
+        let dev = GatewayConfig::from_lookup(&lookup(&[
+            LAMBDA,
+            ("CHATKIT_DEV_AUTH", "1"),
+            iss,
+            aud,
+            ("CHATKIT_JWKS_URL", "http://localhost:1/j"),
+        ]));
         assert!(dev.is_ok());
-        assert!(error(&[iss, aud, ("CHATKIT_JWKS_URL", "ftp://idp.example/j")]).contains("https://"));
+        assert!(
+            error(&[iss, aud, ("CHATKIT_JWKS_URL", "ftp://idp.example/j")]).contains("https://")
+        );
         assert!(error(&[iss, aud, ("CHATKIT_JWKS_URL", "idp.example/j")]).contains("not a URL"));
     }
 
     #[test]
     fn short_hmac_secrets_and_hash_keys_are_refused() {
         let err = error(&[LAMBDA, ("CHATKIT_JWT_SECRET", "too-short-secret")]);
-        assert!(err.contains("CHATKIT_JWT_SECRET is 16 bytes") && err.contains("at least 32"), "{err}");
+        assert!(
+            err.contains("CHATKIT_JWT_SECRET is 16 bytes") && err.contains("at least 32"),
+            "{err}"
+        );
         assert!(GatewayConfig::from_lookup(&lookup(&[LAMBDA, SECRET])).is_ok());
         let err = error(&[LAMBDA, SECRET, ("CHATKIT_USER_HASH_KEY", "short")]);
         assert!(err.contains("CHATKIT_USER_HASH_KEY"), "{err}");
@@ -396,7 +465,9 @@ mod tests {
     #[test]
     fn debug_never_prints_a_secret() {
         let key = "a-user-hash-key-of-some-length";
-        let config = GatewayConfig::from_lookup(&lookup(&[LAMBDA, SECRET, ("CHATKIT_USER_HASH_KEY", key)])).unwrap();
+        let config =
+            GatewayConfig::from_lookup(&lookup(&[LAMBDA, SECRET, ("CHATKIT_USER_HASH_KEY", key)]))
+                .unwrap();
         let printed = format!("{config:?}");
         assert!(!printed.contains(SECRET.1) && !printed.contains(key), "{printed}");
         assert!(printed.contains("<redacted>"));

@@ -33,7 +33,13 @@ pub enum CookieRefusal {
 impl CookieGuard {
     /// Exact origins (`https://app.example.com`); a `*` entry allows nothing here.
     pub fn new(origins: Vec<String>) -> Self {
-        Self { origins: origins.into_iter().map(|o| o.trim().trim_end_matches('/').to_string()).filter(|o| !o.is_empty() && o != "*").collect() }
+        Self {
+            origins: origins
+                .into_iter()
+                .map(|o| o.trim().trim_end_matches('/').to_string())
+                .filter(|o| !o.is_empty() && o != "*")
+                .collect(),
+        }
     }
 
     /// The allowed origins.
@@ -52,7 +58,9 @@ impl CookieGuard {
             return Err(CookieRefusal::NoOrigins);
         }
         let origin = headers.get(ORIGIN).ok_or(CookieRefusal::MissingOrigin)?;
-        let origin = origin.to_str().map_err(|_| CookieRefusal::OriginNotAllowed(String::from_utf8_lossy(origin.as_bytes()).into_owned()))?;
+        let origin = origin.to_str().map_err(|_| {
+            CookieRefusal::OriginNotAllowed(String::from_utf8_lossy(origin.as_bytes()).into_owned())
+        })?;
         if !self.origins.iter().any(|o| o == origin) {
             return Err(CookieRefusal::OriginNotAllowed(origin.chars().take(200).collect()));
         }
@@ -71,7 +79,12 @@ fn uses_cookie(auth: &Authenticator, headers: &HeaderMap) -> bool {
     if headers.contains_key(AUTHORIZATION) {
         return false;
     }
-    if auth.dev_auth && headers.get("x-user-id").and_then(|v| v.to_str().ok()).is_some_and(|v| !v.trim().is_empty()) {
+    if auth.dev_auth
+        && headers
+            .get("x-user-id")
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| !v.trim().is_empty())
+    {
         return false;
     }
     // a cookie sent twice is refused by the authenticator; it still came from the cookie jar
@@ -96,7 +109,12 @@ mod tests {
     use jsonwebtoken::Algorithm;
 
     fn auth() -> Authenticator {
-        Authenticator::new(Some(Arc::new(StaticSecret("s".repeat(32).into()))), None, vec![Algorithm::HS256]).with_cookie(Some("ck".into()))
+        Authenticator::new(
+            Some(Arc::new(StaticSecret("s".repeat(32).into()))),
+            None,
+            vec![Algorithm::HS256],
+        )
+        .with_cookie(Some("ck".into()))
     }
 
     fn headers(pairs: &[(&str, &str)]) -> HeaderMap {
@@ -112,36 +130,79 @@ mod tests {
     #[test]
     fn a_cookie_request_needs_an_allowed_origin_and_json() {
         let guard = CookieGuard::new(vec![APP.into(), "*".into()]);
-        let ok = headers(&[("cookie", "ck=t"), ("origin", APP), ("content-type", "Application/JSON; charset=utf-8")]);
+        let ok = headers(&[
+            ("cookie", "ck=t"),
+            ("origin", APP),
+            ("content-type", "Application/JSON; charset=utf-8"),
+        ]);
         assert_eq!(guard.check(&auth(), &ok), Ok(()));
         let no_origin = headers(&[("cookie", "ck=t"), ("content-type", "application/json")]);
         assert_eq!(guard.check(&auth(), &no_origin), Err(CookieRefusal::MissingOrigin));
-        let evil = headers(&[("cookie", "ck=t"), ("origin", "https://evil.example"), ("content-type", "application/json")]);
-        assert_eq!(guard.check(&auth(), &evil), Err(CookieRefusal::OriginNotAllowed("https://evil.example".into())));
-        let null = headers(&[("cookie", "ck=t"), ("origin", "null"), ("content-type", "application/json")]);
+        let evil = headers(&[
+            ("cookie", "ck=t"),
+            ("origin", "https://evil.example"),
+            ("content-type", "application/json"),
+        ]);
+        assert_eq!(
+            guard.check(&auth(), &evil),
+            Err(CookieRefusal::OriginNotAllowed("https://evil.example".into()))
+        );
+        let null = headers(&[
+            ("cookie", "ck=t"),
+            ("origin", "null"),
+            ("content-type", "application/json"),
+        ]);
         assert!(matches!(guard.check(&auth(), &null), Err(CookieRefusal::OriginNotAllowed(_))));
-        for content_type in ["text/plain", "application/x-www-form-urlencoded", "multipart/form-data; boundary=x", "application/jsonp", ""] {
-            let form = headers(&[("cookie", "ck=t"), ("origin", APP), ("content-type", content_type)]);
-            assert_eq!(guard.check(&auth(), &form), Err(CookieRefusal::NotJson), "{content_type:?}");
+        for content_type in [
+            "text/plain",
+            "application/x-www-form-urlencoded",
+            "multipart/form-data; boundary=x",
+            "application/jsonp",
+            "",
+        ] {
+            let form =
+                headers(&[("cookie", "ck=t"), ("origin", APP), ("content-type", content_type)]);
+            assert_eq!(
+                guard.check(&auth(), &form),
+                Err(CookieRefusal::NotJson),
+                "{content_type:?}"
+            );
         }
         let missing = headers(&[("cookie", "ck=t"), ("origin", APP)]);
         assert_eq!(guard.check(&auth(), &missing), Err(CookieRefusal::NotJson));
-        let twice = headers(&[("cookie", "ck=t"), ("origin", APP), ("content-type", "application/json"), ("content-type", "text/plain")]);
+        let twice = headers(&[
+            ("cookie", "ck=t"),
+            ("origin", APP),
+            ("content-type", "application/json"),
+            ("content-type", "text/plain"),
+        ]);
         assert_eq!(guard.check(&auth(), &twice), Err(CookieRefusal::NotJson));
     }
 
     #[test]
     fn a_wildcard_or_empty_list_allows_no_cookie_request() {
-        let request = headers(&[("cookie", "ck=t"), ("origin", APP), ("content-type", "application/json")]);
-        assert_eq!(CookieGuard::new(vec!["*".into()]).check(&auth(), &request), Err(CookieRefusal::NoOrigins));
+        let request =
+            headers(&[("cookie", "ck=t"), ("origin", APP), ("content-type", "application/json")]);
+        assert_eq!(
+            CookieGuard::new(vec!["*".into()]).check(&auth(), &request),
+            Err(CookieRefusal::NoOrigins)
+        );
         assert_eq!(CookieGuard::default().check(&auth(), &request), Err(CookieRefusal::NoOrigins));
-        assert_eq!(CookieGuard::new(vec![format!("{APP}/")]).check(&auth(), &request), Ok(()), "a trailing slash is ignored");
+        assert_eq!(
+            CookieGuard::new(vec![format!("{APP}/")]).check(&auth(), &request),
+            Ok(()),
+            "a trailing slash is ignored"
+        );
     }
 
     #[test]
     fn bearer_dev_and_cookieless_requests_are_not_checked() {
         let guard = CookieGuard::default();
-        let bearer = headers(&[("cookie", "ck=t"), ("authorization", "Bearer x"), ("content-type", "text/plain")]);
+        let bearer = headers(&[
+            ("cookie", "ck=t"),
+            ("authorization", "Bearer x"),
+            ("content-type", "text/plain"),
+        ]);
         assert_eq!(guard.check(&auth(), &bearer), Ok(()));
         let other_cookie = headers(&[("cookie", "theme=dark"), ("content-type", "text/plain")]);
         assert_eq!(guard.check(&auth(), &other_cookie), Ok(()));
@@ -151,8 +212,15 @@ mod tests {
         assert_eq!(guard.check(&cookie_off, &headers(&[("cookie", "ck=t")])), Ok(()));
         let dev = auth().with_dev_auth(true);
         assert_eq!(guard.check(&dev, &headers(&[("cookie", "ck=t"), ("x-user-id", "u")])), Ok(()));
-        assert_eq!(guard.check(&dev, &headers(&[("cookie", "ck=t")])), Err(CookieRefusal::NoOrigins));
+        assert_eq!(
+            guard.check(&dev, &headers(&[("cookie", "ck=t")])),
+            Err(CookieRefusal::NoOrigins)
+        );
         let duplicated = headers(&[("cookie", "ck=a; ck=b")]);
-        assert_eq!(guard.check(&auth(), &duplicated), Err(CookieRefusal::NoOrigins), "a duplicated cookie is still a cookie request");
+        assert_eq!(
+            guard.check(&auth(), &duplicated),
+            Err(CookieRefusal::NoOrigins),
+            "a duplicated cookie is still a cookie request"
+        );
     }
 }

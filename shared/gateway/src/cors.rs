@@ -3,12 +3,16 @@
 //! list. A listed origin is echoed with `Access-Control-Allow-Credentials: true`; `*` is sent
 //! as `*` and never with credentials, so a wildcard can not lend cookies to every site.
 
-use http::header::{HeaderValue, ACCESS_CONTROL_ALLOW_CREDENTIALS, ACCESS_CONTROL_ALLOW_HEADERS, ACCESS_CONTROL_ALLOW_METHODS, ACCESS_CONTROL_ALLOW_ORIGIN, ACCESS_CONTROL_MAX_AGE, VARY};
+use http::header::{
+    HeaderValue, ACCESS_CONTROL_ALLOW_CREDENTIALS, ACCESS_CONTROL_ALLOW_HEADERS,
+    ACCESS_CONTROL_ALLOW_METHODS, ACCESS_CONTROL_ALLOW_ORIGIN, ACCESS_CONTROL_MAX_AGE, VARY,
+};
 use http::{HeaderMap, Request};
 
 /// The request headers a preflight allows, whatever it asks for: the credentials, the JSON
 /// body, and the two ids the ChatKit web component has been seen to send.
-pub const ALLOWED_HEADERS: &str = "authorization, content-type, chatkit-device-id, chatkit-frame-instance-id";
+pub const ALLOWED_HEADERS: &str =
+    "authorization, content-type, chatkit-device-id, chatkit-frame-instance-id";
 
 /// Which browser origins may call the endpoint.
 #[derive(Debug, Clone, Default)]
@@ -26,7 +30,13 @@ enum Allowed<'a> {
 impl Cors {
     /// `["*"]` allows any origin (without credentials); an empty list sends no CORS headers.
     pub fn new(origins: Vec<String>) -> Self {
-        Self { origins: origins.into_iter().map(|o| o.trim().trim_end_matches('/').to_string()).filter(|o| !o.is_empty()).collect() }
+        Self {
+            origins: origins
+                .into_iter()
+                .map(|o| o.trim().trim_end_matches('/').to_string())
+                .filter(|o| !o.is_empty())
+                .collect(),
+        }
     }
 
     fn allowed<'a>(&self, origin: Option<&'a str>) -> Option<Allowed<'a>> {
@@ -47,7 +57,8 @@ impl Cors {
             Some(Allowed::Listed(origin)) => {
                 if let Ok(value) = HeaderValue::from_str(origin) {
                     headers.insert(ACCESS_CONTROL_ALLOW_ORIGIN, value);
-                    headers.insert(ACCESS_CONTROL_ALLOW_CREDENTIALS, HeaderValue::from_static("true"));
+                    headers
+                        .insert(ACCESS_CONTROL_ALLOW_CREDENTIALS, HeaderValue::from_static("true"));
                     headers.insert(VARY, HeaderValue::from_static("Origin"));
                 }
             }
@@ -58,7 +69,10 @@ impl Cors {
         }
         if headers.contains_key(ACCESS_CONTROL_ALLOW_ORIGIN) {
             // the web kit reads the turn id to cancel a running turn (`turns.cancel`)
-            headers.insert("access-control-expose-headers", HeaderValue::from_static("x-chatkit-turn-id, x-request-id"));
+            headers.insert(
+                "access-control-expose-headers",
+                HeaderValue::from_static("x-chatkit-turn-id, x-request-id"),
+            );
         }
     }
 
@@ -114,18 +128,29 @@ mod tests {
         assert_eq!(headers[ACCESS_CONTROL_ALLOW_ORIGIN], "*");
         assert!(headers.get(ACCESS_CONTROL_ALLOW_CREDENTIALS).is_none());
         let mut response = HeaderMap::new();
-        cors.apply(&Request::builder().header("origin", "https://any.example").body(()).unwrap(), &mut response);
+        cors.apply(
+            &Request::builder().header("origin", "https://any.example").body(()).unwrap(),
+            &mut response,
+        );
         assert_eq!(response[ACCESS_CONTROL_ALLOW_ORIGIN], "*");
         assert!(response.get(ACCESS_CONTROL_ALLOW_CREDENTIALS).is_none());
         // a listed origin next to `*` keeps its credentials
         let mixed = Cors::new(vec!["*".into(), "https://app.example.com".into()]);
-        assert_eq!(preflight(&mixed, Some("https://app.example.com"), None)[ACCESS_CONTROL_ALLOW_CREDENTIALS], "true");
+        assert_eq!(
+            preflight(&mixed, Some("https://app.example.com"), None)
+                [ACCESS_CONTROL_ALLOW_CREDENTIALS],
+            "true"
+        );
     }
 
     #[test]
     fn the_preflight_allows_a_fixed_header_list() {
         let cors = Cors::new(vec!["https://app.example.com".into()]);
-        let headers = preflight(&cors, Some("https://app.example.com"), Some("authorization, content-type, x-evil, cookie"));
+        let headers = preflight(
+            &cors,
+            Some("https://app.example.com"),
+            Some("authorization, content-type, x-evil, cookie"),
+        );
         assert_eq!(headers[ACCESS_CONTROL_ALLOW_HEADERS], ALLOWED_HEADERS);
         assert!(!ALLOWED_HEADERS.contains("x-evil") && !ALLOWED_HEADERS.contains("cookie"));
         assert_eq!(headers[ACCESS_CONTROL_ALLOW_METHODS], "POST, OPTIONS");

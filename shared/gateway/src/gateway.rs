@@ -72,7 +72,8 @@ impl UserHasher {
 fn json_response(status: u16, body: &serde_json::Value) -> Response<ResponseBody> {
     let bytes = serde_json::to_vec(body).expect("JSON serializes");
     let mut response = Response::new(Full::new(Bytes::from(bytes)).boxed_unsync());
-    *response.status_mut() = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    *response.status_mut() =
+        StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     response.headers_mut().insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
     response
 }
@@ -140,7 +141,8 @@ impl Drop for StreamLog {
     fn drop(&mut self) {
         let store_requests = self.store.request_count().saturating_sub(self.store_requests_before);
         let s3_requests = s3_requests(&self.server).saturating_sub(self.s3_requests_before);
-        let store_ms = self.store.request_micros().saturating_sub(self.store_micros_before) as f64 / 1e3;
+        let store_ms =
+            self.store.request_micros().saturating_sub(self.store_micros_before) as f64 / 1e3;
         let stream_ms = self.started.elapsed().as_secs_f64() * 1e3;
         info!(
             request_id = %self.request_id,
@@ -186,14 +188,35 @@ fn sse_response(events: chatkit_server::EventStream, mut log: StreamLog) -> Resp
 
 impl Gateway {
     /// A gateway over a ready core (tests, embedding).
-    pub fn new(server: ChatKitServer, auth: Authenticator, cors: Cors, max_body_bytes: usize) -> Self {
-        Self { auth, cors, max_body_bytes, backend: Backend::Ready(server), users: UserHasher::random(), cookie_guard: CookieGuard::default(), warm_up: None }
+    pub fn new(
+        server: ChatKitServer,
+        auth: Authenticator,
+        cors: Cors,
+        max_body_bytes: usize,
+    ) -> Self {
+        Self {
+            auth,
+            cors,
+            max_body_bytes,
+            backend: Backend::Ready(server),
+            users: UserHasher::random(),
+            cookie_guard: CookieGuard::default(),
+            warm_up: None,
+        }
     }
 
     /// A gateway whose core is built on the first request that needs it; a failed build is
     /// answered 503 and retried by the next request.
     pub fn lazy(init: ServerInit, auth: Authenticator, cors: Cors, max_body_bytes: usize) -> Self {
-        Self { auth, cors, max_body_bytes, backend: Backend::Lazy { cell: OnceCell::new(), init }, users: UserHasher::random(), cookie_guard: CookieGuard::default(), warm_up: None }
+        Self {
+            auth,
+            cors,
+            max_body_bytes,
+            backend: Backend::Lazy { cell: OnceCell::new(), init },
+            users: UserHasher::random(),
+            cookie_guard: CookieGuard::default(),
+            warm_up: None,
+        }
     }
 
     /// The origins whose requests may authenticate with the cookie (see [`CookieGuard`]).
@@ -246,7 +269,9 @@ impl Gateway {
             Backend::Ready(server) => Ok(server),
             Backend::Lazy { cell, init } => cell.get_or_try_init(init).await.map_err(|e| {
                 warn!(error = %e, "could not initialise the ChatKit backend");
-                ChatKitError::Unavailable("the service is starting up or misconfigured; try again".into())
+                ChatKitError::Unavailable(
+                    "the service is starting up or misconfigured; try again".into(),
+                )
             }),
         }
     }
@@ -286,16 +311,26 @@ impl Gateway {
                 }
                 report.steps.push(("keys", keys.0, keys.1));
             }
-            Err(_) => report.steps.push(("all", limit, Err(format!("warm-up did not finish within {} ms", limit.as_millis())))),
+            Err(_) => report.steps.push((
+                "all",
+                limit,
+                Err(format!("warm-up did not finish within {} ms", limit.as_millis())),
+            )),
         }
         report.total = started.elapsed();
         for (step, took, result) in &report.steps {
             match result {
                 Ok(()) => info!(step, ms = took.as_secs_f64() * 1e3, "warm-up step done"),
-                Err(error) => warn!(step, ms = took.as_secs_f64() * 1e3, error = %error, "warm-up step failed; the first request retries it"),
+                Err(error) => {
+                    warn!(step, ms = took.as_secs_f64() * 1e3, error = %error, "warm-up step failed; the first request retries it")
+                }
             }
         }
-        info!(ms = report.total.as_secs_f64() * 1e3, failures = report.failures(), "warm-up finished");
+        info!(
+            ms = report.total.as_secs_f64() * 1e3,
+            failures = report.failures(),
+            "warm-up finished"
+        );
         MetricLine::new()
             .milliseconds("WarmUpTime", report.total.as_secs_f64() * 1e3)
             .count("WarmUpFailures", report.failures() as u64)
@@ -304,7 +339,11 @@ impl Gateway {
     }
 
     /// Handles one request.
-    pub async fn handle(&self, request: Request<Bytes>, request_id: &str) -> Response<ResponseBody> {
+    pub async fn handle(
+        &self,
+        request: Request<Bytes>,
+        request_id: &str,
+    ) -> Response<ResponseBody> {
         let started = Instant::now();
         let mut response = if request.method() == Method::OPTIONS {
             let mut response = Response::new(Full::new(Bytes::new()).boxed_unsync());
@@ -323,7 +362,9 @@ impl Gateway {
                 .property("status", status)
                 .property("request_id", request_id);
             if let Some(requests) = outcome.store_requests {
-                line = line.count("DynamoDBRequests", requests).milliseconds("DynamoDBTime", outcome.store_ms);
+                line = line
+                    .count("DynamoDBRequests", requests)
+                    .milliseconds("DynamoDBTime", outcome.store_ms);
             }
             line.emit();
             response
@@ -334,21 +375,35 @@ impl Gateway {
         }
         // the metric line already carries the status and latency: a log line only without it
         if !chatkit_server::metrics::enabled() {
-            info!(request_id, status = response.status().as_u16(), latency_ms = started.elapsed().as_secs_f64() * 1e3, "request");
+            info!(
+                request_id,
+                status = response.status().as_u16(),
+                latency_ms = started.elapsed().as_secs_f64() * 1e3,
+                "request"
+            );
         }
         response
     }
 
-    async fn serve(&self, request: &Request<Bytes>, request_id: &str, outcome: &mut Outcome) -> Response<ResponseBody> {
+    async fn serve(
+        &self,
+        request: &Request<Bytes>,
+        request_id: &str,
+        outcome: &mut Outcome,
+    ) -> Response<ResponseBody> {
         if request.method() != Method::POST {
-            let err = ChatKitError::bad_request(format!("method {} is not allowed; POST a ChatKit request", request.method()));
+            let err = ChatKitError::bad_request(format!(
+                "method {} is not allowed; POST a ChatKit request",
+                request.method()
+            ));
             let mut response = error_response(&err, request_id);
             *response.status_mut() = StatusCode::METHOD_NOT_ALLOWED;
             return response;
         }
         let body = request.body();
         if body.len() > self.max_body_bytes {
-            let err = ChatKitError::PayloadTooLarge { size: body.len(), limit: self.max_body_bytes };
+            let err =
+                ChatKitError::PayloadTooLarge { size: body.len(), limit: self.max_body_bytes };
             return error_response(&err, request_id);
         }
         if let Err(refusal) = self.cookie_guard.check(&self.auth, request.headers()) {
@@ -360,7 +415,12 @@ impl Gateway {
             Ok(identity) => identity,
             Err(AuthError::Keys(e)) => {
                 warn!(request_id, error = %e, "verification keys unavailable");
-                return error_response(&ChatKitError::Unavailable("could not verify credentials right now; try again".into()), request_id);
+                return error_response(
+                    &ChatKitError::Unavailable(
+                        "could not verify credentials right now; try again".into(),
+                    ),
+                    request_id,
+                );
             }
             Err(e) => {
                 info!(request_id, reason = %e, "unauthenticated request");
@@ -375,10 +435,13 @@ impl Gateway {
         let user = self.users.hash(&store_user);
         let mut context = RequestContext::new(UserId::new(store_user), request_id);
         context.access_token = identity.token;
-        context.deadline = request.extensions().get::<chatkit_server::InvocationDeadline>().map(|d| d.0);
+        context.deadline =
+            request.extensions().get::<chatkit_server::InvocationDeadline>().map(|d| d.0);
         // a client retry with the same key stores nothing twice (checked by the server)
-        context.idempotency_key =
-            request.headers().get("idempotency-key").map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned());
+        context.idempotency_key = request
+            .headers()
+            .get("idempotency-key")
+            .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned());
         let request = match server.parse(body) {
             Ok(request) => request,
             Err(err) => {
@@ -395,7 +458,8 @@ impl Gateway {
         match server.process_request(request, context).await {
             Ok(ChatKitResponse::Json(value)) => {
                 let store_requests = server.store().request_count().saturating_sub(requests_before);
-                let store_ms = server.store().request_micros().saturating_sub(micros_before) as f64 / 1e3;
+                let store_ms =
+                    server.store().request_micros().saturating_sub(micros_before) as f64 / 1e3;
                 (outcome.store_requests, outcome.store_ms) = (Some(store_requests), store_ms);
                 let s3_requests = s3_requests(server).saturating_sub(s3_before);
                 info!(request_id, operation, user = %user, store_requests, store_ms, s3_requests, "json response");

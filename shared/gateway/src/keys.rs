@@ -32,7 +32,9 @@ pub struct SecretVersions {
 
 impl std::fmt::Debug for SecretVersions {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("SecretVersions").field("previous", &self.previous.is_some()).finish_non_exhaustive()
+        f.debug_struct("SecretVersions")
+            .field("previous", &self.previous.is_some())
+            .finish_non_exhaustive()
     }
 }
 
@@ -99,7 +101,10 @@ impl Attempts {
             return false;
         }
         let exponent = (self.failures - 1).min(16);
-        let wait = self.first_backoff.saturating_mul(1 << exponent).min(MAX_BACKOFF.max(self.first_backoff));
+        let wait = self
+            .first_backoff
+            .saturating_mul(1 << exponent)
+            .min(MAX_BACKOFF.max(self.first_backoff));
         self.last.is_some_and(|at| now.saturating_duration_since(at) < wait)
     }
 
@@ -160,7 +165,8 @@ impl SecretState {
     fn versions(&self) -> Option<SecretVersions> {
         let current = self.current.clone()?;
         let now = SystemTime::now();
-        let previous = self.previous.as_ref().filter(|(_, until)| now < *until).map(|(v, _)| v.clone());
+        let previous =
+            self.previous.as_ref().filter(|(_, until)| now < *until).map(|(v, _)| v.clone());
         Some(SecretVersions { current, previous })
     }
 }
@@ -181,7 +187,12 @@ impl ManagedSecret {
             refetch_interval: REFETCH_INTERVAL,
             previous_grace: None,
             min_len: 0,
-            state: Mutex::new(SecretState { current: None, previous: None, fetched_at: None, attempts: Attempts::new(FIRST_BACKOFF) }),
+            state: Mutex::new(SecretState {
+                current: None,
+                previous: None,
+                fetched_at: None,
+                attempts: Attempts::new(FIRST_BACKOFF),
+            }),
             gate: tokio::sync::Mutex::new(()),
         }
     }
@@ -215,19 +226,31 @@ impl ManagedSecret {
         &self.arn
     }
 
-    async fn get(&self, stage: &'static str) -> Result<Option<(Arc<str>, Option<SystemTime>)>, KeyError> {
+    async fn get(
+        &self,
+        stage: &'static str,
+    ) -> Result<Option<(Arc<str>, Option<SystemTime>)>, KeyError> {
         let client = self.aws.secrets_manager().await;
         match client.get_secret_value().secret_id(&self.arn).version_stage(stage).send().await {
             Ok(out) => {
                 let value: Arc<str> = out
                     .secret_string()
-                    .ok_or_else(|| KeyError(format!("secret {} ({stage}) has no string value", self.arn)))?
+                    .ok_or_else(|| {
+                        KeyError(format!("secret {} ({stage}) has no string value", self.arn))
+                    })?
                     .trim()
                     .into();
                 let created = out.created_date().and_then(|d| SystemTime::try_from(*d).ok());
                 Ok(Some((value, created)))
             }
-            Err(err) if stage == "AWSPREVIOUS" && err.as_service_error().is_some_and(|e| e.is_resource_not_found_exception()) => Ok(None),
+            Err(err)
+                if stage == "AWSPREVIOUS"
+                    && err
+                        .as_service_error()
+                        .is_some_and(|e| e.is_resource_not_found_exception()) =>
+            {
+                Ok(None)
+            }
             Err(err) => {
                 let detail = aws_sdk_secretsmanager::error::DisplayErrorContext(&err);
                 Err(KeyError(format!("could not read secret {} ({stage}): {detail}", self.arn)))
@@ -238,7 +261,8 @@ impl ManagedSecret {
     async fn fetch(&self) -> Result<Fetched, KeyError> {
         let (current, previous) = match self.previous_grace {
             Some(_) => {
-                let (current, previous) = tokio::join!(self.get("AWSCURRENT"), self.get("AWSPREVIOUS"));
+                let (current, previous) =
+                    tokio::join!(self.get("AWSCURRENT"), self.get("AWSPREVIOUS"));
                 (current?, previous.unwrap_or_else(|err| {
                     warn!(error = %err, "could not read the previous version of a secret; only the current one is accepted");
                     None
@@ -246,7 +270,8 @@ impl ManagedSecret {
             }
             None => (self.get("AWSCURRENT").await?, None),
         };
-        let (current, created) = current.ok_or_else(|| KeyError(format!("secret {} has no current version", self.arn)))?;
+        let (current, created) = current
+            .ok_or_else(|| KeyError(format!("secret {} has no current version", self.arn)))?;
         if current.len() < self.min_len {
             let err = KeyError(format!(
                 "secret {} is {} bytes long; at least {} are required. Put a longer random value in it",
@@ -257,7 +282,8 @@ impl ManagedSecret {
             error!(error = %err, "refusing a secret");
             return Err(err);
         }
-        let previous = previous.map(|(v, _)| v).filter(|v| v.len() >= self.min_len && *v != current);
+        let previous =
+            previous.map(|(v, _)| v).filter(|v| v.len() >= self.min_len && *v != current);
         Ok(Fetched { current, created, previous })
     }
 
@@ -288,11 +314,15 @@ impl SecretSource for ManagedSecret {
             let (stale, attempts_before) = {
                 let state = lock(&self.state);
                 let now = Instant::now();
-                let fresh = state.fetched_at.is_some_and(|at| now.saturating_duration_since(at) < self.refresh);
+                let fresh = state
+                    .fetched_at
+                    .is_some_and(|at| now.saturating_duration_since(at) < self.refresh);
                 let stale = match state.versions() {
                     Some(values) if fresh || state.attempts.backing_off(now) => return Ok(values),
                     Some(values) => Some(values),
-                    None if state.attempts.backing_off(now) => return Err(state.attempts.unavailable(&format!("secret {}", self.arn))),
+                    None if state.attempts.backing_off(now) => {
+                        return Err(state.attempts.unavailable(&format!("secret {}", self.arn)))
+                    }
                     None => None,
                 };
                 (stale, state.attempts.last)
@@ -428,39 +458,61 @@ impl Jwks {
     }
 
     async fn fetch(&self) -> Result<HashMap<String, Arc<DecodingKey>>, KeyError> {
-        let failed = |e: reqwest::Error| KeyError(format!("JWKS fetch failed: {}", e.without_url()));
-        let mut response = self.http.get(&self.url).timeout(self.timeout).send().await.map_err(failed)?;
+        let failed =
+            |e: reqwest::Error| KeyError(format!("JWKS fetch failed: {}", e.without_url()));
+        let mut response =
+            self.http.get(&self.url).timeout(self.timeout).send().await.map_err(failed)?;
         if !response.status().is_success() {
             return Err(KeyError(format!("JWKS fetch failed: HTTP {}", response.status())));
         }
         let mut body = Vec::new();
         while let Some(chunk) = response.chunk().await.map_err(failed)? {
             if body.len() + chunk.len() > MAX_JWKS_BYTES {
-                return Err(KeyError(format!("JWKS document is larger than {MAX_JWKS_BYTES} bytes")));
+                return Err(KeyError(format!(
+                    "JWKS document is larger than {MAX_JWKS_BYTES} bytes"
+                )));
             }
             body.extend_from_slice(&chunk);
         }
-        let set: JwkSet = serde_json::from_slice(&body).map_err(|e| KeyError(format!("JWKS is not valid: {e}")))?;
+        let set: JwkSet = serde_json::from_slice(&body)
+            .map_err(|e| KeyError(format!("JWKS is not valid: {e}")))?;
         Ok(set
             .keys
             .iter()
             .filter(|jwk| !matches!(jwk.common.public_key_use, Some(PublicKeyUse::Encryption)))
-            .filter_map(|jwk| Some((jwk.common.key_id.clone()?, Arc::new(DecodingKey::from_jwk(jwk).ok()?))))
+            .filter_map(|jwk| {
+                Some((jwk.common.key_id.clone()?, Arc::new(DecodingKey::from_jwk(jwk).ok()?)))
+            })
             .collect())
     }
 
     fn plan(&self, state: &JwksState, kid: &str, now: Instant) -> Plan {
         let backing_off = state.attempts.backing_off(now);
-        let fresh = state.fetched_at.is_some_and(|at| now.saturating_duration_since(at) < self.refresh);
+        let fresh =
+            state.fetched_at.is_some_and(|at| now.saturating_duration_since(at) < self.refresh);
         if let Some(key) = state.keys.get(kid) {
-            return if fresh || backing_off { Plan::Answer(Ok(Some(key.clone()))) } else { Plan::Refresh(key.clone()) };
+            return if fresh || backing_off {
+                Plan::Answer(Ok(Some(key.clone())))
+            } else {
+                Plan::Refresh(key.clone())
+            };
         }
         if state.fetched_at.is_none() {
             // never fetched successfully: nothing to verify with until a fetch works
-            return if backing_off { Plan::Answer(Err(state.attempts.unavailable("the issuer's JWKS"))) } else { Plan::Fetch };
+            return if backing_off {
+                Plan::Answer(Err(state.attempts.unavailable("the issuer's JWKS")))
+            } else {
+                Plan::Fetch
+            };
         }
-        let known_unknown = state.unknown.get(kid).is_some_and(|at| now.saturating_duration_since(*at) < self.negative_ttl);
-        if known_unknown || backing_off || (fresh && !state.attempts.quiet_for(self.refetch_interval, now)) {
+        let known_unknown = state
+            .unknown
+            .get(kid)
+            .is_some_and(|at| now.saturating_duration_since(*at) < self.negative_ttl);
+        if known_unknown
+            || backing_off
+            || (fresh && !state.attempts.quiet_for(self.refetch_interval, now))
+        {
             return Plan::Answer(Ok(None));
         }
         Plan::Fetch

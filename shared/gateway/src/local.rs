@@ -25,7 +25,12 @@ async fn route(gateway: Arc<Gateway>, request: Request<Incoming>) -> Response<Re
         return Response::new(Full::new(Bytes::from_static(b"ok")).boxed_unsync());
     }
     if !PATHS.contains(&path) {
-        let mut response = Response::new(Full::new(Bytes::from_static(br#"{"error":{"code":"not_found","message":"POST ChatKit requests to /chatkit"}}"#)).boxed_unsync());
+        let mut response = Response::new(
+            Full::new(Bytes::from_static(
+                br#"{"error":{"code":"not_found","message":"POST ChatKit requests to /chatkit"}}"#,
+            ))
+            .boxed_unsync(),
+        );
         *response.status_mut() = StatusCode::NOT_FOUND;
         return response;
     }
@@ -40,7 +45,10 @@ async fn route(gateway: Arc<Gateway>, request: Request<Incoming>) -> Response<Re
 }
 
 /// Binds `addr` and returns the bound address and the serving future.
-pub async fn bind(gateway: Arc<Gateway>, addr: SocketAddr) -> std::io::Result<(SocketAddr, impl std::future::Future<Output = ()>)> {
+pub async fn bind(
+    gateway: Arc<Gateway>,
+    addr: SocketAddr,
+) -> std::io::Result<(SocketAddr, impl std::future::Future<Output = ()>)> {
     let listener = TcpListener::bind(addr).await?;
     let bound = listener.local_addr()?;
     info!(%bound, "serving ChatKit over HTTP at POST /chatkit");
@@ -59,7 +67,10 @@ pub async fn bind(gateway: Arc<Gateway>, addr: SocketAddr) -> std::io::Result<(S
                     let gateway = gateway.clone();
                     async move { Ok::<_, std::convert::Infallible>(route(gateway, req).await) }
                 });
-                if let Err(err) = hyper::server::conn::http1::Builder::new().serve_connection(TokioIo::new(stream), service).await {
+                if let Err(err) = hyper::server::conn::http1::Builder::new()
+                    .serve_connection(TokioIo::new(stream), service)
+                    .await
+                {
                     info!(error = %err, "connection closed");
                 }
             });

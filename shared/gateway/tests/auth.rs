@@ -32,7 +32,8 @@ fn claims() -> Value {
 }
 
 fn hs(claims: &Value) -> String {
-    encode(&Header::new(Algorithm::HS256), claims, &EncodingKey::from_secret(SECRET.as_bytes())).unwrap()
+    encode(&Header::new(Algorithm::HS256), claims, &EncodingKey::from_secret(SECRET.as_bytes()))
+        .unwrap()
 }
 
 fn signed(alg: Algorithm, kid: &str, claims: &Value) -> String {
@@ -85,16 +86,29 @@ async fn every_bad_token_is_rejected() {
     let with = |patch: Value| {
         let mut c = claims();
         for (k, v) in patch.as_object().unwrap() {
-            if v.is_null() { c.as_object_mut().unwrap().remove(k); } else { c[k] = v.clone(); }
+            if v.is_null() {
+                c.as_object_mut().unwrap().remove(k);
+            } else {
+                c[k] = v.clone();
+            }
         }
         c
     };
     let b64 = |v: &Value| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(v.to_string());
     let alg_none = format!("{}.{}.", b64(&json!({"alg": "none", "typ": "JWT"})), b64(&claims()));
-    let wrong_key = encode(&Header::new(Algorithm::HS256), &claims(), &EncodingKey::from_secret(b"another-secret-another-secret-00")).unwrap();
+    let wrong_key = encode(
+        &Header::new(Algorithm::HS256),
+        &claims(),
+        &EncodingKey::from_secret(b"another-secret-another-secret-00"),
+    )
+    .unwrap();
     let cases: Vec<(&str, HeaderMap)> = vec![
         ("missing", HeaderMap::new()),
-        ("not bearer", { let mut h = HeaderMap::new(); h.insert("authorization", "Basic dXNlcjpwYXNz".parse().unwrap()); h }),
+        ("not bearer", {
+            let mut h = HeaderMap::new();
+            h.insert("authorization", "Basic dXNlcjpwYXNz".parse().unwrap());
+            h
+        }),
         ("malformed", bearer("not.a.jwt")),
         ("expired", bearer(&hs(&with(json!({"exp": now() - 120}))))),
         ("not yet valid", bearer(&hs(&with(json!({"nbf": now() + 120}))))),
@@ -116,13 +130,18 @@ async fn every_bad_token_is_rejected() {
 async fn leeway_is_sixty_seconds() {
     let mut c = claims();
     c["exp"] = json!(now() - 30);
-    assert!(hs_auth().authenticate(&bearer(&hs(&c))).await.is_ok(), "30 s past exp is within leeway");
+    assert!(
+        hs_auth().authenticate(&bearer(&hs(&c))).await.is_ok(),
+        "30 s past exp is within leeway"
+    );
 }
 
 #[tokio::test]
 async fn hs_rs_confusion_is_rejected() {
     // an attacker signs HS256 with the RSA *public* key as the HMAC secret
-    let forged = encode(&Header::new(Algorithm::HS256), &claims(), &EncodingKey::from_secret(RSA_PUBLIC)).unwrap();
+    let forged =
+        encode(&Header::new(Algorithm::HS256), &claims(), &EncodingKey::from_secret(RSA_PUBLIC))
+            .unwrap();
     let (url, _) = jwks_server(JWKS.to_string()).await;
     let auth = jwks_auth(Jwks::new(reqwest::Client::new(), url, Duration::from_secs(300)));
     let reason = rejected(&auth, bearer(&forged)).await;
@@ -171,7 +190,12 @@ impl JwksServer {
 /// Serves a JWKS document that tests can replace; counts fetches.
 async fn jwks_server(initial: String) -> (String, Arc<JwksServer>) {
     let (held, _) = tokio::sync::watch::channel(false);
-    let state = Arc::new(JwksServer { body: Mutex::new(initial), status: Mutex::new(200), fetches: AtomicUsize::new(0), held });
+    let state = Arc::new(JwksServer {
+        body: Mutex::new(initial),
+        status: Mutex::new(200),
+        fetches: AtomicUsize::new(0),
+        held,
+    });
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://{}/.well-known/jwks.json", listener.local_addr().unwrap());
     let shared = state.clone();
@@ -188,11 +212,14 @@ async fn jwks_server(initial: String) -> (String, Arc<JwksServer>) {
                         let _ = held.wait_for(|h| !*h).await;
                         let body = shared.body.lock().unwrap().clone();
                         let mut response = http::Response::new(Full::new(Bytes::from(body)));
-                        *response.status_mut() = http::StatusCode::from_u16(*shared.status.lock().unwrap()).unwrap();
+                        *response.status_mut() =
+                            http::StatusCode::from_u16(*shared.status.lock().unwrap()).unwrap();
                         Ok::<_, std::convert::Infallible>(response)
                     }
                 });
-                let _ = hyper::server::conn::http1::Builder::new().serve_connection(TokioIo::new(stream), service).await;
+                let _ = hyper::server::conn::http1::Builder::new()
+                    .serve_connection(TokioIo::new(stream), service)
+                    .await;
             });
         }
     });
@@ -225,7 +252,8 @@ async fn jwks_keys_are_cached_by_kid_and_refetched_once_for_an_unknown_kid() {
 
     // once the interval has passed, the unknown kid triggers exactly one refetch
     let (url, state) = jwks_server(only_ec_for_rotation()).await;
-    let jwks = Jwks::new(reqwest::Client::new(), url, Duration::from_secs(300)).with_refetch_interval(Duration::ZERO);
+    let jwks = Jwks::new(reqwest::Client::new(), url, Duration::from_secs(300))
+        .with_refetch_interval(Duration::ZERO);
     let auth = jwks_auth(jwks);
     assert!(auth.authenticate(&bearer(&es)).await.is_ok());
     state.set_body(JWKS.to_string());
@@ -272,7 +300,8 @@ async fn a_failing_issuer_is_not_hammered_by_random_kids() {
     // never fetched successfully: one attempt, then the backoff answers every token
     let (url, server) = jwks_server(JWKS.to_string()).await;
     server.set_status(500);
-    let jwks = Jwks::new(reqwest::Client::new(), url, Duration::from_secs(300)).with_failure_backoff(Duration::from_secs(60));
+    let jwks = Jwks::new(reqwest::Client::new(), url, Duration::from_secs(300))
+        .with_failure_backoff(Duration::from_secs(60));
     let auth = jwks_auth(jwks);
     for i in 0..20 {
         let token = signed(Algorithm::RS256, &format!("random-{i}"), &claims());
@@ -302,13 +331,18 @@ async fn a_failing_issuer_is_not_hammered_by_random_kids() {
 #[tokio::test]
 async fn an_unknown_kid_is_remembered() {
     let (url, server) = jwks_server(JWKS.to_string()).await;
-    let jwks = Jwks::new(reqwest::Client::new(), url, Duration::from_secs(300)).with_refetch_interval(Duration::ZERO);
+    let jwks = Jwks::new(reqwest::Client::new(), url, Duration::from_secs(300))
+        .with_refetch_interval(Duration::ZERO);
     let auth = jwks_auth(jwks);
     let stranger = signed(Algorithm::RS256, "stranger", &claims());
     for _ in 0..5 {
         rejected(&auth, bearer(&stranger)).await;
     }
-    assert_eq!(server.fetches(), 1, "the kid was fetched for once, then answered from the negative cache");
+    assert_eq!(
+        server.fetches(),
+        1,
+        "the kid was fetched for once, then answered from the negative cache"
+    );
     rejected(&auth, bearer(&signed(Algorithm::RS256, "another", &claims()))).await;
     assert_eq!(server.fetches(), 2, "a different kid may refetch (no interval configured)");
 }
@@ -316,7 +350,8 @@ async fn an_unknown_kid_is_remembered() {
 #[tokio::test]
 async fn fetches_are_single_flight_and_never_block_cached_keys() {
     let (url, server) = jwks_server(only_ec_for_rotation()).await;
-    let jwks = Jwks::new(reqwest::Client::new(), url, Duration::from_secs(300)).with_refetch_interval(Duration::ZERO);
+    let jwks = Jwks::new(reqwest::Client::new(), url, Duration::from_secs(300))
+        .with_refetch_interval(Duration::ZERO);
     let auth = Arc::new(jwks_auth(jwks));
     let es = signed(Algorithm::ES256, "ec-1", &claims());
     assert!(auth.authenticate(&bearer(&es)).await.is_ok());
@@ -335,7 +370,8 @@ async fn fetches_are_single_flight_and_never_block_cached_keys() {
     while server.fetches() < 2 {
         tokio::task::yield_now().await;
     }
-    let cached = bounded("a cached-key request during a fetch", auth.authenticate(&bearer(&es))).await;
+    let cached =
+        bounded("a cached-key request during a fetch", auth.authenticate(&bearer(&es))).await;
     assert_eq!(cached.unwrap().user_id, "user-1");
     assert!(waiting.iter().all(|t| !t.is_finished()), "the new-kid requests wait for the fetch");
     server.hold(false);
@@ -348,7 +384,8 @@ async fn fetches_are_single_flight_and_never_block_cached_keys() {
 #[tokio::test]
 async fn a_stale_set_is_served_while_its_refresh_fails() {
     let (url, server) = jwks_server(JWKS.to_string()).await;
-    let jwks = Jwks::new(reqwest::Client::new(), url, Duration::ZERO).with_failure_backoff(Duration::from_secs(60));
+    let jwks = Jwks::new(reqwest::Client::new(), url, Duration::ZERO)
+        .with_failure_backoff(Duration::from_secs(60));
     let auth = jwks_auth(jwks);
     let es = signed(Algorithm::ES256, "ec-1", &claims());
     assert!(auth.authenticate(&bearer(&es)).await.is_ok());
@@ -362,8 +399,12 @@ async fn a_stale_set_is_served_while_its_refresh_fails() {
 #[tokio::test]
 async fn jwks_tokens_need_an_issuer_and_an_audience() {
     let (url, server) = jwks_server(JWKS.to_string()).await;
-    let auth = Authenticator::new(None, Some(Jwks::new(reqwest::Client::new(), url, Duration::from_secs(300))), vec![Algorithm::ES256])
-        .with_issuer(Some("https://issuer.test".into()));
+    let auth = Authenticator::new(
+        None,
+        Some(Jwks::new(reqwest::Client::new(), url, Duration::from_secs(300))),
+        vec![Algorithm::ES256],
+    )
+    .with_issuer(Some("https://issuer.test".into()));
     let token = signed(Algorithm::ES256, "ec-1", &claims());
     match auth.authenticate(&bearer(&token)).await {
         Err(AuthError::Keys(e)) => assert!(e.0.contains("CHATKIT_JWT_AUDIENCE"), "{e}"),
@@ -386,18 +427,30 @@ async fn cookies_are_parsed_per_rfc_6265() {
     let token = hs(&claims());
 
     let quoted = cookies(&[&format!("theme=dark; ck_token=\"{token}\"; lang=en")]);
-    assert_eq!(auth.authenticate(&quoted).await.unwrap().user_id, "user-1", "a quoted value is unquoted");
+    assert_eq!(
+        auth.authenticate(&quoted).await.unwrap().user_id,
+        "user-1",
+        "a quoted value is unquoted"
+    );
     let split = cookies(&["theme=dark", &format!("ck_token={token}")]);
-    assert_eq!(auth.authenticate(&split).await.unwrap().user_id, "user-1", "several Cookie fields are one list");
+    assert_eq!(
+        auth.authenticate(&split).await.unwrap().user_id,
+        "user-1",
+        "several Cookie fields are one list"
+    );
     let similar = cookies(&[&format!("CK_TOKEN=x; ck_token_old=y; ck_token={token}")]);
     assert_eq!(auth.authenticate(&similar).await.unwrap().user_id, "user-1", "names match exactly");
 
     // a sibling subdomain planted a second cookie of the same name: refused, whichever comes first
-    for planted in [format!("ck_token=planted; ck_token={token}"), format!("ck_token={token}; ck_token=planted")] {
+    for planted in [
+        format!("ck_token=planted; ck_token={token}"),
+        format!("ck_token={token}; ck_token=planted"),
+    ] {
         let reason = rejected(&auth, cookies(&[&planted])).await;
         assert!(reason.contains("more than once"), "{reason}");
     }
-    let reason = rejected(&auth, cookies(&["ck_token=planted", &format!("ck_token={token}")])).await;
+    let reason =
+        rejected(&auth, cookies(&["ck_token=planted", &format!("ck_token={token}")])).await;
     assert!(reason.contains("more than once"), "{reason}");
 }
 
@@ -425,7 +478,8 @@ async fn no_debug_output_prints_the_token() {
     let identity = hs_auth().authenticate(&bearer(&token)).await.unwrap();
     let printed = format!("{identity:?}");
     assert!(!printed.contains(&token) && printed.contains("user-1"), "{printed}");
-    let context = chatkit_server::RequestContext::new(chatkit_store::UserId::new("u"), "r").with_access_token(token.as_str());
+    let context = chatkit_server::RequestContext::new(chatkit_store::UserId::new("u"), "r")
+        .with_access_token(token.as_str());
     assert!(!format!("{context:?}").contains(&token));
 }
 
@@ -444,8 +498,15 @@ async fn a_tenant_claim_scopes_the_user_and_is_required() {
     let globex = auth.authenticate(&with("alice", json!("globex"))).await.unwrap();
     assert_eq!((acme.user_id.as_str(), acme.tenant.as_deref()), ("alice", Some("acme")));
     assert_eq!(acme.store_user(), "t:acme/alice");
-    assert_ne!(acme.store_user(), globex.store_user(), "the same sub in two organisations is two users");
-    assert_eq!(auth.authenticate(&with("alice", json!(42))).await.unwrap().store_user(), "t:42/alice");
+    assert_ne!(
+        acme.store_user(),
+        globex.store_user(),
+        "the same sub in two organisations is two users"
+    );
+    assert_eq!(
+        auth.authenticate(&with("alice", json!(42))).await.unwrap().store_user(),
+        "t:42/alice"
+    );
     // no pair of tenant and sub spells another pair's key
     let a = auth.authenticate(&with("b/c", json!("a"))).await.unwrap().store_user();
     let b = auth.authenticate(&with("c", json!("a/b"))).await.unwrap().store_user();

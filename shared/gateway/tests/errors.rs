@@ -8,7 +8,10 @@ use bytes::Bytes;
 use chatkit_gateway::{Authenticator, Cors, Gateway};
 use chatkit_protocol::{Attachment, FeedbackKind, Page, ThreadItem, ThreadMetadata};
 use chatkit_server::{ChatKitServer, EventSink, Responder, StreamError, Turn};
-use chatkit_store::{IdempotencyKey, MemoryStore, PageRequest, Store, StoreError, StoreResult, ThreadWithItems, UserId};
+use chatkit_store::{
+    IdempotencyKey, MemoryStore, PageRequest, Store, StoreError, StoreResult, ThreadWithItems,
+    UserId,
+};
 use http_body_util::BodyExt;
 use jsonwebtoken::Algorithm;
 use serde_json::{json, Value};
@@ -21,40 +24,86 @@ impl Store for Failing {
     async fn load_thread(&self, user: &UserId, thread_id: &str) -> StoreResult<ThreadMetadata> {
         self.0.load_thread(user, thread_id).await
     }
-    async fn load_thread_items(&self, user: &UserId, thread_id: &str, page: &PageRequest) -> StoreResult<ThreadWithItems> {
+    async fn load_thread_items(
+        &self,
+        user: &UserId,
+        thread_id: &str,
+        page: &PageRequest,
+    ) -> StoreResult<ThreadWithItems> {
         self.0.load_thread_items(user, thread_id, page).await
     }
-    async fn create_thread(&self, user: &UserId, thread: &ThreadMetadata, items: &[ThreadItem]) -> StoreResult<()> {
+    async fn create_thread(
+        &self,
+        user: &UserId,
+        thread: &ThreadMetadata,
+        items: &[ThreadItem],
+    ) -> StoreResult<()> {
         self.0.create_thread(user, thread, items).await
     }
     async fn save_thread(&self, user: &UserId, thread: &ThreadMetadata) -> StoreResult<()> {
         self.0.save_thread(user, thread).await
     }
-    async fn list_threads(&self, _user: &UserId, _page: &PageRequest) -> StoreResult<Page<ThreadMetadata>> {
+    async fn list_threads(
+        &self,
+        _user: &UserId,
+        _page: &PageRequest,
+    ) -> StoreResult<Page<ThreadMetadata>> {
         Err((self.1)())
     }
     async fn delete_thread(&self, user: &UserId, thread_id: &str) -> StoreResult<()> {
         self.0.delete_thread(user, thread_id).await
     }
-    async fn load_item(&self, user: &UserId, thread_id: &str, item_id: &str) -> StoreResult<ThreadItem> {
+    async fn load_item(
+        &self,
+        user: &UserId,
+        thread_id: &str,
+        item_id: &str,
+    ) -> StoreResult<ThreadItem> {
         self.0.load_item(user, thread_id, item_id).await
     }
-    async fn save_item(&self, user: &UserId, thread_id: &str, item: &ThreadItem) -> StoreResult<()> {
+    async fn save_item(
+        &self,
+        user: &UserId,
+        thread_id: &str,
+        item: &ThreadItem,
+    ) -> StoreResult<()> {
         self.0.save_item(user, thread_id, item).await
     }
-    async fn create_thread_once(&self, user: &UserId, thread: &ThreadMetadata, items: &[ThreadItem], key: &IdempotencyKey) -> StoreResult<()> {
+    async fn create_thread_once(
+        &self,
+        user: &UserId,
+        thread: &ThreadMetadata,
+        items: &[ThreadItem],
+        key: &IdempotencyKey,
+    ) -> StoreResult<()> {
         self.0.create_thread_once(user, thread, items, key).await
     }
-    async fn save_item_once(&self, user: &UserId, thread_id: &str, item: &ThreadItem, key: &IdempotencyKey) -> StoreResult<()> {
+    async fn save_item_once(
+        &self,
+        user: &UserId,
+        thread_id: &str,
+        item: &ThreadItem,
+        key: &IdempotencyKey,
+    ) -> StoreResult<()> {
         self.0.save_item_once(user, thread_id, item, key).await
     }
     async fn release_key(&self, user: &UserId, key: &IdempotencyKey) -> StoreResult<()> {
         self.0.release_key(user, key).await
     }
-    async fn complete_item(&self, user: &UserId, thread_id: &str, item: &ThreadItem) -> StoreResult<()> {
+    async fn complete_item(
+        &self,
+        user: &UserId,
+        thread_id: &str,
+        item: &ThreadItem,
+    ) -> StoreResult<()> {
         self.0.complete_item(user, thread_id, item).await
     }
-    async fn delete_items(&self, user: &UserId, thread_id: &str, item_ids: &[String]) -> StoreResult<()> {
+    async fn delete_items(
+        &self,
+        user: &UserId,
+        thread_id: &str,
+        item_ids: &[String],
+    ) -> StoreResult<()> {
         self.0.delete_items(user, thread_id, item_ids).await
     }
     async fn save_attachment(&self, user: &UserId, attachment: &Attachment) -> StoreResult<()> {
@@ -66,7 +115,13 @@ impl Store for Failing {
     async fn delete_attachment(&self, user: &UserId, attachment_id: &str) -> StoreResult<()> {
         self.0.delete_attachment(user, attachment_id).await
     }
-    async fn save_feedback(&self, user: &UserId, thread_id: &str, item_ids: &[String], kind: FeedbackKind) -> StoreResult<()> {
+    async fn save_feedback(
+        &self,
+        user: &UserId,
+        thread_id: &str,
+        item_ids: &[String],
+        kind: FeedbackKind,
+    ) -> StoreResult<()> {
         self.0.save_feedback(user, thread_id, item_ids, kind).await
     }
     async fn request_cancel(&self, user: &UserId, turn_id: &str) -> StoreResult<()> {
@@ -91,7 +146,12 @@ impl Responder for Silent {
 
 async fn list_with(error: fn() -> StoreError) -> (u16, Value) {
     let server = ChatKitServer::new(Arc::new(Failing(MemoryStore::new(), error)), Arc::new(Silent));
-    let gateway = Gateway::new(server, Authenticator::new(None, None, vec![Algorithm::HS256]).with_dev_auth(true), Cors::default(), 1 << 20);
+    let gateway = Gateway::new(
+        server,
+        Authenticator::new(None, None, vec![Algorithm::HS256]).with_dev_auth(true),
+        Cors::default(),
+        1 << 20,
+    );
     let request = http::Request::post("/chatkit")
         .header("x-user-id", "ada")
         .body(Bytes::from(json!({"type": "threads.list", "params": {}}).to_string()))
@@ -118,14 +178,19 @@ fn bad_cursor() -> StoreError {
 
 #[tokio::test]
 async fn server_failures_are_generic_with_the_request_id() {
-    for (error, status, code) in [(throttled as fn() -> StoreError, 503, "unavailable"), (broken, 500, "internal")] {
+    for (error, status, code) in
+        [(throttled as fn() -> StoreError, 503, "unavailable"), (broken, 500, "internal")]
+    {
         let (got, body) = list_with(error).await;
         assert_eq!(got, status, "{body}");
         assert_eq!(body["error"]["code"], code);
         assert_eq!(body["error"]["request_id"], "req-42");
         let message = body["error"]["message"].as_str().unwrap();
         assert!(!message.is_empty() && !DETAIL.contains(message), "{message}");
-        assert!(!body.to_string().contains("DynamoDB") && !body.to_string().contains("prod-chatkit"), "{body}");
+        assert!(
+            !body.to_string().contains("DynamoDB") && !body.to_string().contains("prod-chatkit"),
+            "{body}"
+        );
     }
     // client errors keep their useful message
     let (status, body) = list_with(bad_cursor).await;

@@ -6,7 +6,9 @@
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use chatkit_gateway::{AuthError, Authenticator, AwsClients, AwsTimeouts, ManagedSecret, SecretSource};
+use chatkit_gateway::{
+    AuthError, Authenticator, AwsClients, AwsTimeouts, ManagedSecret, SecretSource,
+};
 use http::HeaderMap;
 use jsonwebtoken::{encode, Algorithm, EncodingKey, Header};
 use serde_json::json;
@@ -22,17 +24,37 @@ fn moto() -> Arc<AwsClients> {
 
 async fn create(aws: &AwsClients, value: &str) -> String {
     let name = format!("jwt-{}", ulid::Ulid::new());
-    let out = aws.secrets_manager().await.create_secret().name(name).secret_string(value).send().await.expect("moto create_secret");
+    let out = aws
+        .secrets_manager()
+        .await
+        .create_secret()
+        .name(name)
+        .secret_string(value)
+        .send()
+        .await
+        .expect("moto create_secret");
     out.arn().unwrap().to_string()
 }
 
 async fn rotate(aws: &AwsClients, arn: &str, value: &str) {
-    aws.secrets_manager().await.put_secret_value().secret_id(arn).secret_string(value).send().await.expect("moto put_secret_value");
+    aws.secrets_manager()
+        .await
+        .put_secret_value()
+        .secret_id(arn)
+        .secret_string(value)
+        .send()
+        .await
+        .expect("moto put_secret_value");
 }
 
 fn token(secret: &str) -> HeaderMap {
     let exp = SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_secs() + 600;
-    let token = encode(&Header::new(Algorithm::HS256), &json!({"sub": "ada", "exp": exp}), &EncodingKey::from_secret(secret.as_bytes())).unwrap();
+    let token = encode(
+        &Header::new(Algorithm::HS256),
+        &json!({"sub": "ada", "exp": exp}),
+        &EncodingKey::from_secret(secret.as_bytes()),
+    )
+    .unwrap();
     let mut headers = HeaderMap::new();
     headers.insert("authorization", format!("Bearer {token}").parse().unwrap());
     headers
@@ -55,9 +77,17 @@ async fn a_rotation_keeps_previous_tokens_valid_and_accepts_new_ones_at_once() {
 
     rotate(&aws, &arn, V2).await;
     // the issuer already signs with the new version; the cached one is re-read on the failure
-    assert_eq!(auth.authenticate(&token(V2)).await.unwrap().user_id, "ada", "the new version works at once");
+    assert_eq!(
+        auth.authenticate(&token(V2)).await.unwrap().user_id,
+        "ada",
+        "the new version works at once"
+    );
     // an issuer that still has the old version keeps working (AWSPREVIOUS)
-    assert_eq!(auth.authenticate(&token(V1)).await.unwrap().user_id, "ada", "the previous version stays valid");
+    assert_eq!(
+        auth.authenticate(&token(V1)).await.unwrap().user_id,
+        "ada",
+        "the previous version stays valid"
+    );
     let forged = auth.authenticate(&token("third-secret-never-stored-in-the-manager")).await;
     assert!(matches!(forged, Err(AuthError::Invalid(_))), "{forged:?}");
 }
@@ -67,7 +97,9 @@ async fn the_previous_version_is_refused_after_its_grace_period() {
     let aws = moto();
     let arn = create(&aws, V1).await;
     rotate(&aws, &arn, V2).await;
-    let secret = ManagedSecret::new(aws.clone(), &arn, Duration::from_secs(300)).with_min_len(32).with_previous(Duration::from_millis(1));
+    let secret = ManagedSecret::new(aws.clone(), &arn, Duration::from_secs(300))
+        .with_min_len(32)
+        .with_previous(Duration::from_millis(1));
     let versions = secret.versions().await.unwrap();
     assert_eq!(&*versions.current, V2);
     assert!(versions.previous.is_none(), "past its grace, AWSPREVIOUS is not offered");
@@ -78,7 +110,8 @@ async fn the_previous_version_is_refused_after_its_grace_period() {
     // without a grace period only AWSCURRENT is read
     let only_current = ManagedSecret::new(aws.clone(), &arn, Duration::from_secs(300));
     assert!(only_current.versions().await.unwrap().previous.is_none());
-    let with_grace = ManagedSecret::new(aws.clone(), &arn, Duration::from_secs(300)).with_previous(Duration::from_secs(3600));
+    let with_grace = ManagedSecret::new(aws.clone(), &arn, Duration::from_secs(300))
+        .with_previous(Duration::from_secs(3600));
     assert_eq!(with_grace.versions().await.unwrap().previous.as_deref(), Some(V1));
 }
 
@@ -90,7 +123,9 @@ async fn a_short_secret_is_refused_with_a_clear_message() {
     let err = secret.versions().await.unwrap_err();
     assert!(err.0.contains("16 bytes") && err.0.contains("at least 32"), "{err}");
     match authenticator(secret).authenticate(&token("only-sixteen-b!!")).await {
-        Err(AuthError::Keys(e)) => assert!(e.0.contains("at least 32") || e.0.contains("unavailable"), "{e}"),
+        Err(AuthError::Keys(e)) => {
+            assert!(e.0.contains("at least 32") || e.0.contains("unavailable"), "{e}")
+        }
         other => panic!("a short secret must not verify anything: {other:?}"),
     }
 }
@@ -105,9 +140,19 @@ async fn a_secrets_manager_that_never_answers_is_bounded() {
             open.push(stream);
         }
     });
-    let timeouts = AwsTimeouts { connect: Duration::from_secs(1), attempt: Duration::from_millis(300), operation: Duration::from_secs(1) };
+    let timeouts = AwsTimeouts {
+        connect: Duration::from_secs(1),
+        attempt: Duration::from_millis(300),
+        operation: Duration::from_secs(1),
+    };
     let aws = Arc::new(AwsClients::with_timeouts(timeouts).with_endpoint_url(url));
-    let secret = ManagedSecret::new(aws, "arn:aws:secretsmanager:us-east-1:123456789012:secret:jwt", Duration::from_secs(300));
-    let result = tokio::time::timeout(Duration::from_secs(10), secret.versions()).await.expect("the Secrets Manager call hung");
+    let secret = ManagedSecret::new(
+        aws,
+        "arn:aws:secretsmanager:us-east-1:123456789012:secret:jwt",
+        Duration::from_secs(300),
+    );
+    let result = tokio::time::timeout(Duration::from_secs(10), secret.versions())
+        .await
+        .expect("the Secrets Manager call hung");
     assert!(result.is_err());
 }

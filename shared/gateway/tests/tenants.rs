@@ -7,12 +7,14 @@ use chatkit_gateway::Identity;
 use proptest::prelude::*;
 
 fn part() -> impl Strategy<Value = String> {
-    let piece = prop::sample::select(vec!["/", "%", "%2F", "%25", "t:", "a", "b/", "é", "\u{FF0F}", ""]);
+    let piece =
+        prop::sample::select(vec!["/", "%", "%2F", "%25", "t:", "a", "b/", "é", "\u{FF0F}", ""]);
     prop_oneof![prop::collection::vec(piece, 0..5).prop_map(|p| p.concat()), any::<String>()]
 }
 
 fn store_user(tenant: &str, sub: &str) -> String {
-    Identity { user_id: sub.to_string(), tenant: Some(tenant.to_string()), token: None }.store_user()
+    Identity { user_id: sub.to_string(), tenant: Some(tenant.to_string()), token: None }
+        .store_user()
 }
 
 proptest! {

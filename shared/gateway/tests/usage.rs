@@ -11,7 +11,9 @@ use bytes::Bytes;
 use chatkit_gateway::{Authenticator, Cors, Gateway};
 use chatkit_protocol::{Order, ThreadStreamEvent};
 use chatkit_server::{ChatKitServer, EventSink, Responder, StreamError, Turn};
-use chatkit_store::{MemoryStore, MemoryUsage, PageRequest, Store, UsageLimits, UsageStore, UserId};
+use chatkit_store::{
+    MemoryStore, MemoryUsage, PageRequest, Store, UsageLimits, UsageStore, UserId,
+};
 use http_body_util::BodyExt;
 use jsonwebtoken::Algorithm;
 use serde_json::{json, Value};
@@ -42,7 +44,8 @@ fn setup(limits: UsageLimits) -> Setup {
     let store = Arc::new(MemoryStore::new());
     let usage = Arc::new(MemoryUsage::new());
     let model = Arc::new(Model::default());
-    let server = ChatKitServer::new(store.clone(), model.clone()).with_usage_limits(usage.clone(), limits);
+    let server =
+        ChatKitServer::new(store.clone(), model.clone()).with_usage_limits(usage.clone(), limits);
     let auth = Authenticator::new(None, None, vec![Algorithm::HS256]).with_dev_auth(true);
     Setup { gateway: Gateway::new(server, auth, Cors::default(), 1 << 20), store, usage, model }
 }
@@ -54,14 +57,22 @@ fn create(n: usize) -> Value {
 
 /// Sends a request as `ada` and reads the whole response.
 async fn send(gateway: &Gateway, body: &Value) -> (u16, http::HeaderMap, Bytes) {
-    let request = http::Request::post("/chatkit").header("x-user-id", "ada").body(Bytes::from(body.to_string())).unwrap();
+    let request = http::Request::post("/chatkit")
+        .header("x-user-id", "ada")
+        .body(Bytes::from(body.to_string()))
+        .unwrap();
     let response = gateway.handle(request, "req-7").await;
     let (parts, body) = response.into_parts();
     (parts.status.as_u16(), parts.headers, body.collect().await.unwrap().to_bytes())
 }
 
 async fn threads(store: &MemoryStore) -> usize {
-    store.list_threads(&UserId::new("ada"), &PageRequest::new(100, Order::Desc)).await.unwrap().data.len()
+    store
+        .list_threads(&UserId::new("ada"), &PageRequest::new(100, Order::Desc))
+        .await
+        .unwrap()
+        .data
+        .len()
 }
 
 #[tokio::test]
@@ -77,7 +88,10 @@ async fn over_the_daily_tokens_a_turn_gets_429_before_anything_happens() {
         assert!(!events.iter().any(|e| matches!(e, ThreadStreamEvent::Error { .. })));
     }
     // 2 × 600 tokens were recorded when the turns ended
-    assert_eq!(s.usage.usage(&UserId::new("ada"), SystemTime::now()).await.unwrap().tokens_today, 1200);
+    assert_eq!(
+        s.usage.usage(&UserId::new("ada"), SystemTime::now()).await.unwrap().tokens_today,
+        1200
+    );
 
     let (status, headers, body) = send(&s.gateway, &create(3)).await;
     assert_eq!(status, 429);

@@ -39,9 +39,15 @@ async fn jwks_server() -> (String, Arc<AtomicUsize>) {
             tokio::spawn(async move {
                 let service = service_fn(move |_req| {
                     counter.fetch_add(1, Ordering::SeqCst);
-                    async { Ok::<_, std::convert::Infallible>(http::Response::new(Full::new(Bytes::from_static(include_bytes!("fixtures/jwks.json"))))) }
+                    async {
+                        Ok::<_, std::convert::Infallible>(http::Response::new(Full::new(
+                            Bytes::from_static(include_bytes!("fixtures/jwks.json")),
+                        )))
+                    }
                 });
-                let _ = hyper::server::conn::http1::Builder::new().serve_connection(TokioIo::new(stream), service).await;
+                let _ = hyper::server::conn::http1::Builder::new()
+                    .serve_connection(TokioIo::new(stream), service)
+                    .await;
             });
         }
     });
@@ -49,15 +55,26 @@ async fn jwks_server() -> (String, Arc<AtomicUsize>) {
 }
 
 fn jwks_token() -> String {
-    let exp = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() + 600;
+    let exp =
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() + 600;
     let mut header = Header::new(Algorithm::ES256);
     header.kid = Some("ec-1".into());
     let claims = json!({"sub": "ada", "exp": exp, "iss": "https://issuer.test", "aud": "chatkit"});
-    encode(&header, &claims, &EncodingKey::from_ec_pem(include_bytes!("fixtures/ec_private.pem")).unwrap()).unwrap()
+    encode(
+        &header,
+        &claims,
+        &EncodingKey::from_ec_pem(include_bytes!("fixtures/ec_private.pem")).unwrap(),
+    )
+    .unwrap()
 }
 
 /// A lazily built core whose first `failures` builds fail; counts the attempts.
-fn lazy_gateway(url: &str, failures: usize, attempts: Arc<AtomicUsize>, delay: Duration) -> Gateway {
+fn lazy_gateway(
+    url: &str,
+    failures: usize,
+    attempts: Arc<AtomicUsize>,
+    delay: Duration,
+) -> Gateway {
     let init = Box::new(move || {
         let attempts = attempts.clone();
         Box::pin(async move {
@@ -68,9 +85,13 @@ fn lazy_gateway(url: &str, failures: usize, attempts: Arc<AtomicUsize>, delay: D
             Ok(ChatKitServer::new(Arc::new(MemoryStore::new()), Arc::new(Silent)))
         }) as BoxFuture<'static, Result<ChatKitServer, String>>
     });
-    let auth = Authenticator::new(None, Some(Jwks::new(reqwest::Client::new(), url, Duration::from_secs(300))), vec![Algorithm::ES256])
-        .with_issuer(Some("https://issuer.test".into()))
-        .with_audience(Some("chatkit".into()));
+    let auth = Authenticator::new(
+        None,
+        Some(Jwks::new(reqwest::Client::new(), url, Duration::from_secs(300))),
+        vec![Algorithm::ES256],
+    )
+    .with_issuer(Some("https://issuer.test".into()))
+    .with_audience(Some("chatkit".into()));
     Gateway::lazy(init, auth, Cors::default(), 1 << 20)
 }
 
@@ -121,7 +142,10 @@ async fn warm_up_is_bounded() {
     let (url, _) = jwks_server().await;
     let attempts = Arc::new(AtomicUsize::new(0));
     let gateway = lazy_gateway(&url, 0, attempts, Duration::from_secs(30));
-    let report = tokio::time::timeout(Duration::from_secs(10), gateway.warm_up(Duration::from_millis(200))).await.expect("warm-up hung");
+    let report =
+        tokio::time::timeout(Duration::from_secs(10), gateway.warm_up(Duration::from_millis(200)))
+            .await
+            .expect("warm-up hung");
     assert_eq!(report.failures(), 1);
     assert!(report.steps[0].2.as_ref().unwrap_err().contains("200 ms"));
 }

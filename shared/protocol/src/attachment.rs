@@ -60,7 +60,9 @@ impl Attachment {
 
     pub fn thread_id(&self) -> Option<&str> {
         match self {
-            Attachment::File { thread_id, .. } | Attachment::Image { thread_id, .. } => thread_id.as_deref(),
+            Attachment::File { thread_id, .. } | Attachment::Image { thread_id, .. } => {
+                thread_id.as_deref()
+            }
         }
     }
 
@@ -78,31 +80,33 @@ impl Attachment {
 
     pub fn upload_descriptor(&self) -> Option<&UploadDescriptor> {
         match self {
-            Attachment::File { upload_descriptor, .. } | Attachment::Image { upload_descriptor, .. } => {
-                upload_descriptor.as_ref()
-            }
+            Attachment::File { upload_descriptor, .. }
+            | Attachment::Image { upload_descriptor, .. } => upload_descriptor.as_ref(),
         }
     }
 
     /// Replaces (or, with `None`, drops) the upload descriptor.
     pub fn set_upload_descriptor(&mut self, descriptor: Option<UploadDescriptor>) {
         match self {
-            Attachment::File { upload_descriptor, .. } | Attachment::Image { upload_descriptor, .. } => {
-                *upload_descriptor = descriptor
-            }
+            Attachment::File { upload_descriptor, .. }
+            | Attachment::Image { upload_descriptor, .. } => *upload_descriptor = descriptor,
         }
     }
 
     /// The integration-private metadata (never sent to clients).
     pub fn metadata(&self) -> Option<&Map<String, Value>> {
         match self {
-            Attachment::File { metadata, .. } | Attachment::Image { metadata, .. } => metadata.as_ref(),
+            Attachment::File { metadata, .. } | Attachment::Image { metadata, .. } => {
+                metadata.as_ref()
+            }
         }
     }
 
     pub fn set_metadata(&mut self, value: Option<Map<String, Value>>) {
         match self {
-            Attachment::File { metadata, .. } | Attachment::Image { metadata, .. } => *metadata = value,
+            Attachment::File { metadata, .. } | Attachment::Image { metadata, .. } => {
+                *metadata = value
+            }
         }
     }
 

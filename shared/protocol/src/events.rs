@@ -108,7 +108,11 @@ impl ThreadStreamEvent {
 
     /// An `error` event whose message the client shows as is.
     pub fn custom_error(message: impl Into<String>, allow_retry: bool) -> Self {
-        ThreadStreamEvent::Error { code: ERROR_CODE_CUSTOM.into(), message: Some(message.into()), allow_retry }
+        ThreadStreamEvent::Error {
+            code: ERROR_CODE_CUSTOM.into(),
+            message: Some(message.into()),
+            allow_retry,
+        }
     }
 }
 

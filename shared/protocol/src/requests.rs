@@ -130,13 +130,20 @@ impl ChatKitRequest {
         let metadata = match body.remove("metadata") {
             None => Map::new(),
             Some(Value::Object(m)) => m,
-            Some(_) => return Err(RequestError::new(Some("metadata"), "`metadata` must be a JSON object")),
+            Some(_) => {
+                return Err(RequestError::new(Some("metadata"), "`metadata` must be a JSON object"))
+            }
         };
         let params = match body.remove("params") {
             Some(p @ Value::Object(_)) => p,
-            Some(_) => return Err(RequestError::new(Some("params"), "`params` must be a JSON object")),
+            Some(_) => {
+                return Err(RequestError::new(Some("params"), "`params` must be a JSON object"))
+            }
             None if REQUEST_TYPES.contains(&kind.as_str()) => {
-                return Err(RequestError::new(Some("params"), format!("missing field `params` for `{kind}`")))
+                return Err(RequestError::new(
+                    Some("params"),
+                    format!("missing field `params` for `{kind}`"),
+                ))
             }
             None => Value::Object(Map::new()),
         };

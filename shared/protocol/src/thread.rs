@@ -14,8 +14,12 @@ use crate::timestamp::{self, Timestamp};
 pub enum ThreadStatus {
     #[default]
     Active,
-    Locked { reason: Option<String> },
-    Closed { reason: Option<String> },
+    Locked {
+        reason: Option<String>,
+    },
+    Closed {
+        reason: Option<String>,
+    },
 }
 
 /// A thread without its items: what the store keeps.
@@ -99,7 +103,11 @@ impl<T> Default for Page<T> {
 impl<T> Page<T> {
     /// Maps the elements, keeping the cursor.
     pub fn map<U>(self, f: impl FnMut(T) -> U) -> Page<U> {
-        Page { data: self.data.into_iter().map(f).collect(), has_more: self.has_more, after: self.after }
+        Page {
+            data: self.data.into_iter().map(f).collect(),
+            has_more: self.has_more,
+            after: self.after,
+        }
     }
 }
 

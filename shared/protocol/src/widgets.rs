@@ -37,7 +37,13 @@ pub struct ActionConfig {
 
 impl ActionConfig {
     pub fn new(kind: impl Into<String>) -> Self {
-        Self { kind: kind.into(), payload: Value::Null, handler: None, loading_behavior: None, streaming: None }
+        Self {
+            kind: kind.into(),
+            payload: Value::Null,
+            handler: None,
+            loading_behavior: None,
+            streaming: None,
+        }
     }
 
     pub fn payload(mut self, payload: Value) -> Self {
@@ -92,7 +98,15 @@ pub struct Card {
     pub confirm: Option<CardAction>,
     pub cancel: Option<CardAction>,
 }
-builder!(Card { size: String, padding: Value, background: Value, as_form: bool, collapsed: bool, confirm: CardAction, cancel: CardAction });
+builder!(Card {
+    size: String,
+    padding: Value,
+    background: Value,
+    as_form: bool,
+    collapsed: bool,
+    confirm: CardAction,
+    cancel: CardAction
+});
 
 impl Card {
     pub fn new(children: impl IntoIterator<Item = Component>) -> Self {
@@ -171,7 +185,14 @@ pub struct Layout {
     /// `Box` only: `row` or `col`.
     pub direction: Option<String>,
 }
-builder!(Layout { gap: Value, padding: Value, align: String, justify: String, wrap: String, direction: String });
+builder!(Layout {
+    gap: Value,
+    padding: Value,
+    align: String,
+    justify: String,
+    wrap: String,
+    direction: String
+});
 
 /// A row of components.
 pub struct Row;
@@ -269,7 +290,17 @@ pub struct Button {
     pub disabled: Option<bool>,
     pub block: Option<bool>,
 }
-builder!(Button { icon_start: String, icon_end: String, style: String, color: String, variant: String, size: String, submit: bool, disabled: bool, block: bool });
+builder!(Button {
+    icon_start: String,
+    icon_end: String,
+    style: String,
+    color: String,
+    variant: String,
+    size: String,
+    submit: bool,
+    disabled: bool,
+    block: bool
+});
 
 impl Button {
     pub fn new(label: impl Into<String>) -> Self {
@@ -438,7 +469,10 @@ pub fn looks_like_widget(value: &Value) -> bool {
 pub fn validate_widget(value: &Value) -> Result<(), WidgetError> {
     let kind = value.get("type").and_then(Value::as_str);
     if !value.is_object() || !kind.is_some_and(|t| ROOT_TYPES.contains(&t)) {
-        return Err(WidgetError { path: "$".into(), message: "the root must be an object of type Card, ListView or Basic".into() });
+        return Err(WidgetError {
+            path: "$".into(),
+            message: "the root must be an object of type Card, ListView or Basic".into(),
+        });
     }
     let mut nodes = 0;
     check_node(value, "$", 0, &mut nodes)
@@ -448,10 +482,18 @@ fn fail(path: &str, message: impl Into<String>) -> Result<(), WidgetError> {
     Err(WidgetError { path: path.to_string(), message: message.into() })
 }
 
-fn check_node(node: &Value, path: &str, depth: usize, nodes: &mut usize) -> Result<(), WidgetError> {
+fn check_node(
+    node: &Value,
+    path: &str,
+    depth: usize,
+    nodes: &mut usize,
+) -> Result<(), WidgetError> {
     *nodes += 1;
     if depth > MAX_DEPTH || *nodes > MAX_NODES {
-        return fail(path, format!("the tree is deeper than {MAX_DEPTH} or larger than {MAX_NODES} components"));
+        return fail(
+            path,
+            format!("the tree is deeper than {MAX_DEPTH} or larger than {MAX_NODES} components"),
+        );
     }
     let Some(object) = node.as_object() else { return fail(path, "a component must be an object") };
     let Some(kind) = object.get("type").and_then(Value::as_str).filter(|t| !t.is_empty()) else {
@@ -474,7 +516,9 @@ fn check_node(node: &Value, path: &str, depth: usize, nodes: &mut usize) -> Resu
             return fail(&format!("{path}.{field}"), format!("a {kind} needs a string `{field}`"));
         }
     }
-    if matches!(kind, "Card" | "ListView" | "ListViewItem") && !object.get("children").is_some_and(Value::is_array) {
+    if matches!(kind, "Card" | "ListView" | "ListViewItem")
+        && !object.get("children").is_some_and(Value::is_array)
+    {
         return fail(&format!("{path}.children"), format!("a {kind} needs a list of children"));
     }
     for (key, value) in object {
@@ -499,7 +543,9 @@ fn check_node(node: &Value, path: &str, depth: usize, nodes: &mut usize) -> Resu
             }
             Ok(())
         }
-        Some(child @ Value::Object(_)) => check_node(child, &format!("{path}.children"), depth + 1, nodes),
+        Some(child @ Value::Object(_)) => {
+            check_node(child, &format!("{path}.children"), depth + 1, nodes)
+        }
         Some(_) => fail(&format!("{path}.children"), "must be a component or a list of components"),
     }
 }
@@ -566,7 +612,10 @@ mod tests {
             Title::new("Order #42").into(),
             Text::new("2 items").id("summary").weight("semibold").into(),
             Row::new([
-                Button::new("Approve").style("primary").action(ActionConfig::new("orders.approve").payload(json!({"id": 42}))).into(),
+                Button::new("Approve")
+                    .style("primary")
+                    .action(ActionConfig::new("orders.approve").payload(json!({"id": 42})))
+                    .into(),
                 Button::new("Reject").action(ActionConfig::new("orders.reject").sync()).into(),
             ])
             .gap(json!(2))
@@ -575,16 +624,26 @@ mod tests {
         .size("md");
         let value = Value::from(WidgetRoot::from(card));
         assert_eq!(value["type"], "Card");
-        assert_eq!(value["children"][1], json!({"type": "Text", "id": "summary", "value": "2 items", "weight": "semibold"}));
+        assert_eq!(
+            value["children"][1],
+            json!({"type": "Text", "id": "summary", "value": "2 items", "weight": "semibold"})
+        );
         assert_eq!(value["children"][2]["type"], "Row");
-        assert_eq!(value["children"][2]["children"][0]["onClickAction"], json!({"type": "orders.approve", "payload": {"id": 42}}));
+        assert_eq!(
+            value["children"][2]["children"][0]["onClickAction"],
+            json!({"type": "orders.approve", "payload": {"id": 42}})
+        );
         assert_eq!(value["children"][2]["children"][1]["onClickAction"]["streaming"], false);
         validate_widget(&value).unwrap();
         let back: WidgetRoot = serde_json::from_value(value.clone()).unwrap();
         assert_eq!(Value::from(back), value);
-        let list = Value::from(WidgetRoot::from(ListView::new([ListViewItem::new([Text::new("a").into()])])));
+        let list =
+            Value::from(WidgetRoot::from(ListView::new([ListViewItem::new([
+                Text::new("a").into()
+            ])])));
         validate_widget(&list).unwrap();
-        let other: Component = serde_json::from_value(json!({"type": "DatePicker", "name": "when"})).unwrap();
+        let other: Component =
+            serde_json::from_value(json!({"type": "DatePicker", "name": "when"})).unwrap();
         assert!(matches!(other, Component::Other(_)));
     }
 
@@ -596,11 +655,23 @@ mod tests {
             (json!({"type": "Card", "children": "not a list"}), "$.children"),
             (json!({"type": "Card", "children": [{"value": "no type"}]}), "$.children[0]"),
             (json!({"type": "Card", "children": [{"type": "Text"}]}), "$.children[0].value"),
-            (json!({"type": "Card", "children": [{"type": "Text", "value": 3}]}), "$.children[0].value"),
-            (json!({"type": "Card", "children": [{"type": "Button", "onClickAction": {"payload": 1}}]}), "$.children[0].onClickAction"),
-            (json!({"type": "Card", "children": [], "confirm": {"label": "OK", "action": {}}}), "$.confirm.action"),
+            (
+                json!({"type": "Card", "children": [{"type": "Text", "value": 3}]}),
+                "$.children[0].value",
+            ),
+            (
+                json!({"type": "Card", "children": [{"type": "Button", "onClickAction": {"payload": 1}}]}),
+                "$.children[0].onClickAction",
+            ),
+            (
+                json!({"type": "Card", "children": [], "confirm": {"label": "OK", "action": {}}}),
+                "$.confirm.action",
+            ),
             (json!({"type": "Card", "id": 7, "children": []}), "$.id"),
-            (json!({"type": "Basic", "children": [{"type": "Box", "children": [{"type": "Image"}]}]}), "$.children[0].children[0].src"),
+            (
+                json!({"type": "Basic", "children": [{"type": "Box", "children": [{"type": "Image"}]}]}),
+                "$.children[0].children[0].src",
+            ),
         ] {
             let err = validate_widget(&widget).unwrap_err();
             assert_eq!(err.path, at, "{widget}: {err}");
@@ -613,7 +684,10 @@ mod tests {
         // dynamic roots and components the schema allows
         validate_widget(&json!({"type": "Basic"})).unwrap();
         validate_widget(&json!({"type": "Card", "children": [{"type": "Table", "children": {"type": "Table.Row"}}], "extra": 1})).unwrap();
-        assert!(looks_like_widget(&json!({"type": "ListView"})) && !looks_like_widget(&json!({"type": "task"})));
+        assert!(
+            looks_like_widget(&json!({"type": "ListView"}))
+                && !looks_like_widget(&json!({"type": "task"}))
+        );
     }
 
     #[test]
@@ -622,7 +696,11 @@ mod tests {
         assert!(append_text(&mut root, "m", "llo", false));
         assert_eq!(root["children"][0]["children"][0]["value"], "Hello");
         assert_eq!(root["children"][0]["children"][0]["streaming"], true);
-        assert!(replace_component(&mut root, "m", json!({"type": "Text", "id": "m", "value": "Done"})));
+        assert!(replace_component(
+            &mut root,
+            "m",
+            json!({"type": "Text", "id": "m", "value": "Done"})
+        ));
         assert_eq!(root["children"][0]["children"][0]["type"], "Text");
         assert!(!append_text(&mut root, "nope", "x", true));
     }

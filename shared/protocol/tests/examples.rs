@@ -21,7 +21,8 @@ fn kit_dir() -> PathBuf {
 
 fn examples(section: &str) -> Vec<(String, Option<String>, Value)> {
     let path = kit_dir().join("examples.json");
-    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("reading {}: {e}", path.display()));
+    let text = std::fs::read_to_string(&path)
+        .unwrap_or_else(|e| panic!("reading {}: {e}", path.display()));
     let all: Value = serde_json::from_str(&text).unwrap();
     let list = all[section].as_array().unwrap_or_else(|| panic!("no section {section}"));
     assert!(!list.is_empty());
@@ -41,7 +42,10 @@ fn round_trip<T: DeserializeOwned + Serialize>(name: &str, json: &Value) -> Valu
 fn without_nulls(value: &Value) -> Value {
     match value {
         Value::Object(map) => Value::Object(
-            map.iter().filter(|(_, v)| !v.is_null()).map(|(k, v)| (k.clone(), without_nulls(v))).collect(),
+            map.iter()
+                .filter(|(_, v)| !v.is_null())
+                .map(|(k, v)| (k.clone(), without_nulls(v)))
+                .collect(),
         ),
         Value::Array(list) => Value::Array(list.iter().map(without_nulls).collect()),
         other => other.clone(),
@@ -53,7 +57,8 @@ fn every_request_example_round_trips() {
     let examples = examples("requests");
     let mut seen = std::collections::BTreeSet::new();
     for (name, _, json) in &examples {
-        let request = ChatKitRequest::from_value(json.clone()).unwrap_or_else(|e| panic!("{name}: {e}"));
+        let request =
+            ChatKitRequest::from_value(json.clone()).unwrap_or_else(|e| panic!("{name}: {e}"));
         assert_eq!(request.to_value(), without_nulls(json), "{name}");
         seen.insert(request.op.type_name());
     }
@@ -104,7 +109,9 @@ fn unknown_type_is_named() {
 
 #[test]
 fn missing_required_field_is_named() {
-    let err = error_of(r#"{"type":"threads.create","params":{"input":{"content":[],"inference_options":{}}}}"#);
+    let err = error_of(
+        r#"{"type":"threads.create","params":{"input":{"content":[],"inference_options":{}}}}"#,
+    );
     assert_eq!(err.field.as_deref(), Some("params.input"));
     assert!(err.message.contains("attachments"), "{err}");
     let err = error_of(r#"{"type":"threads.get_by_id","params":{}}"#);
@@ -121,7 +128,9 @@ fn wrong_types_and_null_metadata_are_named() {
     assert_eq!(err.field.as_deref(), Some("metadata"));
     let err = error_of(r#"{"type":"items.list","params":{"thread_id":"t","order":"sideways"}}"#);
     assert_eq!(err.field.as_deref(), Some("params.order"), "{err}");
-    let err = error_of(r#"{"type":"threads.create","params":{"input":{"content":[{"type":"input_text"}],"attachments":[],"inference_options":{}}}}"#);
+    let err = error_of(
+        r#"{"type":"threads.create","params":{"input":{"content":[{"type":"input_text"}],"attachments":[],"inference_options":{}}}}"#,
+    );
     assert_eq!(err.field.as_deref(), Some("params.input.content[0]"), "{err}");
     assert!(error_of("[1,2]").message.contains("object"));
     assert!(error_of("{not json").message.contains("JSON"));
@@ -133,7 +142,10 @@ fn lenient_input_is_accepted() {
         br#"{"type":"threads.list","params":{"limit":"5","extra":1},"unknown":true}"#,
     )
     .unwrap();
-    assert_eq!(req.op, Operation::ListThreads(ListThreadsParams { limit: Some(5), ..Default::default() }));
+    assert_eq!(
+        req.op,
+        Operation::ListThreads(ListThreadsParams { limit: Some(5), ..Default::default() })
+    );
     let item: ThreadItem = serde_json::from_str(
         r#"{"id":"m","thread_id":"t","created_at":1748779200,"type":"end_of_turn"}"#,
     )
@@ -170,6 +182,7 @@ fn every_widget_in_the_examples_passes_the_widget_check() {
     }
     assert!(found.len() >= 5, "{found:?}");
     for widget in found {
-        chatkit_protocol::widgets::validate_widget(&widget).unwrap_or_else(|e| panic!("{widget}: {e}"));
+        chatkit_protocol::widgets::validate_widget(&widget)
+            .unwrap_or_else(|e| panic!("{widget}: {e}"));
     }
 }

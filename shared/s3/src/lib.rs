@@ -45,7 +45,9 @@ pub const MAX_NAME_BYTES: usize = 255;
 /// A media type without parameters, lowercase; `None` when it is not `type/subtype`.
 pub fn media_type(raw: &str) -> Option<String> {
     let essence = raw.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
-    let token = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_alphanumeric() || b"!#$&^_.+-".contains(&b));
+    let token = |s: &str| {
+        !s.is_empty() && s.bytes().all(|b| b.is_ascii_alphanumeric() || b"!#$&^_.+-".contains(&b))
+    };
     let (kind, sub) = essence.split_once('/')?;
     (token(kind) && token(sub)).then_some(essence)
 }
@@ -85,9 +87,15 @@ impl HttpStatus for aws_sdk_s3::config::http::HttpResponse {
     }
 }
 
-fn describe<E: ProvideErrorMetadata + std::error::Error + 'static, R: std::fmt::Debug>(err: &SdkError<E, R>) -> String {
+fn describe<E: ProvideErrorMetadata + std::error::Error + 'static, R: std::fmt::Debug>(
+    err: &SdkError<E, R>,
+) -> String {
     match err.as_service_error() {
-        Some(service) => format!("{}: {}", service.code().unwrap_or("error"), service.message().unwrap_or("no details")),
+        Some(service) => format!(
+            "{}: {}",
+            service.code().unwrap_or("error"),
+            service.message().unwrap_or("no details")
+        ),
         None => aws_sdk_s3::error::DisplayErrorContext(err).to_string(),
     }
 }
@@ -124,11 +132,16 @@ impl S3AttachmentStore {
     }
 
     fn presigning(&self, ttl: Duration) -> Result<PresigningConfig, ChatKitError> {
-        PresigningConfig::expires_in(ttl).map_err(|e| ChatKitError::Internal(format!("bad presigning expiry: {e}")))
+        PresigningConfig::expires_in(ttl)
+            .map_err(|e| ChatKitError::Internal(format!("bad presigning expiry: {e}")))
     }
 
     /// A presigned PUT for the attachment's object, with its content type signed.
-    pub async fn presign_upload(&self, user: &UserId, attachment: &Attachment) -> Result<UploadDescriptor, ChatKitError> {
+    pub async fn presign_upload(
+        &self,
+        user: &UserId,
+        attachment: &Attachment,
+    ) -> Result<UploadDescriptor, ChatKitError> {
         let presigned = self
             .client
             .put_object()
@@ -137,14 +150,27 @@ impl S3AttachmentStore {
             .content_type(attachment.mime_type())
             .presigned(self.presigning(self.settings.upload_ttl)?)
             .await
-            .map_err(|e| ChatKitError::Unavailable(format!("could not sign the upload URL: {}", describe(&e))))?;
+            .map_err(|e| {
+                ChatKitError::Unavailable(format!(
+                    "could not sign the upload URL: {}",
+                    describe(&e)
+                ))
+            })?;
         let headers: BTreeMap<String, String> =
             presigned.headers().map(|(k, v)| (k.to_ascii_lowercase(), v.to_string())).collect();
-        Ok(UploadDescriptor { url: presigned.uri().to_string(), method: UploadMethod::Put, headers })
+        Ok(UploadDescriptor {
+            url: presigned.uri().to_string(),
+            method: UploadMethod::Put,
+            headers,
+        })
     }
 
     /// A presigned GET for the attachment's object, valid for the URL lifetime.
-    pub async fn presign_download(&self, user: &UserId, attachment: &Attachment) -> Result<String, ChatKitError> {
+    pub async fn presign_download(
+        &self,
+        user: &UserId,
+        attachment: &Attachment,
+    ) -> Result<String, ChatKitError> {
         let presigned = self
             .client
             .get_object()
@@ -152,7 +178,12 @@ impl S3AttachmentStore {
             .key(object_key(user, attachment.id()))
             .presigned(self.presigning(self.settings.url_ttl)?)
             .await
-            .map_err(|e| ChatKitError::Unavailable(format!("could not sign the download URL: {}", describe(&e))))?;
+            .map_err(|e| {
+                ChatKitError::Unavailable(format!(
+                    "could not sign the download URL: {}",
+                    describe(&e)
+                ))
+            })?;
         Ok(presigned.uri().to_string())
     }
 
@@ -165,36 +196,54 @@ impl S3AttachmentStore {
         let field = |f: &str| Some(format!("params.{f}"));
         let name = p.name.trim();
         if name.is_empty() {
-            return Err(ChatKitError::BadRequest { message: "the attachment has no name".into(), field: field("name") });
+            return Err(ChatKitError::BadRequest {
+                message: "the attachment has no name".into(),
+                field: field("name"),
+            });
         }
         if name.len() > MAX_NAME_BYTES {
             return Err(ChatKitError::BadRequest {
-                message: format!("the file name is {} bytes long; at most {MAX_NAME_BYTES} are accepted", name.len()),
+                message: format!(
+                    "the file name is {} bytes long; at most {MAX_NAME_BYTES} are accepted",
+                    name.len()
+                ),
                 field: field("name"),
             });
         }
         let Some(mime) = media_type(&p.mime_type) else {
             return Err(ChatKitError::BadRequest {
-                message: format!("`{}` is not a media type; the file's type could not be recognised", p.mime_type),
+                message: format!(
+                    "`{}` is not a media type; the file's type could not be recognised",
+                    p.mime_type
+                ),
                 field: field("mime_type"),
             });
         };
         if !self.settings.allows(&mime) {
             return Err(ChatKitError::BadRequest {
-                message: format!("{mime} files cannot be attached here; accepted types: {}", self.settings.types.join(", ")),
+                message: format!(
+                    "{mime} files cannot be attached here; accepted types: {}",
+                    self.settings.types.join(", ")
+                ),
                 field: field("mime_type"),
             });
         }
         if p.size == 0 {
-            return Err(ChatKitError::BadRequest { message: format!("`{name}` is empty"), field: field("size") });
+            return Err(ChatKitError::BadRequest {
+                message: format!("`{name}` is empty"),
+                field: field("size"),
+            });
         }
         if p.size > self.settings.max_bytes {
-            return Err(ChatKitError::TooLarge { message: format!(
-                "`{name}` is {}; attachments can be at most {} ({} bytes)",
-                human(p.size),
-                human(self.settings.max_bytes),
-                self.settings.max_bytes
-            ), field: field("size") });
+            return Err(ChatKitError::TooLarge {
+                message: format!(
+                    "`{name}` is {}; attachments can be at most {} ({} bytes)",
+                    human(p.size),
+                    human(self.settings.max_bytes),
+                    self.settings.max_bytes
+                ),
+                field: field("size"),
+            });
         }
         Ok(mime)
     }
@@ -202,7 +251,12 @@ impl S3AttachmentStore {
 
 #[async_trait]
 impl AttachmentStore for S3AttachmentStore {
-    async fn create_attachment(&self, user: &UserId, id: String, p: &CreateAttachmentParams) -> Result<Attachment, ChatKitError> {
+    async fn create_attachment(
+        &self,
+        user: &UserId,
+        id: String,
+        p: &CreateAttachmentParams,
+    ) -> Result<Attachment, ChatKitError> {
         let mime_type = self.validate(p)?;
         let url = self.unsigned_url(user, &id);
         let upload_descriptor = Some(UploadDescriptor {
@@ -213,32 +267,57 @@ impl AttachmentStore for S3AttachmentStore {
         let metadata = Some(Map::from_iter([("size".to_string(), json!(p.size))]));
         let name = p.name.trim().to_string();
         Ok(if mime_type.starts_with("image/") {
-            Attachment::Image { id, name, mime_type, upload_descriptor, thread_id: None, metadata, preview_url: url }
+            Attachment::Image {
+                id,
+                name,
+                mime_type,
+                upload_descriptor,
+                thread_id: None,
+                metadata,
+                preview_url: url,
+            }
         } else {
             Attachment::File { id, name, mime_type, upload_descriptor, thread_id: None, metadata }
         })
     }
 
-    async fn delete_attachment(&self, user: &UserId, attachment: &Attachment) -> Result<(), ChatKitError> {
+    async fn delete_attachment(
+        &self,
+        user: &UserId,
+        attachment: &Attachment,
+    ) -> Result<(), ChatKitError> {
         self.client
             .delete_object()
             .bucket(&self.settings.bucket)
             .key(object_key(user, attachment.id()))
             .send()
             .await
-            .map_err(|e| ChatKitError::Unavailable(format!("could not delete the attachment's bytes: {}", describe(&e))))?;
+            .map_err(|e| {
+                ChatKitError::Unavailable(format!(
+                    "could not delete the attachment's bytes: {}",
+                    describe(&e)
+                ))
+            })?;
         Ok(())
     }
 
     /// One `DeleteObjects` per 1000 attachments.
-    async fn delete_attachments(&self, user: &UserId, attachments: &[Attachment]) -> Result<(), ChatKitError> {
+    async fn delete_attachments(
+        &self,
+        user: &UserId,
+        attachments: &[Attachment],
+    ) -> Result<(), ChatKitError> {
         for chunk in attachments.chunks(1000) {
             let objects = chunk
                 .iter()
                 .map(|a| ObjectIdentifier::builder().key(object_key(user, a.id())).build())
                 .collect::<Result<Vec<_>, _>>()
                 .map_err(|e| ChatKitError::Internal(e.to_string()))?;
-            let delete = Delete::builder().set_objects(Some(objects)).quiet(true).build().map_err(|e| ChatKitError::Internal(e.to_string()))?;
+            let delete = Delete::builder()
+                .set_objects(Some(objects))
+                .quiet(true)
+                .build()
+                .map_err(|e| ChatKitError::Internal(e.to_string()))?;
             let out = self
                 .client
                 .delete_objects()
@@ -246,7 +325,12 @@ impl AttachmentStore for S3AttachmentStore {
                 .delete(delete)
                 .send()
                 .await
-                .map_err(|e| ChatKitError::Unavailable(format!("could not delete attachment bytes: {}", describe(&e))))?;
+                .map_err(|e| {
+                    ChatKitError::Unavailable(format!(
+                        "could not delete attachment bytes: {}",
+                        describe(&e)
+                    ))
+                })?;
             if let Some(failed) = out.errors().first() {
                 return Err(ChatKitError::Unavailable(format!(
                     "could not delete {} attachment object(s): {}",
@@ -259,9 +343,19 @@ impl AttachmentStore for S3AttachmentStore {
     }
 
     /// One `HeadObject`: the object exists, with the declared size and type.
-    async fn check_upload(&self, user: &UserId, attachment: &Attachment) -> Result<(), ChatKitError> {
+    async fn check_upload(
+        &self,
+        user: &UserId,
+        attachment: &Attachment,
+    ) -> Result<(), ChatKitError> {
         let name = attachment.name();
-        let head = self.client.head_object().bucket(&self.settings.bucket).key(object_key(user, attachment.id())).send().await;
+        let head = self
+            .client
+            .head_object()
+            .bucket(&self.settings.bucket)
+            .key(object_key(user, attachment.id()))
+            .send()
+            .await;
         let head = match head {
             Ok(head) => head,
             // without s3:ListBucket (the template grants none), S3 answers 403 for a missing key
@@ -271,7 +365,12 @@ impl AttachmentStore for S3AttachmentStore {
                     attachment.id()
                 )));
             }
-            Err(err) => return Err(ChatKitError::Unavailable(format!("could not check the upload of `{name}`: {}", describe(&err)))),
+            Err(err) => {
+                return Err(ChatKitError::Unavailable(format!(
+                    "could not check the upload of `{name}`: {}",
+                    describe(&err)
+                )))
+            }
         };
         let size = head.content_length().unwrap_or(0).max(0) as u64;
         if let Some(declared) = declared_size(attachment) {
@@ -313,32 +412,64 @@ impl AttachmentStore for S3AttachmentStore {
         attachment.without_metadata()
     }
 
-    async fn download_url(&self, user: &UserId, attachment: &Attachment) -> Result<Option<String>, ChatKitError> {
+    async fn download_url(
+        &self,
+        user: &UserId,
+        attachment: &Attachment,
+    ) -> Result<Option<String>, ChatKitError> {
         self.presign_download(user, attachment).await.map(Some)
     }
 
     /// One (ranged) `GetObject`.
-    async fn read(&self, user: &UserId, attachment: &Attachment, max_bytes: u64) -> Result<Option<AttachmentBytes>, ChatKitError> {
+    async fn read(
+        &self,
+        user: &UserId,
+        attachment: &Attachment,
+        max_bytes: u64,
+    ) -> Result<Option<AttachmentBytes>, ChatKitError> {
         let name = attachment.name();
-        let mut request = self.client.get_object().bucket(&self.settings.bucket).key(object_key(user, attachment.id()));
+        let mut request = self
+            .client
+            .get_object()
+            .bucket(&self.settings.bucket)
+            .key(object_key(user, attachment.id()));
         if max_bytes < u64::MAX {
             request = request.range(format!("bytes=0-{}", max_bytes.saturating_sub(1)));
         }
         let out = match request.send().await {
             Ok(out) => out,
-            Err(err) if status_of(&err) == Some(416) => return Ok(Some(AttachmentBytes { data: Vec::new(), total_size: 0 })),
-            Err(err) if matches!(status_of(&err), Some(403 | 404)) => {
-                return Err(ChatKitError::NotFound(format!("the bytes of attachment `{name}` are gone")));
+            Err(err) if status_of(&err) == Some(416) => {
+                return Ok(Some(AttachmentBytes { data: Vec::new(), total_size: 0 }))
             }
-            Err(err) => return Err(ChatKitError::Unavailable(format!("could not read `{name}`: {}", describe(&err)))),
+            Err(err) if matches!(status_of(&err), Some(403 | 404)) => {
+                return Err(ChatKitError::NotFound(format!(
+                    "the bytes of attachment `{name}` are gone"
+                )));
+            }
+            Err(err) => {
+                return Err(ChatKitError::Unavailable(format!(
+                    "could not read `{name}`: {}",
+                    describe(&err)
+                )))
+            }
         };
         // `Content-Range: bytes 0-99/1234` gives the whole size of a partial answer
-        let total = out.content_range().and_then(|r| r.rsplit('/').next()).and_then(|t| t.parse::<u64>().ok());
+        let total = out
+            .content_range()
+            .and_then(|r| r.rsplit('/').next())
+            .and_then(|t| t.parse::<u64>().ok());
         let length = out.content_length().unwrap_or(0).max(0) as u64;
-        let body = out.body.collect().await.map_err(|e| ChatKitError::Unavailable(format!("could not read `{name}`: {e}")))?;
+        let body = out
+            .body
+            .collect()
+            .await
+            .map_err(|e| ChatKitError::Unavailable(format!("could not read `{name}`: {e}")))?;
         let mut data = body.into_bytes().to_vec();
         data.truncate(max_bytes.min(usize::MAX as u64) as usize);
-        Ok(Some(AttachmentBytes { total_size: total.unwrap_or(length).max(data.len() as u64), data }))
+        Ok(Some(AttachmentBytes {
+            total_size: total.unwrap_or(length).max(data.len() as u64),
+            data,
+        }))
     }
 
     fn request_count(&self) -> u64 {

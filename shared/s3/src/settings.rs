@@ -71,13 +71,17 @@ impl AttachmentSettings {
         let get = |name: &str| get(name).map(|v| v.trim().to_string()).filter(|v| !v.is_empty());
         let Some(bucket) = get("CHATKIT_ATTACHMENTS_BUCKET") else { return Ok(None) };
         let mut s = Self::new(bucket);
-        let number = |variable: &'static str, min: u64, max: u64| -> Result<Option<u64>, ConfigError> {
-            let Some(v) = get(variable) else { return Ok(None) };
-            match v.parse::<u64>() {
-                Ok(n) if (min..=max).contains(&n) => Ok(Some(n)),
-                _ => Err(ConfigError { variable, message: format!("`{v}` is not a whole number from {min} to {max}") }),
-            }
-        };
+        let number =
+            |variable: &'static str, min: u64, max: u64| -> Result<Option<u64>, ConfigError> {
+                let Some(v) = get(variable) else { return Ok(None) };
+                match v.parse::<u64>() {
+                    Ok(n) if (min..=max).contains(&n) => Ok(Some(n)),
+                    _ => Err(ConfigError {
+                        variable,
+                        message: format!("`{v}` is not a whole number from {min} to {max}"),
+                    }),
+                }
+            };
         if let Some(n) = number("CHATKIT_ATTACHMENT_MAX_BYTES", 1, 5 * 1024 * 1024 * 1024)? {
             s.max_bytes = n;
         }
@@ -88,12 +92,24 @@ impl AttachmentSettings {
             s.url_ttl = Duration::from_secs(n);
         }
         if let Some(list) = get("CHATKIT_ATTACHMENT_TYPES") {
-            let types: Vec<String> = list.split(',').map(|t| t.trim().to_ascii_lowercase()).filter(|t| !t.is_empty()).collect();
-            if let Some(bad) = types.iter().find(|t| crate::media_type(t).is_none() && !t.ends_with("/*")) {
-                return Err(ConfigError { variable: "CHATKIT_ATTACHMENT_TYPES", message: format!("`{bad}` is not a media type such as image/png or image/*") });
+            let types: Vec<String> = list
+                .split(',')
+                .map(|t| t.trim().to_ascii_lowercase())
+                .filter(|t| !t.is_empty())
+                .collect();
+            if let Some(bad) =
+                types.iter().find(|t| crate::media_type(t).is_none() && !t.ends_with("/*"))
+            {
+                return Err(ConfigError {
+                    variable: "CHATKIT_ATTACHMENT_TYPES",
+                    message: format!("`{bad}` is not a media type such as image/png or image/*"),
+                });
             }
             if types.is_empty() {
-                return Err(ConfigError { variable: "CHATKIT_ATTACHMENT_TYPES", message: "the list is empty".into() });
+                return Err(ConfigError {
+                    variable: "CHATKIT_ATTACHMENT_TYPES",
+                    message: "the list is empty".into(),
+                });
             }
             s.types = types;
         }
@@ -115,17 +131,24 @@ mod tests {
     use super::*;
 
     fn lookup(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
-        let pairs: Vec<(String, String)> = pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        let pairs: Vec<(String, String)> =
+            pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
         move |name| pairs.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone())
     }
 
     #[test]
     fn off_without_a_bucket_and_defaults_with_one() {
         assert_eq!(AttachmentSettings::from_lookup(lookup(&[])).unwrap(), None);
-        let s = AttachmentSettings::from_lookup(lookup(&[("CHATKIT_ATTACHMENTS_BUCKET", "b")])).unwrap().unwrap();
+        let s = AttachmentSettings::from_lookup(lookup(&[("CHATKIT_ATTACHMENTS_BUCKET", "b")]))
+            .unwrap()
+            .unwrap();
         assert_eq!(s, AttachmentSettings::new("b"));
         assert!(s.allows("image/png") && s.allows("application/pdf") && s.allows("text/plain"));
-        assert!(!s.allows("image/svg+xml") && !s.allows("text/html") && !s.allows("application/x-msdownload"));
+        assert!(
+            !s.allows("image/svg+xml")
+                && !s.allows("text/html")
+                && !s.allows("application/x-msdownload")
+        );
     }
 
     #[test]
@@ -149,7 +172,11 @@ mod tests {
             ("CHATKIT_ATTACHMENT_UPLOAD_SECONDS", "86400"),
             ("CHATKIT_ATTACHMENT_TYPES", "png"),
         ] {
-            let err = AttachmentSettings::from_lookup(lookup(&[("CHATKIT_ATTACHMENTS_BUCKET", "b"), (variable, value)])).unwrap_err();
+            let err = AttachmentSettings::from_lookup(lookup(&[
+                ("CHATKIT_ATTACHMENTS_BUCKET", "b"),
+                (variable, value),
+            ]))
+            .unwrap_err();
             assert_eq!(err.variable, variable);
         }
     }

@@ -14,7 +14,13 @@ use chatkit_store::UserId;
 fn sdk() -> SdkConfig {
     SdkConfig::builder()
         .region(Region::new("eu-west-1"))
-        .credentials_provider(SharedCredentialsProvider::new(Credentials::new("AKIDEXAMPLE", "not-a-real-secret", None, None, "test")))
+        .credentials_provider(SharedCredentialsProvider::new(Credentials::new(
+            "AKIDEXAMPLE",
+            "not-a-real-secret",
+            None,
+            None,
+            "test",
+        )))
         .behavior_version(BehaviorVersion::latest())
         .build()
 }
@@ -57,31 +63,63 @@ fn decode(s: &str) -> String {
 async fn the_upload_url_signs_the_content_type_and_expires_in_minutes() {
     let s = store();
     let user = UserId::new("auth0|ada");
-    let stored = s.create_attachment(&user, "atc_01JD0000000000000000000001".into(), &params("../../etc/passwd.png", 69, "Image/PNG")).await.unwrap();
+    let stored = s
+        .create_attachment(
+            &user,
+            "atc_01JD0000000000000000000001".into(),
+            &params("../../etc/passwd.png", 69, "Image/PNG"),
+        )
+        .await
+        .unwrap();
     assert!(stored.metadata().is_some(), "the declared size is kept privately");
     assert_eq!(stored.mime_type(), "image/png", "normalized");
-    assert!(!stored.upload_descriptor().unwrap().url.contains("X-Amz-Signature"), "no signature is stored");
+    assert!(
+        !stored.upload_descriptor().unwrap().url.contains("X-Amz-Signature"),
+        "no signature is stored"
+    );
 
     let sent = s.present(&user, stored).await;
     assert!(sent.metadata().is_none());
     let descriptor = sent.upload_descriptor().expect("pending upload keeps its descriptor");
     let url = &descriptor.url;
     let key = object_key(&user, "atc_01JD0000000000000000000001");
-    assert!(key.starts_with("attachments/") && key.ends_with("/atc_01JD0000000000000000000001"), "{key}");
-    assert!(!key.contains("passwd") && !key.contains("auth0"), "neither the file name nor the raw user id: {key}");
-    assert!(url.starts_with(&format!("https://chat-uploads.s3.eu-west-1.amazonaws.com/{key}?")), "{url}");
+    assert!(
+        key.starts_with("attachments/") && key.ends_with("/atc_01JD0000000000000000000001"),
+        "{key}"
+    );
+    assert!(
+        !key.contains("passwd") && !key.contains("auth0"),
+        "neither the file name nor the raw user id: {key}"
+    );
+    assert!(
+        url.starts_with(&format!("https://chat-uploads.s3.eu-west-1.amazonaws.com/{key}?")),
+        "{url}"
+    );
     let q = query(url);
     assert_eq!(q["X-Amz-Expires"], "300");
     assert_eq!(q["X-Amz-Algorithm"], "AWS4-HMAC-SHA256");
-    assert!(q["X-Amz-Credential"].starts_with("AKIDEXAMPLE/") && q["X-Amz-Credential"].ends_with("/eu-west-1/s3/aws4_request"));
+    assert!(
+        q["X-Amz-Credential"].starts_with("AKIDEXAMPLE/")
+            && q["X-Amz-Credential"].ends_with("/eu-west-1/s3/aws4_request")
+    );
     let signed: Vec<&str> = q["X-Amz-SignedHeaders"].split(';').collect();
     assert!(signed.contains(&"content-type"), "the content type must be signed: {signed:?}");
     assert!(signed.contains(&"host"), "{signed:?}");
-    assert!(!url.to_ascii_lowercase().contains("x-amz-checksum") && !url.contains("x-amz-sdk-checksum"), "no checksum of an empty body: {url}");
-    assert_eq!(descriptor.headers.get("content-type").map(String::as_str), Some("image/png"), "the client sends the signed type");
+    assert!(
+        !url.to_ascii_lowercase().contains("x-amz-checksum") && !url.contains("x-amz-sdk-checksum"),
+        "no checksum of an empty body: {url}"
+    );
+    assert_eq!(
+        descriptor.headers.get("content-type").map(String::as_str),
+        Some("image/png"),
+        "the client sends the signed type"
+    );
 
     let Attachment::Image { preview_url, .. } = &sent else { panic!("an image") };
-    assert!(preview_url.starts_with(&format!("https://chat-uploads.s3.eu-west-1.amazonaws.com/{key}?")), "{preview_url}");
+    assert!(
+        preview_url.starts_with(&format!("https://chat-uploads.s3.eu-west-1.amazonaws.com/{key}?")),
+        "{preview_url}"
+    );
     assert_eq!(query(preview_url)["X-Amz-Expires"], "3600");
     assert_eq!(s.request_count(), 0, "presigning sends no request");
 }
@@ -90,15 +128,33 @@ async fn the_upload_url_signs_the_content_type_and_expires_in_minutes() {
 async fn previews_are_fresh_and_attached_files_have_no_upload_url() {
     let s = store();
     let user = UserId::new("ada");
-    let mut stored = s.create_attachment(&user, "atc_01JD0000000000000000000002".into(), &params("a.png", 10, "image/png")).await.unwrap();
+    let mut stored = s
+        .create_attachment(
+            &user,
+            "atc_01JD0000000000000000000002".into(),
+            &params("a.png", 10, "image/png"),
+        )
+        .await
+        .unwrap();
     stored.set_upload_descriptor(None);
     let first = s.present(&user, stored.clone()).await;
     assert!(first.upload_descriptor().is_none());
     tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
     let second = s.present(&user, stored).await;
-    let (Attachment::Image { preview_url: a, .. }, Attachment::Image { preview_url: b, .. }) = (&first, &second) else { panic!() };
+    let (Attachment::Image { preview_url: a, .. }, Attachment::Image { preview_url: b, .. }) =
+        (&first, &second)
+    else {
+        panic!()
+    };
     assert_ne!(query(a)["X-Amz-Date"], query(b)["X-Amz-Date"], "a new signature every time");
-    let pdf = s.create_attachment(&user, "atc_01JD0000000000000000000003".into(), &params("a.pdf", 10, "application/pdf")).await.unwrap();
+    let pdf = s
+        .create_attachment(
+            &user,
+            "atc_01JD0000000000000000000003".into(),
+            &params("a.pdf", 10, "application/pdf"),
+        )
+        .await
+        .unwrap();
     assert!(matches!(pdf, Attachment::File { .. }));
     let url = s.download_url(&user, &pdf).await.unwrap().unwrap();
     assert!(url.contains("/attachments/") && url.contains("X-Amz-Signature="), "{url}");
@@ -111,7 +167,14 @@ async fn path_style_for_a_local_endpoint() {
     settings.path_style = true;
     let s = S3AttachmentStore::new(&sdk, settings);
     let user = UserId::new("ada");
-    let a = s.create_attachment(&user, "atc_01JD0000000000000000000004".into(), &params("a.txt", 3, "text/plain")).await.unwrap();
+    let a = s
+        .create_attachment(
+            &user,
+            "atc_01JD0000000000000000000004".into(),
+            &params("a.txt", 3, "text/plain"),
+        )
+        .await
+        .unwrap();
     let sent = s.present(&user, a).await;
     let url = &sent.upload_descriptor().unwrap().url;
     assert!(url.starts_with("http://127.0.0.1:5000/local-bucket/attachments/"), "{url}");
@@ -128,12 +191,24 @@ async fn create_refuses_what_the_limits_exclude() {
         let user = user.clone();
         async move { s.create_attachment(&user, "atc_01JD0000000000000000000005".into(), &p).await }
     };
-    assert!(matches!(create(params("big.png", 1001, "image/png")).await, Err(ChatKitError::TooLarge { message, .. }) if message.contains("1000")));
+    assert!(
+        matches!(create(params("big.png", 1001, "image/png")).await, Err(ChatKitError::TooLarge { message, .. }) if message.contains("1000"))
+    );
     assert!(create(params("ok.png", 1000, "image/png")).await.is_ok());
-    for bad in [params("a.html", 10, "text/html"), params("a.svg", 10, "image/svg+xml"), params("a", 10, ""), params("a", 10, "not a type"),
-                params(" ", 10, "image/png"), params("a.png", 0, "image/png"), params(&"n".repeat(300), 10, "image/png")] {
+    for bad in [
+        params("a.html", 10, "text/html"),
+        params("a.svg", 10, "image/svg+xml"),
+        params("a", 10, ""),
+        params("a", 10, "not a type"),
+        params(" ", 10, "image/png"),
+        params("a.png", 0, "image/png"),
+        params(&"n".repeat(300), 10, "image/png"),
+    ] {
         let got = create(bad.clone()).await;
         assert!(matches!(got, Err(ChatKitError::BadRequest { .. })), "{bad:?} → {got:?}");
     }
-    assert_eq!(create(params("notes.txt", 10, "text/plain; charset=utf-8")).await.unwrap().mime_type(), "text/plain");
+    assert_eq!(
+        create(params("notes.txt", 10, "text/plain; charset=utf-8")).await.unwrap().mime_type(),
+        "text/plain"
+    );
 }

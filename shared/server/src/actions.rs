@@ -30,16 +30,27 @@ impl ActionContext {
     /// The payload as `T`; a payload of the wrong shape is a clear error event.
     pub fn payload<T: DeserializeOwned>(&self) -> Result<T, StreamError> {
         serde_json::from_value(self.action.payload.clone()).map_err(|e| {
-            StreamError::custom(format!("the `{}` action's payload is not valid: {e}", self.action.kind), false)
+            StreamError::custom(
+                format!("the `{}` action's payload is not valid: {e}", self.action.kind),
+                false,
+            )
         })
     }
 
     /// Replaces the sending widget in place with `widget` (`thread.item.replaced`, stored
     /// first); the widget is checked and a bad one is an error event, never a broken frame.
     /// The turn's history shows the new widget from then on (for [`ActionContext::respond`]).
-    pub async fn replace_widget(&mut self, events: &EventSink, widget: impl Into<Value>, copy_text: Option<String>) -> Result<WidgetItem, StreamError> {
+    pub async fn replace_widget(
+        &mut self,
+        events: &EventSink,
+        widget: impl Into<Value>,
+        copy_text: Option<String>,
+    ) -> Result<WidgetItem, StreamError> {
         let Some(sender) = &self.sender else {
-            return Err(StreamError::custom(format!("the `{}` action has no widget to update", self.action.kind), false));
+            return Err(StreamError::custom(
+                format!("the `{}` action has no widget to update", self.action.kind),
+                false,
+            ));
         };
         let widget = widget.into();
         chatkit_protocol::widgets::validate_widget(&widget).map_err(|e| {
@@ -49,7 +60,9 @@ impl ActionContext {
         let mut item = sender.clone();
         item.widget = widget;
         item.copy_text = copy_text.or(item.copy_text);
-        events.emit(chatkit_protocol::ThreadStreamEvent::ItemReplaced { item: item.clone().into() }).await?;
+        events
+            .emit(chatkit_protocol::ThreadStreamEvent::ItemReplaced { item: item.clone().into() })
+            .await?;
         if let Some(slot) = self.turn.history.iter_mut().find(|i| i.id() == item.id) {
             *slot = ThreadItem::Widget(item.clone());
         }
@@ -59,7 +72,11 @@ impl ActionContext {
     /// Starts a model turn (the server's responder) that sees the thread's history plus
     /// `items`, which are stored first (hidden ones included, e.g. a note of what the user
     /// did). Use it last: the turn's events follow on the same stream.
-    pub async fn respond(self, events: &EventSink, items: Vec<ThreadItem>) -> Result<(), StreamError> {
+    pub async fn respond(
+        self,
+        events: &EventSink,
+        items: Vec<ThreadItem>,
+    ) -> Result<(), StreamError> {
         let mut turn = self.turn;
         for item in items {
             events.done(item.clone()).await?;
@@ -89,12 +106,20 @@ impl SyncActionContext {
 
     /// The sending widget with a new tree, to return (checked: a bad tree is a 500 naming
     /// the problem, never a broken frame).
-    pub fn updated_widget(&self, widget: impl Into<Value>, copy_text: Option<String>) -> Result<WidgetItem, ChatKitError> {
+    pub fn updated_widget(
+        &self,
+        widget: impl Into<Value>,
+        copy_text: Option<String>,
+    ) -> Result<WidgetItem, ChatKitError> {
         let Some(sender) = &self.sender else {
-            return Err(ChatKitError::bad_request(format!("the `{}` action needs the widget's item_id", self.action.kind)));
+            return Err(ChatKitError::bad_request(format!(
+                "the `{}` action needs the widget's item_id",
+                self.action.kind
+            )));
         };
         let widget = widget.into();
-        chatkit_protocol::widgets::validate_widget(&widget).map_err(|e| ChatKitError::Internal(format!("the updated widget is invalid: {e}")))?;
+        chatkit_protocol::widgets::validate_widget(&widget)
+            .map_err(|e| ChatKitError::Internal(format!("the updated widget is invalid: {e}")))?;
         let mut item = sender.clone();
         item.widget = widget;
         item.copy_text = copy_text.or(item.copy_text);
@@ -111,9 +136,15 @@ pub trait ActionHandler: Send + Sync + 'static {
 
     /// `threads.sync_custom_action`: the updated widget, or `None` for no change. The server
     /// stores it before answering. The default refuses (the action is streamed only).
-    async fn handle_sync(&self, action: SyncActionContext) -> Result<Option<WidgetItem>, ChatKitError> {
+    async fn handle_sync(
+        &self,
+        action: SyncActionContext,
+    ) -> Result<Option<WidgetItem>, ChatKitError> {
         Err(ChatKitError::BadRequest {
-            message: format!("the `{}` action is streamed only; send it with threads.custom_action", action.action.kind),
+            message: format!(
+                "the `{}` action is streamed only; send it with threads.custom_action",
+                action.action.kind
+            ),
             field: Some("type".into()),
         })
     }
@@ -155,9 +186,13 @@ impl ActionRegistry {
 
     /// The 400 for a type nobody handles.
     pub(crate) fn unknown(&self, kind: &str) -> ChatKitError {
-        let known = if self.handlers.is_empty() { "none".to_string() } else { self.kinds().join(", ") };
+        let known =
+            if self.handlers.is_empty() { "none".to_string() } else { self.kinds().join(", ") };
         ChatKitError::BadRequest {
-            message: format!("unknown action type `{}`; this server handles: {known}", kind.chars().take(100).collect::<String>()),
+            message: format!(
+                "unknown action type `{}`; this server handles: {known}",
+                kind.chars().take(100).collect::<String>()
+            ),
             field: Some("params.action.type".into()),
         }
     }

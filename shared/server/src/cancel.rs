@@ -30,11 +30,18 @@ pub(crate) struct TurnGuard {
 
 impl RunningTurns {
     /// Registers a turn; with a poll interval, also watches the store's flag for it.
-    pub(crate) fn register(self: &Arc<Self>, store: Arc<dyn Store>, user: &UserId, turn_id: &str, poll: Duration) -> TurnGuard {
+    pub(crate) fn register(
+        self: &Arc<Self>,
+        store: Arc<dyn Store>,
+        user: &UserId,
+        turn_id: &str,
+        poll: Duration,
+    ) -> TurnGuard {
         let key = (user.clone(), turn_id.to_string());
         let cancelled = Arc::new(Notify::new());
         self.turns.lock().unwrap_or_else(|p| p.into_inner()).insert(key.clone(), cancelled.clone());
-        let poller = (!poll.is_zero()).then(|| tokio::spawn(watch(store, key.clone(), poll, cancelled.clone())));
+        let poller = (!poll.is_zero())
+            .then(|| tokio::spawn(watch(store, key.clone(), poll, cancelled.clone())));
         TurnGuard { registry: self.clone(), key, cancelled, poller }
     }
 
@@ -66,7 +73,12 @@ impl Drop for TurnGuard {
 }
 
 /// Reads the turn's flag every `poll` until it is set (a failed read is retried next time).
-async fn watch(store: Arc<dyn Store>, (user, turn_id): (UserId, String), poll: Duration, cancelled: Arc<Notify>) {
+async fn watch(
+    store: Arc<dyn Store>,
+    (user, turn_id): (UserId, String),
+    poll: Duration,
+    cancelled: Arc<Notify>,
+) {
     loop {
         tokio::time::sleep(poll).await;
         match store.is_cancelled(&user, &turn_id).await {

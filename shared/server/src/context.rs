@@ -44,7 +44,9 @@ impl TokenMeter {
 
     /// Replaces an earlier estimate by the reported count.
     pub fn settle(&self, estimate: u64, reported: u64) {
-        let _ = self.0.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |v| Some(v.saturating_sub(estimate).saturating_add(reported)));
+        let _ = self.0.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |v| {
+            Some(v.saturating_sub(estimate).saturating_add(reported))
+        });
     }
 
     /// The count so far.

@@ -73,7 +73,9 @@ impl ChatKitError {
             ChatKitError::BadRequest { .. } => "bad_request",
             ChatKitError::Unauthorized(_) => "unauthorized",
             ChatKitError::NotFound(_) => "not_found",
-            ChatKitError::PayloadTooLarge { .. } | ChatKitError::TooLarge { .. } => "payload_too_large",
+            ChatKitError::PayloadTooLarge { .. } | ChatKitError::TooLarge { .. } => {
+                "payload_too_large"
+            }
             ChatKitError::Conflict(_) => "conflict",
             ChatKitError::NotImplemented(_) => "not_implemented",
             ChatKitError::Unavailable(_) => "unavailable",
@@ -85,8 +87,11 @@ impl ChatKitError {
 
     /// The JSON error body.
     pub fn to_body(&self, request_id: &str) -> Value {
-        let mut error = json!({ "code": self.code(), "message": self.to_string(), "request_id": request_id });
-        if let ChatKitError::BadRequest { field: Some(field), .. } | ChatKitError::TooLarge { field: Some(field), .. } = self {
+        let mut error =
+            json!({ "code": self.code(), "message": self.to_string(), "request_id": request_id });
+        if let ChatKitError::BadRequest { field: Some(field), .. }
+        | ChatKitError::TooLarge { field: Some(field), .. } = self
+        {
             error["field"] = Value::String(field.clone());
         }
         if let ChatKitError::RateLimited { retry_after, .. } = self {
@@ -147,7 +152,11 @@ impl StreamError {
             Some(m) => format!("{m} (request id {request_id})"),
             None => format!("request id {request_id}"),
         };
-        ThreadStreamEvent::Error { code: self.code.clone(), message: Some(message), allow_retry: self.allow_retry }
+        ThreadStreamEvent::Error {
+            code: self.code.clone(),
+            message: Some(message),
+            allow_retry: self.allow_retry,
+        }
     }
 }
 
@@ -157,7 +166,11 @@ impl From<StoreError> for StreamError {
     fn from(err: StoreError) -> Self {
         let transient = matches!(err, StoreError::Unavailable(_));
         tracing::warn!(error = %err, "a store write failed during a stream");
-        let message = if transient { "The conversation could not be saved right now. Please try again." } else { "The conversation could not be saved." };
+        let message = if transient {
+            "The conversation could not be saved right now. Please try again."
+        } else {
+            "The conversation could not be saved."
+        };
         Self { code: "stream.error".into(), message: Some(message.into()), allow_retry: transient }
     }
 }
@@ -168,8 +181,12 @@ mod tests {
 
     #[test]
     fn store_failures_reach_users_without_details() {
-        let err = StreamError::from(StoreError::Unavailable("DynamoDB TransactWriteItems: ThrottlingException on table prod-chatkit".into()));
-        let ThreadStreamEvent::Error { message, allow_retry, .. } = err.to_event("req-9") else { unreachable!() };
+        let err = StreamError::from(StoreError::Unavailable(
+            "DynamoDB TransactWriteItems: ThrottlingException on table prod-chatkit".into(),
+        ));
+        let ThreadStreamEvent::Error { message, allow_retry, .. } = err.to_event("req-9") else {
+            unreachable!()
+        };
         let message = message.unwrap();
         assert!(allow_retry && message.contains("req-9"), "{message}");
         assert!(!message.contains("DynamoDB") && !message.contains("prod-chatkit"), "{message}");

@@ -3,9 +3,9 @@
 //! handler in [`handlers`]; agent logic plugs in through [`Responder`]; persistence goes
 //! through a [`chatkit_store::Store`].
 
+pub mod actions;
 mod cancel;
 mod config;
-pub mod actions;
 mod context;
 mod emit;
 mod error;
@@ -25,13 +25,13 @@ use chatkit_protocol::{ChatKitRequest, Operation};
 use chatkit_store::Store;
 use serde_json::Value;
 
+pub use actions::{ActionContext, ActionHandler, ActionRegistry, SyncActionContext};
 pub use context::{RequestContext, TokenMeter};
-pub use limits::Limits;
+pub use emit::WidgetStream;
 pub use error::{ChatKitError, StreamError};
+pub use limits::Limits;
 pub use pipeline::{default_cancelled_items, EventStream, CANCELLED_NOTE, TIMED_OUT_NOTE};
 pub use responder::{AttachmentBytes, AttachmentStore, AudioInput, Responder, Turn};
-pub use actions::{ActionContext, ActionHandler, ActionRegistry, SyncActionContext};
-pub use emit::WidgetStream;
 pub use sink::{EventSink, StreamClosed};
 
 /// Limits and sizes of the server core.
@@ -162,7 +162,11 @@ impl ChatKitServer {
     /// Holds every user to `limits` (turns per minute, model tokens per day), counted in
     /// `counters`: a turn over a limit is answered 429 before anything is stored or any model
     /// is called, and the tokens a turn used are added when it ends.
-    pub fn with_usage_limits(mut self, counters: Arc<dyn chatkit_store::UsageStore>, limits: chatkit_store::UsageLimits) -> Self {
+    pub fn with_usage_limits(
+        mut self,
+        counters: Arc<dyn chatkit_store::UsageStore>,
+        limits: chatkit_store::UsageLimits,
+    ) -> Self {
         self.usage = (!limits.is_off()).then(|| usage::UsageControl { counters, limits });
         self
     }
@@ -196,7 +200,11 @@ impl ChatKitServer {
 
     /// Handles one request body. Everything that can be checked before a stream starts is
     /// checked here and answered with an error; stream failures end with an `error` event.
-    pub async fn process(&self, body: &[u8], context: RequestContext) -> Result<ChatKitResponse, ChatKitError> {
+    pub async fn process(
+        &self,
+        body: &[u8],
+        context: RequestContext,
+    ) -> Result<ChatKitResponse, ChatKitError> {
         let request = self.parse(body)?;
         self.process_request(request, context).await
     }
@@ -205,14 +213,21 @@ impl ChatKitServer {
     /// that want the operation (e.g. for logs) before handling it.
     pub fn parse(&self, body: &[u8]) -> Result<ChatKitRequest, ChatKitError> {
         if body.len() > self.config.max_body_bytes {
-            return Err(ChatKitError::PayloadTooLarge { size: body.len(), limit: self.config.max_body_bytes });
+            return Err(ChatKitError::PayloadTooLarge {
+                size: body.len(),
+                limit: self.config.max_body_bytes,
+            });
         }
         Ok(ChatKitRequest::from_slice(body)?)
     }
 
     /// Handles a parsed request: the second half of [`Self::process`]. The request's
     /// `metadata` becomes the context's.
-    pub async fn process_request(&self, request: ChatKitRequest, mut context: RequestContext) -> Result<ChatKitResponse, ChatKitError> {
+    pub async fn process_request(
+        &self,
+        request: ChatKitRequest,
+        mut context: RequestContext,
+    ) -> Result<ChatKitResponse, ChatKitError> {
         self.config.limits.check(&context, &request.op)?;
         if let Some(usage) = &self.usage {
             if usage::calls_a_model(&request.op) {
@@ -223,17 +238,27 @@ impl ChatKitServer {
         self.dispatch(request.op, context).await
     }
 
-    async fn dispatch(&self, op: Operation, ctx: RequestContext) -> Result<ChatKitResponse, ChatKitError> {
+    async fn dispatch(
+        &self,
+        op: Operation,
+        ctx: RequestContext,
+    ) -> Result<ChatKitResponse, ChatKitError> {
         use handlers::*;
         use ChatKitResponse::{Json, Stream};
         Ok(match op {
             Operation::CreateThread(p) => Stream(turns::create_thread(self, ctx, p).await?),
             Operation::AddUserMessage(p) => Stream(turns::add_user_message(self, ctx, p).await?),
-            Operation::AddClientToolOutput(p) => Stream(turns::add_client_tool_output(self, ctx, p).await?),
-            Operation::AddStructuredInput(p) => Stream(turns::add_structured_input(self, ctx, p).await?),
+            Operation::AddClientToolOutput(p) => {
+                Stream(turns::add_client_tool_output(self, ctx, p).await?)
+            }
+            Operation::AddStructuredInput(p) => {
+                Stream(turns::add_structured_input(self, ctx, p).await?)
+            }
             Operation::RetryAfterItem(p) => Stream(turns::retry_after_item(self, ctx, p).await?),
             Operation::CustomAction(p) => Stream(actions::custom_action(self, ctx, p).await?),
-            Operation::SyncCustomAction(p) => Json(actions::sync_custom_action(self, ctx, p).await?),
+            Operation::SyncCustomAction(p) => {
+                Json(actions::sync_custom_action(self, ctx, p).await?)
+            }
             Operation::GetThread(p) => Json(threads::get_by_id(self, ctx, p).await?),
             Operation::ListThreads(p) => Json(threads::list(self, ctx, p).await?),
             Operation::UpdateThread(p) => Json(threads::update(self, ctx, p).await?),

@@ -68,7 +68,9 @@ impl Limits {
         let user = &ctx.user;
         if let Some(key) = &ctx.idempotency_key {
             if key.is_empty() || key.len() > 255 || !key.bytes().all(|b| b.is_ascii_graphic()) {
-                return Err(ChatKitError::bad_request("the Idempotency-Key header must be 1 to 255 printable ASCII characters"));
+                return Err(ChatKitError::bad_request(
+                    "the Idempotency-Key header must be 1 to 255 printable ASCII characters",
+                ));
             }
         }
         if user.as_str().len() > self.max_user_id_bytes {
@@ -104,11 +106,17 @@ impl Limits {
     fn message(&self, input: &UserMessageInput) -> Result<(), ChatKitError> {
         if input.attachments.len() > self.max_attachments {
             return Err(ChatKitError::BadRequest {
-                message: format!("a message has {} attachments; the limit is {}", input.attachments.len(), self.max_attachments),
+                message: format!(
+                    "a message has {} attachments; the limit is {}",
+                    input.attachments.len(),
+                    self.max_attachments
+                ),
                 field: Some("params.input.attachments".into()),
             });
         }
-        let size = json_len(&input.content) + json_len(&input.quoted_text) + json_len(&input.inference_options);
+        let size = json_len(&input.content)
+            + json_len(&input.quoted_text)
+            + json_len(&input.inference_options);
         too_large("the message", "params.input.content", size, self.max_message_bytes)
     }
 }
@@ -121,7 +129,10 @@ fn too_large(what: &str, field: &str, size: usize, limit: usize) -> Result<(), C
     if size <= limit {
         return Ok(());
     }
-    Err(ChatKitError::TooLarge { message: format!("{what} is {size} bytes; the limit is {limit} bytes"), field: Some(field.into()) })
+    Err(ChatKitError::TooLarge {
+        message: format!("{what} is {size} bytes; the limit is {limit} bytes"),
+        field: Some(field.into()),
+    })
 }
 
 /// 1 to [`MAX_FEEDBACK_ITEMS`] well-formed item ids.
@@ -131,7 +142,8 @@ fn feedback(ids: &[String]) -> Result<(), ChatKitError> {
         return Err(ChatKitError::BadRequest { message: "`item_ids` is empty".into(), field });
     }
     if ids.len() > MAX_FEEDBACK_ITEMS {
-        let message = format!("feedback names {} items; at most {MAX_FEEDBACK_ITEMS} per request", ids.len());
+        let message =
+            format!("feedback names {} items; at most {MAX_FEEDBACK_ITEMS} per request", ids.len());
         return Err(ChatKitError::BadRequest { message, field });
     }
     if let Some((i, id)) = ids.iter().enumerate().find(|(_, id)| sort_key(id).is_none()) {

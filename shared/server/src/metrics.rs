@@ -96,7 +96,11 @@ impl MetricLine {
         for (name, value, _) in &self.metrics {
             root.insert((*name).to_string(), json!(value));
         }
-        let definitions: Vec<Value> = self.metrics.iter().map(|(name, _, unit)| json!({"Name": name, "Unit": unit.name()})).collect();
+        let definitions: Vec<Value> = self
+            .metrics
+            .iter()
+            .map(|(name, _, unit)| json!({"Name": name, "Unit": unit.name()}))
+            .collect();
         let dimensions: Vec<&str> = self.dimensions.iter().map(|(name, _)| *name).collect();
         root.insert(
             "_aws".into(),
@@ -112,7 +116,8 @@ impl MetricLine {
         if self.metrics.is_empty() {
             return;
         }
-        let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default().as_millis() as u64;
+        let now =
+            SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default().as_millis() as u64;
         println!("{}", self.to_json(namespace, now));
     }
 }
@@ -138,6 +143,9 @@ mod tests {
         let directive = &aws["CloudWatchMetrics"][0];
         assert_eq!(directive["Namespace"], "ChatKit");
         assert_eq!(directive["Dimensions"], json!([["Operation"]]));
-        assert_eq!(directive["Metrics"], json!([{"Name": "Latency", "Unit": "Milliseconds"}, {"Name": "DynamoDBRequests", "Unit": "Count"}]));
+        assert_eq!(
+            directive["Metrics"],
+            json!([{"Name": "Latency", "Unit": "Milliseconds"}, {"Name": "DynamoDBRequests", "Unit": "Count"}])
+        );
     }
 }

@@ -7,9 +7,7 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use chatkit_protocol::{
-    Page, SdkHiddenContextItem, ThreadItem, ThreadMetadata, ThreadStreamEvent,
-};
+use chatkit_protocol::{Page, SdkHiddenContextItem, ThreadItem, ThreadMetadata, ThreadStreamEvent};
 use chatkit_store::{ids, Store, StoreError};
 use futures::future::BoxFuture;
 use futures::Stream;
@@ -29,7 +27,8 @@ use crate::sink::{EventSink, SinkMessage};
 pub type EventStream = Pin<Box<dyn Stream<Item = ThreadStreamEvent> + Send>>;
 
 /// The work a stream runs once `stream_options` was sent.
-pub(crate) type StreamWork = Box<dyn FnOnce(EventSink) -> BoxFuture<'static, Result<(), StreamError>> + Send>;
+pub(crate) type StreamWork =
+    Box<dyn FnOnce(EventSink) -> BoxFuture<'static, Result<(), StreamError>> + Send>;
 
 /// One streamed response, fully validated and with its prelude persisted.
 pub(crate) struct StreamJob {
@@ -53,7 +52,8 @@ pub(crate) struct StreamJob {
 }
 
 /// The hidden note stored when the user stops a stream, as the reference SDK writes it.
-pub const CANCELLED_NOTE: &str = "The user cancelled the stream. Stop responding to the prior request.";
+pub const CANCELLED_NOTE: &str =
+    "The user cancelled the stream. Stop responding to the prior request.";
 
 /// The hidden note stored when a turn ran out of time: the model knows its last reply is cut.
 pub const TIMED_OUT_NOTE: &str =
@@ -85,8 +85,21 @@ enum Outcome {
 }
 
 async fn run(job: StreamJob, out: mpsc::Sender<ThreadStreamEvent>) {
-    let StreamJob { store, responder, context, thread, prelude, opening, stop_at, running, work, persisted } = job;
-    let options = ThreadStreamEvent::StreamOptions { stream_options: responder.stream_options(&thread, &context) };
+    let StreamJob {
+        store,
+        responder,
+        context,
+        thread,
+        prelude,
+        opening,
+        stop_at,
+        running,
+        work,
+        persisted,
+    } = job;
+    let options = ThreadStreamEvent::StreamOptions {
+        stream_options: responder.stream_options(&thread, &context),
+    };
     // the work (the model call) starts first; its events wait in the sink until the prelude
     // is persisted and sent
     let (sink_tx, mut sink_rx) = mpsc::channel(SINK_BUFFER);
@@ -103,9 +116,16 @@ async fn run(job: StreamJob, out: mpsc::Sender<ThreadStreamEvent>) {
             return;
         }
     }
-    let mut state = State { store: store.as_ref(), context: &context, last_thread: thread.clone(), pending: PendingItems::default() };
+    let mut state = State {
+        store: store.as_ref(),
+        context: &context,
+        last_thread: thread.clone(),
+        pending: PendingItems::default(),
+    };
 
-    let time_up = sleep_until(stop_at.map(Into::into).unwrap_or_else(|| tokio::time::Instant::now() + FOREVER));
+    let time_up = sleep_until(
+        stop_at.map(Into::into).unwrap_or_else(|| tokio::time::Instant::now() + FOREVER),
+    );
     tokio::pin!(time_up);
     let outcome = loop {
         let message = tokio::select! {
@@ -143,7 +163,11 @@ async fn run(job: StreamJob, out: mpsc::Sender<ThreadStreamEvent>) {
         Outcome::Cancelled | Outcome::CancelRequested => {
             task.abort();
             let items = responder.on_cancelled(&state.last_thread, state.pending.into_items());
-            let how = if matches!(outcome, Outcome::Cancelled) { "the client went away" } else { "turns.cancel" };
+            let how = if matches!(outcome, Outcome::Cancelled) {
+                "the client went away"
+            } else {
+                "turns.cancel"
+            };
             info!(request_id = %context.request_id, saved = items.len(), how, "stream cancelled");
             for item in items {
                 if let Err(err) = store.save_item(&context.user, &thread.id, &item).await {
@@ -163,7 +187,9 @@ async fn run(job: StreamJob, out: mpsc::Sender<ThreadStreamEvent>) {
                         let _ = out.send(ThreadStreamEvent::ItemDone { item }).await;
                     }
                     Ok(()) => {}
-                    Err(err) => warn!(request_id = %context.request_id, error = %err, "could not save a timed-out item"),
+                    Err(err) => {
+                        warn!(request_id = %context.request_id, error = %err, "could not save a timed-out item")
+                    }
                 }
             }
             Some(StreamError::transient("The reply took too long and was stopped; what it said so far is kept. Retry to ask again."))
@@ -184,7 +210,10 @@ struct State<'a> {
 
 impl State<'_> {
     /// Persists what must be persisted, then returns the event to send (if any).
-    async fn handle(&mut self, message: SinkMessage) -> Result<Option<ThreadStreamEvent>, StreamError> {
+    async fn handle(
+        &mut self,
+        message: SinkMessage,
+    ) -> Result<Option<ThreadStreamEvent>, StreamError> {
         let user = &self.context.user;
         let thread_id = self.last_thread.id.clone();
         let event = match message {
@@ -211,7 +240,9 @@ impl State<'_> {
         };
         match &event {
             ThreadStreamEvent::ItemAdded { item } => self.pending.added(item),
-            ThreadStreamEvent::ItemUpdated { item_id, update } => self.pending.apply(item_id, update),
+            ThreadStreamEvent::ItemUpdated { item_id, update } => {
+                self.pending.apply(item_id, update)
+            }
             ThreadStreamEvent::ItemDone { item } | ThreadStreamEvent::ItemReplaced { item } => {
                 self.store.save_item(user, &thread_id, item).await?;
                 self.pending.remove(item.id());
@@ -241,7 +272,9 @@ fn with_text(pending: Vec<ThreadItem>) -> Vec<ThreadItem> {
     pending
         .into_iter()
         .filter(|item| match item {
-            ThreadItem::AssistantMessage(msg) => msg.content.iter().any(|c| !c.text.trim().is_empty()),
+            ThreadItem::AssistantMessage(msg) => {
+                msg.content.iter().any(|c| !c.text.trim().is_empty())
+            }
             _ => false,
         })
         .collect()
@@ -258,7 +291,10 @@ fn hidden_note(thread: &ThreadMetadata, note: &str) -> ThreadItem {
 
 /// The reference SDK's cancellation behaviour: keep assistant messages that have text, and
 /// add a hidden note so the model does not carry on with the abandoned request.
-pub fn default_cancelled_items(thread: &ThreadMetadata, pending: Vec<ThreadItem>) -> Vec<ThreadItem> {
+pub fn default_cancelled_items(
+    thread: &ThreadMetadata,
+    pending: Vec<ThreadItem>,
+) -> Vec<ThreadItem> {
     let mut keep = with_text(pending);
     keep.push(hidden_note(thread, CANCELLED_NOTE));
     keep

@@ -6,8 +6,9 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use chatkit_protocol::{
-    Action, Attachment, CreateAttachmentParams, FeedbackKind, StreamOptions, SyncCustomActionResponse, ThreadItem,
-    ThreadMetadata, TranscriptionResult, UserMessageInput, UserMessageItem, WidgetItem,
+    Action, Attachment, CreateAttachmentParams, FeedbackKind, StreamOptions,
+    SyncCustomActionResponse, ThreadItem, ThreadMetadata, TranscriptionResult, UserMessageInput,
+    UserMessageItem, WidgetItem,
 };
 use chatkit_store::{Store, UserId};
 
@@ -63,7 +64,11 @@ pub trait Responder: Send + Sync + 'static {
     /// Checks a new user message before anything is stored (`threads.create`,
     /// `threads.add_user_message`): an error is the request's answer, e.g. a 400 for a
     /// composer model that is not offered. The default accepts everything.
-    fn check_input(&self, input: &UserMessageInput, context: &RequestContext) -> Result<(), ChatKitError> {
+    fn check_input(
+        &self,
+        input: &UserMessageInput,
+        context: &RequestContext,
+    ) -> Result<(), ChatKitError> {
         let _ = (input, context);
         Ok(())
     }
@@ -86,7 +91,10 @@ pub trait Responder: Send + Sync + 'static {
         events: EventSink,
     ) -> Result<(), StreamError> {
         let _ = (turn, sender, events);
-        Err(StreamError::custom(format!("the action `{}` is not supported by this server", action.kind), false))
+        Err(StreamError::custom(
+            format!("the action `{}` is not supported by this server", action.kind),
+            false,
+        ))
     }
 
     /// Handles `threads.sync_custom_action`. The server does not persist the returned item.
@@ -99,7 +107,10 @@ pub trait Responder: Send + Sync + 'static {
     ) -> Result<SyncCustomActionResponse, ChatKitError> {
         let _ = (context, thread, sender);
         Err(ChatKitError::BadRequest {
-            message: format!("the action `{}` is not supported by this server", action.kind.chars().take(100).collect::<String>()),
+            message: format!(
+                "the action `{}` is not supported by this server",
+                action.kind.chars().take(100).collect::<String>()
+            ),
             field: Some("params.action.type".into()),
         })
     }
@@ -117,7 +128,11 @@ pub trait Responder: Send + Sync + 'static {
     }
 
     /// Handles `input.transcribe`.
-    async fn transcribe(&self, context: &RequestContext, audio: AudioInput) -> Result<TranscriptionResult, ChatKitError> {
+    async fn transcribe(
+        &self,
+        context: &RequestContext,
+        audio: AudioInput,
+    ) -> Result<TranscriptionResult, ChatKitError> {
         let _ = (context, audio);
         Err(ChatKitError::NotImplemented("dictation is not enabled on this server".into()))
     }
@@ -174,10 +189,18 @@ pub trait AttachmentStore: Send + Sync + 'static {
     ) -> Result<Attachment, ChatKitError>;
 
     /// Deletes the bytes. Deleting bytes that are already gone succeeds.
-    async fn delete_attachment(&self, user: &UserId, attachment: &Attachment) -> Result<(), ChatKitError>;
+    async fn delete_attachment(
+        &self,
+        user: &UserId,
+        attachment: &Attachment,
+    ) -> Result<(), ChatKitError>;
 
     /// Deletes the bytes of several attachments (a deleted thread's). Default: one by one.
-    async fn delete_attachments(&self, user: &UserId, attachments: &[Attachment]) -> Result<(), ChatKitError> {
+    async fn delete_attachments(
+        &self,
+        user: &UserId,
+        attachments: &[Attachment],
+    ) -> Result<(), ChatKitError> {
         for attachment in attachments {
             self.delete_attachment(user, attachment).await?;
         }
@@ -187,7 +210,11 @@ pub trait AttachmentStore: Send + Sync + 'static {
     /// Checks that a pending upload is complete and matches what was declared, before a
     /// message uses it: a 400 (never uploaded, wrong size or type) stops the message before
     /// anything is written. Default: nothing to check.
-    async fn check_upload(&self, user: &UserId, attachment: &Attachment) -> Result<(), ChatKitError> {
+    async fn check_upload(
+        &self,
+        user: &UserId,
+        attachment: &Attachment,
+    ) -> Result<(), ChatKitError> {
         let _ = (user, attachment);
         Ok(())
     }
@@ -203,13 +230,22 @@ pub trait AttachmentStore: Send + Sync + 'static {
 
     /// An expiring URL a model provider can fetch the bytes from; `None` when this store has
     /// no such URLs.
-    async fn download_url(&self, user: &UserId, attachment: &Attachment) -> Result<Option<String>, ChatKitError> {
+    async fn download_url(
+        &self,
+        user: &UserId,
+        attachment: &Attachment,
+    ) -> Result<Option<String>, ChatKitError> {
         let _ = (user, attachment);
         Ok(None)
     }
 
     /// Up to `max_bytes` of the bytes; `None` when this store cannot read them back.
-    async fn read(&self, user: &UserId, attachment: &Attachment, max_bytes: u64) -> Result<Option<AttachmentBytes>, ChatKitError> {
+    async fn read(
+        &self,
+        user: &UserId,
+        attachment: &Attachment,
+        max_bytes: u64,
+    ) -> Result<Option<AttachmentBytes>, ChatKitError> {
         let _ = (user, attachment, max_bytes);
         Ok(None)
     }

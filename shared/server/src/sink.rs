@@ -64,7 +64,15 @@ impl EventSink {
     }
 
     /// Sends a short-lived `progress_update`.
-    pub async fn progress(&self, icon: Option<&str>, text: impl Into<String>) -> Result<(), StreamClosed> {
-        self.emit(ThreadStreamEvent::ProgressUpdate { icon: icon.map(str::to_string), text: text.into() }).await
+    pub async fn progress(
+        &self,
+        icon: Option<&str>,
+        text: impl Into<String>,
+    ) -> Result<(), StreamClosed> {
+        self.emit(ThreadStreamEvent::ProgressUpdate {
+            icon: icon.map(str::to_string),
+            text: text.into(),
+        })
+        .await
     }
 }

@@ -38,7 +38,10 @@ impl UsageControl {
                         self.limits.turns_per_minute
                     ),
                     Limit::TokensPerDay => {
-                        format!("You have used today's assistant allowance. It renews in {}.", hours_and_minutes(retry_after))
+                        format!(
+                            "You have used today's assistant allowance. It renews in {}.",
+                            hours_and_minutes(retry_after)
+                        )
                     }
                 };
                 info!(request_id = %ctx.request_id, limit = ?limit, retry_after, "turn refused by a usage limit");
@@ -54,7 +57,12 @@ impl UsageControl {
         ctx: &RequestContext,
         work: BoxFuture<'static, Result<(), StreamError>>,
     ) -> BoxFuture<'static, Result<(), StreamError>> {
-        let guard = Recorder { counters: self.counters.clone(), user: ctx.user.clone(), meter: ctx.tokens.clone(), request_id: ctx.request_id.clone() };
+        let guard = Recorder {
+            counters: self.counters.clone(),
+            user: ctx.user.clone(),
+            meter: ctx.tokens.clone(),
+            request_id: ctx.request_id.clone(),
+        };
         Box::pin(async move {
             let result = work.await;
             guard.record().await;
@@ -98,7 +106,8 @@ impl Drop for Recorder {
         if tokens == 0 {
             return;
         }
-        let (counters, user, request_id) = (self.counters.clone(), self.user.clone(), self.request_id.clone());
+        let (counters, user, request_id) =
+            (self.counters.clone(), self.user.clone(), self.request_id.clone());
         if let Ok(runtime) = tokio::runtime::Handle::try_current() {
             runtime.spawn(async move {
                 if let Err(err) = counters.add_tokens(&user, SystemTime::now(), tokens).await {

@@ -34,7 +34,8 @@ pub fn new_id(prefix: &str) -> String {
 pub fn sort_key(id: &str) -> Option<&str> {
     let (prefix, ulid) = id.split_once('_')?;
     let valid_prefix = !prefix.is_empty() && prefix.bytes().all(|b| b.is_ascii_alphanumeric());
-    let canonical = ulid.len() == 26 && Ulid::from_string(ulid).is_ok_and(|u| u.to_string() == ulid);
+    let canonical =
+        ulid.len() == 26 && Ulid::from_string(ulid).is_ok_and(|u| u.to_string() == ulid);
     (valid_prefix && canonical).then_some(ulid)
 }
 
@@ -55,7 +56,12 @@ mod tests {
     fn only_the_canonical_form_of_a_ulid_is_a_sort_key() {
         // found by the property test in tests/ids.rs: `a000…` parsed (wrapped) to `2000…`
         assert_eq!(sort_key("thr_01ARZ3NDEKTSV4RRFFQ69G5FAV"), Some("01ARZ3NDEKTSV4RRFFQ69G5FAV"));
-        for id in ["thr_a0000000000000000000000000", "thr_80000000000000000000000000", "thr_01arz3ndektsv4rrffq69g5fav", "thr_01ARZ3NDEKTSV4RRFFQ69G5FA"] {
+        for id in [
+            "thr_a0000000000000000000000000",
+            "thr_80000000000000000000000000",
+            "thr_01arz3ndektsv4rrffq69g5fav",
+            "thr_01ARZ3NDEKTSV4RRFFQ69G5FA",
+        ] {
             assert_eq!(sort_key(id), None, "{id}");
         }
     }

@@ -12,7 +12,8 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use chatkit_protocol::{
-    Attachment, FeedbackKind, Order, Page, StructuredInputStatus, ThreadItem, ThreadMetadata, ToolCallStatus,
+    Attachment, FeedbackKind, Order, Page, StructuredInputStatus, ThreadItem, ThreadMetadata,
+    ToolCallStatus,
 };
 
 pub use memory::MemoryStore;
@@ -42,7 +43,9 @@ pub const MAX_TURN_ID_BYTES: usize = 128;
 
 /// Whether `id` can name a turn: 1 to [`MAX_TURN_ID_BYTES`] ASCII letters, digits, `-`, `_`.
 pub fn is_turn_id(id: &str) -> bool {
-    !id.is_empty() && id.len() <= MAX_TURN_ID_BYTES && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+    !id.is_empty()
+        && id.len() <= MAX_TURN_ID_BYTES
+        && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
 }
 
 /// Most items one `save_feedback` may rate (one backend request).
@@ -161,7 +164,12 @@ pub trait Store: Send + Sync {
     ) -> StoreResult<ThreadWithItems>;
 
     /// Writes a new thread together with its first items (the user message), in one request.
-    async fn create_thread(&self, user: &UserId, thread: &ThreadMetadata, items: &[ThreadItem]) -> StoreResult<()>;
+    async fn create_thread(
+        &self,
+        user: &UserId,
+        thread: &ThreadMetadata,
+        items: &[ThreadItem],
+    ) -> StoreResult<()>;
 
     /// [`Store::create_thread`], unless a write with the same `key` was made within its window
     /// (`Duplicate`, nothing written). One backend request.
@@ -179,7 +187,11 @@ pub trait Store: Send + Sync {
     async fn save_thread(&self, user: &UserId, thread: &ThreadMetadata) -> StoreResult<()>;
 
     /// The user's threads, one request.
-    async fn list_threads(&self, user: &UserId, page: &PageRequest) -> StoreResult<Page<ThreadMetadata>>;
+    async fn list_threads(
+        &self,
+        user: &UserId,
+        page: &PageRequest,
+    ) -> StoreResult<Page<ThreadMetadata>>;
 
     /// Deletes a thread and all its items and feedback. `NotFound` when it does not exist.
     async fn delete_thread(&self, user: &UserId, thread_id: &str) -> StoreResult<()>;
@@ -193,16 +205,28 @@ pub trait Store: Send + Sync {
     }
 
     /// One item of a thread.
-    async fn load_item(&self, user: &UserId, thread_id: &str, item_id: &str) -> StoreResult<ThreadItem>;
+    async fn load_item(
+        &self,
+        user: &UserId,
+        thread_id: &str,
+        item_id: &str,
+    ) -> StoreResult<ThreadItem>;
 
     /// Upserts an item (insert on `done`, replace on `replaced`, tool output, …). `NotFound`
     /// when the thread does not exist or is being deleted; `TooLarge` when the item cannot be
     /// stored even compressed.
-    async fn save_item(&self, user: &UserId, thread_id: &str, item: &ThreadItem) -> StoreResult<()>;
+    async fn save_item(&self, user: &UserId, thread_id: &str, item: &ThreadItem)
+        -> StoreResult<()>;
 
     /// [`Store::save_item`] of a new item, unless a write with the same `key` was made within
     /// its window (`Duplicate`, nothing written). One backend request.
-    async fn save_item_once(&self, user: &UserId, thread_id: &str, item: &ThreadItem, key: &IdempotencyKey) -> StoreResult<()>;
+    async fn save_item_once(
+        &self,
+        user: &UserId,
+        thread_id: &str,
+        item: &ThreadItem,
+        key: &IdempotencyKey,
+    ) -> StoreResult<()>;
 
     /// Releases an idempotency key, so the same request may be made again (after its write was
     /// undone). One backend request; a key not held is fine.
@@ -211,10 +235,20 @@ pub trait Store: Send + Sync {
     /// Replaces a pending item ([`is_pending`] as stored) with its completed form. Of
     /// concurrent completions exactly one wins; the others get `Conflict`, as does completing
     /// an item that is not pending. `NotFound` when the thread or the item is missing.
-    async fn complete_item(&self, user: &UserId, thread_id: &str, item: &ThreadItem) -> StoreResult<()>;
+    async fn complete_item(
+        &self,
+        user: &UserId,
+        thread_id: &str,
+        item: &ThreadItem,
+    ) -> StoreResult<()>;
 
     /// Deletes items (batched); ids that do not exist are ignored.
-    async fn delete_items(&self, user: &UserId, thread_id: &str, item_ids: &[String]) -> StoreResult<()>;
+    async fn delete_items(
+        &self,
+        user: &UserId,
+        thread_id: &str,
+        item_ids: &[String],
+    ) -> StoreResult<()>;
 
     /// Upserts attachment metadata.
     async fn save_attachment(&self, user: &UserId, attachment: &Attachment) -> StoreResult<()>;

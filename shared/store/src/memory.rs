@@ -10,7 +10,10 @@ use async_trait::async_trait;
 use chatkit_protocol::{Attachment, FeedbackKind, Order, Page, ThreadItem, ThreadMetadata};
 
 use crate::ids::sort_key;
-use crate::{is_pending, IdempotencyKey, PageRequest, Store, StoreError, StoreResult, ThreadWithItems, UserId};
+use crate::{
+    is_pending, IdempotencyKey, PageRequest, Store, StoreError, StoreResult, ThreadWithItems,
+    UserId,
+};
 
 #[derive(Debug, Clone)]
 struct ThreadEntry {
@@ -37,14 +40,26 @@ struct Data {
 
 impl Data {
     /// Claims `key` for `thread_id`/`item_id`, or says which write already holds it.
-    fn claim(&mut self, user: &UserId, key: &IdempotencyKey, thread_id: &str, item_id: &str) -> StoreResult<()> {
+    fn claim(
+        &mut self,
+        user: &UserId,
+        key: &IdempotencyKey,
+        thread_id: &str,
+        item_id: &str,
+    ) -> StoreResult<()> {
         let now = Instant::now();
         let slot = (user.clone(), key.key.clone());
         if let Some(held) = self.once.get(&slot).filter(|o| o.until > now) {
-            return Err(StoreError::Duplicate { thread_id: held.thread_id.clone(), item_id: held.item_id.clone() });
+            return Err(StoreError::Duplicate {
+                thread_id: held.thread_id.clone(),
+                item_id: held.item_id.clone(),
+            });
         }
         let until = now + key.window;
-        self.once.insert(slot, Once { thread_id: thread_id.to_string(), item_id: item_id.to_string(), until });
+        self.once.insert(
+            slot,
+            Once { thread_id: thread_id.to_string(), item_id: item_id.to_string(), until },
+        );
         Ok(())
     }
 }
@@ -141,7 +156,12 @@ impl Store for MemoryStore {
         Ok(ThreadWithItems { thread: entry.meta.clone(), items })
     }
 
-    async fn create_thread(&self, user: &UserId, thread: &ThreadMetadata, items: &[ThreadItem]) -> StoreResult<()> {
+    async fn create_thread(
+        &self,
+        user: &UserId,
+        thread: &ThreadMetadata,
+        items: &[ThreadItem],
+    ) -> StoreResult<()> {
         let key = thread_key(user, &thread.id)
             .ok_or_else(|| StoreError::InvalidId { kind: "thread", id: thread.id.clone() })?;
         let items = items
@@ -169,7 +189,10 @@ impl Store for MemoryStore {
         let mut data = self.lock();
         let first = items.first().map(|i| i.id().to_string()).unwrap_or_default();
         data.claim(user, key, &thread.id, &first)?;
-        data.threads.insert(key_slot, ThreadEntry { meta: thread.clone(), items: entries, feedback: BTreeMap::new() });
+        data.threads.insert(
+            key_slot,
+            ThreadEntry { meta: thread.clone(), items: entries, feedback: BTreeMap::new() },
+        );
         Ok(())
     }
 
@@ -177,15 +200,24 @@ impl Store for MemoryStore {
         let key = thread_key(user, &thread.id)
             .ok_or_else(|| StoreError::InvalidId { kind: "thread", id: thread.id.clone() })?;
         let mut data = self.lock();
-        let entry = data.threads.get_mut(&key).ok_or_else(|| StoreError::thread_not_found(&thread.id))?;
+        let entry =
+            data.threads.get_mut(&key).ok_or_else(|| StoreError::thread_not_found(&thread.id))?;
         entry.meta = thread.clone();
         Ok(())
     }
 
-    async fn list_threads(&self, user: &UserId, page: &PageRequest) -> StoreResult<Page<ThreadMetadata>> {
+    async fn list_threads(
+        &self,
+        user: &UserId,
+        page: &PageRequest,
+    ) -> StoreResult<Page<ThreadMetadata>> {
         let data = self.lock();
-        let mine: BTreeMap<&String, &ThreadMetadata> =
-            data.threads.iter().filter(|((u, _), _)| u == user).map(|((_, k), t)| (k, &t.meta)).collect();
+        let mine: BTreeMap<&String, &ThreadMetadata> = data
+            .threads
+            .iter()
+            .filter(|((u, _), _)| u == user)
+            .map(|((_, k), t)| (k, &t.meta))
+            .collect();
         paginate(mine.into_iter(), page, |t: &ThreadMetadata| t.id.clone())
     }
 
@@ -200,7 +232,12 @@ impl Store for MemoryStore {
         Ok(())
     }
 
-    async fn load_item(&self, user: &UserId, thread_id: &str, item_id: &str) -> StoreResult<ThreadItem> {
+    async fn load_item(
+        &self,
+        user: &UserId,
+        thread_id: &str,
+        item_id: &str,
+    ) -> StoreResult<ThreadItem> {
         let data = self.lock();
         let entry = thread_key(user, thread_id).and_then(|k| data.threads.get(&k));
         entry
@@ -210,7 +247,12 @@ impl Store for MemoryStore {
             .ok_or_else(|| StoreError::item_not_found(item_id))
     }
 
-    async fn save_item(&self, user: &UserId, thread_id: &str, item: &ThreadItem) -> StoreResult<()> {
+    async fn save_item(
+        &self,
+        user: &UserId,
+        thread_id: &str,
+        item: &ThreadItem,
+    ) -> StoreResult<()> {
         let key = item_key(item.id())?;
         let mut data = self.lock();
         let entry = thread_key(user, thread_id)
@@ -220,7 +262,13 @@ impl Store for MemoryStore {
         Ok(())
     }
 
-    async fn save_item_once(&self, user: &UserId, thread_id: &str, item: &ThreadItem, key: &IdempotencyKey) -> StoreResult<()> {
+    async fn save_item_once(
+        &self,
+        user: &UserId,
+        thread_id: &str,
+        item: &ThreadItem,
+        key: &IdempotencyKey,
+    ) -> StoreResult<()> {
         let slot = item_key(item.id())?;
         let mut data = self.lock();
         let exists = thread_key(user, thread_id).is_some_and(|k| data.threads.contains_key(&k));
@@ -239,13 +287,19 @@ impl Store for MemoryStore {
         Ok(())
     }
 
-    async fn complete_item(&self, user: &UserId, thread_id: &str, item: &ThreadItem) -> StoreResult<()> {
+    async fn complete_item(
+        &self,
+        user: &UserId,
+        thread_id: &str,
+        item: &ThreadItem,
+    ) -> StoreResult<()> {
         let slot = item_key(item.id())?;
         let mut data = self.lock();
         let entry = thread_key(user, thread_id)
             .and_then(|k| data.threads.get_mut(&k))
             .ok_or_else(|| StoreError::thread_not_found(thread_id))?;
-        let stored = entry.items.get_mut(&slot).ok_or_else(|| StoreError::item_not_found(item.id()))?;
+        let stored =
+            entry.items.get_mut(&slot).ok_or_else(|| StoreError::item_not_found(item.id()))?;
         if !is_pending(stored) {
             return Err(StoreError::Conflict { kind: "item", id: item.id().to_string() });
         }
@@ -253,7 +307,12 @@ impl Store for MemoryStore {
         Ok(())
     }
 
-    async fn delete_items(&self, user: &UserId, thread_id: &str, item_ids: &[String]) -> StoreResult<()> {
+    async fn delete_items(
+        &self,
+        user: &UserId,
+        thread_id: &str,
+        item_ids: &[String],
+    ) -> StoreResult<()> {
         let mut data = self.lock();
         if let Some(entry) = thread_key(user, thread_id).and_then(|k| data.threads.get_mut(&k)) {
             for id in item_ids {
@@ -274,12 +333,20 @@ impl Store for MemoryStore {
 
     async fn load_attachment(&self, user: &UserId, attachment_id: &str) -> StoreResult<Attachment> {
         let key = (user.clone(), attachment_id.to_string());
-        self.lock().attachments.get(&key).cloned().ok_or_else(|| StoreError::attachment_not_found(attachment_id))
+        self.lock()
+            .attachments
+            .get(&key)
+            .cloned()
+            .ok_or_else(|| StoreError::attachment_not_found(attachment_id))
     }
 
     async fn delete_attachment(&self, user: &UserId, attachment_id: &str) -> StoreResult<()> {
         let key = (user.clone(), attachment_id.to_string());
-        self.lock().attachments.remove(&key).map(drop).ok_or_else(|| StoreError::attachment_not_found(attachment_id))
+        self.lock()
+            .attachments
+            .remove(&key)
+            .map(drop)
+            .ok_or_else(|| StoreError::attachment_not_found(attachment_id))
     }
 
     async fn save_feedback(
@@ -293,7 +360,9 @@ impl Store for MemoryStore {
         let entry = thread_key(user, thread_id)
             .and_then(|k| data.threads.get_mut(&k))
             .ok_or_else(|| StoreError::thread_not_found(thread_id))?;
-        if let Some(missing) = item_ids.iter().find(|id| sort_key(id).is_none_or(|k| !entry.items.contains_key(k))) {
+        if let Some(missing) =
+            item_ids.iter().find(|id| sort_key(id).is_none_or(|k| !entry.items.contains_key(k)))
+        {
             return Err(StoreError::item_not_found(missing));
         }
         for id in item_ids {

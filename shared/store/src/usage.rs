@@ -84,7 +84,12 @@ pub trait UsageStore: Send + Sync {
     /// Admits one turn at `now`: refused, and not counted, when the user already had
     /// `turns_per_minute` turns this minute or reached `tokens_per_day` tokens today;
     /// otherwise counted, atomically with the check.
-    async fn admit_turn(&self, user: &UserId, now: SystemTime, limits: &UsageLimits) -> StoreResult<Admission>;
+    async fn admit_turn(
+        &self,
+        user: &UserId,
+        now: SystemTime,
+        limits: &UsageLimits,
+    ) -> StoreResult<Admission>;
 
     /// Adds the model tokens a turn used to the user's day.
     async fn add_tokens(&self, user: &UserId, now: SystemTime, tokens: u64) -> StoreResult<()>;
@@ -108,7 +113,12 @@ impl MemoryUsage {
 
 #[async_trait]
 impl UsageStore for MemoryUsage {
-    async fn admit_turn(&self, user: &UserId, now: SystemTime, limits: &UsageLimits) -> StoreResult<Admission> {
+    async fn admit_turn(
+        &self,
+        user: &UserId,
+        now: SystemTime,
+        limits: &UsageLimits,
+    ) -> StoreResult<Admission> {
         let w = Windows::at(now);
         let mut counters = self.counters.lock().unwrap_or_else(|p| p.into_inner());
         let turns = counters.get(&(user.clone(), 'M', w.minute)).copied().unwrap_or(0);

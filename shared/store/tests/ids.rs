@@ -6,8 +6,15 @@
 use chatkit_store::ids::{new_id, prefix, sort_key};
 use proptest::prelude::*;
 
-const PREFIXES: [&str; 7] =
-    [prefix::THREAD, prefix::MESSAGE, prefix::TOOL_CALL, prefix::TASK, prefix::WORKFLOW, prefix::ATTACHMENT, prefix::SDK_HIDDEN_CONTEXT];
+const PREFIXES: [&str; 7] = [
+    prefix::THREAD,
+    prefix::MESSAGE,
+    prefix::TOOL_CALL,
+    prefix::TASK,
+    prefix::WORKFLOW,
+    prefix::ATTACHMENT,
+    prefix::SDK_HIDDEN_CONTEXT,
+];
 
 fn crockford(c: char) -> bool {
     c.is_ascii_digit() || (c.is_ascii_uppercase() && !matches!(c, 'I' | 'L' | 'O' | 'U'))
@@ -16,22 +23,26 @@ fn crockford(c: char) -> bool {
 /// Strings near the id shape: a real id with up to three characters replaced by separators,
 /// lowercase, look-alikes or non-ASCII, and sometimes one character more or less.
 fn id_like() -> impl Strategy<Value = String> {
-    let odd = prop::sample::select(vec!['a', 'z', 'i', 'o', 'I', 'L', 'O', 'U', '_', '#', '%', '/', ' ', 'é', '\u{FF10}']);
+    let odd = prop::sample::select(vec![
+        'a', 'z', 'i', 'o', 'I', 'L', 'O', 'U', '_', '#', '%', '/', ' ', 'é', '\u{FF10}',
+    ]);
     let edits = prop::collection::vec((0usize..26, odd), 0..4);
-    (prop::sample::select(PREFIXES.to_vec()), any::<u128>(), edits, -1i8..=1).prop_map(|(p, value, edits, grow)| {
-        let mut chars: Vec<char> = ulid::Ulid(value).to_string().chars().collect();
-        for (at, c) in edits {
-            chars[at] = c;
-        }
-        match grow {
-            -1 => {
-                chars.pop();
+    (prop::sample::select(PREFIXES.to_vec()), any::<u128>(), edits, -1i8..=1).prop_map(
+        |(p, value, edits, grow)| {
+            let mut chars: Vec<char> = ulid::Ulid(value).to_string().chars().collect();
+            for (at, c) in edits {
+                chars[at] = c;
             }
-            1 => chars.push('0'),
-            _ => {}
-        }
-        format!("{p}_{}", chars.into_iter().collect::<String>())
-    })
+            match grow {
+                -1 => {
+                    chars.pop();
+                }
+                1 => chars.push('0'),
+                _ => {}
+            }
+            format!("{p}_{}", chars.into_iter().collect::<String>())
+        },
+    )
 }
 
 proptest! {

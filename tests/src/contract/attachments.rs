@@ -18,7 +18,10 @@ pub fn file_attachment() -> Attachment {
             headers: BTreeMap::from([("x-amz-acl".to_string(), "private".to_string())]),
         }),
         thread_id: None,
-        metadata: Some(serde_json::Map::from_iter([("size".to_string(), serde_json::json!(48213))])),
+        metadata: Some(serde_json::Map::from_iter([(
+            "size".to_string(),
+            serde_json::json!(48213),
+        )])),
     }
 }
 
@@ -55,5 +58,8 @@ pub async fn attachments_lifecycle(h: &dyn StoreHarness) {
 
     let never = new_id(prefix::ATTACHMENT);
     assert_not_found(store.load_attachment(&alice(), &never).await, "unknown attachment");
-    assert_not_found(store.delete_attachment(&alice(), &never).await, "deleting an unknown attachment");
+    assert_not_found(
+        store.delete_attachment(&alice(), &never).await,
+        "deleting an unknown attachment",
+    );
 }

@@ -44,7 +44,10 @@ pub async fn other_users_see_and_change_nothing(h: &dyn StoreHarness) {
         assert!(listed.data.is_empty() && !listed.has_more, "{who} lists {listed:?}");
 
         assert_not_found(store.save_item(intruder, &thread.id, &items[0]).await, &who);
-        assert_not_found(store.save_item(intruder, &thread.id, &user_message(&thread, "new")).await, &who);
+        assert_not_found(
+            store.save_item(intruder, &thread.id, &user_message(&thread, "new")).await,
+            &who,
+        );
         match store.delete_items(intruder, &thread.id, &ids_of(&items)).await {
             Ok(()) | Err(StoreError::NotFound { .. }) => {}
             other => panic!("{who}: delete_items gave {other:?}"),
@@ -58,7 +61,10 @@ pub async fn other_users_see_and_change_nothing(h: &dyn StoreHarness) {
     }
 
     // Alice still has everything.
-    let loaded = store.load_thread_items(&alice(), &thread.id, &PageRequest::new(10, Order::Asc)).await.unwrap();
+    let loaded = store
+        .load_thread_items(&alice(), &thread.id, &PageRequest::new(10, Order::Asc))
+        .await
+        .unwrap();
     assert_eq!((loaded.thread, loaded.items.data), (thread.clone(), items.clone()));
     assert_eq!(store.load_attachment(&alice(), attachment.id()).await.unwrap(), attachment);
 

@@ -19,10 +19,16 @@ pub async fn save_item_upserts(h: &dyn StoreHarness) {
     store.save_item(&alice(), &thread.id, &answer).await.unwrap();
 
     assert_eq!(store.load_item(&alice(), &thread.id, answer.id()).await.unwrap(), answer);
-    let page = store.load_thread_items(&alice(), &thread.id, &PageRequest::new(10, Order::Desc)).await.unwrap();
+    let page = store
+        .load_thread_items(&alice(), &thread.id, &PageRequest::new(10, Order::Desc))
+        .await
+        .unwrap();
     assert_eq!(page.items.data.len(), 2);
     assert_eq!(page.items.data[0], answer);
-    assert_not_found(store.load_item(&alice(), &thread.id, &new_id(prefix::MESSAGE)).await, "unknown item");
+    assert_not_found(
+        store.load_item(&alice(), &thread.id, &new_id(prefix::MESSAGE)).await,
+        "unknown item",
+    );
 }
 
 /// Every kind of item round-trips, hidden ones included: the store never filters.
@@ -41,7 +47,10 @@ pub async fn items_round_trip_including_hidden(h: &dyn StoreHarness) {
     for item in &items[2..] {
         store.save_item(&alice(), &thread.id, item).await.unwrap();
     }
-    let page = store.load_thread_items(&alice(), &thread.id, &PageRequest::new(0, Order::Asc)).await.unwrap();
+    let page = store
+        .load_thread_items(&alice(), &thread.id, &PageRequest::new(0, Order::Asc))
+        .await
+        .unwrap();
     assert_eq!(page.items.data, items);
     assert_eq!(page.items.data.iter().filter(|i| i.is_hidden()).count(), 2);
     for item in &items {
@@ -50,15 +59,28 @@ pub async fn items_round_trip_including_hidden(h: &dyn StoreHarness) {
 }
 
 /// Walks every page of a thread's items, checking the thread comes with each page.
-async fn all_item_pages(h: &dyn StoreHarness, thread: &ThreadMetadata, limit: usize, order: Order) -> Vec<Vec<String>> {
+async fn all_item_pages(
+    h: &dyn StoreHarness,
+    thread: &ThreadMetadata,
+    limit: usize,
+    order: Order,
+) -> Vec<Vec<String>> {
     let mut pages = Vec::new();
     let mut after = None;
     loop {
         let request = PageRequest::new(limit, order).after(after);
         let loaded = h.store().load_thread_items(&alice(), &thread.id, &request).await.unwrap();
-        assert_eq!(&loaded.thread, thread, "thread with page {} ({order:?}, limit {limit})", pages.len());
+        assert_eq!(
+            &loaded.thread,
+            thread,
+            "thread with page {} ({order:?}, limit {limit})",
+            pages.len()
+        );
         let page = loaded.items;
-        assert_eq!(page.after, if page.has_more { page.data.last().map(|i| i.id().to_string()) } else { None });
+        assert_eq!(
+            page.after,
+            if page.has_more { page.data.last().map(|i| i.id().to_string()) } else { None }
+        );
         pages.push(item_ids(&page));
         if !page.has_more {
             return pages;
@@ -72,7 +94,13 @@ pub async fn load_thread_items_pages(h: &dyn StoreHarness) {
     let store = h.store();
     let thread = new_thread();
     let items: Vec<ThreadItem> = (0..7)
-        .map(|i| if i % 2 == 0 { user_message(&thread, &format!("q{i}")) } else { assistant_message(&thread, "a") })
+        .map(|i| {
+            if i % 2 == 0 {
+                user_message(&thread, &format!("q{i}"))
+            } else {
+                assistant_message(&thread, "a")
+            }
+        })
         .collect();
     seed_thread(h, &alice(), &thread, &items).await;
     let ids = ids_of(&items);
@@ -87,14 +115,31 @@ pub async fn load_thread_items_pages(h: &dyn StoreHarness) {
         vec![desc[..3].to_vec(), desc[3..6].to_vec(), desc[6..].to_vec()]
     );
     for limit in [1, 2, 6, 7, 8] {
-        assert_eq!(all_item_pages(h, &thread, limit, Order::Asc).await.concat(), ids, "asc limit {limit}");
-        assert_eq!(all_item_pages(h, &thread, limit, Order::Desc).await.concat(), desc, "desc limit {limit}");
+        assert_eq!(
+            all_item_pages(h, &thread, limit, Order::Asc).await.concat(),
+            ids,
+            "asc limit {limit}"
+        );
+        assert_eq!(
+            all_item_pages(h, &thread, limit, Order::Desc).await.concat(),
+            desc,
+            "desc limit {limit}"
+        );
     }
 
     // Exact boundary.
-    let all = store.load_thread_items(&alice(), &thread.id, &PageRequest::new(7, Order::Desc)).await.unwrap();
-    assert_eq!((item_ids(&all.items), all.items.has_more, all.items.after), (desc.clone(), false, None));
-    let six = store.load_thread_items(&alice(), &thread.id, &PageRequest::new(6, Order::Asc)).await.unwrap();
+    let all = store
+        .load_thread_items(&alice(), &thread.id, &PageRequest::new(7, Order::Desc))
+        .await
+        .unwrap();
+    assert_eq!(
+        (item_ids(&all.items), all.items.has_more, all.items.after),
+        (desc.clone(), false, None)
+    );
+    let six = store
+        .load_thread_items(&alice(), &thread.id, &PageRequest::new(6, Order::Asc))
+        .await
+        .unwrap();
     assert_eq!((six.items.has_more, six.items.after.as_deref()), (true, Some(ids[5].as_str())));
 
     // Cursors are exclusive, and past either end give an empty last page.
@@ -104,17 +149,24 @@ pub async fn load_thread_items_pages(h: &dyn StoreHarness) {
     assert!(loaded.items.has_more);
     let page = PageRequest::new(2, Order::Asc).after(Some(ids[6].clone()));
     let loaded = store.load_thread_items(&alice(), &thread.id, &page).await.unwrap();
-    assert_eq!((loaded.thread, loaded.items.data.len(), loaded.items.has_more), (thread.clone(), 0, false));
+    assert_eq!(
+        (loaded.thread, loaded.items.data.len(), loaded.items.has_more),
+        (thread.clone(), 0, false)
+    );
     let page = PageRequest::new(2, Order::Desc).after(Some(ids[0].clone()));
     let loaded = store.load_thread_items(&alice(), &thread.id, &page).await.unwrap();
-    assert_eq!((loaded.thread, loaded.items.data.len(), loaded.items.has_more), (thread.clone(), 0, false));
+    assert_eq!(
+        (loaded.thread, loaded.items.data.len(), loaded.items.has_more),
+        (thread.clone(), 0, false)
+    );
 }
 
 /// delete_items removes exactly the named items; unknown and malformed ids are ignored.
 pub async fn delete_items_removes_only_those(h: &dyn StoreHarness) {
     let store = h.store();
     let thread = new_thread();
-    let items: Vec<ThreadItem> = (0..30).map(|i| assistant_message(&thread, &format!("a{i}"))).collect();
+    let items: Vec<ThreadItem> =
+        (0..30).map(|i| assistant_message(&thread, &format!("a{i}"))).collect();
     seed_thread(h, &alice(), &thread, &items).await;
     let ids = ids_of(&items);
 
@@ -126,7 +178,10 @@ pub async fn delete_items_removes_only_those(h: &dyn StoreHarness) {
 
     let left: Vec<String> = ids.iter().filter(|id| !doomed.contains(id)).cloned().collect();
     assert_eq!(left.len(), 10);
-    let page = store.load_thread_items(&alice(), &thread.id, &PageRequest::new(100, Order::Asc)).await.unwrap();
+    let page = store
+        .load_thread_items(&alice(), &thread.id, &PageRequest::new(100, Order::Asc))
+        .await
+        .unwrap();
     assert_eq!(item_ids(&page.items), left);
     assert_not_found(store.load_item(&alice(), &thread.id, &ids[0]).await, "deleted item");
     assert_eq!(store.load_thread(&alice(), &thread.id).await.unwrap(), thread);
@@ -137,7 +192,11 @@ pub async fn delete_items_removes_only_those(h: &dyn StoreHarness) {
 pub async fn feedback_is_saved(h: &dyn StoreHarness) {
     let store = h.store();
     let thread = new_thread();
-    let items = vec![user_message(&thread, "q"), assistant_message(&thread, "a1"), assistant_message(&thread, "a2")];
+    let items = vec![
+        user_message(&thread, "q"),
+        assistant_message(&thread, "a1"),
+        assistant_message(&thread, "a2"),
+    ];
     seed_thread(h, &alice(), &thread, &items).await;
     let before = h.snapshot().await;
 
@@ -145,16 +204,29 @@ pub async fn feedback_is_saved(h: &dyn StoreHarness) {
     store.save_feedback(&alice(), &thread.id, &first, FeedbackKind::Positive).await.unwrap();
     let positive = h.snapshot().await;
     assert_ne!(positive, before);
-    assert!(positive.contains(items[1].id()) && positive.to_lowercase().contains("positive"), "{positive}");
+    assert!(
+        positive.contains(items[1].id()) && positive.to_lowercase().contains("positive"),
+        "{positive}"
+    );
 
     let both = ids_of(&items[1..]);
     store.save_feedback(&alice(), &thread.id, &both, FeedbackKind::Negative).await.unwrap();
     let negative = h.snapshot().await;
-    assert!(negative.contains(items[2].id()) && negative.to_lowercase().contains("negative"), "{negative}");
+    assert!(
+        negative.contains(items[2].id()) && negative.to_lowercase().contains("negative"),
+        "{negative}"
+    );
     assert!(!negative.to_lowercase().contains("positive"), "feedback is replaced: {negative}");
 
-    let page = store.load_thread_items(&alice(), &thread.id, &PageRequest::new(10, Order::Desc)).await.unwrap();
-    assert_eq!(page.items.data, items.iter().rev().cloned().collect::<Vec<_>>(), "feedback is not an item");
+    let page = store
+        .load_thread_items(&alice(), &thread.id, &PageRequest::new(10, Order::Desc))
+        .await
+        .unwrap();
+    assert_eq!(
+        page.items.data,
+        items.iter().rev().cloned().collect::<Vec<_>>(),
+        "feedback is not an item"
+    );
     store.save_feedback(&alice(), &thread.id, &[], FeedbackKind::Positive).await.unwrap();
 
     // Only items that are in the thread: one unknown id and nothing is written.
@@ -169,7 +241,9 @@ pub async fn feedback_is_saved(h: &dyn StoreHarness) {
     let other = new_thread();
     seed_thread(h, &alice(), &other, &[user_message(&other, "elsewhere")]).await;
     let elsewhere = ids_of(&[user_message(&other, "x")]);
-    let fb = store.save_feedback(&alice(), &other.id, &[items[1].id().to_string()], FeedbackKind::Positive).await;
+    let fb = store
+        .save_feedback(&alice(), &other.id, &[items[1].id().to_string()], FeedbackKind::Positive)
+        .await;
     assert_not_found(fb, "an item of another thread");
     let fb = store.save_feedback(&alice(), &thread.id, &elsewhere, FeedbackKind::Positive).await;
     assert_not_found(fb, "an item that was never saved");
@@ -202,7 +276,8 @@ pub async fn complete_item_has_one_winner(h: &dyn StoreHarness) {
         store.complete_item(&alice(), &thread.id, &c),
     ])
     .await;
-    let winners: Vec<usize> = results.iter().enumerate().filter(|(_, r)| r.is_ok()).map(|(i, _)| i).collect();
+    let winners: Vec<usize> =
+        results.iter().enumerate().filter(|(_, r)| r.is_ok()).map(|(i, _)| i).collect();
     assert_eq!(winners.len(), 1, "{results:?}");
     for r in &results {
         assert!(matches!(r, Ok(()) | Err(StoreError::Conflict { .. })), "{r:?}");
@@ -214,9 +289,18 @@ pub async fn complete_item_has_one_winner(h: &dyn StoreHarness) {
 
     let reply = assistant_message(&thread, "a");
     store.save_item(&alice(), &thread.id, &reply).await.unwrap();
-    assert!(matches!(store.complete_item(&alice(), &thread.id, &reply).await, Err(StoreError::Conflict { .. })));
-    assert_not_found(store.complete_item(&alice(), &thread.id, &client_tool_call(&thread)).await, "an unknown item");
-    assert_not_found(store.complete_item(&bob(), &thread.id, &completed("x")).await, "another user's thread");
+    assert!(matches!(
+        store.complete_item(&alice(), &thread.id, &reply).await,
+        Err(StoreError::Conflict { .. })
+    ));
+    assert_not_found(
+        store.complete_item(&alice(), &thread.id, &client_tool_call(&thread)).await,
+        "an unknown item",
+    );
+    assert_not_found(
+        store.complete_item(&bob(), &thread.id, &completed("x")).await,
+        "another user's thread",
+    );
 }
 
 /// A write made once per idempotency key: the same key within its window is `Duplicate`
@@ -232,7 +316,9 @@ pub async fn writes_once_per_key(h: &dyn StoreHarness) {
     store.create_thread_once(&alice(), &thread, std::slice::from_ref(&first), &key).await.unwrap();
     let before = h.snapshot().await;
     match store.create_thread_once(&alice(), &new_thread(), &[], &key).await {
-        Err(StoreError::Duplicate { thread_id, item_id }) => assert_eq!((thread_id, item_id), (thread.id.clone(), first.id().to_string())),
+        Err(StoreError::Duplicate { thread_id, item_id }) => {
+            assert_eq!((thread_id, item_id), (thread.id.clone(), first.id().to_string()))
+        }
         other => panic!("{other:?}"),
     }
     let again = user_message(&thread, "again");
@@ -247,14 +333,23 @@ pub async fn writes_once_per_key(h: &dyn StoreHarness) {
     let other = IdempotencyKey { key: "k-2".into(), window: Duration::from_secs(60) };
     store.save_item_once(&alice(), &thread.id, &again, &other).await.unwrap();
     store.release_key(&alice(), &other).await.unwrap();
-    store.save_item_once(&alice(), &thread.id, &user_message(&thread, "released"), &other).await.unwrap();
+    store
+        .save_item_once(&alice(), &thread.id, &user_message(&thread, "released"), &other)
+        .await
+        .unwrap();
     let short = IdempotencyKey { key: "k-3".into(), window: Duration::from_millis(50) };
     store.save_item_once(&alice(), &thread.id, &user_message(&thread, "x"), &short).await.unwrap();
     tokio::time::sleep(Duration::from_millis(120)).await;
     store.save_item_once(&alice(), &thread.id, &user_message(&thread, "y"), &short).await.unwrap();
-    let page = store.load_thread_items(&alice(), &thread.id, &PageRequest::new(10, Order::Asc)).await.unwrap();
+    let page = store
+        .load_thread_items(&alice(), &thread.id, &PageRequest::new(10, Order::Asc))
+        .await
+        .unwrap();
     assert_eq!(page.items.data.len(), 5);
     let missing = new_thread();
     let fresh = IdempotencyKey { key: "k-4".into(), window: Duration::from_secs(60) };
-    assert_not_found(store.save_item_once(&alice(), &missing.id, &user_message(&missing, "x"), &fresh).await, "missing thread");
+    assert_not_found(
+        store.save_item_once(&alice(), &missing.id, &user_message(&missing, "x"), &fresh).await,
+        "missing thread",
+    );
 }

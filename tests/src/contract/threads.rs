@@ -16,7 +16,10 @@ pub async fn create_thread_then_load(h: &dyn StoreHarness) {
 
     assert_eq!(store.load_thread(&alice(), &thread.id).await.unwrap(), thread);
     for order in [Order::Asc, Order::Desc] {
-        let loaded = store.load_thread_items(&alice(), &thread.id, &PageRequest::new(10, order)).await.unwrap();
+        let loaded = store
+            .load_thread_items(&alice(), &thread.id, &PageRequest::new(10, order))
+            .await
+            .unwrap();
         assert_eq!(loaded.thread, thread);
         assert_eq!(loaded.items.data, vec![first.clone()]);
         assert!(!loaded.items.has_more);
@@ -27,7 +30,10 @@ pub async fn create_thread_then_load(h: &dyn StoreHarness) {
     // A thread without items exists too.
     let empty = new_thread();
     store.create_thread(&alice(), &empty, &[]).await.unwrap();
-    let loaded = store.load_thread_items(&alice(), &empty.id, &PageRequest::new(5, Order::Desc)).await.unwrap();
+    let loaded = store
+        .load_thread_items(&alice(), &empty.id, &PageRequest::new(5, Order::Desc))
+        .await
+        .unwrap();
     assert_eq!((loaded.thread, loaded.items.data.len(), loaded.items.has_more), (empty, 0, false));
 }
 
@@ -39,11 +45,15 @@ pub async fn save_thread_updates_existing_threads(h: &dyn StoreHarness) {
 
     thread.title = Some("Weather in Paris".to_string());
     thread.status = ThreadStatus::Locked { reason: Some("review".to_string()) };
-    thread.metadata = json!({"previous_response_id": "resp_1", "n": 2}).as_object().cloned().unwrap();
+    thread.metadata =
+        json!({"previous_response_id": "resp_1", "n": 2}).as_object().cloned().unwrap();
     store.save_thread(&alice(), &thread).await.unwrap();
     assert_eq!(store.load_thread(&alice(), &thread.id).await.unwrap(), thread);
     for order in [Order::Asc, Order::Desc] {
-        let loaded = store.load_thread_items(&alice(), &thread.id, &PageRequest::new(1, order)).await.unwrap();
+        let loaded = store
+            .load_thread_items(&alice(), &thread.id, &PageRequest::new(1, order))
+            .await
+            .unwrap();
         assert_eq!(loaded.thread, thread, "{order:?}");
     }
     let listed = store.list_threads(&alice(), &PageRequest::new(10, Order::Desc)).await.unwrap();
@@ -53,7 +63,10 @@ pub async fn save_thread_updates_existing_threads(h: &dyn StoreHarness) {
     thread.title = None;
     store.save_thread(&alice(), &thread).await.unwrap();
     assert_eq!(store.load_thread(&alice(), &thread.id).await.unwrap(), thread);
-    let items = store.load_thread_items(&alice(), &thread.id, &PageRequest::new(10, Order::Asc)).await.unwrap();
+    let items = store
+        .load_thread_items(&alice(), &thread.id, &PageRequest::new(10, Order::Asc))
+        .await
+        .unwrap();
     assert_eq!(items.items.data.len(), 1, "saving the metadata keeps the items");
 
     // Only an existing thread: saving an unknown one is NotFound and writes nothing.
@@ -79,9 +92,14 @@ pub async fn deleted_threads_stay_deleted(h: &dyn StoreHarness) {
 
     doomed.title = Some("A late title".to_string());
     assert_not_found(store.save_thread(&alice(), &doomed).await, "title after delete");
-    assert_not_found(store.save_item(&alice(), &doomed.id, &assistant_message(&doomed, "late")).await, "reply after delete");
+    assert_not_found(
+        store.save_item(&alice(), &doomed.id, &assistant_message(&doomed, "late")).await,
+        "reply after delete",
+    );
     let rated = ids_of(&items[1..]);
-    let fb = store.save_feedback(&alice(), &doomed.id, &rated, chatkit_protocol::FeedbackKind::Positive).await;
+    let fb = store
+        .save_feedback(&alice(), &doomed.id, &rated, chatkit_protocol::FeedbackKind::Positive)
+        .await;
     assert_not_found(fb, "feedback after delete");
     assert_not_found(store.load_thread(&alice(), &doomed.id).await, "load after the late writes");
     let listed = store.list_threads(&alice(), &PageRequest::new(10, Order::Desc)).await.unwrap();
@@ -95,9 +113,16 @@ async fn all_thread_pages(h: &dyn StoreHarness, limit: usize, order: Order) -> V
     let mut pages = Vec::new();
     let mut after = None;
     loop {
-        let page = h.store().list_threads(&alice(), &PageRequest::new(limit, order).after(after)).await.unwrap();
+        let page = h
+            .store()
+            .list_threads(&alice(), &PageRequest::new(limit, order).after(after))
+            .await
+            .unwrap();
         pages.push(thread_ids(&page));
-        assert_eq!(page.after, if page.has_more { page.data.last().map(|t| t.id.clone()) } else { None });
+        assert_eq!(
+            page.after,
+            if page.has_more { page.data.last().map(|t| t.id.clone()) } else { None }
+        );
         if !page.has_more {
             return pages;
         }
@@ -129,15 +154,24 @@ pub async fn list_threads_pages(h: &dyn StoreHarness) {
     assert_eq!((most.has_more, most.after.as_deref()), (true, Some(ids[1].as_str())));
 
     // The cursor is exclusive, in both orders, and need not be a listed id.
-    let page = store.list_threads(&alice(), &PageRequest::new(3, Order::Asc).after(Some(ids[4].clone()))).await;
+    let page = store
+        .list_threads(&alice(), &PageRequest::new(3, Order::Asc).after(Some(ids[4].clone())))
+        .await;
     assert_eq!(thread_ids(&page.unwrap()), ids[5..8].to_vec());
-    let page = store.list_threads(&alice(), &PageRequest::new(3, Order::Desc).after(Some(ids[4].clone()))).await;
+    let page = store
+        .list_threads(&alice(), &PageRequest::new(3, Order::Desc).after(Some(ids[4].clone())))
+        .await;
     assert_eq!(thread_ids(&page.unwrap()), vec![ids[3].clone(), ids[2].clone(), ids[1].clone()]);
     let later = new_id(prefix::THREAD);
-    let page = store.list_threads(&alice(), &PageRequest::new(3, Order::Asc).after(Some(later.clone()))).await;
+    let page = store
+        .list_threads(&alice(), &PageRequest::new(3, Order::Asc).after(Some(later.clone())))
+        .await;
     let page = page.unwrap();
     assert_eq!((page.data.len(), page.has_more, page.after), (0, false, None));
-    let page = store.list_threads(&alice(), &PageRequest::new(2, Order::Desc).after(Some(later))).await.unwrap();
+    let page = store
+        .list_threads(&alice(), &PageRequest::new(2, Order::Desc).after(Some(later)))
+        .await
+        .unwrap();
     assert_eq!(thread_ids(&page), desc[..2].to_vec());
 
     // A limit of 0 is the default page size.
@@ -147,7 +181,10 @@ pub async fn list_threads_pages(h: &dyn StoreHarness) {
     assert_eq!(default.after.as_deref(), Some(desc[19].as_str()));
 
     // Nobody else's threads, and nothing for a user without threads.
-    let none = store.list_threads(&UserId::new("carol"), &PageRequest::new(10, Order::Desc)).await.unwrap();
+    let none = store
+        .list_threads(&UserId::new("carol"), &PageRequest::new(10, Order::Desc))
+        .await
+        .unwrap();
     assert_eq!((none.data.len(), none.has_more, none.after), (0, false, None));
 }
 
@@ -161,7 +198,9 @@ pub async fn list_threads_same_millisecond(h: &dyn StoreHarness) {
     for t in &threads {
         h.store().create_thread(&alice(), t, &[]).await.unwrap();
     }
-    for (order, expected) in [(Order::Asc, ids.clone()), (Order::Desc, ids.iter().rev().cloned().collect())] {
+    for (order, expected) in
+        [(Order::Asc, ids.clone()), (Order::Desc, ids.iter().rev().cloned().collect())]
+    {
         for limit in [1, 7, 29, 30] {
             let flat: Vec<String> = all_thread_pages(h, limit, order).await.concat();
             assert_eq!(flat, expected, "{order:?} limit {limit}");
@@ -196,21 +235,33 @@ pub async fn delete_thread_removes_everything(h: &dyn StoreHarness) {
         store.save_item(&alice(), &doomed.id, item).await.unwrap();
     }
     let rated = ids_of(&items[1..4]);
-    store.save_feedback(&alice(), &doomed.id, &rated, chatkit_protocol::FeedbackKind::Positive).await.unwrap();
+    store
+        .save_feedback(&alice(), &doomed.id, &rated, chatkit_protocol::FeedbackKind::Positive)
+        .await
+        .unwrap();
     assert_ne!(h.snapshot().await, before);
 
     store.delete_thread(&alice(), &doomed.id).await.unwrap();
     // gone at once for every read, whatever cleanup still has to do
     assert_not_found(store.load_thread(&alice(), &doomed.id).await, "load_thread after delete");
     let page = PageRequest::new(10, Order::Desc);
-    assert_not_found(store.load_thread_items(&alice(), &doomed.id, &page).await, "load_thread_items after delete");
+    assert_not_found(
+        store.load_thread_items(&alice(), &doomed.id, &page).await,
+        "load_thread_items after delete",
+    );
     for cursor in [items[10].id(), items[25].id()] {
         for order in [Order::Asc, Order::Desc] {
             let page = PageRequest::new(3, order).after(Some(cursor.to_string()));
-            assert_not_found(store.load_thread_items(&alice(), &doomed.id, &page).await, "a cursor page after delete");
+            assert_not_found(
+                store.load_thread_items(&alice(), &doomed.id, &page).await,
+                "a cursor page after delete",
+            );
         }
     }
-    assert_not_found(store.load_item(&alice(), &doomed.id, items[5].id()).await, "load_item after delete");
+    assert_not_found(
+        store.load_item(&alice(), &doomed.id, items[5].id()).await,
+        "load_item after delete",
+    );
     let listed = store.list_threads(&alice(), &page).await.unwrap();
     assert_eq!(thread_ids(&listed), vec![kept.id.clone()]);
     // a retried delete is fine while cleanup is pending (or NotFound once it is done)
@@ -220,7 +271,10 @@ pub async fn delete_thread_removes_everything(h: &dyn StoreHarness) {
     }
     h.settle().await;
     assert_eq!(h.snapshot().await, before, "nothing of the deleted thread is left");
-    assert_not_found(store.load_attachment(&alice(), doomed_file.id()).await, "the deleted thread's attachment");
+    assert_not_found(
+        store.load_attachment(&alice(), doomed_file.id()).await,
+        "the deleted thread's attachment",
+    );
     assert_eq!(store.load_attachment(&alice(), keep_file.id()).await.unwrap(), keep_file);
 
     assert_not_found(store.delete_thread(&alice(), &doomed.id).await, "deleting after cleanup");
@@ -238,10 +292,17 @@ pub async fn missing_thread_is_not_found(h: &dyn StoreHarness) {
         assert_not_found(store.load_thread(&alice(), id).await, "load_thread");
         assert_not_found(store.load_thread_items(&alice(), id, &page).await, "load_thread_items");
         assert_not_found(store.delete_thread(&alice(), id).await, "delete_thread");
-        assert_not_found(store.load_item(&alice(), id, &new_id(prefix::MESSAGE)).await, "load_item");
-        assert_not_found(store.save_item(&alice(), id, &user_message(&ghost, "x")).await, "save_item");
+        assert_not_found(
+            store.load_item(&alice(), id, &new_id(prefix::MESSAGE)).await,
+            "load_item",
+        );
+        assert_not_found(
+            store.save_item(&alice(), id, &user_message(&ghost, "x")).await,
+            "save_item",
+        );
         let ids = vec![new_id(prefix::MESSAGE)];
-        let fb = store.save_feedback(&alice(), id, &ids, chatkit_protocol::FeedbackKind::Negative).await;
+        let fb =
+            store.save_feedback(&alice(), id, &ids, chatkit_protocol::FeedbackKind::Negative).await;
         assert_not_found(fb, "save_feedback");
         store.delete_items(&alice(), id, &ids).await.unwrap();
     }
@@ -261,19 +322,34 @@ pub async fn invalid_ids_are_rejected(h: &dyn StoreHarness) {
     if let ThreadItem::UserMessage(m) = &mut fake {
         m.id = "__fake_id__".to_string();
     }
-    assert_invalid_id(store.save_item(&alice(), &thread.id, &fake).await, "save_item with a fake id");
+    assert_invalid_id(
+        store.save_item(&alice(), &thread.id, &fake).await,
+        "save_item with a fake id",
+    );
     let bad_thread = ThreadMetadata::new("thr_bad", now());
-    assert_invalid_id(store.create_thread(&alice(), &bad_thread, &[]).await, "create_thread with a bad id");
+    assert_invalid_id(
+        store.create_thread(&alice(), &bad_thread, &[]).await,
+        "create_thread with a bad id",
+    );
     assert_invalid_id(store.save_thread(&alice(), &bad_thread).await, "save_thread with a bad id");
     let other = new_thread();
     let items = [user_message(&other, "ok"), fake.clone()];
-    assert_invalid_id(store.create_thread(&alice(), &other, &items).await, "create_thread with a fake item");
+    assert_invalid_id(
+        store.create_thread(&alice(), &other, &items).await,
+        "create_thread with a fake item",
+    );
     assert_not_found(store.load_thread(&alice(), &other.id).await, "half-created thread");
 
     let bad_cursor = PageRequest::new(10, Order::Asc).after(Some("garbage".to_string()));
-    assert_invalid_id(store.load_thread_items(&alice(), &thread.id, &bad_cursor).await, "item cursor");
+    assert_invalid_id(
+        store.load_thread_items(&alice(), &thread.id, &bad_cursor).await,
+        "item cursor",
+    );
     assert_invalid_id(store.list_threads(&alice(), &bad_cursor).await, "thread cursor");
-    assert_not_found(store.load_item(&alice(), &thread.id, "__fake_id__").await, "load_item with a fake id");
+    assert_not_found(
+        store.load_item(&alice(), &thread.id, "__fake_id__").await,
+        "load_item with a fake id",
+    );
     assert_eq!(h.snapshot().await, before);
 }
 
@@ -292,7 +368,10 @@ pub async fn cancel_flags_are_per_user_and_turn(h: &dyn StoreHarness) {
     }
     assert!(seen, "the flag reads back");
     assert!(!store.is_cancelled(&alice(), "turn-b").await.unwrap());
-    assert!(!store.is_cancelled(&bob(), "turn-a").await.unwrap(), "another user's turn of the same id");
+    assert!(
+        !store.is_cancelled(&bob(), "turn-a").await.unwrap(),
+        "another user's turn of the same id"
+    );
     let uuid = "8f3b1c2e-0a4d-4b6f-9e1a-2c3d4e5f6a7b";
     store.request_cancel(&alice(), uuid).await.unwrap();
 }

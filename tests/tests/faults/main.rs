@@ -16,7 +16,9 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use chatkit_protocol::{Order, ThreadItem, ThreadStreamEvent};
-use chatkit_server::{ChatKitError, ChatKitResponse, ChatKitServer, RequestContext, Responder, ServerConfig};
+use chatkit_server::{
+    ChatKitError, ChatKitResponse, ChatKitServer, RequestContext, Responder, ServerConfig,
+};
 use chatkit_store::{PageRequest, UserId};
 use chatkit_tests::contract::StoreHarness;
 use chatkit_tests::dynamo::DynamoHarness;
@@ -40,7 +42,11 @@ impl Faulty {
         Self::with_config(case, responder, ServerConfig::default()).await
     }
 
-    pub async fn with_config(case: &str, responder: Arc<dyn Responder>, config: ServerConfig) -> Self {
+    pub async fn with_config(
+        case: &str,
+        responder: Arc<dyn Responder>,
+        config: ServerConfig,
+    ) -> Self {
         let h = DynamoHarness::new(case).await;
         let proxy = FaultProxy::start().await;
         let store = proxy.store(h.table()).await;
@@ -49,7 +55,10 @@ impl Faulty {
     }
 
     pub async fn call(&self, body: &Value) -> Result<ChatKitResponse, ChatKitError> {
-        let ctx = RequestContext::new(UserId::new("ada"), format!("req-{}", chatkit_store::ids::new_id("r")));
+        let ctx = RequestContext::new(
+            UserId::new("ada"),
+            format!("req-{}", chatkit_store::ids::new_id("r")),
+        );
         self.server.process(&serde_json::to_vec(body).unwrap(), ctx).await
     }
 
@@ -64,7 +73,13 @@ impl Faulty {
 
     pub async fn items(&self, thread_id: &str) -> Vec<ThreadItem> {
         let page = PageRequest::new(100, Order::Asc);
-        self.h.store().load_thread_items(&UserId::new("ada"), thread_id, &page).await.unwrap().items.data
+        self.h
+            .store()
+            .load_thread_items(&UserId::new("ada"), thread_id, &page)
+            .await
+            .unwrap()
+            .items
+            .data
     }
 
     /// The whole table is consistent: every thread partition has its head and tail (or is
@@ -78,14 +93,28 @@ impl Faulty {
             }
         }
         for (pk, sks) in partitions {
-            assert!(sks.contains(&"#THREAD".to_string()), "{pk}: records without a thread head: {sks:?}");
-            assert!(sks.contains(&"~THREAD".to_string()), "{pk}: a thread without its tail: {sks:?}");
+            assert!(
+                sks.contains(&"#THREAD".to_string()),
+                "{pk}: records without a thread head: {sks:?}"
+            );
+            assert!(
+                sks.contains(&"~THREAD".to_string()),
+                "{pk}: a thread without its tail: {sks:?}"
+            );
         }
-        let threads = self.h.store().list_threads(&UserId::new("ada"), &PageRequest::new(100, Order::Asc)).await.unwrap();
+        let threads = self
+            .h
+            .store()
+            .list_threads(&UserId::new("ada"), &PageRequest::new(100, Order::Asc))
+            .await
+            .unwrap();
         for thread in threads.data {
             for item in self.items(&thread.id).await {
                 if let ThreadItem::AssistantMessage(m) = &item {
-                    assert!(m.content.iter().any(|c| !c.text.is_empty()), "an empty reply stored: {m:?}");
+                    assert!(
+                        m.content.iter().any(|c| !c.text.is_empty()),
+                        "an empty reply stored: {m:?}"
+                    );
                 }
             }
         }
@@ -105,7 +134,10 @@ pub fn add(thread_id: &str, text: &str) -> Value {
 }
 
 pub fn user_messages(items: &[ThreadItem], text: &str) -> usize {
-    items.iter().filter(|i| matches!(i, ThreadItem::UserMessage(m) if m.plain_text() == text)).count()
+    items
+        .iter()
+        .filter(|i| matches!(i, ThreadItem::UserMessage(m) if m.plain_text() == text))
+        .count()
 }
 
 fn replies(items: &[ThreadItem]) -> usize {
@@ -131,18 +163,30 @@ fn ended_with_error(events: &[ThreadStreamEvent]) -> Option<bool> {
 async fn the_store_steps_of_a_turn() {
     let f = Faulty::new("fault-steps").await;
     let events = f.stream(&create("title")).await.unwrap();
-    assert_eq!(f.proxy.operations(), ["TransactWriteItems"; 3], "create (the thread and its message), reply, title");
+    assert_eq!(
+        f.proxy.operations(),
+        ["TransactWriteItems"; 3],
+        "create (the thread and its message), reply, title"
+    );
     let thread = thread_id(&events);
     f.proxy.reset_log();
     f.stream(&add(&thread, "second")).await.unwrap();
-    assert_eq!(f.proxy.operations(), ["Query", "TransactWriteItems", "TransactWriteItems"], "the thread and its history, the message, the reply");
+    assert_eq!(
+        f.proxy.operations(),
+        ["Query", "TransactWriteItems", "TransactWriteItems"],
+        "the thread and its history, the message, the reply"
+    );
     f.proxy.reset_log();
     f.call(&json!({"type": "threads.delete", "params": {"thread_id": thread}})).await.unwrap();
     assert_eq!(f.proxy.operations(), ["TransactWriteItems"], "the tombstone");
     f.proxy.reset_log();
     let cleanup = chatkit_cleanup::ThreadCleanup::new(f.proxy.store(f.h.table()).await);
     assert!(cleanup.handle(f.h.stream_event().await).await.batch_item_failures.is_empty());
-    assert_eq!(f.proxy.operations(), ["Query", "BatchWriteItem", "DeleteItem"], "cleanup: the partition, its records, the head");
+    assert_eq!(
+        f.proxy.operations(),
+        ["Query", "BatchWriteItem", "DeleteItem"],
+        "cleanup: the partition, its records, the head"
+    );
 }
 
 #[tokio::test]
@@ -155,7 +199,11 @@ async fn creating_a_thread() {
         let err = f.stream(&create(&text)).await.expect_err("the write failed");
         assert_eq!(err.status(), 503, "{fault:?}: {err}");
         assert!(f.proxy.clear() > 0, "{fault:?}: the fault was met");
-        assert_eq!(f.h.snapshot().await, before, "{fault:?}: nothing written, not even the idempotency key");
+        assert_eq!(
+            f.h.snapshot().await,
+            before,
+            "{fault:?}: nothing written, not even the idempotency key"
+        );
         let events = f.stream(&create(&text)).await.expect("the retry is not a duplicate");
         assert_eq!(ended_with_error(&events), None, "{fault:?}: the retry works");
         let items = f.items(&thread_id(&events)).await;
@@ -207,7 +255,11 @@ async fn writing_the_user_message() {
             _ => {
                 let err = outcome.expect_err("the write failed");
                 assert_eq!(err.status(), 503, "{fault:?}: {err}");
-                assert_eq!(user_messages(&f.items(&thread).await, &text), 0, "{fault:?}: not written");
+                assert_eq!(
+                    user_messages(&f.items(&thread).await, &text),
+                    0,
+                    "{fault:?}: not written"
+                );
                 let events = f.stream(&add(&thread, &text)).await.expect("the retry works");
                 assert_eq!(ended_with_error(&events), None);
                 assert_eq!(user_messages(&f.items(&thread).await, &text), 1, "{fault:?}: once");
@@ -227,10 +279,23 @@ async fn writing_the_reply() {
         f.proxy.fail(Rule::new("TransactWriteItems", fault).after(1));
         let events = f.stream(&add(&thread, &text)).await.expect("the stream starts");
         assert!(f.proxy.clear() > 0, "{fault:?}: the fault was met");
-        assert_eq!(ended_with_error(&events), Some(true), "{fault:?}: a retryable error event: {events:?}");
+        assert_eq!(
+            ended_with_error(&events),
+            Some(true),
+            "{fault:?}: a retryable error event: {events:?}"
+        );
         let items = f.items(&thread).await;
-        let message = items.iter().find(|i| matches!(i, ThreadItem::UserMessage(m) if m.plain_text() == text)).unwrap().id().to_string();
-        assert_eq!(items.last().unwrap().id(), message, "{fault:?}: the user's message kept, no reply stored");
+        let message = items
+            .iter()
+            .find(|i| matches!(i, ThreadItem::UserMessage(m) if m.plain_text() == text))
+            .unwrap()
+            .id()
+            .to_string();
+        assert_eq!(
+            items.last().unwrap().id(),
+            message,
+            "{fault:?}: the user's message kept, no reply stored"
+        );
         // the client's retry button: answer that message again
         let retry = json!({"type": "threads.retry_after_item", "params": {"thread_id": thread, "item_id": message}});
         let events = f.stream(&retry).await.unwrap();
@@ -243,7 +308,8 @@ async fn writing_the_reply() {
 #[tokio::test]
 async fn writing_the_title() {
     // the same first message each time: no double-submit window here
-    let config = ServerConfig { duplicate_window: std::time::Duration::ZERO, ..ServerConfig::default() };
+    let config =
+        ServerConfig { duplicate_window: std::time::Duration::ZERO, ..ServerConfig::default() };
     let f = Faulty::with_config("fault-title", Arc::new(Scripted), config).await;
     for (i, fault) in ALL_FAULTS.into_iter().enumerate() {
         // the scripted "title" turn: create (1), reply (2), title (3)
@@ -251,7 +317,10 @@ async fn writing_the_title() {
         let events = f.stream(&create("title")).await.expect("the stream starts");
         assert!(f.proxy.clear() > 0, "{fault:?}: the fault was met");
         assert_eq!(ended_with_error(&events), None, "{fault:?}: the reply stands: {events:?}");
-        assert!(!events.iter().any(|e| matches!(e, ThreadStreamEvent::ThreadUpdated { .. })), "{fault:?}: no title was saved");
+        assert!(
+            !events.iter().any(|e| matches!(e, ThreadStreamEvent::ThreadUpdated { .. })),
+            "{fault:?}: no title was saved"
+        );
         let id = thread_id(&events);
         let thread = f.h.store().load_thread(&UserId::new("ada"), &id).await.unwrap();
         assert_eq!(thread.title, None, "{fault:?}");
@@ -272,8 +341,14 @@ async fn deleting_and_cleaning_up() {
         let err = f.call(&delete).await.expect_err("the tombstone write failed");
         assert_eq!(err.status(), 503, "{fault:?}: {err}");
         assert!(f.proxy.clear() > 0, "{fault:?}: the fault was met");
-        assert!(f.h.store().load_thread(&ada, &thread).await.is_ok(), "{fault:?}: the thread is intact");
-        assert!(matches!(f.call(&delete).await, Ok(ChatKitResponse::Json(_))), "{fault:?}: the retry deletes it");
+        assert!(
+            f.h.store().load_thread(&ada, &thread).await.is_ok(),
+            "{fault:?}: the thread is intact"
+        );
+        assert!(
+            matches!(f.call(&delete).await, Ok(ChatKitResponse::Json(_))),
+            "{fault:?}: the retry deletes it"
+        );
 
         // cleanup meets faults too: it reports the record, and the retried batch finishes
         let cleanup = chatkit_cleanup::ThreadCleanup::new(f.proxy.store(f.h.table()).await);
@@ -281,12 +356,21 @@ async fn deleting_and_cleaning_up() {
             f.proxy.fail(Rule::new(step, fault));
             let response = cleanup.handle(f.h.stream_event().await).await;
             assert!(f.proxy.clear() > 0, "{fault:?}: the fault was met");
-            assert_eq!(response.batch_item_failures.len(), 1, "{fault:?} at {step}: the failure is reported for a retry");
+            assert_eq!(
+                response.batch_item_failures.len(),
+                1,
+                "{fault:?} at {step}: the failure is reported for a retry"
+            );
         }
         let response = cleanup.handle(f.h.stream_event().await).await;
         assert!(response.batch_item_failures.is_empty(), "{fault:?}");
         let ulid = chatkit_store::ids::sort_key(&thread).unwrap().to_string();
-        let left: Vec<_> = f.h.scan().await.into_iter().filter(|r| r["pk"].as_s().unwrap().contains(&ulid)).collect();
+        let left: Vec<_> =
+            f.h.scan()
+                .await
+                .into_iter()
+                .filter(|r| r["pk"].as_s().unwrap().contains(&ulid))
+                .collect();
         assert!(left.is_empty(), "{fault:?}: orphans after cleanup: {left:?}");
         f.assert_consistent().await;
     }

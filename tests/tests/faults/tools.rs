@@ -56,7 +56,10 @@ async fn retrieval_fails(case: &str, url: String) {
     let agent = Agent::new(config(&stub.url), http).with_tool(Arc::new(tool));
     let f = Faulty::with_responder(case, Arc::new(agent)).await;
     let events = f.stream(&create("what is the refund policy?")).await.unwrap();
-    assert!(!events.iter().any(|e| matches!(e, ThreadStreamEvent::Error { .. })), "the turn goes on: {events:?}");
+    assert!(
+        !events.iter().any(|e| matches!(e, ThreadStreamEvent::Error { .. })),
+        "the turn goes on: {events:?}"
+    );
     let bodies = stub.model_bodies();
     assert_eq!(bodies.len(), 2);
     let told = bodies[1]["messages"]
@@ -73,7 +76,8 @@ async fn retrieval_fails(case: &str, url: String) {
 
 #[tokio::test]
 async fn a_retrieval_service_that_cannot_be_reached() {
-    retrieval_fails("fault-retrieval-down", format!("http://127.0.0.1:{}/search", closed_port())).await;
+    retrieval_fails("fault-retrieval-down", format!("http://127.0.0.1:{}/search", closed_port()))
+        .await;
 }
 
 #[tokio::test]

@@ -6,7 +6,10 @@ use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
-use chatkit_protocol::{Attachment, CreateAttachmentParams, ThreadItem, ThreadStreamEvent, UploadDescriptor, UploadMethod};
+use chatkit_protocol::{
+    Attachment, CreateAttachmentParams, ThreadItem, ThreadStreamEvent, UploadDescriptor,
+    UploadMethod,
+};
 use chatkit_server::{AttachmentStore, ChatKitError, ChatKitServer};
 use chatkit_store::{MemoryStore, Store, UserId};
 use chatkit_tests::scripted;
@@ -25,22 +28,50 @@ struct Recording {
 
 #[async_trait]
 impl AttachmentStore for Recording {
-    async fn create_attachment(&self, _user: &UserId, id: String, p: &CreateAttachmentParams) -> Result<Attachment, ChatKitError> {
-        let upload_descriptor = Some(UploadDescriptor { url: format!("s3://b/{id}"), method: UploadMethod::Put, headers: Default::default() });
+    async fn create_attachment(
+        &self,
+        _user: &UserId,
+        id: String,
+        p: &CreateAttachmentParams,
+    ) -> Result<Attachment, ChatKitError> {
+        let upload_descriptor = Some(UploadDescriptor {
+            url: format!("s3://b/{id}"),
+            method: UploadMethod::Put,
+            headers: Default::default(),
+        });
         let metadata = Some(Map::from_iter([("size".to_string(), json!(p.size))]));
-        Ok(Attachment::Image { preview_url: format!("s3://b/{id}"), id, name: p.name.clone(), mime_type: p.mime_type.clone(), upload_descriptor, thread_id: None, metadata })
+        Ok(Attachment::Image {
+            preview_url: format!("s3://b/{id}"),
+            id,
+            name: p.name.clone(),
+            mime_type: p.mime_type.clone(),
+            upload_descriptor,
+            thread_id: None,
+            metadata,
+        })
     }
 
-    async fn delete_attachment(&self, _user: &UserId, attachment: &Attachment) -> Result<(), ChatKitError> {
+    async fn delete_attachment(
+        &self,
+        _user: &UserId,
+        attachment: &Attachment,
+    ) -> Result<(), ChatKitError> {
         self.deleted.lock().unwrap().push(attachment.id().to_string());
         Ok(())
     }
 
-    async fn check_upload(&self, _user: &UserId, attachment: &Attachment) -> Result<(), ChatKitError> {
+    async fn check_upload(
+        &self,
+        _user: &UserId,
+        attachment: &Attachment,
+    ) -> Result<(), ChatKitError> {
         self.checks.lock().unwrap().push(attachment.id().to_string());
         match self.uploaded.lock().unwrap().contains(attachment.id()) {
             true => Ok(()),
-            false => Err(ChatKitError::bad_request(format!("attachment {} was never uploaded", attachment.id()))),
+            false => Err(ChatKitError::bad_request(format!(
+                "attachment {} was never uploaded",
+                attachment.id()
+            ))),
         }
     }
 
@@ -57,7 +88,8 @@ impl AttachmentStore for Recording {
 fn harness() -> (Harness, Arc<Recording>) {
     let store = Arc::new(MemoryStore::new());
     let uploads = Arc::new(Recording::default());
-    let server = ChatKitServer::new(store.clone(), Arc::new(scripted::Scripted)).with_attachment_store(uploads.clone());
+    let server = ChatKitServer::new(store.clone(), Arc::new(scripted::Scripted))
+        .with_attachment_store(uploads.clone());
     (Harness { server, store }, uploads)
 }
 
@@ -92,7 +124,8 @@ async fn create_returns_fresh_urls_and_no_private_metadata() {
     assert_eq!(h.requests() - before, 1, "attachments.create is one store write");
     assert!(a.get("metadata").is_none(), "{a}");
     assert!(a["preview_url"].as_str().unwrap().starts_with("https://signed.test/"), "{a}");
-    let stored = h.store.load_attachment(&UserId::new("ada"), a["id"].as_str().unwrap()).await.unwrap();
+    let stored =
+        h.store.load_attachment(&UserId::new("ada"), a["id"].as_str().unwrap()).await.unwrap();
     assert_eq!(stored.metadata().unwrap()["size"], 10, "the declared size is stored privately");
 }
 
@@ -125,7 +158,11 @@ async fn each_attachment_costs_a_read_and_a_write_and_one_check_while_pending() 
     let b = create(&h, &uploads, "ada", "b.png", true).await;
     let before = h.requests();
     let events = h.stream("ada", with_attachments("no attachments", &[&a, &b, &a])).await;
-    assert_eq!(h.requests() - before - plain, 4, "two attachments (one listed twice): a read and a write each");
+    assert_eq!(
+        h.requests() - before - plain,
+        4,
+        "two attachments (one listed twice): a read and a write each"
+    );
     assert_eq!(uploads.checks.lock().unwrap().len(), 2, "one upload check per attachment");
 
     let sent = user_message(&events);
@@ -135,8 +172,12 @@ async fn each_attachment_costs_a_read_and_a_write_and_one_check_while_pending() 
         assert_eq!(attachment.thread_id(), Some(thread_id.as_str()));
         assert!(attachment.upload_descriptor().is_none() && attachment.metadata().is_none());
     }
-    let stored = h.store.load_attachment(&UserId::new("ada"), a["id"].as_str().unwrap()).await.unwrap();
-    assert!(stored.upload_descriptor().is_none(), "the descriptor is dropped once the upload is used");
+    let stored =
+        h.store.load_attachment(&UserId::new("ada"), a["id"].as_str().unwrap()).await.unwrap();
+    assert!(
+        stored.upload_descriptor().is_none(),
+        "the descriptor is dropped once the upload is used"
+    );
     assert_eq!(stored.thread_id(), Some(thread_id.as_str()));
 
     // a later message re-using an attached attachment neither checks nor writes it again
@@ -149,11 +190,21 @@ async fn each_attachment_costs_a_read_and_a_write_and_one_check_while_pending() 
     let get = json!({"type": "threads.get_by_id", "params": {"thread_id": thread_id}});
     let first = h.json("ada", get.clone()).await;
     let second = h.json("ada", get).await;
-    let preview = |v: &Value| v["items"]["data"][0]["attachments"][0]["preview_url"].as_str().unwrap().to_string();
+    let preview = |v: &Value| {
+        v["items"]["data"][0]["attachments"][0]["preview_url"].as_str().unwrap().to_string()
+    };
     assert!(preview(&first).starts_with("https://signed.test/"));
     assert_ne!(preview(&first), preview(&second));
-    let list = h.json("ada", json!({"type": "items.list", "params": {"thread_id": thread_id, "order": "asc"}})).await;
-    assert!(list["data"][0]["attachments"][0]["preview_url"].as_str().unwrap().starts_with("https://signed.test/"));
+    let list = h
+        .json(
+            "ada",
+            json!({"type": "items.list", "params": {"thread_id": thread_id, "order": "asc"}}),
+        )
+        .await;
+    assert!(list["data"][0]["attachments"][0]["preview_url"]
+        .as_str()
+        .unwrap()
+        .starts_with("https://signed.test/"));
     assert!(!list.to_string().contains("metadata\":{\"size"), "{list}");
 }
 
@@ -171,7 +222,8 @@ async fn deleting_a_thread_deletes_its_attachments() {
     assert_eq!(h.json("ada", delete).await, json!({}));
     let mut deleted = uploads.deleted.lock().unwrap().clone();
     deleted.sort();
-    let mut expected = vec![a["id"].as_str().unwrap().to_string(), b["id"].as_str().unwrap().to_string()];
+    let mut expected =
+        vec![a["id"].as_str().unwrap().to_string(), b["id"].as_str().unwrap().to_string()];
     expected.sort();
     assert_eq!(deleted, expected, "only this thread's attachments");
     let user = UserId::new("ada");

@@ -8,9 +8,16 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use chatkit_protocol::{Attachment, FeedbackKind, Order, Page, ThreadItem, ThreadMetadata, ThreadStreamEvent};
-use chatkit_server::{ChatKitResponse, ChatKitServer, EventSink, RequestContext, Responder, StreamError, Turn};
-use chatkit_store::{IdempotencyKey, MemoryStore, PageRequest, Store, StoreError, StoreResult, ThreadWithItems, UserId};
+use chatkit_protocol::{
+    Attachment, FeedbackKind, Order, Page, ThreadItem, ThreadMetadata, ThreadStreamEvent,
+};
+use chatkit_server::{
+    ChatKitResponse, ChatKitServer, EventSink, RequestContext, Responder, StreamError, Turn,
+};
+use chatkit_store::{
+    IdempotencyKey, MemoryStore, PageRequest, Store, StoreError, StoreResult, ThreadWithItems,
+    UserId,
+};
 use chatkit_tests::scripted::stream_reply;
 use futures::StreamExt;
 use tokio::sync::Notify;
@@ -48,42 +55,88 @@ impl Store for WaitsForTheModel {
     async fn load_thread(&self, user: &UserId, thread_id: &str) -> StoreResult<ThreadMetadata> {
         self.inner.load_thread(user, thread_id).await
     }
-    async fn load_thread_items(&self, user: &UserId, thread_id: &str, page: &PageRequest) -> StoreResult<ThreadWithItems> {
+    async fn load_thread_items(
+        &self,
+        user: &UserId,
+        thread_id: &str,
+        page: &PageRequest,
+    ) -> StoreResult<ThreadWithItems> {
         self.inner.load_thread_items(user, thread_id, page).await
     }
-    async fn create_thread(&self, user: &UserId, thread: &ThreadMetadata, items: &[ThreadItem]) -> StoreResult<()> {
+    async fn create_thread(
+        &self,
+        user: &UserId,
+        thread: &ThreadMetadata,
+        items: &[ThreadItem],
+    ) -> StoreResult<()> {
         self.wait().await?;
         self.inner.create_thread(user, thread, items).await
     }
-    async fn create_thread_once(&self, user: &UserId, thread: &ThreadMetadata, items: &[ThreadItem], key: &IdempotencyKey) -> StoreResult<()> {
+    async fn create_thread_once(
+        &self,
+        user: &UserId,
+        thread: &ThreadMetadata,
+        items: &[ThreadItem],
+        key: &IdempotencyKey,
+    ) -> StoreResult<()> {
         self.wait().await?;
         self.inner.create_thread_once(user, thread, items, key).await
     }
     async fn save_thread(&self, user: &UserId, thread: &ThreadMetadata) -> StoreResult<()> {
         self.inner.save_thread(user, thread).await
     }
-    async fn list_threads(&self, user: &UserId, page: &PageRequest) -> StoreResult<Page<ThreadMetadata>> {
+    async fn list_threads(
+        &self,
+        user: &UserId,
+        page: &PageRequest,
+    ) -> StoreResult<Page<ThreadMetadata>> {
         self.inner.list_threads(user, page).await
     }
     async fn delete_thread(&self, user: &UserId, thread_id: &str) -> StoreResult<()> {
         self.inner.delete_thread(user, thread_id).await
     }
-    async fn load_item(&self, user: &UserId, thread_id: &str, item_id: &str) -> StoreResult<ThreadItem> {
+    async fn load_item(
+        &self,
+        user: &UserId,
+        thread_id: &str,
+        item_id: &str,
+    ) -> StoreResult<ThreadItem> {
         self.inner.load_item(user, thread_id, item_id).await
     }
-    async fn save_item(&self, user: &UserId, thread_id: &str, item: &ThreadItem) -> StoreResult<()> {
+    async fn save_item(
+        &self,
+        user: &UserId,
+        thread_id: &str,
+        item: &ThreadItem,
+    ) -> StoreResult<()> {
         self.inner.save_item(user, thread_id, item).await
     }
-    async fn save_item_once(&self, user: &UserId, thread_id: &str, item: &ThreadItem, key: &IdempotencyKey) -> StoreResult<()> {
+    async fn save_item_once(
+        &self,
+        user: &UserId,
+        thread_id: &str,
+        item: &ThreadItem,
+        key: &IdempotencyKey,
+    ) -> StoreResult<()> {
         self.inner.save_item_once(user, thread_id, item, key).await
     }
     async fn release_key(&self, user: &UserId, key: &IdempotencyKey) -> StoreResult<()> {
         self.inner.release_key(user, key).await
     }
-    async fn complete_item(&self, user: &UserId, thread_id: &str, item: &ThreadItem) -> StoreResult<()> {
+    async fn complete_item(
+        &self,
+        user: &UserId,
+        thread_id: &str,
+        item: &ThreadItem,
+    ) -> StoreResult<()> {
         self.inner.complete_item(user, thread_id, item).await
     }
-    async fn delete_items(&self, user: &UserId, thread_id: &str, item_ids: &[String]) -> StoreResult<()> {
+    async fn delete_items(
+        &self,
+        user: &UserId,
+        thread_id: &str,
+        item_ids: &[String],
+    ) -> StoreResult<()> {
         self.inner.delete_items(user, thread_id, item_ids).await
     }
     async fn save_attachment(&self, user: &UserId, attachment: &Attachment) -> StoreResult<()> {
@@ -95,7 +148,13 @@ impl Store for WaitsForTheModel {
     async fn delete_attachment(&self, user: &UserId, attachment_id: &str) -> StoreResult<()> {
         self.inner.delete_attachment(user, attachment_id).await
     }
-    async fn save_feedback(&self, user: &UserId, thread_id: &str, item_ids: &[String], kind: FeedbackKind) -> StoreResult<()> {
+    async fn save_feedback(
+        &self,
+        user: &UserId,
+        thread_id: &str,
+        item_ids: &[String],
+        kind: FeedbackKind,
+    ) -> StoreResult<()> {
         self.inner.save_feedback(user, thread_id, item_ids, kind).await
     }
     async fn request_cancel(&self, user: &UserId, turn_id: &str) -> StoreResult<()> {
@@ -146,7 +205,12 @@ struct Setup {
 
 fn setup(fail: bool, linger: bool) -> Setup {
     let called = Arc::new(Notify::new());
-    let store = Arc::new(WaitsForTheModel { inner: MemoryStore::new(), model_called: called.clone(), overlapped: AtomicBool::new(false), fail });
+    let store = Arc::new(WaitsForTheModel {
+        inner: MemoryStore::new(),
+        model_called: called.clone(),
+        overlapped: AtomicBool::new(false),
+        fail,
+    });
     let stopped = Arc::new(AtomicBool::new(false));
     let model = Arc::new(Model { called, linger, stopped: stopped.clone() });
     Setup { server: ChatKitServer::new(store.clone(), model), store, stopped }
@@ -160,9 +224,14 @@ async fn create(server: &ChatKitServer) -> Result<ChatKitResponse, chatkit_serve
 #[tokio::test]
 async fn the_model_is_called_while_the_new_thread_is_written() {
     let s = setup(false, false);
-    let Ok(ChatKitResponse::Stream(events)) = create(&s.server).await else { panic!("threads.create did not stream") };
+    let Ok(ChatKitResponse::Stream(events)) = create(&s.server).await else {
+        panic!("threads.create did not stream")
+    };
     let events: Vec<ThreadStreamEvent> = events.collect().await;
-    assert!(s.store.overlapped.load(Ordering::SeqCst), "the thread write waited {PATIENCE:?} for a model call that came only after it");
+    assert!(
+        s.store.overlapped.load(Ordering::SeqCst),
+        "the thread write waited {PATIENCE:?} for a model call that came only after it"
+    );
 
     // the reply was ready before the thread existed: still, the stream starts as always, and the
     // reply is saved (after the thread)
@@ -171,8 +240,14 @@ async fn the_model_is_called_while_the_new_thread_is_written() {
     assert_eq!(kinds.last(), Some(&"thread.item.done"), "{kinds:?}");
     let ThreadStreamEvent::ThreadCreated { thread } = &events[0] else { unreachable!() };
     let page = PageRequest::new(20, Order::Asc);
-    let stored = s.store.inner.load_thread_items(&UserId::new("ada"), &thread.id, &page).await.unwrap();
-    let stored: Vec<String> = stored.items.data.iter().map(|i| serde_json::to_value(i).unwrap()["type"].as_str().unwrap().to_string()).collect();
+    let stored =
+        s.store.inner.load_thread_items(&UserId::new("ada"), &thread.id, &page).await.unwrap();
+    let stored: Vec<String> = stored
+        .items
+        .data
+        .iter()
+        .map(|i| serde_json::to_value(i).unwrap()["type"].as_str().unwrap().to_string())
+        .collect();
     assert_eq!(stored, ["user_message", "assistant_message"]);
 }
 
@@ -181,10 +256,16 @@ async fn a_failed_thread_write_is_an_error_before_any_event_and_stops_the_turn()
     let s = setup(true, true);
     let err = match create(&s.server).await {
         Err(err) => err,
-        Ok(ChatKitResponse::Stream(events)) => panic!("a stream started although the thread was not written: {:?}", events.collect::<Vec<_>>().await),
+        Ok(ChatKitResponse::Stream(events)) => panic!(
+            "a stream started although the thread was not written: {:?}",
+            events.collect::<Vec<_>>().await
+        ),
         Ok(other) => panic!("{other:?}"),
     };
-    assert!(s.store.overlapped.load(Ordering::SeqCst), "the model was not called before the thread write");
+    assert!(
+        s.store.overlapped.load(Ordering::SeqCst),
+        "the model was not called before the thread write"
+    );
     assert_eq!(err.status(), 503, "{err}");
     // the model call that was already running is stopped, and nothing of the turn is stored
     let stopped = async {
@@ -192,7 +273,14 @@ async fn a_failed_thread_write_is_an_error_before_any_event_and_stops_the_turn()
             tokio::time::sleep(Duration::from_millis(5)).await;
         }
     };
-    tokio::time::timeout(Duration::from_secs(5), stopped).await.expect("the turn went on after its thread could not be written");
-    let threads = s.store.inner.list_threads(&UserId::new("ada"), &PageRequest::new(20, Order::Desc)).await.unwrap();
+    tokio::time::timeout(Duration::from_secs(5), stopped)
+        .await
+        .expect("the turn went on after its thread could not be written");
+    let threads = s
+        .store
+        .inner
+        .list_threads(&UserId::new("ada"), &PageRequest::new(20, Order::Desc))
+        .await
+        .unwrap();
     assert!(threads.data.is_empty(), "{:?}", threads.data);
 }

@@ -36,9 +36,11 @@ async fn threads_list_pages_exactly_in_both_orders() {
     assert_eq!(ids(&page1), created[..2]);
     assert_eq!(page1["has_more"], true);
     assert_eq!(page1["after"], created[1].as_str());
-    let page2 = h.json("ada", list(json!({"limit": 2, "order": "asc", "after": page1["after"]}))).await;
+    let page2 =
+        h.json("ada", list(json!({"limit": 2, "order": "asc", "after": page1["after"]}))).await;
     assert_eq!(ids(&page2), created[2..4]);
-    let page3 = h.json("ada", list(json!({"limit": 2, "order": "asc", "after": page2["after"]}))).await;
+    let page3 =
+        h.json("ada", list(json!({"limit": 2, "order": "asc", "after": page2["after"]}))).await;
     assert_eq!(ids(&page3), created[4..]);
     assert_eq!(page3["has_more"], false);
     let exact = h.json("ada", list(json!({"limit": 5}))).await;
@@ -53,7 +55,9 @@ async fn get_by_id_returns_the_first_twenty_items_ascending_in_one_request() {
         h.stream("ada", add_message_body(&thread_id, &format!("m{i}"))).await;
     }
     let before = h.requests();
-    let thread = h.json("ada", json!({"type": "threads.get_by_id", "params": {"thread_id": thread_id}})).await;
+    let thread = h
+        .json("ada", json!({"type": "threads.get_by_id", "params": {"thread_id": thread_id}}))
+        .await;
     assert_eq!(h.requests() - before, 1);
     let parsed: Thread = serde_json::from_value(thread.clone()).unwrap();
     assert_eq!(parsed.items.data.len(), 20);
@@ -70,7 +74,9 @@ async fn get_by_id_returns_the_first_twenty_items_ascending_in_one_request() {
     assert_eq!(rest.data.len(), 4);
     assert!(!rest.has_more && rest.after.is_none());
 
-    let newest = h.json("ada", json!({"type": "items.list", "params": {"thread_id": thread_id, "limit": 3}})).await;
+    let newest = h
+        .json("ada", json!({"type": "items.list", "params": {"thread_id": thread_id, "limit": 3}}))
+        .await;
     let newest: Page<ThreadItem> = serde_json::from_value(newest).unwrap();
     assert_eq!(newest.data[2].id(), rest.data[1].id(), "desc is newest first");
     assert!(newest.has_more);
@@ -83,12 +89,17 @@ async fn update_and_delete_threads() {
     let updated = h.json("ada", json!({"type": "threads.update", "params": {"thread_id": thread_id, "title": "Renamed"}})).await;
     assert_eq!(updated["title"], "Renamed");
     assert_eq!(updated["items"], json!({"data": [], "has_more": false}));
-    let got = h.json("ada", json!({"type": "threads.get_by_id", "params": {"thread_id": thread_id}})).await;
+    let got = h
+        .json("ada", json!({"type": "threads.get_by_id", "params": {"thread_id": thread_id}}))
+        .await;
     assert_eq!(got["title"], "Renamed");
 
-    let deleted = h.json("ada", json!({"type": "threads.delete", "params": {"thread_id": thread_id}})).await;
+    let deleted =
+        h.json("ada", json!({"type": "threads.delete", "params": {"thread_id": thread_id}})).await;
     assert_eq!(deleted, json!({}));
-    let err = h.error("ada", json!({"type": "threads.get_by_id", "params": {"thread_id": thread_id}})).await;
+    let err = h
+        .error("ada", json!({"type": "threads.get_by_id", "params": {"thread_id": thread_id}}))
+        .await;
     assert_eq!(err.status(), 404);
     let list = h.json("ada", json!({"type": "threads.list", "params": {}})).await;
     assert!(ids(&list).is_empty());
@@ -107,13 +118,19 @@ async fn feedback_attachments_transcription_and_sync_actions() {
 
     let created = h.json("ada", json!({"type": "attachments.create", "params": {"name": "a.png", "size": 10, "mime_type": "image/png"}})).await;
     let attachment: Attachment = serde_json::from_value(created.clone()).unwrap();
-    assert!(matches!(&attachment, Attachment::Image { upload_descriptor: Some(_), .. }), "{created}");
+    assert!(
+        matches!(&attachment, Attachment::Image { upload_descriptor: Some(_), .. }),
+        "{created}"
+    );
     let mut msg = add_message_body(&thread_id, "see attached");
     msg["params"]["input"]["attachments"] = json!([attachment.id()]);
     let events = h.stream("ada", msg).await;
-    let ThreadStreamEvent::ItemDone { item: ThreadItem::UserMessage(sent) } = &events[0] else { panic!() };
+    let ThreadStreamEvent::ItemDone { item: ThreadItem::UserMessage(sent) } = &events[0] else {
+        panic!()
+    };
     assert_eq!(sent.attachments[0].thread_id(), Some(thread_id.as_str()));
-    let delete = json!({"type": "attachments.delete", "params": {"attachment_id": attachment.id()}});
+    let delete =
+        json!({"type": "attachments.delete", "params": {"attachment_id": attachment.id()}});
     assert_eq!(h.json("ada", delete.clone()).await, json!({}));
     assert_eq!(h.error("ada", delete).await.status(), 404);
 
@@ -164,7 +181,8 @@ async fn another_user_cannot_read_or_touch_a_thread() {
     }
     let mut msg = add_message_body(t, "x");
     msg["type"] = json!("threads.create");
-    msg["params"] = json!({"input": {"content": [], "attachments": [atc], "inference_options": {}}});
+    msg["params"] =
+        json!({"input": {"content": [], "attachments": [atc], "inference_options": {}}});
     assert_eq!(h.error("bob", msg).await.status(), 404, "someone else's attachment");
     let list = h.json("bob", json!({"type": "threads.list", "params": {}})).await;
     assert!(ids(&list).is_empty());

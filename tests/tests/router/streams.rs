@@ -45,13 +45,21 @@ async fn create_thread_sequence_and_persistence() {
     let ThreadStreamEvent::ThreadCreated { thread } = &events[0] else { unreachable!() };
     assert_eq!(thread.title, None);
     assert_eq!(thread.items, Page::default());
-    let ThreadStreamEvent::ItemDone { item: ThreadItem::UserMessage(msg) } = &events[1] else { panic!() };
+    let ThreadStreamEvent::ItemDone { item: ThreadItem::UserMessage(msg) } = &events[1] else {
+        panic!()
+    };
     assert_eq!(msg.thread_id, thread_id);
-    assert_eq!(events[2], ThreadStreamEvent::StreamOptions { stream_options: StreamOptions { allow_cancel: true } });
+    assert_eq!(
+        events[2],
+        ThreadStreamEvent::StreamOptions { stream_options: StreamOptions { allow_cancel: true } }
+    );
     let deltas: Vec<&str> = events
         .iter()
         .filter_map(|e| match e {
-            ThreadStreamEvent::ItemUpdated { update: ThreadItemUpdate::TextDelta { delta, .. }, .. } => Some(delta.as_str()),
+            ThreadStreamEvent::ItemUpdated {
+                update: ThreadItemUpdate::TextDelta { delta, .. },
+                ..
+            } => Some(delta.as_str()),
             _ => None,
         })
         .collect();
@@ -82,7 +90,9 @@ async fn title_change_ends_with_thread_updated_and_is_saved() {
     let h = Harness::new();
     let (thread_id, events) = h.create("ada", "title").await;
     assert_eq!(types(&events).last(), Some(&"thread.updated"));
-    let ThreadStreamEvent::ThreadUpdated { thread } = events.last().unwrap() else { unreachable!() };
+    let ThreadStreamEvent::ThreadUpdated { thread } = events.last().unwrap() else {
+        unreachable!()
+    };
     assert_eq!(thread.title.as_deref(), Some("A scripted title"));
     assert!(thread.metadata.is_empty() && thread.items.data.is_empty());
     let saved = h.store.load_thread(&UserId::new("ada"), &thread_id).await.unwrap();
@@ -93,13 +103,18 @@ async fn title_change_ends_with_thread_updated_and_is_saved() {
 async fn hidden_items_are_stored_but_never_sent() {
     let h = Harness::new();
     let (thread_id, events) = h.create("ada", "hidden").await;
-    assert!(events.iter().all(|e| !matches!(e, ThreadStreamEvent::ItemDone { item } if item.is_hidden())));
+    assert!(events
+        .iter()
+        .all(|e| !matches!(e, ThreadStreamEvent::ItemDone { item } if item.is_hidden())));
     let items = stored(&h, "ada", &thread_id).await;
     assert_eq!(items.iter().filter(|i| i.is_hidden()).count(), 1);
 
-    let listed = h.json("ada", json!({"type": "items.list", "params": {"thread_id": thread_id}})).await;
+    let listed =
+        h.json("ada", json!({"type": "items.list", "params": {"thread_id": thread_id}})).await;
     assert_eq!(listed["data"].as_array().unwrap().len(), 2, "{listed}");
-    let thread = h.json("ada", json!({"type": "threads.get_by_id", "params": {"thread_id": thread_id}})).await;
+    let thread = h
+        .json("ada", json!({"type": "threads.get_by_id", "params": {"thread_id": thread_id}}))
+        .await;
     assert_eq!(thread["items"]["data"].as_array().unwrap().len(), 2, "{thread}");
 }
 
@@ -124,10 +139,17 @@ async fn responder_failure_ends_with_an_error_event_and_keeps_what_was_done() {
 async fn deltas_are_forwarded_before_the_reply_is_done() {
     let h = Harness::new();
     let (thread_id, _) = h.create("ada", "hi").await;
-    let Ok(ChatKitResponse::Stream(mut stream)) = h.call("ada", &add_message_body(&thread_id, "slow")).await else { panic!() };
+    let Ok(ChatKitResponse::Stream(mut stream)) =
+        h.call("ada", &add_message_body(&thread_id, "slow")).await
+    else {
+        panic!()
+    };
     loop {
         let event = stream.next().await.expect("stream ended before a delta");
-        if matches!(event, ThreadStreamEvent::ItemUpdated { update: ThreadItemUpdate::TextDelta { .. }, .. }) {
+        if matches!(
+            event,
+            ThreadStreamEvent::ItemUpdated { update: ThreadItemUpdate::TextDelta { .. }, .. }
+        ) {
             break;
         }
     }
@@ -141,10 +163,18 @@ async fn deltas_are_forwarded_before_the_reply_is_done() {
 async fn cancelling_keeps_partial_text_and_adds_the_hidden_note() {
     let h = Harness::new();
     let (thread_id, _) = h.create("ada", "hi").await;
-    let Ok(ChatKitResponse::Stream(mut stream)) = h.call("ada", &add_message_body(&thread_id, "slow")).await else { panic!() };
+    let Ok(ChatKitResponse::Stream(mut stream)) =
+        h.call("ada", &add_message_body(&thread_id, "slow")).await
+    else {
+        panic!()
+    };
     let mut deltas = 0;
     while deltas < 2 {
-        if let Some(ThreadStreamEvent::ItemUpdated { update: ThreadItemUpdate::TextDelta { .. }, .. }) = stream.next().await {
+        if let Some(ThreadStreamEvent::ItemUpdated {
+            update: ThreadItemUpdate::TextDelta { .. },
+            ..
+        }) = stream.next().await
+        {
             deltas += 1;
         }
     }
@@ -168,8 +198,13 @@ async fn cancelling_keeps_partial_text_and_adds_the_hidden_note() {
 async fn client_tool_round_trip_survives_a_refresh() {
     let h = Harness::new();
     let (thread_id, events) = h.create("ada", "tool").await;
-    assert_eq!(types(&events), ["thread.created", "thread.item.done", "stream_options", "thread.item.done"]);
-    let ThreadStreamEvent::ItemDone { item: ThreadItem::ClientToolCall(call) } = &events[3] else { panic!() };
+    assert_eq!(
+        types(&events),
+        ["thread.created", "thread.item.done", "stream_options", "thread.item.done"]
+    );
+    let ThreadStreamEvent::ItemDone { item: ThreadItem::ClientToolCall(call) } = &events[3] else {
+        panic!()
+    };
     assert_eq!(call.status, ToolCallStatus::Pending);
 
     // the page was refreshed mid-tool: the cut stream left a hidden note after the call
@@ -232,18 +267,26 @@ async fn structured_input_is_answered_then_replaced_then_resumed() {
     let mut expected = vec!["stream_options", "thread.item.replaced"];
     expected.extend(reply());
     assert_eq!(types(&events), expected);
-    let ThreadStreamEvent::ItemReplaced { item: ThreadItem::StructuredInput(answered) } = &events[1] else { panic!() };
+    let ThreadStreamEvent::ItemReplaced { item: ThreadItem::StructuredInput(answered) } =
+        &events[1]
+    else {
+        panic!()
+    };
     assert_eq!(answered.status, StructuredInputStatus::Answered);
     let answers: Vec<_> = answered
         .inputs
         .iter()
         .map(|i| match i {
-            StructuredInput::MultipleChoice { answer, .. } | StructuredInput::Freeform { answer, .. } => answer.clone().unwrap(),
+            StructuredInput::MultipleChoice { answer, .. }
+            | StructuredInput::Freeform { answer, .. } => answer.clone().unwrap(),
         })
         .collect();
     assert_eq!(answers[0], StructuredAnswer { values: vec!["High".into()], skipped: false });
     assert_eq!(answers[1], StructuredAnswer { values: vec![], skipped: true });
-    assert_eq!(stored(&h, "ada", &thread_id).await[1], ThreadItem::StructuredInput(answered.clone()));
+    assert_eq!(
+        stored(&h, "ada", &thread_id).await[1],
+        ThreadItem::StructuredInput(answered.clone())
+    );
 
     assert_eq!(h.error("ada", body).await.status(), 409, "already answered");
     let first_id = stored(&h, "ada", &thread_id).await[0].id().to_string();
@@ -256,8 +299,10 @@ async fn custom_action_from_a_widget_replaces_it() {
     let h = Harness::new();
     let (thread_id, events) = h.create("ada", "widget").await;
     let ThreadStreamEvent::ItemDone { item: widget } = events.last().unwrap() else { panic!() };
-    let action = |item_id: serde_json::Value| json!({"type": "threads.custom_action", "params": {
-        "thread_id": thread_id, "item_id": item_id, "action": {"type": "order.cancel", "payload": {"id": 42}}}});
+    let action = |item_id: serde_json::Value| {
+        json!({"type": "threads.custom_action", "params": {
+        "thread_id": thread_id, "item_id": item_id, "action": {"type": "order.cancel", "payload": {"id": 42}}}})
+    };
     let events = h.stream("ada", action(json!(widget.id()))).await;
     assert_eq!(types(&events), ["stream_options", "progress_update", "thread.item.replaced"]);
     let ThreadItem::Widget(saved) = &stored(&h, "ada", &thread_id).await[1] else { panic!() };

@@ -8,8 +8,8 @@ use std::time::{Duration, Instant};
 use async_trait::async_trait;
 use chatkit_protocol::*;
 use chatkit_server::{
-    ChatKitResponse, ChatKitServer, EventSink, RequestContext, Responder, ServerConfig, StreamError, Turn, CANCELLED_NOTE,
-    TIMED_OUT_NOTE,
+    ChatKitResponse, ChatKitServer, EventSink, RequestContext, Responder, ServerConfig,
+    StreamError, Turn, CANCELLED_NOTE, TIMED_OUT_NOTE,
 };
 use chatkit_store::{MemoryStore, PageRequest, Store, UserId};
 use chatkit_tests::scripted::{stream_reply, Scripted};
@@ -19,7 +19,12 @@ use serde_json::json;
 use crate::{add_message_body, Harness};
 
 async fn stored(store: &dyn Store, thread_id: &str) -> Vec<ThreadItem> {
-    store.load_thread_items(&UserId::new("ada"), thread_id, &PageRequest::new(100, Order::Asc)).await.unwrap().items.data
+    store
+        .load_thread_items(&UserId::new("ada"), thread_id, &PageRequest::new(100, Order::Asc))
+        .await
+        .unwrap()
+        .items
+        .data
 }
 
 fn text(item: &ThreadItem) -> String {
@@ -37,23 +42,47 @@ struct Stalls;
 impl Responder for Stalls {
     async fn respond(&self, _turn: Turn, sink: EventSink) -> Result<(), StreamError> {
         let id = sink.new_id("msg");
-        let item = AssistantMessageItem { id: id.clone(), thread_id: sink.thread_id().into(), created_at: timestamp::now(), content: vec![] };
+        let item = AssistantMessageItem {
+            id: id.clone(),
+            thread_id: sink.thread_id().into(),
+            created_at: timestamp::now(),
+            content: vec![],
+        };
         sink.emit(ThreadStreamEvent::ItemAdded { item: item.into() }).await?;
         let update = |update| ThreadStreamEvent::ItemUpdated { item_id: id.clone(), update };
-        sink.emit(update(ThreadItemUpdate::ContentPartAdded { content_index: 0, content: AssistantMessageContent::text("") })).await?;
-        sink.emit(update(ThreadItemUpdate::TextDelta { content_index: 0, delta: "Half an ans".into() })).await?;
+        sink.emit(update(ThreadItemUpdate::ContentPartAdded {
+            content_index: 0,
+            content: AssistantMessageContent::text(""),
+        }))
+        .await?;
+        sink.emit(update(ThreadItemUpdate::TextDelta {
+            content_index: 0,
+            delta: "Half an ans".into(),
+        }))
+        .await?;
         tokio::time::sleep(Duration::from_secs(600)).await;
         stream_reply(&sink, &["never sent"], Duration::ZERO).await
     }
 }
 
-fn server(responder: Arc<dyn Responder>, config: ServerConfig) -> (ChatKitServer, Arc<MemoryStore>) {
+fn server(
+    responder: Arc<dyn Responder>,
+    config: ServerConfig,
+) -> (ChatKitServer, Arc<MemoryStore>) {
     let store = Arc::new(MemoryStore::new());
     (ChatKitServer::new(store.clone(), responder).with_config(config), store)
 }
 
-async fn events(server: &ChatKitServer, ctx: RequestContext, body: serde_json::Value) -> Vec<ThreadStreamEvent> {
-    let Ok(ChatKitResponse::Stream(stream)) = server.process(&serde_json::to_vec(&body).unwrap(), ctx).await else { panic!() };
+async fn events(
+    server: &ChatKitServer,
+    ctx: RequestContext,
+    body: serde_json::Value,
+) -> Vec<ThreadStreamEvent> {
+    let Ok(ChatKitResponse::Stream(stream)) =
+        server.process(&serde_json::to_vec(&body).unwrap(), ctx).await
+    else {
+        panic!()
+    };
     stream.collect().await
 }
 
@@ -67,7 +96,9 @@ async fn assert_timed_out(events: &[ThreadStreamEvent], store: &dyn Store) {
     let n = events.len();
     let ThreadStreamEvent::ItemDone { item } = &events[n - 2] else { panic!("{events:#?}") };
     assert_eq!(text(item), "Half an ans");
-    let ThreadStreamEvent::Error { allow_retry, message, .. } = &events[n - 1] else { panic!("{events:#?}") };
+    let ThreadStreamEvent::Error { allow_retry, message, .. } = &events[n - 1] else {
+        panic!("{events:#?}")
+    };
     assert!(allow_retry);
     assert!(message.as_deref().unwrap().contains("took too long"), "{message:?}");
     let ThreadStreamEvent::ThreadCreated { thread } = &events[0] else { panic!() };
@@ -80,11 +111,15 @@ async fn assert_timed_out(events: &[ThreadStreamEvent], store: &dyn Store) {
 
 #[tokio::test]
 async fn a_turn_stops_at_its_budget_keeping_what_it_said() {
-    let config = ServerConfig { turn_budget: Some(Duration::from_millis(300)), ..ServerConfig::default() };
+    let config =
+        ServerConfig { turn_budget: Some(Duration::from_millis(300)), ..ServerConfig::default() };
     let (server, store) = server(Arc::new(Stalls), config);
     let started = Instant::now();
     let events = events(&server, RequestContext::new(UserId::new("ada"), "r1"), create()).await;
-    assert!(started.elapsed() < Duration::from_secs(5), "stopped at the budget, not after the stall");
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "stopped at the budget, not after the stall"
+    );
     assert_timed_out(&events, store.as_ref()).await;
     // the responder is gone: nothing more is written
     let snapshot = store.snapshot();
@@ -94,10 +129,12 @@ async fn a_turn_stops_at_its_budget_keeping_what_it_said() {
 
 #[tokio::test]
 async fn a_turn_stops_a_margin_before_the_invocation_deadline() {
-    let config = ServerConfig { deadline_margin: Duration::from_secs(30), ..ServerConfig::default() };
+    let config =
+        ServerConfig { deadline_margin: Duration::from_secs(30), ..ServerConfig::default() };
     let (server, store) = server(Arc::new(Stalls), config);
     // the invocation dies in 30.3 s; the turn stops 30 s before that
-    let ctx = RequestContext::new(UserId::new("ada"), "r2").with_deadline(Instant::now() + Duration::from_millis(30_300));
+    let ctx = RequestContext::new(UserId::new("ada"), "r2")
+        .with_deadline(Instant::now() + Duration::from_millis(30_300));
     let started = Instant::now();
     let events = events(&server, ctx, create()).await;
     assert!(started.elapsed() < Duration::from_secs(5));
@@ -106,9 +143,11 @@ async fn a_turn_stops_a_margin_before_the_invocation_deadline() {
 
 #[tokio::test]
 async fn a_turn_within_its_time_is_untouched() {
-    let config = ServerConfig { turn_budget: Some(Duration::from_secs(30)), ..ServerConfig::default() };
+    let config =
+        ServerConfig { turn_budget: Some(Duration::from_secs(30)), ..ServerConfig::default() };
     let (server, _) = server(Arc::new(Scripted), config);
-    let ctx = RequestContext::new(UserId::new("ada"), "r3").with_deadline(Instant::now() + Duration::from_secs(60));
+    let ctx = RequestContext::new(UserId::new("ada"), "r3")
+        .with_deadline(Instant::now() + Duration::from_secs(60));
     let events = events(&server, ctx, create()).await;
     assert!(!events.iter().any(|e| matches!(e, ThreadStreamEvent::Error { .. })), "{events:#?}");
 }
@@ -117,7 +156,10 @@ async fn a_turn_within_its_time_is_untouched() {
 async fn until_first_delta(stream: &mut chatkit_server::EventStream) {
     loop {
         match stream.next().await {
-            Some(ThreadStreamEvent::ItemUpdated { update: ThreadItemUpdate::TextDelta { .. }, .. }) => return,
+            Some(ThreadStreamEvent::ItemUpdated {
+                update: ThreadItemUpdate::TextDelta { .. },
+                ..
+            }) => return,
             Some(_) => {}
             None => panic!("the stream ended before its first delta"),
         }
@@ -144,12 +186,18 @@ async fn turns_cancel_stops_a_turn_running_in_this_process() {
     let config = ServerConfig { cancel_poll: Duration::ZERO, ..ServerConfig::default() };
     let (server, store) = server(Arc::new(Stalls), config);
     let ctx = RequestContext::new(UserId::new("ada"), "turn-1");
-    let Ok(ChatKitResponse::Stream(mut stream)) = server.process(&serde_json::to_vec(&create()).unwrap(), ctx).await else { panic!() };
+    let Ok(ChatKitResponse::Stream(mut stream)) =
+        server.process(&serde_json::to_vec(&create()).unwrap(), ctx).await
+    else {
+        panic!()
+    };
     let Some(ThreadStreamEvent::ThreadCreated { thread }) = stream.next().await else { panic!() };
     until_first_delta(&mut stream).await;
 
     // another user cannot stop it
-    let cancel = |turn: &str| serde_json::to_vec(&json!({"type": "turns.cancel", "params": {"turn_id": turn}})).unwrap();
+    let cancel = |turn: &str| {
+        serde_json::to_vec(&json!({"type": "turns.cancel", "params": {"turn_id": turn}})).unwrap()
+    };
     let eve = RequestContext::new(UserId::new("eve"), "c0");
     assert!(matches!(server.process(&cancel("turn-1"), eve).await, Ok(ChatKitResponse::Json(_))));
     tokio::time::sleep(Duration::from_millis(100)).await;
@@ -157,7 +205,9 @@ async fn turns_cancel_stops_a_turn_running_in_this_process() {
 
     let started = Instant::now();
     let ctx = RequestContext::new(UserId::new("ada"), "c1");
-    let Ok(ChatKitResponse::Json(answer)) = server.process(&cancel("turn-1"), ctx).await else { panic!() };
+    let Ok(ChatKitResponse::Json(answer)) = server.process(&cancel("turn-1"), ctx).await else {
+        panic!()
+    };
     assert_eq!(answer, json!({}));
     let rest: Vec<ThreadStreamEvent> = stream.collect().await;
     assert!(started.elapsed() < Duration::from_secs(2), "the stream ended at once");
@@ -176,13 +226,23 @@ async fn turns_cancel_reaches_a_turn_in_another_process_through_the_store() {
     let running = ChatKitServer::new(store.clone(), Arc::new(Stalls)).with_config(config.clone());
     let other = ChatKitServer::new(store.clone(), Arc::new(Stalls)).with_config(config);
     let ctx = RequestContext::new(UserId::new("ada"), "turn-2");
-    let Ok(ChatKitResponse::Stream(mut stream)) = running.process(&serde_json::to_vec(&create()).unwrap(), ctx).await else { panic!() };
+    let Ok(ChatKitResponse::Stream(mut stream)) =
+        running.process(&serde_json::to_vec(&create()).unwrap(), ctx).await
+    else {
+        panic!()
+    };
     let Some(ThreadStreamEvent::ThreadCreated { thread }) = stream.next().await else { panic!() };
     until_first_delta(&mut stream).await;
 
     let requests = store.request_count();
-    let cancel = serde_json::to_vec(&json!({"type": "turns.cancel", "params": {"turn_id": "turn-2"}})).unwrap();
-    let Ok(ChatKitResponse::Json(_)) = other.process(&cancel, RequestContext::new(UserId::new("ada"), "c3")).await else { panic!() };
+    let cancel =
+        serde_json::to_vec(&json!({"type": "turns.cancel", "params": {"turn_id": "turn-2"}}))
+            .unwrap();
+    let Ok(ChatKitResponse::Json(_)) =
+        other.process(&cancel, RequestContext::new(UserId::new("ada"), "c3")).await
+    else {
+        panic!()
+    };
     let rest: Vec<ThreadStreamEvent> = stream.collect().await;
     assert!(!rest.iter().any(|e| matches!(e, ThreadStreamEvent::ItemDone { .. })), "{rest:?}");
     assert_cancelled(store.as_ref(), &thread.id).await;
@@ -191,11 +251,18 @@ async fn turns_cancel_reaches_a_turn_in_another_process_through_the_store() {
 
 #[tokio::test]
 async fn a_streamed_turn_polls_its_flag_at_the_configured_pace() {
-    let h = Harness::with_config(ServerConfig { cancel_poll: Duration::from_millis(100), ..ServerConfig::default() });
+    let h = Harness::with_config(ServerConfig {
+        cancel_poll: Duration::from_millis(100),
+        ..ServerConfig::default()
+    });
     let (thread_id, _) = h.create("ada", "hi").await;
     let before = h.requests();
     let started = Instant::now();
-    let Ok(ChatKitResponse::Stream(stream)) = h.call("ada", &add_message_body(&thread_id, "slow")).await else { panic!() };
+    let Ok(ChatKitResponse::Stream(stream)) =
+        h.call("ada", &add_message_body(&thread_id, "slow")).await
+    else {
+        panic!()
+    };
     stream.collect::<Vec<_>>().await;
     let polls = h.requests() - before - 3;
     let expected = (started.elapsed().as_millis() / 100) as u64;

@@ -11,22 +11,28 @@ use super::{token, JWT_SECRET, MODEL_KEY};
 
 /// A 1×1 PNG.
 const PNG: &[u8] = &[
-    0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a, 0x00, 0x00, 0x00, 0x0d, 0x49, 0x48, 0x44, 0x52, 0x00, 0x00, 0x00, 0x01,
-    0x00, 0x00, 0x00, 0x01, 0x08, 0x02, 0x00, 0x00, 0x00, 0x90, 0x77, 0x53, 0xde, 0x00, 0x00, 0x00, 0x0c, 0x49, 0x44, 0x41,
-    0x54, 0x78, 0x9c, 0x63, 0xf8, 0xcf, 0xc0, 0x00, 0x00, 0x03, 0x01, 0x01, 0x00, 0xc9, 0xfe, 0x92, 0xef, 0x00, 0x00, 0x00,
-    0x00, 0x49, 0x45, 0x4e, 0x44, 0xae, 0x42, 0x60, 0x82,
+    0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a, 0x00, 0x00, 0x00, 0x0d, 0x49, 0x48, 0x44, 0x52,
+    0x00, 0x00, 0x00, 0x01, 0x00, 0x00, 0x00, 0x01, 0x08, 0x02, 0x00, 0x00, 0x00, 0x90, 0x77, 0x53,
+    0xde, 0x00, 0x00, 0x00, 0x0c, 0x49, 0x44, 0x41, 0x54, 0x78, 0x9c, 0x63, 0xf8, 0xcf, 0xc0, 0x00,
+    0x00, 0x03, 0x01, 0x01, 0x00, 0xc9, 0xfe, 0x92, 0xef, 0x00, 0x00, 0x00, 0x00, 0x49, 0x45, 0x4e,
+    0x44, 0xae, 0x42, 0x60, 0x82,
 ];
-const PDF: &[u8] = b"%PDF-1.4\n1 0 obj << /Type /Catalog >> endobj\ntrailer << /Root 1 0 R >>\n%%EOF\n";
+const PDF: &[u8] =
+    b"%PDF-1.4\n1 0 obj << /Type /Catalog >> endobj\ntrailer << /Root 1 0 R >>\n%%EOF\n";
 const NOTES: &str = "Order 42 shipped on Tuesday.\nTracking: ZX-9.\n";
 const MAX_BYTES: u64 = 4096;
 
 fn endpoint() -> String {
-    std::env::var("AWS_ENDPOINT_URL_S3").expect("AWS_ENDPOINT_URL_S3 is not set: run these tests through `make test`, which starts moto")
+    std::env::var("AWS_ENDPOINT_URL_S3").expect(
+        "AWS_ENDPOINT_URL_S3 is not set: run these tests through `make test`, which starts moto",
+    )
 }
 
 async fn s3() -> aws_sdk_s3::Client {
     let config = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
-    aws_sdk_s3::Client::from_conf(aws_sdk_s3::config::Builder::from(&config).force_path_style(true).build())
+    aws_sdk_s3::Client::from_conf(
+        aws_sdk_s3::config::Builder::from(&config).force_path_style(true).build(),
+    )
 }
 
 /// A fresh bucket in moto and the function using it (Responses API unless `env` says
@@ -54,8 +60,19 @@ async fn requests_logged(f: &Function, operation: &str, expected: usize) -> Vec<
             .lines()
             .filter_map(|line| serde_json::from_str::<Value>(line).ok())
             .map(|line| line["fields"].clone())
-            .filter(|fields| fields["operation"] == operation && matches!(fields["message"].as_str(), Some("json response" | "stream finished")))
-            .map(|fields| (fields["store_requests"].as_u64().unwrap(), fields["s3_requests"].as_u64().unwrap()))
+            .filter(|fields| {
+                fields["operation"] == operation
+                    && matches!(
+                        fields["message"].as_str(),
+                        Some("json response" | "stream finished")
+                    )
+            })
+            .map(|fields| {
+                (
+                    fields["store_requests"].as_u64().unwrap(),
+                    fields["s3_requests"].as_u64().unwrap(),
+                )
+            })
             .collect();
         if found.len() >= expected {
             return found;
@@ -66,7 +83,8 @@ async fn requests_logged(f: &Function, operation: &str, expected: usize) -> Vec<
 }
 
 fn rand_suffix() -> u128 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos() % 1_000_000_000
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos()
+        % 1_000_000_000
 }
 
 fn query(url: &str) -> HashMap<String, String> {
@@ -104,7 +122,14 @@ fn message(text: &str, attachments: &[&Value]) -> Value {
 }
 
 async fn object_exists(bucket: &str, url: &str) -> bool {
-    let key = reqwest::Url::parse(url).unwrap().path().trim_start_matches('/').split_once('/').unwrap().1.to_string();
+    let key = reqwest::Url::parse(url)
+        .unwrap()
+        .path()
+        .trim_start_matches('/')
+        .split_once('/')
+        .unwrap()
+        .1
+        .to_string();
     s3().await.head_object().bucket(bucket).key(key).send().await.is_ok()
 }
 
@@ -119,10 +144,16 @@ async fn upload_message_model_preview_and_delete_through_s3() {
     assert_eq!(image["type"], "image");
     assert!(image.get("metadata").is_none(), "private metadata never leaves the server: {image}");
     let put_url = reqwest::Url::parse(image["upload_descriptor"]["url"].as_str().unwrap()).unwrap();
-    assert_eq!(format!("http://{}:{}", put_url.host_str().unwrap(), put_url.port().unwrap()), endpoint());
+    assert_eq!(
+        format!("http://{}:{}", put_url.host_str().unwrap(), put_url.port().unwrap()),
+        endpoint()
+    );
     let id = image["id"].as_str().unwrap();
     let path = put_url.path().to_string();
-    assert!(path.starts_with(&format!("/{bucket}/attachments/")) && path.ends_with(&format!("/{id}")), "{path}");
+    assert!(
+        path.starts_with(&format!("/{bucket}/attachments/")) && path.ends_with(&format!("/{id}")),
+        "{path}"
+    );
     assert!(!path.contains("receipt"), "the key never holds the client's file name: {path}");
     let q = query(put_url.as_str());
     assert_eq!(q["X-Amz-Expires"], "300");
@@ -140,22 +171,43 @@ async fn upload_message_model_preview_and_delete_through_s3() {
     let thread_id = events[0]["thread"]["id"].as_str().unwrap().to_string();
     for attachment in sent["attachments"].as_array().unwrap() {
         assert_eq!(attachment["thread_id"], thread_id.as_str());
-        assert!(attachment.get("upload_descriptor").is_none() && attachment.get("metadata").is_none(), "{attachment}");
+        assert!(
+            attachment.get("upload_descriptor").is_none() && attachment.get("metadata").is_none(),
+            "{attachment}"
+        );
     }
     assert!(events.iter().any(|e| e["update"]["delta"] == "them"), "{events:?}");
 
     // the model got the image and the PDF as expiring URLs it can fetch, and the text inline
     let body = &stub.model_bodies()[0];
-    let parts = body["input"].as_array().unwrap().last().unwrap()["content"].as_array().unwrap().clone();
-    let image_url = parts.iter().find(|p| p["type"] == "input_image").expect("an input_image")["image_url"].as_str().unwrap().to_string();
-    let file_url = parts.iter().find(|p| p["type"] == "input_file").expect("an input_file")["file_url"].as_str().unwrap().to_string();
-    assert!(parts.iter().any(|p| p["type"] == "input_text" && p["text"].as_str().unwrap().contains("Tracking: ZX-9.")), "{parts:?}");
+    let parts =
+        body["input"].as_array().unwrap().last().unwrap()["content"].as_array().unwrap().clone();
+    let image_url = parts.iter().find(|p| p["type"] == "input_image").expect("an input_image")
+        ["image_url"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let file_url = parts.iter().find(|p| p["type"] == "input_file").expect("an input_file")
+        ["file_url"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(
+        parts.iter().any(|p| p["type"] == "input_text"
+            && p["text"].as_str().unwrap().contains("Tracking: ZX-9.")),
+        "{parts:?}"
+    );
     assert_eq!(f.client.get(&image_url).send().await.unwrap().bytes().await.unwrap().as_ref(), PNG);
     assert_eq!(f.client.get(&file_url).send().await.unwrap().bytes().await.unwrap().as_ref(), PDF);
     assert!(query(&image_url)["X-Amz-Expires"].parse::<u64>().unwrap() <= 3600);
 
     // the stored item lists the attachments, with a fresh preview that serves the image
-    let (_, thread) = f.json(&token("ada"), json!({"type": "threads.get_by_id", "params": {"thread_id": thread_id}})).await;
+    let (_, thread) = f
+        .json(
+            &token("ada"),
+            json!({"type": "threads.get_by_id", "params": {"thread_id": thread_id}}),
+        )
+        .await;
     let listed = &thread["items"]["data"][0]["attachments"];
     assert_eq!(listed.as_array().unwrap().len(), 3);
     let preview = listed[0]["preview_url"].as_str().unwrap();
@@ -163,7 +215,9 @@ async fn upload_message_model_preview_and_delete_through_s3() {
     let fetched = f.client.get(preview).send().await.unwrap();
     assert_eq!(fetched.headers()["content-type"], "image/png");
     assert_eq!(fetched.bytes().await.unwrap().as_ref(), PNG);
-    let (_, page) = f.json(&token("ada"), json!({"type": "items.list", "params": {"thread_id": thread_id}})).await;
+    let (_, page) = f
+        .json(&token("ada"), json!({"type": "items.list", "params": {"thread_id": thread_id}}))
+        .await;
     let last = page["data"].as_array().unwrap().last().unwrap();
     assert!(last["attachments"][0]["preview_url"].as_str().unwrap().starts_with(&endpoint()));
 
@@ -189,12 +243,25 @@ async fn upload_message_model_preview_and_delete_through_s3() {
 
     // threads.delete is the tombstone alone: the remaining attachments' objects and metadata
     // are the cleanup function's (tests/tests/cleanup.rs runs it against moto)
-    let (status, _) = f.json(&token("ada"), json!({"type": "threads.delete", "params": {"thread_id": thread_id}})).await;
+    let (status, _) = f
+        .json(&token("ada"), json!({"type": "threads.delete", "params": {"thread_id": thread_id}}))
+        .await;
     assert_eq!(status, 200);
-    assert_eq!(requests_logged(&f, "attachments.delete", 1).await[0], (2, 1), "a read and a delete; one DeleteObject");
-    assert_eq!(requests_logged(&f, "threads.delete", 1).await[0], (1, 0), "one TransactWriteItems, nothing on S3");
+    assert_eq!(
+        requests_logged(&f, "attachments.delete", 1).await[0],
+        (2, 1),
+        "a read and a delete; one DeleteObject"
+    );
+    assert_eq!(
+        requests_logged(&f, "threads.delete", 1).await[0],
+        (1, 0),
+        "one TransactWriteItems, nothing on S3"
+    );
     for attachment in [&pdf, &notes] {
-        assert!(object_exists(&bucket, attachment["upload_descriptor"]["url"].as_str().unwrap()).await, "left for cleanup");
+        assert!(
+            object_exists(&bucket, attachment["upload_descriptor"]["url"].as_str().unwrap()).await,
+            "left for cleanup"
+        );
     }
 }
 
@@ -216,8 +283,10 @@ async fn refusals_come_before_anything_is_written() {
     assert_eq!(f.json(&token("ada"), create("empty.png", 0, "image/png")).await.0, 400);
 
     // never uploaded → 400, and no thread was created
-    let (_, pending) = f.json(&token("ada"), create("later.png", PNG.len() as u64, "image/png")).await;
-    let create_thread = |a: &Value| json!({"type": "threads.create", "params": {"input": message("look", &[a])}});
+    let (_, pending) =
+        f.json(&token("ada"), create("later.png", PNG.len() as u64, "image/png")).await;
+    let create_thread =
+        |a: &Value| json!({"type": "threads.create", "params": {"input": message("look", &[a])}});
     let refused = f.post(Some(&token("ada")), &create_thread(&pending).to_string(), &[]).await;
     assert_eq!(refused.status(), 400);
     let body: Value = refused.json().await.unwrap();
@@ -231,7 +300,8 @@ async fn refusals_come_before_anything_is_written() {
     let refused = f.post(Some(&token("ada")), &create_thread(&short).to_string(), &[]).await;
     assert_eq!(refused.status(), 400);
     assert!(refused.text().await.unwrap().contains("declared as 100 bytes"));
-    let (_, disguised) = f.json(&token("ada"), create("doc.pdf", PNG.len() as u64, "application/pdf")).await;
+    let (_, disguised) =
+        f.json(&token("ada"), create("doc.pdf", PNG.len() as u64, "application/pdf")).await;
     put(&f, &disguised, PNG, Some("image/png")).await;
     let refused = f.post(Some(&token("ada")), &create_thread(&disguised).to_string(), &[]).await;
     assert_eq!(refused.status(), 400);
@@ -257,16 +327,32 @@ async fn refusals_come_before_anything_is_written() {
 async fn chat_completions_and_inline_images() {
     let stub = Stub::start().await;
     stub.push(chat_text(&["A pixel"]));
-    let (f, _) = start(&stub, &[("CHATKIT_MODEL_API", "chat_completions"), ("CHATKIT_ATTACHMENT_INLINE", "1")]).await;
+    let (f, _) = start(
+        &stub,
+        &[("CHATKIT_MODEL_API", "chat_completions"), ("CHATKIT_ATTACHMENT_INLINE", "1")],
+    )
+    .await;
     let image = upload(&f, "ada", "pixel.png", "image/png", PNG).await;
     let pdf = upload(&f, "ada", "invoice.pdf", "application/pdf", PDF).await;
     f.stream(&token("ada"), json!({"type": "threads.create", "params": {"input": message("What is this?", &[&image, &pdf])}})).await;
     let body = &stub.model_bodies()[0];
-    let content = body["messages"].as_array().unwrap().last().unwrap()["content"].as_array().unwrap().clone();
-    let url = content.iter().find(|p| p["type"] == "image_url").expect("an image_url part")["image_url"]["url"].as_str().unwrap().to_string();
+    let content =
+        body["messages"].as_array().unwrap().last().unwrap()["content"].as_array().unwrap().clone();
+    let url = content.iter().find(|p| p["type"] == "image_url").expect("an image_url part")
+        ["image_url"]["url"]
+        .as_str()
+        .unwrap()
+        .to_string();
     use base64::Engine;
-    assert_eq!(url, format!("data:image/png;base64,{}", base64::engine::general_purpose::STANDARD.encode(PNG)));
-    let named = content.iter().any(|p| p["type"] == "text" && p["text"].as_str().unwrap().contains("invoice.pdf") && p["text"].as_str().unwrap().contains("could not read"));
+    assert_eq!(
+        url,
+        format!("data:image/png;base64,{}", base64::engine::general_purpose::STANDARD.encode(PNG))
+    );
+    let named = content.iter().any(|p| {
+        p["type"] == "text"
+            && p["text"].as_str().unwrap().contains("invoice.pdf")
+            && p["text"].as_str().unwrap().contains("could not read")
+    });
     assert!(named, "the PDF is named as unreadable, not dropped: {content:?}");
 }
 
@@ -275,25 +361,36 @@ async fn dictation_through_the_provider() {
     let stub = Stub::start().await;
     let (f, _) = start(&stub, &[("CHATKIT_TRANSCRIBE_MAX_BYTES", "1000")]).await;
     use base64::Engine;
-    let audio = |bytes: &[u8], mime: &str| {
-        json!({"type": "input.transcribe", "params": {"audio_base64": base64::engine::general_purpose::STANDARD.encode(bytes), "mime_type": mime}})
-    };
+    let audio = |bytes: &[u8], mime: &str| json!({"type": "input.transcribe", "params": {"audio_base64": base64::engine::general_purpose::STANDARD.encode(bytes), "mime_type": mime}});
 
     stub.set_transcription(200, json!({"text": " Where is my order? "}));
-    let (status, body) = f.json(&token("ada"), audio(b"OggS-fake-opus-frames", "audio/ogg;codecs=opus")).await;
+    let (status, body) =
+        f.json(&token("ada"), audio(b"OggS-fake-opus-frames", "audio/ogg;codecs=opus")).await;
     assert_eq!((status, body), (200, json!({"text": "Where is my order?"})));
-    let call = stub.requests().into_iter().find(|r| r.path.ends_with("/audio/transcriptions")).expect("a transcription call");
+    let call = stub
+        .requests()
+        .into_iter()
+        .find(|r| r.path.ends_with("/audio/transcriptions"))
+        .expect("a transcription call");
     assert_eq!(call.authorization.as_deref(), Some(format!("Bearer {MODEL_KEY}").as_str()));
     assert!(call.content_type.unwrap().starts_with("multipart/form-data"));
     let raw = String::from_utf8_lossy(&call.raw);
-    assert!(raw.contains("gpt-4o-mini-transcribe") && raw.contains("OggS-fake-opus-frames") && raw.contains("filename=\"audio.ogg\""), "{raw}");
+    assert!(
+        raw.contains("gpt-4o-mini-transcribe")
+            && raw.contains("OggS-fake-opus-frames")
+            && raw.contains("filename=\"audio.ogg\""),
+        "{raw}"
+    );
 
     let (status, body) = f.json(&token("ada"), audio(&[7u8; 1001], "audio/webm")).await;
     assert_eq!(status, 413, "{body}");
     let (status, body) = f.json(&token("ada"), audio(b"MZ", "application/x-msdownload")).await;
     assert_eq!(status, 400, "{body}");
 
-    stub.set_transcription(500, json!({"error": {"message": format!("upstream exploded for key {MODEL_KEY}")}}));
+    stub.set_transcription(
+        500,
+        json!({"error": {"message": format!("upstream exploded for key {MODEL_KEY}")}}),
+    );
     let (status, body) = f.json(&token("ada"), audio(b"RIFF....WAVEfmt ", "audio/wav")).await;
     assert_eq!(status, 502, "{body}");
     let message = body["error"]["message"].as_str().unwrap();

@@ -10,7 +10,13 @@ use crate::{message, token, JWT_SECRET, MODEL_KEY};
 
 const APP: &str = "http://app.test";
 
-async fn send(f: &Function, cookie: Option<&str>, origin: Option<&str>, content_type: Option<&str>, body: &Value) -> (u16, Value) {
+async fn send(
+    f: &Function,
+    cookie: Option<&str>,
+    origin: Option<&str>,
+    content_type: Option<&str>,
+    body: &Value,
+) -> (u16, Value) {
     let mut request = f.client.post(&f.url).body(body.to_string());
     if let Some(cookie) = cookie {
         request = request.header("cookie", format!("theme=dark; chatkit_token={cookie}"));
@@ -38,16 +44,42 @@ async fn cookie_requests_need_an_allowed_origin_and_json() {
     let stub = Stub::start().await;
     stub.set_title("Via cookie");
     stub.push(chat_text(&["Hi", " there"]));
-    let f = Function::start_with(&stub, JWT_SECRET, MODEL_KEY, &[("CHATKIT_AUTH_COOKIE", "chatkit_token")]).await;
+    let f = Function::start_with(
+        &stub,
+        JWT_SECRET,
+        MODEL_KEY,
+        &[("CHATKIT_AUTH_COOKIE", "chatkit_token")],
+    )
+    .await;
     let ada = token("ada");
     let create = json!({"type": "threads.create", "params": {"input": message("from a form")}});
 
     // each refusal is a 403 JSON with a reason, and writes nothing
     let refusals = [
-        ("cross-site text/plain POST", Some("http://evil.test"), Some("text/plain;charset=UTF-8"), "origin \"http://evil.test\" may not use cookie authentication"),
-        ("cross-site form post", Some("http://evil.test"), Some("application/x-www-form-urlencoded"), "may not use cookie authentication"),
-        ("cross-site JSON", Some("http://evil.test"), Some("application/json"), "may not use cookie authentication"),
-        ("allowed origin, text/plain", Some(APP), Some("text/plain"), "Content-Type: application/json"),
+        (
+            "cross-site text/plain POST",
+            Some("http://evil.test"),
+            Some("text/plain;charset=UTF-8"),
+            "origin \"http://evil.test\" may not use cookie authentication",
+        ),
+        (
+            "cross-site form post",
+            Some("http://evil.test"),
+            Some("application/x-www-form-urlencoded"),
+            "may not use cookie authentication",
+        ),
+        (
+            "cross-site JSON",
+            Some("http://evil.test"),
+            Some("application/json"),
+            "may not use cookie authentication",
+        ),
+        (
+            "allowed origin, text/plain",
+            Some(APP),
+            Some("text/plain"),
+            "Content-Type: application/json",
+        ),
         ("allowed origin, no content type", Some(APP), None, "Content-Type: application/json"),
         ("no Origin", None, Some("application/json"), "must carry an Origin header"),
     ];
@@ -68,7 +100,17 @@ async fn cookie_requests_need_an_allowed_origin_and_json() {
 
     // a bearer token needs neither (a foreign page cannot read it), and wins over the cookie
     let list = json!({"type": "threads.list", "params": {}});
-    let response = f.client.post(&f.url).bearer_auth(&ada).header("origin", "http://evil.test").header("content-type", "text/plain").header("cookie", "chatkit_token=garbage").body(list.to_string()).send().await.unwrap();
+    let response = f
+        .client
+        .post(&f.url)
+        .bearer_auth(&ada)
+        .header("origin", "http://evil.test")
+        .header("content-type", "text/plain")
+        .header("cookie", "chatkit_token=garbage")
+        .body(list.to_string())
+        .send()
+        .await
+        .unwrap();
     assert_eq!(response.status(), 200);
     // no credentials at all is still 401, not 403
     assert_eq!(send(&f, None, Some("http://evil.test"), Some("text/plain"), &list).await.0, 401);
@@ -77,13 +119,32 @@ async fn cookie_requests_need_an_allowed_origin_and_json() {
 #[tokio::test]
 async fn a_wildcard_origin_lends_no_cookie_and_no_credentials() {
     let stub = Stub::start().await;
-    let f = Function::start_with(&stub, JWT_SECRET, MODEL_KEY, &[("CHATKIT_AUTH_COOKIE", "chatkit_token"), ("CHATKIT_ALLOWED_ORIGINS", "*")]).await;
+    let f = Function::start_with(
+        &stub,
+        JWT_SECRET,
+        MODEL_KEY,
+        &[("CHATKIT_AUTH_COOKIE", "chatkit_token"), ("CHATKIT_ALLOWED_ORIGINS", "*")],
+    )
+    .await;
     let list = json!({"type": "threads.list", "params": {}});
-    let (status, body) = send(&f, Some(&token("ada")), Some(APP), Some("application/json"), &list).await;
+    let (status, body) =
+        send(&f, Some(&token("ada")), Some(APP), Some("application/json"), &list).await;
     assert_eq!(status, 403, "{body}");
-    assert!(body["error"]["message"].as_str().unwrap().contains("CHATKIT_COOKIE_ORIGINS"), "{body}");
+    assert!(
+        body["error"]["message"].as_str().unwrap().contains("CHATKIT_COOKIE_ORIGINS"),
+        "{body}"
+    );
 
-    let response = f.client.post(&f.url).bearer_auth(token("ada")).header("origin", APP).header("content-type", "application/json").body(list.to_string()).send().await.unwrap();
+    let response = f
+        .client
+        .post(&f.url)
+        .bearer_auth(token("ada"))
+        .header("origin", APP)
+        .header("content-type", "application/json")
+        .body(list.to_string())
+        .send()
+        .await
+        .unwrap();
     assert_eq!(response.status(), 200);
     assert_eq!(response.headers()["access-control-allow-origin"], "*");
     assert!(response.headers().get("access-control-allow-credentials").is_none());
@@ -98,5 +159,8 @@ async fn a_wildcard_origin_lends_no_cookie_and_no_credentials() {
         .unwrap();
     assert_eq!(preflight.headers()["access-control-allow-origin"], "*");
     assert!(preflight.headers().get("access-control-allow-credentials").is_none());
-    assert_eq!(preflight.headers()["access-control-allow-headers"], chatkit_gateway::ALLOWED_HEADERS);
+    assert_eq!(
+        preflight.headers()["access-control-allow-headers"],
+        chatkit_gateway::ALLOWED_HEADERS
+    );
 }

@@ -26,7 +26,13 @@ fn required(name: &str) -> String {
 pub async fn create_secret(name: &str, value: &str) -> String {
     let config = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
     let client = aws_sdk_secretsmanager::Client::new(&config);
-    let out = client.create_secret().name(name).secret_string(value).send().await.expect("moto create_secret");
+    let out = client
+        .create_secret()
+        .name(name)
+        .secret_string(value)
+        .send()
+        .await
+        .expect("moto create_secret");
     out.arn().unwrap().to_string()
 }
 
@@ -34,7 +40,13 @@ pub async fn create_secret(name: &str, value: &str) -> String {
 pub async fn put_secret(arn: &str, value: &str) {
     let config = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
     let client = aws_sdk_secretsmanager::Client::new(&config);
-    client.put_secret_value().secret_id(arn).secret_string(value).send().await.expect("moto put_secret_value");
+    client
+        .put_secret_value()
+        .secret_id(arn)
+        .secret_string(value)
+        .send()
+        .await
+        .expect("moto put_secret_value");
 }
 
 fn free_port() -> u16 {
@@ -47,7 +59,12 @@ impl Function {
     }
 
     /// Like [`Function::start`], with extra environment variables (set last, so they win).
-    pub async fn start_with(stub: &Stub, jwt_secret: &str, model_key: &str, env: &[(&str, &str)]) -> Self {
+    pub async fn start_with(
+        stub: &Stub,
+        jwt_secret: &str,
+        model_key: &str,
+        env: &[(&str, &str)],
+    ) -> Self {
         required("AWS_ENDPOINT_URL_DYNAMODB");
         required("AWS_ENDPOINT_URL_SECRETS_MANAGER");
         let unique = format!("{}-{}", std::process::id(), free_port());
@@ -79,15 +96,30 @@ impl Function {
         let base = format!("http://127.0.0.1:{port}");
         for _ in 0..200 {
             if client.get(format!("{base}/healthz")).send().await.is_ok_and(|r| r.status() == 200) {
-                return Self { url: format!("{base}/chatkit"), client, log_file, key_arn, _child: child };
+                return Self {
+                    url: format!("{base}/chatkit"),
+                    client,
+                    log_file,
+                    key_arn,
+                    _child: child,
+                };
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
         panic!("the function did not start on port {port}");
     }
 
-    pub async fn post(&self, token: Option<&str>, body: &str, headers: &[(&str, &str)]) -> reqwest::Response {
-        let mut request = self.client.post(&self.url).header("content-type", "application/json").body(body.to_string());
+    pub async fn post(
+        &self,
+        token: Option<&str>,
+        body: &str,
+        headers: &[(&str, &str)],
+    ) -> reqwest::Response {
+        let mut request = self
+            .client
+            .post(&self.url)
+            .header("content-type", "application/json")
+            .body(body.to_string());
         if let Some(token) = token {
             request = request.bearer_auth(token);
         }
@@ -107,12 +139,17 @@ impl Function {
     pub async fn stream(&self, token: &str, body: Value) -> Vec<Value> {
         let response = self.post(Some(token), &body.to_string(), &[]).await;
         assert_eq!(response.status(), 200);
-        assert!(response.headers()["content-type"].to_str().unwrap().starts_with("text/event-stream"));
+        assert!(response.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/event-stream"));
         let mut text = String::new();
         let mut chunks = response.bytes_stream();
         while let Some(chunk) = chunks.next().await {
             text.push_str(std::str::from_utf8(&chunk.unwrap()).unwrap());
         }
-        text.split_terminator("\n\n").map(|frame| serde_json::from_str(frame.strip_prefix("data: ").unwrap()).unwrap()).collect()
+        text.split_terminator("\n\n")
+            .map(|frame| serde_json::from_str(frame.strip_prefix("data: ").unwrap()).unwrap())
+            .collect()
     }
 }

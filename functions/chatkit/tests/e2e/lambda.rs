@@ -26,7 +26,8 @@ use crate::stub::{chat_delta, chat_end, Chunk, Reply, Stub};
 use crate::{message, token, JWT_SECRET};
 
 fn unique(name: &str) -> String {
-    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos();
+    let nanos =
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos();
     format!("lambda-{name}-{}-{nanos}", std::process::id())
 }
 
@@ -70,7 +71,10 @@ fn lambda(runtime: &Runtime, stub: &Stub, table: &str, env: &[(&str, &str)]) -> 
 /// The binary in local HTTP mode on the same table (another "container").
 async fn http(stub: &Stub, table: &str) -> (Child, String) {
     let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-    let child = base_command(stub, table).env("PORT", port.to_string()).spawn().expect("start the chatkit binary");
+    let child = base_command(stub, table)
+        .env("PORT", port.to_string())
+        .spawn()
+        .expect("start the chatkit binary");
     let base = format!("http://127.0.0.1:{port}");
     let client = reqwest::Client::new();
     for _ in 0..200 {
@@ -140,7 +144,8 @@ async fn on_lambda_a_stream_nobody_stops_runs_to_its_end() {
     let table = unique("to-the-end");
     let _function = lambda(&runtime, &stub, &table, &[]);
     let event = function_url_event(&token("ada"), &create("count"));
-    let mut invocation = runtime.invoke("req-to-the-end", event, Duration::from_secs(120), Reading::ToTheEnd);
+    let mut invocation =
+        runtime.invoke("req-to-the-end", event, Duration::from_secs(120), Reading::ToTheEnd);
     let prelude = invocation.prelude().await;
     assert_eq!(prelude["statusCode"], 200);
     assert_eq!(prelude["headers"]["x-chatkit-turn-id"], "req-to-the-end");
@@ -161,12 +166,22 @@ async fn a_broken_runtime_connection_is_a_cancel_the_partial_reply_is_kept() {
     // then the turn ends as on a local disconnect: the partial reply and the note are kept.
     let stub = Stub::start().await;
     let gate = std::sync::Arc::new(tokio::sync::Notify::new());
-    stub.push(Reply::Stream(vec![chat_delta("Half an ans"), Chunk::Wait(gate.clone()), chat_delta("wer"), Chunk::Stall]));
+    stub.push(Reply::Stream(vec![
+        chat_delta("Half an ans"),
+        Chunk::Wait(gate.clone()),
+        chat_delta("wer"),
+        Chunk::Stall,
+    ]));
     let runtime = Runtime::start().await;
     let table = unique("broken");
     let _function = lambda(&runtime, &stub, &table, &[]);
     let event = function_url_event(&token("ada"), &create("hello"));
-    let mut invocation = runtime.invoke("req-broken", event, Duration::from_secs(120), Reading::BreakOn("Half an ans"));
+    let mut invocation = runtime.invoke(
+        "req-broken",
+        event,
+        Duration::from_secs(120),
+        Reading::BreakOn("Half an ans"),
+    );
     invocation.prelude().await;
     // everything up to the break (the runtime hangs up after "Half an ans")
     let seen = invocation.all_events(Duration::from_secs(10)).await;
@@ -188,22 +203,42 @@ async fn turns_cancel_from_another_container_stops_a_lambda_turn() {
     let _function = lambda(&runtime, &stub, &table, &[]);
     let ada = token("ada");
     let event = function_url_event(&ada, &create("hello"));
-    let mut invocation = runtime.invoke("req-cancel-me", event, Duration::from_secs(120), Reading::ToTheEnd);
+    let mut invocation =
+        runtime.invoke("req-cancel-me", event, Duration::from_secs(120), Reading::ToTheEnd);
     let prelude = invocation.prelude().await;
     let turn_id = prelude["headers"]["x-chatkit-turn-id"].as_str().unwrap().to_string();
-    let thread_id = invocation.events_until("thread.created").await[0]["thread"]["id"].as_str().unwrap().to_string();
-    let seen = invocation.events_until_match(|e| e["update"]["type"] == "assistant_message.content_part.text_delta").await;
+    let thread_id = invocation.events_until("thread.created").await[0]["thread"]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let seen = invocation
+        .events_until_match(|e| e["update"]["type"] == "assistant_message.content_part.text_delta")
+        .await;
     assert!(seen.iter().any(|e| e["update"]["delta"] == "Half an ans"), "{seen:?}");
 
     // the client aborted; its kit asks another container to stop the turn
     let (_other, url) = http(&stub, &table).await;
     let started = Instant::now();
     let cancel = json!({"type": "turns.cancel", "params": {"turn_id": turn_id}});
-    let response = reqwest::Client::new().post(&url).bearer_auth(&ada).body(cancel.to_string()).send().await.unwrap();
+    let response = reqwest::Client::new()
+        .post(&url)
+        .bearer_auth(&ada)
+        .body(cancel.to_string())
+        .send()
+        .await
+        .unwrap();
     assert_eq!(response.status(), 200);
     let events = invocation.all_events(Duration::from_secs(10)).await;
-    assert!(started.elapsed() < Duration::from_secs(5), "stopped within a poll, not at the model's pace");
-    assert!(!events.iter().any(|e| e["type"] == "thread.item.done" && e["item"]["type"] == "assistant_message"), "{events:?}");
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "stopped within a poll, not at the model's pace"
+    );
+    assert!(
+        !events
+            .iter()
+            .any(|e| e["type"] == "thread.item.done" && e["item"]["type"] == "assistant_message"),
+        "{events:?}"
+    );
 
     let stored = settled(&store(&table).await, "ada", &thread_id).await;
     let n = stored.len();
@@ -221,7 +256,8 @@ async fn the_invocation_deadline_ends_a_turn_with_a_retryable_error() {
     let _function = lambda(&runtime, &stub, &table, &[("CHATKIT_DEADLINE_MARGIN_MS", "4000")]);
     let event = function_url_event(&token("ada"), &create("hello"));
     let started = Instant::now();
-    let mut invocation = runtime.invoke("req-deadline", event, Duration::from_secs(6), Reading::ToTheEnd);
+    let mut invocation =
+        runtime.invoke("req-deadline", event, Duration::from_secs(6), Reading::ToTheEnd);
     invocation.prelude().await;
     let events = invocation.events_until("error").await;
     let elapsed = started.elapsed();

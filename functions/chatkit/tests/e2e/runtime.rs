@@ -70,8 +70,11 @@ impl Runtime {
                 let Ok((socket, _)) = listener.accept().await else { return };
                 let (receiver, active) = (receiver.clone(), active.clone());
                 tokio::spawn(async move {
-                    let service = service_fn(move |req| handle(req, receiver.clone(), active.clone()));
-                    let _ = hyper::server::conn::http1::Builder::new().serve_connection(TokioIo::new(socket), service).await;
+                    let service =
+                        service_fn(move |req| handle(req, receiver.clone(), active.clone()));
+                    let _ = hyper::server::conn::http1::Builder::new()
+                        .serve_connection(TokioIo::new(socket), service)
+                        .await;
                 });
             }
         });
@@ -79,11 +82,19 @@ impl Runtime {
     }
 
     /// Queues an invocation of `event` with `timeout` left before Lambda would kill it.
-    pub fn invoke(&self, request_id: &str, event: Value, timeout: Duration, reading: Reading) -> Invocation {
+    pub fn invoke(
+        &self,
+        request_id: &str,
+        event: Value,
+        timeout: Duration,
+        reading: Reading,
+    ) -> Invocation {
         let (chunks, rx) = mpsc::unbounded_channel();
         self.active.lock().unwrap().insert(request_id.to_string(), Active { chunks, reading });
         let deadline_ms = now_ms() + timeout.as_millis() as u64;
-        self.queue.send(Pending { request_id: request_id.to_string(), event, deadline_ms }).unwrap();
+        self.queue
+            .send(Pending { request_id: request_id.to_string(), event, deadline_ms })
+            .unwrap();
         Invocation { chunks: rx, buffer: Vec::new() }
     }
 }
@@ -96,11 +107,17 @@ async fn handle(
     let path = req.uri().path().to_string();
     if path.ends_with("/invocation/next") {
         // waits for the next queued invocation (forever after the last one)
-        let Some(next) = queue.lock().await.recv().await else { std::future::pending::<()>().await; unreachable!() };
+        let Some(next) = queue.lock().await.recv().await else {
+            std::future::pending::<()>().await;
+            unreachable!()
+        };
         return Ok(Response::builder()
             .header("lambda-runtime-aws-request-id", next.request_id)
             .header("lambda-runtime-deadline-ms", next.deadline_ms.to_string())
-            .header("lambda-runtime-invoked-function-arn", "arn:aws:lambda:us-east-1:123456789012:function:chatkit")
+            .header(
+                "lambda-runtime-invoked-function-arn",
+                "arn:aws:lambda:us-east-1:123456789012:function:chatkit",
+            )
             .header("lambda-runtime-trace-id", "Root=1-00000000-000000000000000000000000")
             .body(Full::new(Bytes::from(next.event.to_string())))
             .unwrap());
@@ -159,7 +176,8 @@ impl Invocation {
         let marker = b"\0PRELUDE-END\0";
         loop {
             if let Some(end) = self.buffer.windows(marker.len()).position(|w| w == marker) {
-                let prelude: Value = serde_json::from_slice(&self.buffer[..end]).expect("a JSON prelude");
+                let prelude: Value =
+                    serde_json::from_slice(&self.buffer[..end]).expect("a JSON prelude");
                 self.buffer.drain(..end + marker.len());
                 return prelude;
             }

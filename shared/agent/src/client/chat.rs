@@ -4,7 +4,9 @@ use std::collections::{BTreeMap, VecDeque};
 
 use serde_json::{json, Value};
 
-use super::{InputItem, InputPart, ModelError, ModelEvent, ModelRequest, Role, ToolCall, ToolChoice, Usage};
+use super::{
+    InputItem, InputPart, ModelError, ModelEvent, ModelRequest, Role, ToolCall, ToolChoice, Usage,
+};
 
 /// The request body: the instructions as the first `system` message; consecutive function
 /// calls become one assistant message with `tool_calls`, each output a `tool` message.
@@ -35,10 +37,15 @@ pub(crate) fn body(request: &ModelRequest, stream: bool) -> Value {
             }
             InputItem::FunctionCall { call_id, name, arguments } => {
                 let call = json!({"id": call_id, "type": "function", "function": {"name": name, "arguments": arguments}});
-                let last = messages.last_mut().filter(|m| m["role"] == "assistant" && m["tool_calls"].is_array());
+                let last = messages
+                    .last_mut()
+                    .filter(|m| m["role"] == "assistant" && m["tool_calls"].is_array());
                 match last {
-                    Some(message) => message["tool_calls"].as_array_mut().expect("checked").push(call),
-                    None => messages.push(json!({"role": "assistant", "content": null, "tool_calls": [call]})),
+                    Some(message) => {
+                        message["tool_calls"].as_array_mut().expect("checked").push(call)
+                    }
+                    None => messages
+                        .push(json!({"role": "assistant", "content": null, "tool_calls": [call]})),
                 }
             }
             InputItem::FunctionCallOutput { call_id, output } => {
@@ -58,7 +65,9 @@ pub(crate) fn body(request: &ModelRequest, stream: bool) -> Value {
             .collect();
         match &request.tool_choice {
             Some(ToolChoice::Required) => body["tool_choice"] = json!("required"),
-            Some(ToolChoice::Function(name)) => body["tool_choice"] = json!({"type": "function", "function": {"name": name}}),
+            Some(ToolChoice::Function(name)) => {
+                body["tool_choice"] = json!({"type": "function", "function": {"name": name}})
+            }
             None => {}
         }
     }
@@ -80,14 +89,23 @@ pub(crate) struct Parser {
 }
 
 impl Parser {
-    pub(crate) fn event(&mut self, data: &str, out: &mut VecDeque<ModelEvent>) -> Result<bool, ModelError> {
+    pub(crate) fn event(
+        &mut self,
+        data: &str,
+        out: &mut VecDeque<ModelEvent>,
+    ) -> Result<bool, ModelError> {
         if data.trim() == "[DONE]" {
             self.flush(out);
             return Ok(true);
         }
-        let chunk: Value = serde_json::from_str(data).map_err(|e| ModelError::Invalid(format!("bad stream chunk: {e}")))?;
+        let chunk: Value = serde_json::from_str(data)
+            .map_err(|e| ModelError::Invalid(format!("bad stream chunk: {e}")))?;
         if let Some(error) = chunk.get("error").filter(|e| !e.is_null()) {
-            let message = error.get("message").and_then(Value::as_str).or(error.as_str()).unwrap_or("error chunk");
+            let message = error
+                .get("message")
+                .and_then(Value::as_str)
+                .or(error.as_str())
+                .unwrap_or("error chunk");
             return Err(ModelError::Provider(message.to_string()));
         }
         if let Some(u) = chunk.get("usage").filter(|u| u.is_object()) {
@@ -171,8 +189,18 @@ mod tests {
         assert!(p.event("[DONE]", &mut out).unwrap());
         let out: Vec<_> = out.into_iter().collect();
         assert_eq!(out[0], ModelEvent::TextDelta("Hi".into()));
-        assert_eq!(out[1], ModelEvent::ToolCall(ToolCall { call_id: "call_a".into(), name: "look".into(), arguments: r#"{"q":1}"#.into() }));
-        assert_eq!(out[2], ModelEvent::Completed { usage: Some(Usage { input_tokens: 5, output_tokens: 6 }) });
+        assert_eq!(
+            out[1],
+            ModelEvent::ToolCall(ToolCall {
+                call_id: "call_a".into(),
+                name: "look".into(),
+                arguments: r#"{"q":1}"#.into()
+            })
+        );
+        assert_eq!(
+            out[2],
+            ModelEvent::Completed { usage: Some(Usage { input_tokens: 5, output_tokens: 6 }) }
+        );
         assert!(Parser::default().end(&mut VecDeque::new()).is_err());
     }
 
@@ -182,8 +210,16 @@ mod tests {
             model: "m".into(),
             instructions: "be nice".into(),
             input: vec![
-                InputItem::FunctionCall { call_id: "a".into(), name: "f".into(), arguments: "{}".into() },
-                InputItem::FunctionCall { call_id: "b".into(), name: "f".into(), arguments: "{}".into() },
+                InputItem::FunctionCall {
+                    call_id: "a".into(),
+                    name: "f".into(),
+                    arguments: "{}".into(),
+                },
+                InputItem::FunctionCall {
+                    call_id: "b".into(),
+                    name: "f".into(),
+                    arguments: "{}".into(),
+                },
                 InputItem::FunctionCallOutput { call_id: "a".into(), output: "1".into() },
             ],
             tools: vec![],

@@ -87,11 +87,19 @@ impl ModelError {
     /// transient. What went wrong is logged by the caller (`%self`, already redacted).
     pub fn to_stream_error(&self) -> StreamError {
         let text = match self {
-            ModelError::Status { status: 401 | 403, .. } | ModelError::Unavailable(_) => "The assistant is not available right now.",
-            ModelError::Status { status: 429, .. } => "The assistant is busy right now. Please try again in a moment.",
-            ModelError::Timeout { .. } => "The assistant took too long to answer. Please try again.",
+            ModelError::Status { status: 401 | 403, .. } | ModelError::Unavailable(_) => {
+                "The assistant is not available right now."
+            }
+            ModelError::Status { status: 429, .. } => {
+                "The assistant is busy right now. Please try again in a moment."
+            }
+            ModelError::Timeout { .. } => {
+                "The assistant took too long to answer. Please try again."
+            }
             ModelError::Invalid(_) => "The assistant could not answer this request.",
-            _ if self.is_transient() => "The assistant could not answer right now. Please try again.",
+            _ if self.is_transient() => {
+                "The assistant could not answer right now. Please try again."
+            }
             _ => "The assistant could not answer this request.",
         };
         StreamError::custom(text, self.is_transient())
@@ -128,7 +136,9 @@ impl WithoutUrl for reqwest::Error {
     /// The error's text without the request URL.
     fn without_url_ref(&self) -> String {
         match self.url() {
-            Some(url) => self.to_string().replace(&format!(" ({url})"), "").replace(url.as_str(), "<url>"),
+            Some(url) => {
+                self.to_string().replace(&format!(" ({url})"), "").replace(url.as_str(), "<url>")
+            }
             None => self.to_string(),
         }
     }
@@ -141,7 +151,13 @@ pub fn redact(text: &str, key: Option<&str>) -> String {
     if let Some(key) = key.filter(|k| k.len() >= 4) {
         text = text.replace(key, "<redacted>");
     }
-    let stops = |c: char| c.is_whitespace() || matches!(c, '"' | '\'' | '<' | '>' | '(' | ')' | '[' | ']' | '{' | '}' | ',' | ';' | '`');
+    let stops = |c: char| {
+        c.is_whitespace()
+            || matches!(
+                c,
+                '"' | '\'' | '<' | '>' | '(' | ')' | '[' | ']' | '{' | '}' | ',' | ';' | '`'
+            )
+    };
     let mut out = String::with_capacity(text.len());
     let mut rest = text.as_str();
     let mut redact_next = false;
@@ -190,7 +206,13 @@ mod tests {
     fn status_messages_are_extracted_and_redacted() {
         let body = r#"{"error": {"message": "Incorrect API key provided: sk-test-123", "type": "invalid_request_error"}}"#;
         let err = ModelError::status(401, body, Some("sk-test-123"));
-        assert_eq!(err, ModelError::Status { status: 401, message: "Incorrect API key provided: <redacted>".into() });
+        assert_eq!(
+            err,
+            ModelError::Status {
+                status: 401,
+                message: "Incorrect API key provided: <redacted>".into()
+            }
+        );
         let event = err.to_stream_error();
         assert!(!event.allow_retry);
         let shown = event.message.unwrap();
@@ -206,15 +228,32 @@ mod tests {
         let text = "error sending request for url (https://llm.internal:8443/v1/responses?key=abc): Bearer sk-proj-aaaaaaaaaaaa failed; see http://x.test.";
         let redacted = redact(text, Some("my-own-key"));
         assert!(!redacted.contains("llm.internal") && !redacted.contains("x.test"), "{redacted}");
-        assert!(!redacted.contains("sk-proj-aaaaaaaaaaaa") && !redacted.contains("aaaaaaaaaaaa"), "{redacted}");
-        assert!(redacted.contains("(<url>)") && redacted.contains("Bearer <redacted>"), "{redacted}");
+        assert!(
+            !redacted.contains("sk-proj-aaaaaaaaaaaa") && !redacted.contains("aaaaaaaaaaaa"),
+            "{redacted}"
+        );
+        assert!(
+            redacted.contains("(<url>)") && redacted.contains("Bearer <redacted>"),
+            "{redacted}"
+        );
         assert_eq!(redact("echo: my-own-key!", Some("my-own-key")), "echo: <redacted>!");
-        let provider = ModelError::status(500, r#"{"error":{"message":"upstream https://10.0.0.7/v1 failed for sk-abcdefghijkl"}}"#, None);
+        let provider = ModelError::status(
+            500,
+            r#"{"error":{"message":"upstream https://10.0.0.7/v1 failed for sk-abcdefghijkl"}}"#,
+            None,
+        );
         let logged = provider.to_string();
         assert!(!logged.contains("10.0.0.7") && !logged.contains("sk-abcdefghijkl"), "{logged}");
-        for err in [provider, ModelError::Timeout { waiting_for: "the first token", after: Duration::from_secs(30) }, ModelError::Cut("reset".into())] {
+        for err in [
+            provider,
+            ModelError::Timeout { waiting_for: "the first token", after: Duration::from_secs(30) },
+            ModelError::Cut("reset".into()),
+        ] {
             let shown = err.to_stream_error().message.unwrap();
-            assert!(!shown.contains("500") && !shown.contains("reset") && !shown.contains("30"), "{shown}");
+            assert!(
+                !shown.contains("500") && !shown.contains("reset") && !shown.contains("30"),
+                "{shown}"
+            );
         }
     }
 }

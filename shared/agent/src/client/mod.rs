@@ -30,13 +30,23 @@ pub enum Role {
 /// One element of the model input, API-neutral.
 #[derive(Debug, Clone, PartialEq)]
 pub enum InputItem {
-    Message { role: Role, text: String },
+    Message {
+        role: Role,
+        text: String,
+    },
     /// A user message with attachments: text, images and files, in order.
     UserParts(Vec<InputPart>),
     /// A tool call the model made earlier; `arguments` is a JSON string.
-    FunctionCall { call_id: String, name: String, arguments: String },
+    FunctionCall {
+        call_id: String,
+        name: String,
+        arguments: String,
+    },
     /// The output of that call, as a string (usually JSON).
-    FunctionCallOutput { call_id: String, output: String },
+    FunctionCallOutput {
+        call_id: String,
+        output: String,
+    },
 }
 
 /// A part of a user message with attachments.
@@ -44,9 +54,14 @@ pub enum InputItem {
 pub enum InputPart {
     Text(String),
     /// An image: an expiring `https` URL the provider fetches, or a `data:` URL.
-    Image { url: String },
+    Image {
+        url: String,
+    },
     /// A file the provider reads (PDF): an expiring `https` URL, or a `data:` URL.
-    File { filename: String, url: String },
+    File {
+        filename: String,
+        url: String,
+    },
 }
 
 /// What an image or a file counts for in the token estimate (in characters, as text does):
@@ -129,7 +144,9 @@ pub enum ModelEvent {
     /// The model declined; the text is its explanation.
     Refusal(String),
     /// The response finished normally (always the last event).
-    Completed { usage: Option<Usage> },
+    Completed {
+        usage: Option<Usage>,
+    },
 }
 
 /// Where the model API key comes from when it can change while the process runs (a secret
@@ -231,13 +248,24 @@ impl ModelClient {
             let err = match timeout_at(deadline, self.send(&body)).await {
                 Ok(Ok(response)) => {
                     let parser = match self.api {
-                        ModelApi::Responses => stream::Parser::Responses(responses::Parser::default()),
+                        ModelApi::Responses => {
+                            stream::Parser::Responses(responses::Parser::default())
+                        }
                         ModelApi::ChatCompletions => stream::Parser::Chat(chat::Parser::default()),
                     };
-                    return Ok(ModelStream::new(response, parser, deadline, self.first_token_timeout, self.idle_timeout));
+                    return Ok(ModelStream::new(
+                        response,
+                        parser,
+                        deadline,
+                        self.first_token_timeout,
+                        self.idle_timeout,
+                    ));
                 }
                 Ok(Err(err)) => err,
-                Err(_) => ModelError::Timeout { waiting_for: "the first token", after: self.first_token_timeout },
+                Err(_) => ModelError::Timeout {
+                    waiting_for: "the first token",
+                    after: self.first_token_timeout,
+                },
             };
             let err = err.redacted();
             if attempt >= self.max_retries || !err.is_retryable() {
@@ -251,11 +279,18 @@ impl ModelClient {
     }
 
     /// A non-streamed call returning the reply's text (for short side calls like titles).
-    pub async fn complete(&self, request: &ModelRequest, limit: Duration) -> Result<String, ModelError> {
+    pub async fn complete(
+        &self,
+        request: &ModelRequest,
+        limit: Duration,
+    ) -> Result<String, ModelError> {
         let body = self.body(request, false);
         let call = async {
             let response = self.send(&body).await?;
-            let value: Value = response.json().await.map_err(|e| ModelError::Invalid(format!("unreadable reply: {e}")))?;
+            let value: Value = response
+                .json()
+                .await
+                .map_err(|e| ModelError::Invalid(format!("unreadable reply: {e}")))?;
             match self.api {
                 ModelApi::Responses => responses::output_text(&value),
                 ModelApi::ChatCompletions => chat::output_text(&value),
@@ -276,7 +311,8 @@ impl ModelClient {
         if let Some(key) = &key {
             request = request.bearer_auth(key);
         }
-        let response = request.send().await.map_err(|e| ModelError::transport(&e, key.as_deref()))?;
+        let response =
+            request.send().await.map_err(|e| ModelError::transport(&e, key.as_deref()))?;
         let status = response.status();
         if status.is_success() {
             return Ok(response);

@@ -5,7 +5,9 @@ use std::collections::VecDeque;
 use chatkit_protocol::{Annotation, Source};
 use serde_json::{json, Value};
 
-use super::{InputItem, InputPart, ModelError, ModelEvent, ModelRequest, Role, ToolCall, ToolChoice, Usage};
+use super::{
+    InputItem, InputPart, ModelError, ModelEvent, ModelRequest, Role, ToolCall, ToolChoice, Usage,
+};
 
 /// The request body. `store: false`: the full input is sent every turn, nothing is kept at
 /// the provider.
@@ -26,7 +28,9 @@ pub(crate) fn body(request: &ModelRequest, stream: bool) -> Value {
             .collect();
         match &request.tool_choice {
             Some(ToolChoice::Required) => body["tool_choice"] = json!("required"),
-            Some(ToolChoice::Function(name)) => body["tool_choice"] = json!({"type": "function", "name": name}),
+            Some(ToolChoice::Function(name)) => {
+                body["tool_choice"] = json!({"type": "function", "name": name})
+            }
             None => {}
         }
     }
@@ -48,7 +52,9 @@ fn input_item(item: &InputItem) -> Value {
                 .iter()
                 .map(|part| match part {
                     InputPart::Text(text) => json!({"type": "input_text", "text": text}),
-                    InputPart::Image { url } => json!({"type": "input_image", "image_url": url, "detail": "auto"}),
+                    InputPart::Image { url } => {
+                        json!({"type": "input_image", "image_url": url, "detail": "auto"})
+                    }
                     InputPart::File { filename, url } if url.starts_with("data:") => {
                         json!({"type": "input_file", "filename": filename, "file_data": url})
                     }
@@ -94,8 +100,14 @@ fn str_of<'a>(v: &'a Value, key: &str) -> &'a str {
 }
 
 impl Parser {
-    pub(crate) fn event(&mut self, name: &str, data: &str, out: &mut VecDeque<ModelEvent>) -> Result<bool, ModelError> {
-        let value: Value = serde_json::from_str(data).map_err(|e| ModelError::Invalid(format!("bad stream event: {e}")))?;
+    pub(crate) fn event(
+        &mut self,
+        name: &str,
+        data: &str,
+        out: &mut VecDeque<ModelEvent>,
+    ) -> Result<bool, ModelError> {
+        let value: Value = serde_json::from_str(data)
+            .map_err(|e| ModelError::Invalid(format!("bad stream event: {e}")))?;
         let kind = value.get("type").and_then(Value::as_str).unwrap_or(name);
         match kind {
             "response.output_text.delta" => {
@@ -117,10 +129,14 @@ impl Parser {
                     arguments: str_of(item, "arguments").to_string(),
                 }));
             }
-            "response.refusal.done" => out.push_back(ModelEvent::Refusal(str_of(&value, "refusal").to_string())),
+            "response.refusal.done" => {
+                out.push_back(ModelEvent::Refusal(str_of(&value, "refusal").to_string()))
+            }
             "response.completed" | "response.incomplete" => {
                 if kind == "response.incomplete" {
-                    let reason = value.pointer("/response/incomplete_details/reason").and_then(Value::as_str);
+                    let reason = value
+                        .pointer("/response/incomplete_details/reason")
+                        .and_then(Value::as_str);
                     tracing::warn!(reason, "the model's response is incomplete");
                 }
                 let usage = value.pointer("/response/usage").map(|u| Usage {
@@ -132,11 +148,17 @@ impl Parser {
                 return Ok(true);
             }
             "response.failed" => {
-                let message = value.pointer("/response/error/message").and_then(Value::as_str).unwrap_or("response.failed");
+                let message = value
+                    .pointer("/response/error/message")
+                    .and_then(Value::as_str)
+                    .unwrap_or("response.failed");
                 return Err(ModelError::Provider(message.to_string()));
             }
             "error" => {
-                let message = value.get("message").or_else(|| value.pointer("/error/message")).and_then(Value::as_str);
+                let message = value
+                    .get("message")
+                    .or_else(|| value.pointer("/error/message"))
+                    .and_then(Value::as_str);
                 return Err(ModelError::Provider(message.unwrap_or("error event").to_string()));
             }
             _ => {}
@@ -158,12 +180,20 @@ fn annotation(value: &Value) -> Option<Annotation> {
     let source = match value.get("type").and_then(Value::as_str)? {
         "url_citation" => {
             let url = str_of(value, "url");
-            let title = value.get("title").and_then(Value::as_str).filter(|t| !t.is_empty()).unwrap_or(url);
+            let title =
+                value.get("title").and_then(Value::as_str).filter(|t| !t.is_empty()).unwrap_or(url);
             Source::url(title, url)
         }
         "file_citation" => {
-            let filename = value.get("filename").and_then(Value::as_str).filter(|f| !f.is_empty())?;
-            Source::File { title: filename.into(), description: None, timestamp: None, group: None, filename: filename.into() }
+            let filename =
+                value.get("filename").and_then(Value::as_str).filter(|f| !f.is_empty())?;
+            Source::File {
+                title: filename.into(),
+                description: None,
+                timestamp: None,
+                group: None,
+                filename: filename.into(),
+            }
         }
         _ => return None,
     };
@@ -194,8 +224,15 @@ mod tests {
         assert_eq!(out[0], ModelEvent::TextDelta("Hi".into()));
         assert!(matches!(&out[1], ModelEvent::Annotation(a) if a.index == Some(2)));
         assert!(matches!(&out[2], ModelEvent::ToolCall(c) if c.call_id == "call_1"));
-        assert_eq!(out[3], ModelEvent::Completed { usage: Some(Usage { input_tokens: 3, output_tokens: 4 }) });
-        let failed = p.event("", r#"{"type":"response.failed","response":{"error":{"message":"boom"}}}"#, &mut VecDeque::new());
+        assert_eq!(
+            out[3],
+            ModelEvent::Completed { usage: Some(Usage { input_tokens: 3, output_tokens: 4 }) }
+        );
+        let failed = p.event(
+            "",
+            r#"{"type":"response.failed","response":{"error":{"message":"boom"}}}"#,
+            &mut VecDeque::new(),
+        );
         assert_eq!(failed, Err(ModelError::Provider("boom".into())));
     }
 }

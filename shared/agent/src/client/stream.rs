@@ -12,7 +12,8 @@ use tokio::time::{timeout, timeout_at, Instant};
 
 use super::{chat, responses, ModelError, ModelEvent};
 
-type SseStream = Pin<Box<dyn Stream<Item = Result<Event, EventStreamError<reqwest::Error>>> + Send>>;
+type SseStream =
+    Pin<Box<dyn Stream<Item = Result<Event, EventStreamError<reqwest::Error>>> + Send>>;
 
 /// The per-API event parser.
 pub(crate) enum Parser {
@@ -79,12 +80,18 @@ impl ModelStream {
                 return None;
             }
             let next = match self.first_deadline {
-                Some(deadline) => timeout_at(deadline, self.events.next())
-                    .await
-                    .map_err(|_| ModelError::Timeout { waiting_for: "the first token", after: self.first_timeout }),
-                None => timeout(self.idle_timeout, self.events.next())
-                    .await
-                    .map_err(|_| ModelError::Timeout { waiting_for: "more of its reply", after: self.idle_timeout }),
+                Some(deadline) => timeout_at(deadline, self.events.next()).await.map_err(|_| {
+                    ModelError::Timeout {
+                        waiting_for: "the first token",
+                        after: self.first_timeout,
+                    }
+                }),
+                None => timeout(self.idle_timeout, self.events.next()).await.map_err(|_| {
+                    ModelError::Timeout {
+                        waiting_for: "more of its reply",
+                        after: self.idle_timeout,
+                    }
+                }),
             };
             let step = match next {
                 Err(timeout) => Err(timeout),

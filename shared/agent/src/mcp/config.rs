@@ -42,8 +42,12 @@ impl<'de> Deserialize<'de> for McpAuth {
         match Wire::deserialize(deserializer) {
             Ok(Wire::Name(name)) if name == "user_token" => Ok(McpAuth::UserToken),
             Ok(Wire::Name(name)) if name == "none" => Ok(McpAuth::None),
-            Ok(Wire::Secret { secret_arn }) if !secret_arn.trim().is_empty() => Ok(McpAuth::SecretArn(secret_arn.trim().to_string())),
-            _ => Err(serde::de::Error::custom(r#"`auth` must be "user_token", "none" or {"secret_arn": "<arn>"}"#)),
+            Ok(Wire::Secret { secret_arn }) if !secret_arn.trim().is_empty() => {
+                Ok(McpAuth::SecretArn(secret_arn.trim().to_string()))
+            }
+            _ => Err(serde::de::Error::custom(
+                r#"`auth` must be "user_token", "none" or {"secret_arn": "<arn>"}"#,
+            )),
         }
     }
 }
@@ -79,7 +83,9 @@ impl McpServerConfig {
 /// Parses and checks `CHATKIT_MCP_SERVERS`.
 pub fn parse_servers(json: &str) -> Result<Vec<McpServerConfig>, String> {
     let servers: Vec<McpServerConfig> = serde_json::from_str(json).map_err(|e| {
-        format!(r#"expected a JSON array of {{"name", "url", "auth", "tools"?, "timeout_ms"?}}: {e}"#)
+        format!(
+            r#"expected a JSON array of {{"name", "url", "auth", "tools"?, "timeout_ms"?}}: {e}"#
+        )
     })?;
     for (i, server) in servers.iter().enumerate() {
         let name = &server.name;
@@ -88,7 +94,9 @@ pub fn parse_servers(json: &str) -> Result<Vec<McpServerConfig>, String> {
             && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
             && !name.contains("__");
         if !valid {
-            return Err(format!("server name `{name}` must be 1-32 letters, digits, `-` or `_`, without `__`"));
+            return Err(format!(
+                "server name `{name}` must be 1-32 letters, digits, `-` or `_`, without `__`"
+            ));
         }
         if servers[..i].iter().any(|s| &s.name == name) {
             return Err(format!("server name `{name}` is used twice"));
@@ -118,7 +126,10 @@ mod tests {
         assert_eq!(servers[0].auth, McpAuth::UserToken);
         assert_eq!(servers[0].timeout(), Duration::from_millis(5000));
         assert!(servers[0].allows("create_task") && !servers[0].allows("delete_task"));
-        assert_eq!(servers[1].auth, McpAuth::SecretArn("arn:aws:secretsmanager:eu-west-1:1:secret:crm".into()));
+        assert_eq!(
+            servers[1].auth,
+            McpAuth::SecretArn("arn:aws:secretsmanager:eu-west-1:1:secret:crm".into())
+        );
         assert_eq!(servers[1].timeout(), DEFAULT_TIMEOUT);
         assert!(servers[2].allows("anything"));
         assert_eq!(servers[2].auth, McpAuth::None);
@@ -129,8 +140,14 @@ mod tests {
             (r#"[{"name": "a__b", "url": "http://x", "auth": "none"}]"#, "a__b"),
             (r#"[{"name": "a b", "url": "http://x", "auth": "none"}]"#, "a b"),
             (r#"[{"name": "a", "url": "ftp://x", "auth": "none"}]"#, "http"),
-            (r#"[{"name": "a", "url": "http://x", "auth": "none"}, {"name": "a", "url": "http://y", "auth": "none"}]"#, "twice"),
-            (r#"[{"name": "a", "url": "http://x", "auth": "none", "timeout_ms": 0}]"#, "timeout_ms"),
+            (
+                r#"[{"name": "a", "url": "http://x", "auth": "none"}, {"name": "a", "url": "http://y", "auth": "none"}]"#,
+                "twice",
+            ),
+            (
+                r#"[{"name": "a", "url": "http://x", "auth": "none", "timeout_ms": 0}]"#,
+                "timeout_ms",
+            ),
             (r#"[{"name": "a", "url": "http://x", "auth": "none", "token": "t"}]"#, "token"),
             (r#"{"name": "a"}"#, "JSON array"),
         ] {

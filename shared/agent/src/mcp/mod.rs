@@ -97,7 +97,8 @@ impl McpClient {
     }
 
     fn cache_key(&self, server: usize, context: &RequestContext) -> CacheKey {
-        let user = matches!(self.servers[server].auth, McpAuth::UserToken).then(|| context.user.as_str().to_string());
+        let user = matches!(self.servers[server].auth, McpAuth::UserToken)
+            .then(|| context.user.as_str().to_string());
         CacheKey { server, user }
     }
 
@@ -112,7 +113,9 @@ impl McpClient {
             cache.retain(|_, (at, _)| at.elapsed() < self.ttl);
         }
         if cache.len() >= MAX_CACHED_LISTS {
-            if let Some(oldest) = cache.iter().min_by_key(|(_, (at, _))| *at).map(|(k, _)| k.clone()) {
+            if let Some(oldest) =
+                cache.iter().min_by_key(|(_, (at, _))| *at).map(|(k, _)| k.clone())
+            {
                 cache.remove(&oldest);
             }
         }
@@ -123,7 +126,10 @@ impl McpClient {
 /// `<server>__<tool>` as a function name the model APIs accept (`^[a-zA-Z0-9_-]{1,64}$`);
 /// `None` when it would be too long.
 pub fn function_name(server: &str, tool: &str) -> Option<String> {
-    let tool: String = tool.chars().map(|c| if c.is_ascii_alphanumeric() || c == '_' || c == '-' { c } else { '_' }).collect();
+    let tool: String = tool
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() || c == '_' || c == '-' { c } else { '_' })
+        .collect();
     let name = format!("{server}__{tool}");
     (!tool.is_empty() && name.len() <= 64).then_some(name)
 }
@@ -135,7 +141,10 @@ mod tests {
     #[test]
     fn function_names_are_prefixed_and_sanitized() {
         assert_eq!(function_name("tasks", "create_task").as_deref(), Some("tasks__create_task"));
-        assert_eq!(function_name("tasks", "tasks.create/v2").as_deref(), Some("tasks__tasks_create_v2"));
+        assert_eq!(
+            function_name("tasks", "tasks.create/v2").as_deref(),
+            Some("tasks__tasks_create_v2")
+        );
         assert_eq!(function_name("tasks", &"x".repeat(60)), None);
         assert_eq!(function_name("tasks", ""), None);
     }

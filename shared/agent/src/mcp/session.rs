@@ -5,6 +5,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use async_trait::async_trait;
+use chatkit_protocol::widgets::{looks_like_widget, validate_widget};
 use chatkit_server::RequestContext;
 use futures::future::join_all;
 use rmcp::model::{CallToolRequestParams, CallToolResult};
@@ -12,7 +13,6 @@ use rmcp::service::RunningService;
 use rmcp::transport::streamable_http_client::StreamableHttpClientTransportConfig;
 use rmcp::transport::StreamableHttpClientTransport;
 use rmcp::{RoleClient, ServiceExt};
-use chatkit_protocol::widgets::{looks_like_widget, validate_widget};
 use serde_json::{json, Value};
 use tokio::sync::Mutex;
 use tracing::{debug, warn};
@@ -46,11 +46,20 @@ impl McpTurn {
             McpAuth::None => Ok(None),
             McpAuth::UserToken => match &self.context.access_token {
                 Some(token) => Ok(Some(token.clone())),
-                None => Err("it needs the caller's bearer token, and this request carries none (dev auth?)".into()),
+                None => Err(
+                    "it needs the caller's bearer token, and this request carries none (dev auth?)"
+                        .into(),
+                ),
             },
             McpAuth::SecretArn(arn) => match &self.client.tokens {
-                Some(tokens) => tokens.token(arn).await.map(Some).map_err(|e| format!("its service token is unavailable: {e}")),
-                None => Err("its service token needs a secret reader, and none is configured".into()),
+                Some(tokens) => tokens
+                    .token(arn)
+                    .await
+                    .map(Some)
+                    .map_err(|e| format!("its service token is unavailable: {e}")),
+                None => {
+                    Err("its service token needs a secret reader, and none is configured".into())
+                }
             },
         }
     }
@@ -58,11 +67,13 @@ impl McpTurn {
     /// Opens a session (the MCP handshake, with this caller's credentials).
     async fn connect(&self, server: usize) -> Result<Arc<Session>, String> {
         let config = &self.client.servers[server];
-        let mut transport_config = StreamableHttpClientTransportConfig::with_uri(config.url.as_str());
+        let mut transport_config =
+            StreamableHttpClientTransportConfig::with_uri(config.url.as_str());
         if let Some(token) = self.credential(server).await? {
             transport_config = transport_config.auth_header(token.to_string());
         }
-        let transport = StreamableHttpClientTransport::with_client(self.client.http.clone(), transport_config);
+        let transport =
+            StreamableHttpClientTransport::with_client(self.client.http.clone(), transport_config);
         match tokio::time::timeout(config.timeout(), ().serve(transport)).await {
             Ok(Ok(session)) => Ok(Arc::new(session)),
             Ok(Err(err)) => Err(format!("could not connect: {}", describe(&err.to_string()))),
@@ -90,8 +101,15 @@ impl McpTurn {
         let session = self.session(server).await?;
         let listed = match tokio::time::timeout(config.timeout(), session.list_all_tools()).await {
             Ok(Ok(tools)) => tools,
-            Ok(Err(err)) => return Err(format!("tools/list failed: {}", describe(&err.to_string()))),
-            Err(_) => return Err(format!("tools/list got no answer within {} ms", config.timeout().as_millis())),
+            Ok(Err(err)) => {
+                return Err(format!("tools/list failed: {}", describe(&err.to_string())))
+            }
+            Err(_) => {
+                return Err(format!(
+                    "tools/list got no answer within {} ms",
+                    config.timeout().as_millis()
+                ))
+            }
         };
         let mut tools = Vec::new();
         for tool in listed {
@@ -106,7 +124,8 @@ impl McpTurn {
                 warn!(server = %config.name, tool = %tool.name, "two MCP tools map to the same function name; the second is skipped");
                 continue;
             }
-            let description = tool.description.as_deref().or(tool.title.as_deref()).unwrap_or_default();
+            let description =
+                tool.description.as_deref().or(tool.title.as_deref()).unwrap_or_default();
             tools.push(ListedTool {
                 function,
                 tool: tool.name.to_string(),
@@ -121,13 +140,20 @@ impl McpTurn {
 
     /// Every server's tools, listed concurrently; a server that fails is left out (logged).
     pub async fn tools(self: &Arc<Self>) -> Vec<Arc<dyn Tool>> {
-        let listings = join_all((0..self.client.servers.len()).map(|server| async move { (server, self.list(server).await) })).await;
+        let listings = join_all(
+            (0..self.client.servers.len())
+                .map(|server| async move { (server, self.list(server).await) }),
+        )
+        .await;
         let mut tools: Vec<Arc<dyn Tool>> = Vec::new();
         for (server, listing) in listings {
             match listing {
                 Ok(list) => {
                     debug!(server = %self.name(server), tools = list.len(), "MCP tools offered");
-                    tools.extend(list.iter().map(|t| Arc::new(McpTool { turn: self.clone(), server, listed: t.clone() }) as Arc<dyn Tool>));
+                    tools.extend(list.iter().map(|t| {
+                        Arc::new(McpTool { turn: self.clone(), server, listed: t.clone() })
+                            as Arc<dyn Tool>
+                    }));
                 }
                 Err(reason) => warn!(
                     request_id = %self.context.request_id,
@@ -211,9 +237,15 @@ impl Tool for McpTool {
         match result.structured_content.as_ref().filter(|content| looks_like_widget(content)) {
             Some(widget) => match validate_widget(widget) {
                 Ok(()) => {
-                    let copy_text = output.as_str().filter(|t| !t.trim().is_empty()).map(str::to_string);
-                    ctx.events.widget(widget.clone(), copy_text).await.map_err(|_| ToolError::new("the stream closed"))?;
-                    Ok(json!({"result": output, "shown_to_the_user": "as a widget; do not repeat its content"}))
+                    let copy_text =
+                        output.as_str().filter(|t| !t.trim().is_empty()).map(str::to_string);
+                    ctx.events
+                        .widget(widget.clone(), copy_text)
+                        .await
+                        .map_err(|_| ToolError::new("the stream closed"))?;
+                    Ok(
+                        json!({"result": output, "shown_to_the_user": "as a widget; do not repeat its content"}),
+                    )
                 }
                 Err(err) => {
                     warn!(server = %self.server(), tool = %self.listed.tool, error = %err, "MCP structured content is not a valid widget; using its text");
@@ -228,10 +260,15 @@ impl Tool for McpTool {
 /// The text of a result (text blocks joined), or its structured content as JSON; an
 /// `isError` result is a tool error carrying that text.
 pub(crate) fn tool_output(result: &CallToolResult) -> Result<Value, ToolError> {
-    let text: Vec<&str> = result.content.iter().filter_map(|block| block.as_text().map(|t| t.text.as_str())).collect();
+    let text: Vec<&str> = result
+        .content
+        .iter()
+        .filter_map(|block| block.as_text().map(|t| t.text.as_str()))
+        .collect();
     let text = text.join("\n");
     if result.is_error == Some(true) {
-        let message = if text.trim().is_empty() { "the tool reported an error".to_string() } else { text };
+        let message =
+            if text.trim().is_empty() { "the tool reported an error".to_string() } else { text };
         return Err(ToolError::new(message));
     }
     if !text.trim().is_empty() {

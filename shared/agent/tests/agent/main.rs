@@ -94,17 +94,27 @@ impl Harness {
     /// Every event of a streamed request.
     pub async fn stream(&self, body: Value) -> Vec<ThreadStreamEvent> {
         let stream = self.open(&body).await;
-        tokio::time::timeout(LIMIT, stream.collect::<Vec<_>>()).await.expect("the stream ended in time")
+        tokio::time::timeout(LIMIT, stream.collect::<Vec<_>>())
+            .await
+            .expect("the stream ended in time")
     }
 
     /// Every event of a streamed request; `gate` is notified when the first text delta
     /// arrives (so the stub can hold the rest back until the client has it).
-    pub async fn stream_releasing(&self, body: Value, gate: &tokio::sync::Notify) -> Vec<ThreadStreamEvent> {
+    pub async fn stream_releasing(
+        &self,
+        body: Value,
+        gate: &tokio::sync::Notify,
+    ) -> Vec<ThreadStreamEvent> {
         let mut stream = self.open(&body).await;
         let collect = async {
             let mut seen = Vec::new();
             while let Some(event) = stream.next().await {
-                if let ThreadStreamEvent::ItemUpdated { update: ThreadItemUpdate::TextDelta { .. }, .. } = &event {
+                if let ThreadStreamEvent::ItemUpdated {
+                    update: ThreadItemUpdate::TextDelta { .. },
+                    ..
+                } = &event
+                {
                     gate.notify_one();
                 }
                 seen.push(event);
@@ -134,7 +144,14 @@ impl Harness {
     /// The user's thread ids, newest first.
     pub async fn thread_ids(&self) -> Vec<String> {
         let page = PageRequest::new(100, Order::Desc);
-        self.store.list_threads(&UserId::new(USER), &page).await.unwrap().data.into_iter().map(|t| t.id).collect()
+        self.store
+            .list_threads(&UserId::new(USER), &page)
+            .await
+            .unwrap()
+            .data
+            .into_iter()
+            .map(|t| t.id)
+            .collect()
     }
 
     pub async fn thread(&self, thread_id: &str) -> ThreadMetadata {
@@ -167,7 +184,8 @@ pub fn types(events: &[ThreadStreamEvent]) -> Vec<String> {
                 other => format!("{other:?}"),
             },
             ThreadStreamEvent::ItemDone { item } | ThreadStreamEvent::ItemAdded { item } => {
-                let kind = serde_json::to_value(item).unwrap()["type"].as_str().unwrap().to_string();
+                let kind =
+                    serde_json::to_value(item).unwrap()["type"].as_str().unwrap().to_string();
                 format!("{}:{kind}", e.type_name())
             }
             other => other.type_name().to_string(),
@@ -180,7 +198,9 @@ pub fn assistant_texts(items: &[ThreadItem]) -> Vec<String> {
     items
         .iter()
         .filter_map(|i| match i {
-            ThreadItem::AssistantMessage(m) => Some(m.content.iter().map(|c| c.text.as_str()).collect()),
+            ThreadItem::AssistantMessage(m) => {
+                Some(m.content.iter().map(|c| c.text.as_str()).collect())
+            }
             _ => None,
         })
         .collect()
@@ -193,9 +213,17 @@ pub fn responses_input(body: &Value) -> Vec<(String, String)> {
         .unwrap()
         .iter()
         .map(|i| match i["type"].as_str().unwrap() {
-            "message" => (i["role"].as_str().unwrap().to_string(), i["content"].as_str().unwrap().to_string()),
-            "function_call" => ("function_call".into(), format!("{} {} {}", i["call_id"], i["name"], i["arguments"])),
-            "function_call_output" => ("function_call_output".into(), format!("{} {}", i["call_id"], i["output"])),
+            "message" => (
+                i["role"].as_str().unwrap().to_string(),
+                i["content"].as_str().unwrap().to_string(),
+            ),
+            "function_call" => (
+                "function_call".into(),
+                format!("{} {} {}", i["call_id"], i["name"], i["arguments"]),
+            ),
+            "function_call_output" => {
+                ("function_call_output".into(), format!("{} {}", i["call_id"], i["output"]))
+            }
             other => panic!("unexpected input item {other}"),
         })
         .collect()

@@ -31,7 +31,13 @@ fn tasks(url: &str) -> Value {
 }
 
 fn call(name: &str, arguments: &str) -> Reply {
-    Reply::Stream([responses_start(), vec![responses_tool_call("call_1", name, arguments), responses_completed()]].concat())
+    Reply::Stream(
+        [
+            responses_start(),
+            vec![responses_tool_call("call_1", name, arguments), responses_completed()],
+        ]
+        .concat(),
+    )
 }
 
 fn as_user(user: &str, token: Option<&str>) -> RequestContext {
@@ -45,7 +51,9 @@ fn as_user(user: &str, token: Option<&str>) -> RequestContext {
 async fn stream_as(h: &Harness, ctx: RequestContext, body: Value) -> Vec<ThreadStreamEvent> {
     let bytes = serde_json::to_vec(&body).unwrap();
     match h.server.process(&bytes, ctx).await {
-        Ok(ChatKitResponse::Stream(s)) => tokio::time::timeout(LIMIT, s.collect::<Vec<_>>()).await.expect("the stream ended in time"),
+        Ok(ChatKitResponse::Stream(s)) => tokio::time::timeout(LIMIT, s.collect::<Vec<_>>())
+            .await
+            .expect("the stream ended in time"),
         other => panic!("{other:?}"),
     }
 }
@@ -53,11 +61,18 @@ async fn stream_as(h: &Harness, ctx: RequestContext, body: Value) -> Vec<ThreadS
 /// The output the model got for `call_1` in its second request.
 fn tool_output(h: &Harness, request: usize) -> String {
     let input = responses_input(&h.stub.model_bodies()[request]);
-    input.into_iter().find(|(kind, _)| kind == "function_call_output").map(|(_, output)| output).expect("a tool output")
+    input
+        .into_iter()
+        .find(|(kind, _)| kind == "function_call_output")
+        .map(|(_, output)| output)
+        .expect("a tool output")
 }
 
 fn offered(h: &Harness, request: usize) -> Vec<String> {
-    h.stub.model_bodies()[request]["tools"].as_array().map(|tools| tools.iter().map(|t| t["name"].as_str().unwrap().to_string()).collect()).unwrap_or_default()
+    h.stub.model_bodies()[request]["tools"]
+        .as_array()
+        .map(|tools| tools.iter().map(|t| t["name"].as_str().unwrap().to_string()).collect())
+        .unwrap_or_default()
 }
 
 #[tokio::test]
@@ -68,7 +83,9 @@ async fn a_tool_result_reaches_the_reply_and_the_token_reaches_only_the_mcp_serv
     h.stub.push(responses_text(&["Created task-1."]));
 
     let before = h.store.request_count();
-    let events = stream_as(&h, as_user("ada", Some(ADA_TOKEN)), create_body("Add a task: write the report")).await;
+    let events =
+        stream_as(&h, as_user("ada", Some(ADA_TOKEN)), create_body("Add a task: write the report"))
+            .await;
     // store requests of the turn: thread + message, the workflow, the call's record, the reply
     assert_eq!(h.store.request_count() - before, 4);
     let kinds = types(&events);
@@ -81,19 +98,44 @@ async fn a_tool_result_reaches_the_reply_and_the_token_reaches_only_the_mcp_serv
 
     // offered with the server's description and schema, the allowlist applied
     let tools = &h.stub.model_bodies()[0]["tools"];
-    let create = tools.as_array().unwrap().iter().find(|t| t["name"] == "tasks__create_task").expect("tasks__create_task offered");
+    let create = tools
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["name"] == "tasks__create_task")
+        .expect("tasks__create_task offered");
     assert!(create["description"].as_str().unwrap().contains("Creates a task"));
     assert_eq!(create["parameters"]["properties"]["title"]["type"], "string");
-    assert!(!offered(&h, 0).contains(&"tasks__delete_everything".to_string()), "{:?}", offered(&h, 0));
+    assert!(
+        !offered(&h, 0).contains(&"tasks__delete_everything".to_string()),
+        "{:?}",
+        offered(&h, 0)
+    );
 
     // the result reached the model and the reply; the server saw ada (from her token)
     let output = tool_output(&h, 1);
-    assert!(output.contains("task-1") && output.contains("Write the report") && output.contains("owner") && output.contains("ada"), "{output}");
+    assert!(
+        output.contains("task-1")
+            && output.contains("Write the report")
+            && output.contains("owner")
+            && output.contains("ada"),
+        "{output}"
+    );
     let thread_id = match &events[0] {
         ThreadStreamEvent::ThreadCreated { thread } => thread.id.clone(),
         other => panic!("{other:?}"),
     };
-    let items = h.store.load_thread_items(&UserId::new("ada"), &thread_id, &chatkit_store::PageRequest::new(100, chatkit_protocol::Order::Asc)).await.unwrap().items.data;
+    let items = h
+        .store
+        .load_thread_items(
+            &UserId::new("ada"),
+            &thread_id,
+            &chatkit_store::PageRequest::new(100, chatkit_protocol::Order::Asc),
+        )
+        .await
+        .unwrap()
+        .items
+        .data;
     assert_eq!(assistant_texts(&items), ["Created task-1."]);
 
     // every MCP request carried the token, listing included ...
@@ -101,7 +143,10 @@ async fn a_tool_result_reaches_the_reply_and_the_token_reaches_only_the_mcp_serv
     let methods = mcp.methods().await;
     // a stateful server, cold cache: the handshake, the standalone stream, the list, the call,
     // and the session's DELETE when the turn ends
-    assert_eq!(methods, ["initialize", "notifications/initialized", "GET", "tools/list", "tools/call", "DELETE"]);
+    assert_eq!(
+        methods,
+        ["initialize", "notifications/initialized", "GET", "tools/list", "tools/call", "DELETE"]
+    );
     assert!(log.iter().all(|r| r["token"] == ADA_TOKEN), "{log:?}");
     // ... while the model requests, the stored items and the events hold no trace of it
     for request in h.stub.requests() {
@@ -123,7 +168,10 @@ async fn a_stateless_server_works() {
     assert!(tool_output(&h, 1).contains("you are ada"), "{}", tool_output(&h, 1));
     let log = mcp.log().await;
     assert!(log.iter().all(|r| r["session"].is_null()), "no session ids: {log:?}");
-    assert_eq!(mcp.methods().await, ["initialize", "notifications/initialized", "tools/list", "tools/call"]);
+    assert_eq!(
+        mcp.methods().await,
+        ["initialize", "notifications/initialized", "tools/list", "tools/call"]
+    );
 }
 
 #[tokio::test]
@@ -161,7 +209,10 @@ async fn lists_are_cached_per_user_and_one_users_token_never_serves_anothers_cal
 #[tokio::test]
 async fn a_server_that_refuses_the_caller_or_is_down_leaves_the_turn_without_its_tools() {
     let mcp = McpServer::start(false, &[(ADA_TOKEN, "ada")]).await;
-    let closed = format!("http://127.0.0.1:{}/mcp", std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port());
+    let closed = format!(
+        "http://127.0.0.1:{}/mcp",
+        std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    );
     for (url, ctx) in [
         (mcp.url.clone(), as_user("eve", Some("tok-forged"))), // 401
         (mcp.url.clone(), as_user("dev", None)),               // no token to forward
@@ -170,13 +221,30 @@ async fn a_server_that_refuses_the_caller_or_is_down_leaves_the_turn_without_its
         let h = harness(Stub::start().await, tasks(&url));
         h.stub.push(responses_text(&["Answering without tools."]));
         let events = stream_as(&h, ctx, create_body("hello")).await;
-        assert!(!events.iter().any(|e| matches!(e, ThreadStreamEvent::Error { .. })), "{url}: {:?}", types(&events));
-        assert!(offered(&h, 0).iter().all(|t| !t.starts_with("tasks__")), "{url}: {:?}", offered(&h, 0));
-        assert!(events.iter().any(|e| matches!(e, ThreadStreamEvent::ItemDone { item: ThreadItem::AssistantMessage(_) })));
+        assert!(
+            !events.iter().any(|e| matches!(e, ThreadStreamEvent::Error { .. })),
+            "{url}: {:?}",
+            types(&events)
+        );
+        assert!(
+            offered(&h, 0).iter().all(|t| !t.starts_with("tasks__")),
+            "{url}: {:?}",
+            offered(&h, 0)
+        );
+        assert!(events.iter().any(|e| matches!(
+            e,
+            ThreadStreamEvent::ItemDone { item: ThreadItem::AssistantMessage(_) }
+        )));
     }
     let log = mcp.log().await;
-    assert!(log.iter().all(|r| r["token"] != ADA_TOKEN), "ada's token was never sent on someone else's turn");
-    assert!(log.iter().any(|r| r["token"] == "tok-forged"), "the refused attempt reached the server: {log:?}");
+    assert!(
+        log.iter().all(|r| r["token"] != ADA_TOKEN),
+        "ada's token was never sent on someone else's turn"
+    );
+    assert!(
+        log.iter().any(|r| r["token"] == "tok-forged"),
+        "the refused attempt reached the server: {log:?}"
+    );
 }
 
 #[tokio::test]
@@ -232,8 +300,17 @@ async fn structured_content_that_is_a_widget_is_shown_as_one_and_an_invalid_one_
     // a card whose children are not components: no widget frame, the text goes to the model
     h.stub.push(call("tasks__broken_card", "{}"));
     h.stub.push(responses_text(&["It is a broken card."]));
-    let events = stream_as(&h, as_user("ada", Some(ADA_TOKEN)), create_body("show the broken one")).await;
-    assert!(!events.iter().any(|e| matches!(e, ThreadStreamEvent::ItemDone { item: ThreadItem::Widget(_) } | ThreadStreamEvent::ItemAdded { item: ThreadItem::Widget(_) })), "{:?}", types(&events));
+    let events =
+        stream_as(&h, as_user("ada", Some(ADA_TOKEN)), create_body("show the broken one")).await;
+    assert!(
+        !events.iter().any(|e| matches!(
+            e,
+            ThreadStreamEvent::ItemDone { item: ThreadItem::Widget(_) }
+                | ThreadStreamEvent::ItemAdded { item: ThreadItem::Widget(_) }
+        )),
+        "{:?}",
+        types(&events)
+    );
     assert!(!events.iter().any(|e| matches!(e, ThreadStreamEvent::Error { .. })));
     assert!(tool_output(&h, 3).contains("a broken card"), "{}", tool_output(&h, 3));
 }

@@ -30,7 +30,11 @@ fn python() -> PathBuf {
         return python.into();
     }
     let venv = repo_root().join(".cache/venv-mcp/bin/python");
-    assert!(venv.exists(), "{} is missing: run the tests through `make test`, which installs the MCP test server", venv.display());
+    assert!(
+        venv.exists(),
+        "{} is missing: run the tests through `make test`, which installs the MCP test server",
+        venv.display()
+    );
     venv
 }
 
@@ -46,7 +50,12 @@ impl McpServer {
         for (token, user) in tokens {
             command.arg("--token").arg(format!("{token}={user}"));
         }
-        let mut child = command.stdout(Stdio::piped()).stderr(Stdio::inherit()).kill_on_drop(true).spawn().expect("start the MCP test server");
+        let mut child = command
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .kill_on_drop(true)
+            .spawn()
+            .expect("start the MCP test server");
         let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
         let port = tokio::time::timeout(Duration::from_secs(60), async {
             while let Some(line) = lines.next_line().await.unwrap() {
@@ -81,7 +90,12 @@ impl McpServer {
         self.log()
             .await
             .iter()
-            .map(|r| r["method"].as_str().map(str::to_string).unwrap_or_else(|| r["http"].as_str().unwrap().to_string()))
+            .map(|r| {
+                r["method"]
+                    .as_str()
+                    .map(str::to_string)
+                    .unwrap_or_else(|| r["http"].as_str().unwrap().to_string())
+            })
             .collect()
     }
 }

@@ -14,19 +14,30 @@ use crate::*;
 async fn responses_stream_maps_to_the_exact_event_sequence_and_sets_the_title() {
     let h = Harness::new(ModelApi::Responses).await;
     let mut chunks = responses_start();
-    chunks.extend([responses_delta("Hello"), responses_delta(" there"), responses_citation("https://docs.test/a", "Docs", 11)]);
+    chunks.extend([
+        responses_delta("Hello"),
+        responses_delta(" there"),
+        responses_citation("https://docs.test/a", "Docs", 11),
+    ]);
     chunks.push(responses_completed());
     h.stub.push(Reply::Stream(chunks));
     h.stub.set_title("Greeting the assistant");
 
     let (thread_id, events) = h.create("Hi!").await;
-    let title_at = events.iter().position(|e| matches!(e, ThreadStreamEvent::ThreadUpdated { .. })).expect("thread.updated");
+    let title_at = events
+        .iter()
+        .position(|e| matches!(e, ThreadStreamEvent::ThreadUpdated { .. }))
+        .expect("thread.updated");
     let first_delta = types(&events).iter().position(|t| t.starts_with("delta:")).unwrap();
     assert!(title_at > first_delta, "the title comes after the first delta");
     let ThreadStreamEvent::ThreadUpdated { thread } = &events[title_at] else { unreachable!() };
     assert_eq!(thread.title.as_deref(), Some("Greeting the assistant"));
 
-    let without_title: Vec<_> = events.iter().filter(|e| !matches!(e, ThreadStreamEvent::ThreadUpdated { .. })).cloned().collect();
+    let without_title: Vec<_> = events
+        .iter()
+        .filter(|e| !matches!(e, ThreadStreamEvent::ThreadUpdated { .. }))
+        .cloned()
+        .collect();
     assert_eq!(
         types(&without_title),
         [
@@ -42,7 +53,11 @@ async fn responses_stream_maps_to_the_exact_event_sequence_and_sets_the_title() 
             "thread.item.done:assistant_message",
         ]
     );
-    let ThreadStreamEvent::ItemDone { item: ThreadItem::AssistantMessage(reply) } = &without_title[9] else { panic!() };
+    let ThreadStreamEvent::ItemDone { item: ThreadItem::AssistantMessage(reply) } =
+        &without_title[9]
+    else {
+        panic!()
+    };
     assert!(reply.id.starts_with("msg_") && reply.id != "msg_provider", "our own id: {}", reply.id);
     assert_eq!(reply.content[0].text, "Hello there");
     assert_eq!(reply.content[0].annotations[0].source, Source::url("Docs", "https://docs.test/a"));
@@ -68,7 +83,9 @@ async fn each_delta_is_forwarded_while_the_model_still_holds_back_the_rest() {
         let h = Harness::new(api).await;
         let gate = Arc::new(Notify::new());
         let (first, second, mut chunks) = match api {
-            ModelApi::Responses => (responses_delta("first"), responses_delta(" second"), responses_start()),
+            ModelApi::Responses => {
+                (responses_delta("first"), responses_delta(" second"), responses_start())
+            }
             ModelApi::ChatCompletions => (chat_delta("first"), chat_delta(" second"), vec![]),
         };
         chunks.extend([first, Chunk::Wait(gate.clone()), second]);
@@ -82,7 +99,11 @@ async fn each_delta_is_forwarded_while_the_model_still_holds_back_the_rest() {
         let mut seen = Vec::new();
         let collect = async {
             while let Some(event) = stream.next().await {
-                if let ThreadStreamEvent::ItemUpdated { update: ThreadItemUpdate::TextDelta { delta, .. }, .. } = &event {
+                if let ThreadStreamEvent::ItemUpdated {
+                    update: ThreadItemUpdate::TextDelta { delta, .. },
+                    ..
+                } = &event
+                {
                     if delta == "first" {
                         gate.notify_one(); // only now does the stub send the rest
                     }
@@ -90,7 +111,9 @@ async fn each_delta_is_forwarded_while_the_model_still_holds_back_the_rest() {
                 seen.push(event);
             }
         };
-        tokio::time::timeout(LIMIT, collect).await.expect("the first delta arrived before the rest was released");
+        tokio::time::timeout(LIMIT, collect)
+            .await
+            .expect("the first delta arrived before the rest was released");
         let deltas: Vec<_> = types(&seen).into_iter().filter(|t| t.starts_with("delta:")).collect();
         assert_eq!(deltas, ["delta:first", "delta: second"], "{api:?}");
     }
@@ -133,7 +156,14 @@ async fn history_and_context_go_to_the_model_in_order_without_the_access_token()
     let block = &instructions[instructions.find("<page_context>").expect("delimited")..];
     assert!(block.ends_with("</page_context>") && block.matches("</page_context>").count() == 1);
     assert!(block.contains("UNTRUSTED"));
-    for expected in ["Ada Lovelace", "ada@example.test", "u-42", "https://app.test/projects/x", "chosen words", "- Budget"] {
+    for expected in [
+        "Ada Lovelace",
+        "ada@example.test",
+        "u-42",
+        "https://app.test/projects/x",
+        "chosen words",
+        "- Budget",
+    ] {
         assert!(block.contains(expected), "{expected} missing from {block}");
     }
     assert!(!block.contains(&"T".repeat(501)), "fields are bounded");
@@ -146,7 +176,10 @@ async fn history_and_context_go_to_the_model_in_order_without_the_access_token()
         let text = request.body.to_string();
         assert!(!text.contains(ACCESS_TOKEN), "the access token leaked into {}", request.path);
         assert!(!text.contains(API_KEY));
-        assert_ne!(request.authorization.as_deref(), Some(format!("Bearer {ACCESS_TOKEN}").as_str()));
+        assert_ne!(
+            request.authorization.as_deref(),
+            Some(format!("Bearer {ACCESS_TOKEN}").as_str())
+        );
     }
 }
 
@@ -163,7 +196,9 @@ async fn chat_completions_replies_get_unique_item_ids() {
     let items = h.items(&thread_id).await;
     assert_eq!(assistant_texts(&items), ["reply one", "reply two", "reply three"]);
     let mut ids: Vec<&str> = items.iter().map(ThreadItem::id).collect();
-    assert!(ids.iter().all(|id| id.starts_with("msg_") && *id != "__fake_id__" && !id.contains("chatcmpl")));
+    assert!(ids
+        .iter()
+        .all(|id| id.starts_with("msg_") && *id != "__fake_id__" && !id.contains("chatcmpl")));
     ids.sort();
     ids.dedup();
     assert_eq!(ids.len(), 6);
@@ -198,7 +233,10 @@ async fn a_client_that_leaves_stops_the_model_call() {
     let mut stream = h.open(&create_body("long answer please")).await;
     let first_delta = async {
         while let Some(event) = stream.next().await {
-            if matches!(event, ThreadStreamEvent::ItemUpdated { update: ThreadItemUpdate::TextDelta { .. }, .. }) {
+            if matches!(
+                event,
+                ThreadStreamEvent::ItemUpdated { update: ThreadItemUpdate::TextDelta { .. }, .. }
+            ) {
                 return;
             }
         }
@@ -206,5 +244,7 @@ async fn a_client_that_leaves_stops_the_model_call() {
     };
     tokio::time::timeout(LIMIT, first_delta).await.unwrap();
     drop(stream);
-    tokio::time::timeout(LIMIT, h.stub.disconnected.notified()).await.expect("the model connection was closed");
+    tokio::time::timeout(LIMIT, h.stub.disconnected.notified())
+        .await
+        .expect("the model connection was closed");
 }

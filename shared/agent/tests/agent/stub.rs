@@ -84,7 +84,9 @@ impl Stub {
                         let stub = stub.clone();
                         async move { Ok::<_, Infallible>(stub.handle(req).await) }
                     });
-                    let _ = hyper::server::conn::http1::Builder::new().serve_connection(TokioIo::new(socket), service).await;
+                    let _ = hyper::server::conn::http1::Builder::new()
+                        .serve_connection(TokioIo::new(socket), service)
+                        .await;
                 });
             }
         });
@@ -119,35 +121,51 @@ impl Stub {
 
     async fn handle(&self, req: Request<Incoming>) -> Response<Body> {
         let path = req.uri().path().to_string();
-        let authorization = req.headers().get("authorization").map(|v| v.to_str().unwrap().to_string());
-        let content_type = req.headers().get("content-type").map(|v| v.to_str().unwrap().to_string());
+        let authorization =
+            req.headers().get("authorization").map(|v| v.to_str().unwrap().to_string());
+        let content_type =
+            req.headers().get("content-type").map(|v| v.to_str().unwrap().to_string());
         let bytes = req.into_body().collect().await.map(|b| b.to_bytes()).unwrap_or_default();
         let body: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
         let streamed = body["stream"] == true;
         let mut state = self.state.lock().unwrap();
-        state.requests.push(Recorded { path: path.clone(), authorization, body, content_type, raw: bytes.to_vec() });
+        state.requests.push(Recorded {
+            path: path.clone(),
+            authorization,
+            body,
+            content_type,
+            raw: bytes.to_vec(),
+        });
         if path.ends_with("/audio/transcriptions") {
-            let (status, value) =
-                state.transcription.clone().unwrap_or_else(|| (200, json!({"text": format!("heard {} bytes", bytes.len())})));
+            let (status, value) = state
+                .transcription
+                .clone()
+                .unwrap_or_else(|| (200, json!({"text": format!("heard {} bytes", bytes.len())})));
             return json_response(status, value);
         }
         if path.ends_with("/retrieve") {
-            let (status, value) = state.retrieval.clone().unwrap_or((404, json!({"error": "no retrieval"})));
+            let (status, value) =
+                state.retrieval.clone().unwrap_or((404, json!({"error": "no retrieval"})));
             return json_response(status, value);
         }
         if !streamed {
             let Some(title) = state.title.clone() else {
                 return json_response(404, json!({"error": {"message": "no title scripted"}}));
             };
-            return json_response(200, if path.ends_with("/responses") {
-                json!({"output": [{"type": "message", "content": [{"type": "output_text", "text": title}]}]})
-            } else {
-                json!({"choices": [{"message": {"role": "assistant", "content": title}}]})
-            });
+            return json_response(
+                200,
+                if path.ends_with("/responses") {
+                    json!({"output": [{"type": "message", "content": [{"type": "output_text", "text": title}]}]})
+                } else {
+                    json!({"choices": [{"message": {"role": "assistant", "content": title}}]})
+                },
+            );
         }
         match state.replies.pop_front() {
             None => json_response(500, json!({"error": {"message": "no scripted reply"}})),
-            Some(Reply::Status(status, message)) => json_response(status, json!({"error": {"message": message}})),
+            Some(Reply::Status(status, message)) => {
+                json_response(status, json!({"error": {"message": message}}))
+            }
             Some(Reply::Stream(chunks)) => self.stream(chunks),
         }
     }
@@ -182,13 +200,20 @@ impl Stub {
             }
         });
         let body = StreamBody::new(tokio_stream::wrappers::ReceiverStream::new(rx));
-        Response::builder().header("content-type", "text/event-stream").body(BodyExt::boxed(body)).unwrap()
+        Response::builder()
+            .header("content-type", "text/event-stream")
+            .body(BodyExt::boxed(body))
+            .unwrap()
     }
 }
 
 fn json_response(status: u16, value: Value) -> Response<Body> {
     let body = Full::new(Bytes::from(value.to_string())).map_err(|never| match never {}).boxed();
-    Response::builder().status(status).header("content-type", "application/json").body(body).unwrap()
+    Response::builder()
+        .status(status)
+        .header("content-type", "application/json")
+        .body(body)
+        .unwrap()
 }
 
 // ---- scripted replies ----
@@ -201,19 +226,25 @@ fn responses_event(value: Value) -> Chunk {
 /// one delta per part.
 pub fn responses_start() -> Vec<Chunk> {
     vec![
-        responses_event(json!({"type": "response.created", "response": {"id": "resp_1", "status": "in_progress"}})),
+        responses_event(
+            json!({"type": "response.created", "response": {"id": "resp_1", "status": "in_progress"}}),
+        ),
         responses_event(json!({"type": "response.output_item.added", "output_index": 0,
             "item": {"type": "message", "id": "msg_provider", "role": "assistant", "content": []}})),
     ]
 }
 
 pub fn responses_delta(text: &str) -> Chunk {
-    responses_event(json!({"type": "response.output_text.delta", "item_id": "msg_provider", "output_index": 0, "content_index": 0, "delta": text}))
+    responses_event(
+        json!({"type": "response.output_text.delta", "item_id": "msg_provider", "output_index": 0, "content_index": 0, "delta": text}),
+    )
 }
 
 pub fn responses_citation(url: &str, title: &str, end: u64) -> Chunk {
-    responses_event(json!({"type": "response.output_text.annotation.added", "item_id": "msg_provider", "annotation_index": 0,
-        "annotation": {"type": "url_citation", "url": url, "title": title, "start_index": 0, "end_index": end}}))
+    responses_event(
+        json!({"type": "response.output_text.annotation.added", "item_id": "msg_provider", "annotation_index": 0,
+        "annotation": {"type": "url_citation", "url": url, "title": title, "start_index": 0, "end_index": end}}),
+    )
 }
 
 pub fn responses_tool_call(call_id: &str, name: &str, arguments: &str) -> Chunk {
@@ -222,8 +253,10 @@ pub fn responses_tool_call(call_id: &str, name: &str, arguments: &str) -> Chunk 
 }
 
 pub fn responses_completed() -> Chunk {
-    responses_event(json!({"type": "response.completed", "response": {"id": "resp_1", "status": "completed",
-        "usage": {"input_tokens": 12, "output_tokens": 7, "total_tokens": 19}}}))
+    responses_event(
+        json!({"type": "response.completed", "response": {"id": "resp_1", "status": "completed",
+        "usage": {"input_tokens": 12, "output_tokens": 7, "total_tokens": 19}}}),
+    )
 }
 
 pub fn responses_text(parts: &[&str]) -> Reply {
@@ -235,8 +268,12 @@ pub fn responses_text(parts: &[&str]) -> Reply {
 
 /// Chat Completions: every chunk carries the same provider id, as real servers do.
 fn chat_chunk(delta: Value, finish: Option<&str>) -> Chunk {
-    Chunk::Sse(String::new(), json!({"id": "chatcmpl-same", "object": "chat.completion.chunk",
-        "choices": [{"index": 0, "delta": delta, "finish_reason": finish}]}).to_string())
+    Chunk::Sse(
+        String::new(),
+        json!({"id": "chatcmpl-same", "object": "chat.completion.chunk",
+        "choices": [{"index": 0, "delta": delta, "finish_reason": finish}]})
+        .to_string(),
+    )
 }
 
 pub fn chat_delta(text: &str) -> Chunk {
@@ -262,7 +299,10 @@ pub fn chat_text(parts: &[&str]) -> Reply {
 pub fn chat_tool_call(call_id: &str, name: &str, arguments: &str) -> Reply {
     let (a, b) = arguments.split_at(arguments.len() / 2);
     let mut chunks = vec![
-        chat_chunk(json!({"role": "assistant", "tool_calls": [{"index": 0, "id": call_id, "type": "function", "function": {"name": name, "arguments": a}}]}), None),
+        chat_chunk(
+            json!({"role": "assistant", "tool_calls": [{"index": 0, "id": call_id, "type": "function", "function": {"name": name, "arguments": a}}]}),
+            None,
+        ),
         chat_chunk(json!({"tool_calls": [{"index": 0, "function": {"arguments": b}}]}), None),
     ];
     chunks.extend(chat_end("tool_calls"));

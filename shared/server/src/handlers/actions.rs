@@ -17,7 +17,10 @@ use crate::{ChatKitError, ChatKitServer, RequestContext};
 fn sender(item: ThreadItem) -> Result<WidgetItem, ChatKitError> {
     match item {
         ThreadItem::Widget(widget) => Ok(widget),
-        other => Err(ChatKitError::bad_request(format!("item {} is not a widget and cannot send actions", other.id()))),
+        other => Err(ChatKitError::bad_request(format!(
+            "item {} is not a widget and cannot send actions",
+            other.id()
+        ))),
     }
 }
 
@@ -30,11 +33,17 @@ fn registry(s: &ChatKitServer) -> Option<&ActionRegistry> {
 fn handler(s: &ChatKitServer, kind: &str) -> Result<Option<Arc<dyn ActionHandler>>, ChatKitError> {
     match registry(s) {
         None => Ok(None),
-        Some(registry) => registry.get(kind).cloned().map(Some).ok_or_else(|| registry.unknown(kind)),
+        Some(registry) => {
+            registry.get(kind).cloned().map(Some).ok_or_else(|| registry.unknown(kind))
+        }
     }
 }
 
-pub(crate) async fn custom_action(s: &ChatKitServer, ctx: RequestContext, p: CustomActionParams) -> Result<EventStream, ChatKitError> {
+pub(crate) async fn custom_action(
+    s: &ChatKitServer,
+    ctx: RequestContext,
+    p: CustomActionParams,
+) -> Result<EventStream, ChatKitError> {
     let handler = handler(s, &p.action.kind)?;
     let loaded = load_recent(s, &ctx, &p.thread_id).await?;
     let mut history = loaded.items.data;
@@ -51,7 +60,11 @@ pub(crate) async fn custom_action(s: &ChatKitServer, ctx: RequestContext, p: Cus
     Ok(stream(s, turn, vec![], vec![], move |responder, turn, sink| {
         Box::pin(async move {
             match handler {
-                Some(handler) => handler.handle(ActionContext { turn, action, sender: widget, responder }, sink).await,
+                Some(handler) => {
+                    handler
+                        .handle(ActionContext { turn, action, sender: widget, responder }, sink)
+                        .await
+                }
                 None => responder.action(turn, action, widget, sink).await,
             }
         })
@@ -60,7 +73,11 @@ pub(crate) async fn custom_action(s: &ChatKitServer, ctx: RequestContext, p: Cus
 
 /// The handler's updated widget is stored before it is returned (the reference server
 /// leaves that to `sync_action`; a widget the user changed should survive a reload).
-pub(crate) async fn sync_custom_action(s: &ChatKitServer, ctx: RequestContext, p: CustomActionParams) -> Result<Value, ChatKitError> {
+pub(crate) async fn sync_custom_action(
+    s: &ChatKitServer,
+    ctx: RequestContext,
+    p: CustomActionParams,
+) -> Result<Value, ChatKitError> {
     let handler = handler(s, &p.action.kind)?;
     let thread = s.store.load_thread(&ctx.user, &p.thread_id).await?;
     let widget = match &p.item_id {
@@ -70,7 +87,12 @@ pub(crate) async fn sync_custom_action(s: &ChatKitServer, ctx: RequestContext, p
     let response = match handler {
         Some(handler) => {
             let thread_id = thread.id.clone();
-            let context = SyncActionContext { context: ctx.clone(), thread, action: p.action, sender: widget };
+            let context = SyncActionContext {
+                context: ctx.clone(),
+                thread,
+                action: p.action,
+                sender: widget,
+            };
             let updated = handler.handle_sync(context).await?;
             if let Some(item) = &updated {
                 s.store.save_item(&ctx.user, &thread_id, &ThreadItem::Widget(item.clone())).await?;

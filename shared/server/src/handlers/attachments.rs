@@ -17,21 +17,30 @@ use super::{empty, to_json};
 use crate::{AttachmentStore, AudioInput, ChatKitError, ChatKitServer, RequestContext};
 
 fn attachment_store(s: &ChatKitServer) -> Result<&dyn AttachmentStore, ChatKitError> {
-    s.attachments
-        .as_deref()
-        .ok_or_else(|| ChatKitError::NotImplemented("attachments are not enabled on this server".into()))
+    s.attachments.as_deref().ok_or_else(|| {
+        ChatKitError::NotImplemented("attachments are not enabled on this server".into())
+    })
 }
 
 /// Mints an attachment with its upload descriptor and stores its metadata: one store write.
-pub(crate) async fn create(s: &ChatKitServer, ctx: RequestContext, p: CreateAttachmentParams) -> Result<Value, ChatKitError> {
+pub(crate) async fn create(
+    s: &ChatKitServer,
+    ctx: RequestContext,
+    p: CreateAttachmentParams,
+) -> Result<Value, ChatKitError> {
     let bytes = attachment_store(s)?;
-    let attachment = bytes.create_attachment(&ctx.user, ids::new_id(ids::prefix::ATTACHMENT), &p).await?;
+    let attachment =
+        bytes.create_attachment(&ctx.user, ids::new_id(ids::prefix::ATTACHMENT), &p).await?;
     s.store.save_attachment(&ctx.user, &attachment).await?;
     to_json(&bytes.present(&ctx.user, attachment).await)
 }
 
 /// Deletes the bytes, then the metadata. 404 for an attachment the caller does not have.
-pub(crate) async fn delete(s: &ChatKitServer, ctx: RequestContext, p: DeleteAttachmentParams) -> Result<Value, ChatKitError> {
+pub(crate) async fn delete(
+    s: &ChatKitServer,
+    ctx: RequestContext,
+    p: DeleteAttachmentParams,
+) -> Result<Value, ChatKitError> {
     let bytes = attachment_store(s)?;
     let attachment = s.store.load_attachment(&ctx.user, &p.attachment_id).await?;
     bytes.delete_attachment(&ctx.user, &attachment).await?;
@@ -40,10 +49,18 @@ pub(crate) async fn delete(s: &ChatKitServer, ctx: RequestContext, p: DeleteAtta
 }
 
 /// Decodes the audio and hands it to the responder.
-pub(crate) async fn transcribe(s: &ChatKitServer, ctx: RequestContext, p: TranscribeParams) -> Result<Value, ChatKitError> {
-    let data = base64::engine::general_purpose::STANDARD.decode(p.audio_base64.trim()).map_err(|e| {
-        ChatKitError::BadRequest { message: format!("`audio_base64` is not valid base64: {e}"), field: Some("params.audio_base64".into()) }
-    })?;
+pub(crate) async fn transcribe(
+    s: &ChatKitServer,
+    ctx: RequestContext,
+    p: TranscribeParams,
+) -> Result<Value, ChatKitError> {
+    let data =
+        base64::engine::general_purpose::STANDARD.decode(p.audio_base64.trim()).map_err(|e| {
+            ChatKitError::BadRequest {
+                message: format!("`audio_base64` is not valid base64: {e}"),
+                field: Some("params.audio_base64".into()),
+            }
+        })?;
     let result = s.responder.transcribe(&ctx, AudioInput { data, mime_type: p.mime_type }).await?;
     to_json(&result)
 }
@@ -71,7 +88,8 @@ pub(crate) async fn referenced(
     Ok(loaded
         .into_iter()
         .map(|mut attachment| {
-            let changed = attachment.thread_id() != Some(thread_id) || attachment.upload_descriptor().is_some();
+            let changed = attachment.thread_id() != Some(thread_id)
+                || attachment.upload_descriptor().is_some();
             attachment.set_thread_id(thread_id);
             attachment.set_upload_descriptor(None);
             (attachment, changed)
@@ -81,13 +99,27 @@ pub(crate) async fn referenced(
 
 /// Saves the attachments [`referenced`] marked (one write each, concurrently) and returns
 /// them as a message stores them (without private metadata).
-pub(crate) async fn attach(s: &ChatKitServer, user: &UserId, checked: Vec<(Attachment, bool)>) -> Result<Vec<Attachment>, ChatKitError> {
-    try_join_all(checked.iter().filter(|(_, changed)| *changed).map(|(a, _)| s.store.save_attachment(user, a))).await?;
+pub(crate) async fn attach(
+    s: &ChatKitServer,
+    user: &UserId,
+    checked: Vec<(Attachment, bool)>,
+) -> Result<Vec<Attachment>, ChatKitError> {
+    try_join_all(
+        checked
+            .iter()
+            .filter(|(_, changed)| *changed)
+            .map(|(a, _)| s.store.save_attachment(user, a)),
+    )
+    .await?;
     Ok(checked.into_iter().map(|(a, _)| a.without_metadata()).collect())
 }
 
 /// Attachments as sent to the client: fresh URLs, no private metadata.
-pub(crate) async fn present_all(s: &ChatKitServer, user: &UserId, attachments: Vec<Attachment>) -> Vec<Attachment> {
+pub(crate) async fn present_all(
+    s: &ChatKitServer,
+    user: &UserId,
+    attachments: Vec<Attachment>,
+) -> Vec<Attachment> {
     match s.attachments.as_deref() {
         Some(bytes) => join_all(attachments.into_iter().map(|a| bytes.present(user, a))).await,
         None => attachments.into_iter().map(Attachment::without_metadata).collect(),
@@ -99,7 +131,8 @@ pub(crate) async fn present_items(s: &ChatKitServer, user: &UserId, items: &mut 
     for item in items.iter_mut() {
         if let ThreadItem::UserMessage(message) = item {
             if !message.attachments.is_empty() {
-                message.attachments = present_all(s, user, std::mem::take(&mut message.attachments)).await;
+                message.attachments =
+                    present_all(s, user, std::mem::take(&mut message.attachments)).await;
             }
         }
     }
@@ -110,7 +143,11 @@ pub(crate) async fn present_items(s: &ChatKitServer, user: &UserId, items: &mut 
 /// (⌈items / 100⌉ store requests) and each referenced attachment's metadata (one each): an
 /// attachment that another thread re-used since is left alone. Bytes go first, so a request
 /// that dies halfway leaves a thread the user can delete again, never unreachable objects.
-pub(crate) async fn delete_thread_bytes(s: &ChatKitServer, user: &UserId, thread_id: &str) -> Result<Vec<String>, ChatKitError> {
+pub(crate) async fn delete_thread_bytes(
+    s: &ChatKitServer,
+    user: &UserId,
+    thread_id: &str,
+) -> Result<Vec<String>, ChatKitError> {
     let Some(bytes) = s.attachments.as_deref() else { return Ok(Vec::new()) };
     let mut ids: Vec<String> = Vec::new();
     let mut page = PageRequest::new(100, Order::Asc);
@@ -150,7 +187,9 @@ pub(crate) async fn delete_metadata(s: &ChatKitServer, ctx: &RequestContext, ids
     for result in join_all(ids.iter().map(|id| s.store.delete_attachment(&ctx.user, id))).await {
         match result {
             Ok(()) | Err(StoreError::NotFound { .. }) => {}
-            Err(err) => warn!(request_id = %ctx.request_id, error = %err, "could not delete a deleted thread's attachment metadata"),
+            Err(err) => {
+                warn!(request_id = %ctx.request_id, error = %err, "could not delete a deleted thread's attachment metadata")
+            }
         }
     }
 }

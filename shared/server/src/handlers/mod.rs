@@ -13,7 +13,8 @@ use serde_json::Value;
 use crate::error::ChatKitError;
 
 pub(crate) fn to_json(value: &impl Serialize) -> Result<Value, ChatKitError> {
-    serde_json::to_value(value).map_err(|e| ChatKitError::Internal(format!("could not encode the response: {e}")))
+    serde_json::to_value(value)
+        .map_err(|e| ChatKitError::Internal(format!("could not encode the response: {e}")))
 }
 
 pub(crate) fn empty() -> Value {

@@ -1,6 +1,6 @@
 //! `threads.get_by_id`, `threads.list`, `threads.update`, `threads.delete`.
 
-use chatkit_protocol::{Order, Page, ListThreadsParams, ThreadParams, UpdateThreadParams};
+use chatkit_protocol::{ListThreadsParams, Order, Page, ThreadParams, UpdateThreadParams};
 use chatkit_store::PageRequest;
 use serde_json::Value;
 
@@ -8,7 +8,11 @@ use super::{attachments, empty, to_json, without_hidden};
 use crate::{ChatKitError, ChatKitServer, RequestContext};
 
 /// The thread with its first 20 items, oldest first, hidden items removed. One store request.
-pub(crate) async fn get_by_id(s: &ChatKitServer, ctx: RequestContext, p: ThreadParams) -> Result<Value, ChatKitError> {
+pub(crate) async fn get_by_id(
+    s: &ChatKitServer,
+    ctx: RequestContext,
+    p: ThreadParams,
+) -> Result<Value, ChatKitError> {
     let page = PageRequest::new(chatkit_store::DEFAULT_PAGE_SIZE, Order::Asc);
     let loaded = s.store.load_thread_items(&ctx.user, &p.thread_id, &page).await?;
     let mut items = without_hidden(loaded.items);
@@ -17,14 +21,22 @@ pub(crate) async fn get_by_id(s: &ChatKitServer, ctx: RequestContext, p: ThreadP
 }
 
 /// The caller's threads, each with an empty items page. One store request.
-pub(crate) async fn list(s: &ChatKitServer, ctx: RequestContext, p: ListThreadsParams) -> Result<Value, ChatKitError> {
+pub(crate) async fn list(
+    s: &ChatKitServer,
+    ctx: RequestContext,
+    p: ListThreadsParams,
+) -> Result<Value, ChatKitError> {
     let page = PageRequest::new(p.limit.unwrap_or(0) as usize, p.order).after(p.after);
     let threads = s.store.list_threads(&ctx.user, &page).await?;
     to_json(&threads.map(|t| t.to_wire(Page::default())))
 }
 
 /// Renames a thread. Two store requests: load (ownership), save.
-pub(crate) async fn update(s: &ChatKitServer, ctx: RequestContext, p: UpdateThreadParams) -> Result<Value, ChatKitError> {
+pub(crate) async fn update(
+    s: &ChatKitServer,
+    ctx: RequestContext,
+    p: UpdateThreadParams,
+) -> Result<Value, ChatKitError> {
     let mut thread = s.store.load_thread(&ctx.user, &p.thread_id).await?;
     thread.title = Some(p.title);
     s.store.save_thread(&ctx.user, &thread).await?;
@@ -35,7 +47,11 @@ pub(crate) async fn update(s: &ChatKitServer, ctx: RequestContext, p: UpdateThre
 /// a tombstone, then `functions/cleanup`) does it all, attachments included, in one request.
 /// Otherwise, with attachments enabled, the bytes of the attachments its messages reference go
 /// first and their metadata last, inline (see [`attachments::delete_thread_bytes`]).
-pub(crate) async fn delete(s: &ChatKitServer, ctx: RequestContext, p: ThreadParams) -> Result<Value, ChatKitError> {
+pub(crate) async fn delete(
+    s: &ChatKitServer,
+    ctx: RequestContext,
+    p: ThreadParams,
+) -> Result<Value, ChatKitError> {
     if s.store.purges_deleted_threads_later() {
         s.store.delete_thread(&ctx.user, &p.thread_id).await?;
         return Ok(empty());

@@ -6,16 +6,17 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use serde_json::Value;
 use chatkit_protocol::{
-    timestamp, CancelTurnParams, AddClientToolOutputParams, AddStructuredInputParams, AddUserMessageParams, CreateThreadParams, Order,
-    Page, StructuredAnswer, StructuredInput, StructuredInputItem, StructuredInputStatus, StructuredInputSubmission,
-    ThreadItem, ThreadItemParams, ThreadMetadata, ThreadStreamEvent, ToolCallStatus, UserMessageInput,
+    timestamp, AddClientToolOutputParams, AddStructuredInputParams, AddUserMessageParams,
+    CancelTurnParams, CreateThreadParams, Order, Page, StructuredAnswer, StructuredInput,
+    StructuredInputItem, StructuredInputStatus, StructuredInputSubmission, ThreadItem,
+    ThreadItemParams, ThreadMetadata, ThreadStreamEvent, ToolCallStatus, UserMessageInput,
     UserMessageItem,
 };
 use chatkit_store::{ids, IdempotencyKey, PageRequest, ThreadWithItems};
-use sha2::{Digest, Sha256};
 use futures::future::BoxFuture;
+use serde_json::Value;
+use sha2::{Digest, Sha256};
 use tokio::sync::oneshot;
 use tracing::warn;
 
@@ -43,7 +44,9 @@ fn respond_after(
     opening: Vec<ThreadStreamEvent>,
     persisted: Option<oneshot::Receiver<()>>,
 ) -> EventStream {
-    start(s, turn, prelude, opening, persisted, |responder, turn, sink| Box::pin(async move { responder.respond(turn, sink).await }))
+    start(s, turn, prelude, opening, persisted, |responder, turn, sink| {
+        Box::pin(async move { responder.respond(turn, sink).await })
+    })
 }
 
 /// Starts the pipeline for `turn`, running `work` with the responder; its events are sent
@@ -53,7 +56,9 @@ pub(crate) fn stream(
     turn: Turn,
     prelude: Vec<ThreadStreamEvent>,
     opening: Vec<ThreadStreamEvent>,
-    work: impl FnOnce(Arc<dyn Responder>, Turn, EventSink) -> BoxFuture<'static, Result<(), StreamError>> + Send + 'static,
+    work: impl FnOnce(Arc<dyn Responder>, Turn, EventSink) -> BoxFuture<'static, Result<(), StreamError>>
+        + Send
+        + 'static,
 ) -> EventStream {
     start(s, turn, prelude, opening, None, work)
 }
@@ -64,7 +69,9 @@ fn start(
     prelude: Vec<ThreadStreamEvent>,
     opening: Vec<ThreadStreamEvent>,
     persisted: Option<oneshot::Receiver<()>>,
-    work: impl FnOnce(Arc<dyn Responder>, Turn, EventSink) -> BoxFuture<'static, Result<(), StreamError>> + Send + 'static,
+    work: impl FnOnce(Arc<dyn Responder>, Turn, EventSink) -> BoxFuture<'static, Result<(), StreamError>>
+        + Send
+        + 'static,
 ) -> EventStream {
     let responder = s.responder.clone();
     // with usage limits, the tokens the turn used are added to the user's day when it ends
@@ -74,7 +81,12 @@ fn start(
     let budget = s.config.turn_budget.map(|b| Instant::now() + b);
     let deadline = context.deadline.map(|d| d.checked_sub(s.config.deadline_margin).unwrap_or(d));
     let stop_at = budget.into_iter().chain(deadline).min();
-    let running = s.running.register(s.store.clone(), &context.user, &context.request_id, s.config.cancel_poll);
+    let running = s.running.register(
+        s.store.clone(),
+        &context.user,
+        &context.request_id,
+        s.config.cancel_poll,
+    );
     let job = StreamJob {
         store: s.store.clone(),
         responder: s.responder.clone(),
@@ -98,19 +110,40 @@ fn start(
 
 /// `turns.cancel`: wakes the turn if it runs in this process, else leaves the flag it polls
 /// (one store write). Answers `{}` either way: a turn that already ended has nothing to stop.
-pub(crate) async fn cancel(s: &ChatKitServer, ctx: RequestContext, p: CancelTurnParams) -> Result<Value, ChatKitError> {
+pub(crate) async fn cancel(
+    s: &ChatKitServer,
+    ctx: RequestContext,
+    p: CancelTurnParams,
+) -> Result<Value, ChatKitError> {
     if !s.running.cancel_local(&ctx.user, &p.turn_id) {
         s.store.request_cancel(&ctx.user, &p.turn_id).await?;
     }
     Ok(Value::Object(Default::default()))
 }
 
-pub(crate) fn turn(s: &ChatKitServer, ctx: RequestContext, thread: ThreadMetadata, input: Option<UserMessageItem>, history: Vec<ThreadItem>) -> Turn {
-    Turn { thread, input, history, context: ctx, store: s.store.clone(), attachments: s.attachments.clone() }
+pub(crate) fn turn(
+    s: &ChatKitServer,
+    ctx: RequestContext,
+    thread: ThreadMetadata,
+    input: Option<UserMessageItem>,
+    history: Vec<ThreadItem>,
+) -> Turn {
+    Turn {
+        thread,
+        input,
+        history,
+        context: ctx,
+        store: s.store.clone(),
+        attachments: s.attachments.clone(),
+    }
 }
 
 /// The thread and its newest items (one store request); history comes back oldest first.
-pub(crate) async fn load_recent(s: &ChatKitServer, ctx: &RequestContext, thread_id: &str) -> Result<ThreadWithItems, ChatKitError> {
+pub(crate) async fn load_recent(
+    s: &ChatKitServer,
+    ctx: &RequestContext,
+    thread_id: &str,
+) -> Result<ThreadWithItems, ChatKitError> {
     let page = PageRequest::new(s.config.history_items, Order::Desc);
     Ok(s.store.load_thread_items(&ctx.user, thread_id, &page).await?)
 }
@@ -126,10 +159,17 @@ const HEADER_KEY_WINDOW: Duration = Duration::from_secs(24 * 60 * 60);
 /// What makes a new message a repeat of one already stored: the client's `Idempotency-Key`
 /// (a day), or else the same input in the same thread within the duplicate window (a double
 /// submit). `scope` is the thread id, or `new` for a thread's first message.
-fn message_key(s: &ChatKitServer, ctx: &RequestContext, scope: &str, input: &UserMessageInput) -> Option<IdempotencyKey> {
+fn message_key(
+    s: &ChatKitServer,
+    ctx: &RequestContext,
+    scope: &str,
+    input: &UserMessageInput,
+) -> Option<IdempotencyKey> {
     let (kind, material, window) = match &ctx.idempotency_key {
         Some(key) => ("header", key.as_bytes().to_vec(), HEADER_KEY_WINDOW),
-        None if !s.config.duplicate_window.is_zero() => ("input", serde_json::to_vec(input).ok()?, s.config.duplicate_window),
+        None if !s.config.duplicate_window.is_zero() => {
+            ("input", serde_json::to_vec(input).ok()?, s.config.duplicate_window)
+        }
         None => return None,
     };
     let mut hash = Sha256::new();
@@ -184,7 +224,11 @@ async fn presented(s: &ChatKitServer, ctx: &RequestContext, item: &ThreadItem) -
 /// first-token wait. Nothing is sent (and nothing the turn makes is saved) before the write
 /// landed; if it fails, the turn is stopped and the request gets the error, so the client
 /// still has the message to send again.
-pub(crate) async fn create_thread(s: &ChatKitServer, ctx: RequestContext, p: CreateThreadParams) -> Result<EventStream, ChatKitError> {
+pub(crate) async fn create_thread(
+    s: &ChatKitServer,
+    ctx: RequestContext,
+    p: CreateThreadParams,
+) -> Result<EventStream, ChatKitError> {
     let thread = ThreadMetadata::new(ids::new_id(ids::prefix::THREAD), timestamp::now());
     let key = message_key(s, &ctx, "new", &p.input);
     let message = user_message(s, &ctx, &thread.id, p.input).await?;
@@ -195,7 +239,13 @@ pub(crate) async fn create_thread(s: &ChatKitServer, ctx: RequestContext, p: Cre
     ];
     let user = ctx.user.clone();
     let (landed, persisted) = oneshot::channel();
-    let events = respond_after(s, turn(s, ctx, thread.clone(), Some(message), vec![item.clone()]), prelude, vec![], Some(persisted));
+    let events = respond_after(
+        s,
+        turn(s, ctx, thread.clone(), Some(message), vec![item.clone()]),
+        prelude,
+        vec![],
+        Some(persisted),
+    );
     let items = std::slice::from_ref(&item);
     // on failure `landed` and `events` are dropped: the turn stops, nothing was sent
     match &key {
@@ -207,7 +257,13 @@ pub(crate) async fn create_thread(s: &ChatKitServer, ctx: RequestContext, p: Cre
 }
 
 /// Stores a new user message, once per idempotency key when there is one.
-async fn save_message(s: &ChatKitServer, ctx: &RequestContext, thread_id: &str, item: &ThreadItem, key: Option<&IdempotencyKey>) -> Result<(), ChatKitError> {
+async fn save_message(
+    s: &ChatKitServer,
+    ctx: &RequestContext,
+    thread_id: &str,
+    item: &ThreadItem,
+    key: Option<&IdempotencyKey>,
+) -> Result<(), ChatKitError> {
     match key {
         Some(key) => s.store.save_item_once(&ctx.user, thread_id, item, key).await?,
         None => s.store.save_item(&ctx.user, thread_id, item).await?,
@@ -220,12 +276,19 @@ async fn save_message(s: &ChatKitServer, ctx: &RequestContext, thread_id: &str, 
 /// store round trip off the time to the first delta. A repeat of a message already stored
 /// (same `Idempotency-Key`, or the same input within the duplicate window) is a 409 and
 /// writes nothing; the write is one request either way.
-pub(crate) async fn add_user_message(s: &ChatKitServer, ctx: RequestContext, p: AddUserMessageParams) -> Result<EventStream, ChatKitError> {
+pub(crate) async fn add_user_message(
+    s: &ChatKitServer,
+    ctx: RequestContext,
+    p: AddUserMessageParams,
+) -> Result<EventStream, ChatKitError> {
     let key = message_key(s, &ctx, &p.thread_id, &p.input);
     let (loaded, message) = if p.input.attachments.is_empty() {
         let message = user_message(s, &ctx, &p.thread_id, p.input).await?;
         let item = ThreadItem::UserMessage(message.clone());
-        let (loaded, saved) = tokio::join!(load_recent(s, &ctx, &p.thread_id), save_message(s, &ctx, &p.thread_id, &item, key.as_ref()));
+        let (loaded, saved) = tokio::join!(
+            load_recent(s, &ctx, &p.thread_id),
+            save_message(s, &ctx, &p.thread_id, &item, key.as_ref())
+        );
         match (loaded, saved) {
             (Ok(loaded), Ok(())) => (loaded, message),
             (Ok(_), Err(err)) => return Err(err),
@@ -249,12 +312,20 @@ pub(crate) async fn add_user_message(s: &ChatKitServer, ctx: RequestContext, p: 
         // attachments are re-saved with the thread id, so the thread must be known first
         let loaded = load_recent(s, &ctx, &p.thread_id).await?;
         let message = user_message(s, &ctx, &loaded.thread.id, p.input).await?;
-        save_message(s, &ctx, &loaded.thread.id, &ThreadItem::UserMessage(message.clone()), key.as_ref()).await?;
+        save_message(
+            s,
+            &ctx,
+            &loaded.thread.id,
+            &ThreadItem::UserMessage(message.clone()),
+            key.as_ref(),
+        )
+        .await?;
         (loaded, message)
     };
     let item = ThreadItem::UserMessage(message.clone());
     // the concurrent read may or may not already see the new message
-    let mut history: Vec<ThreadItem> = oldest_first(loaded.items.data).into_iter().filter(|i| i.id() != message.id).collect();
+    let mut history: Vec<ThreadItem> =
+        oldest_first(loaded.items.data).into_iter().filter(|i| i.id() != message.id).collect();
     history.push(item.clone());
     let done = ThreadStreamEvent::ItemDone { item: presented(s, &ctx, &item).await };
     let turn = turn(s, ctx, loaded.thread, Some(message), history);
@@ -263,7 +334,11 @@ pub(crate) async fn add_user_message(s: &ChatKitServer, ctx: RequestContext, p: 
 
 /// Completes the newest pending client tool call among the recent items (not only the very
 /// last one, so a page refresh mid-tool does not break the thread), then resumes the turn.
-pub(crate) async fn add_client_tool_output(s: &ChatKitServer, ctx: RequestContext, p: AddClientToolOutputParams) -> Result<EventStream, ChatKitError> {
+pub(crate) async fn add_client_tool_output(
+    s: &ChatKitServer,
+    ctx: RequestContext,
+    p: AddClientToolOutputParams,
+) -> Result<EventStream, ChatKitError> {
     let loaded = load_recent(s, &ctx, &p.thread_id).await?;
     let mut history = oldest_first(loaded.items.data);
     let pending: Vec<usize> = history
@@ -275,9 +350,15 @@ pub(crate) async fn add_client_tool_output(s: &ChatKitServer, ctx: RequestContex
     let Some(&newest) = pending.last() else {
         let answered = history.iter().any(|item| matches!(item, ThreadItem::ClientToolCall(_)));
         return Err(if answered {
-            ChatKitError::Conflict(format!("the client tool call of thread {} was already completed", p.thread_id))
+            ChatKitError::Conflict(format!(
+                "the client tool call of thread {} was already completed",
+                p.thread_id
+            ))
         } else {
-            ChatKitError::bad_request(format!("thread {} has no pending client tool call", p.thread_id))
+            ChatKitError::bad_request(format!(
+                "thread {} has no pending client tool call",
+                p.thread_id
+            ))
         });
     };
     if let ThreadItem::ClientToolCall(call) = &mut history[newest] {
@@ -286,7 +367,8 @@ pub(crate) async fn add_client_tool_output(s: &ChatKitServer, ctx: RequestContex
     }
     // conditional on the call still being pending: of two concurrent outputs one wins (409)
     s.store.complete_item(&ctx.user, &loaded.thread.id, &history[newest]).await?;
-    let stale: Vec<String> = pending[..pending.len() - 1].iter().map(|&i| history[i].id().to_string()).collect();
+    let stale: Vec<String> =
+        pending[..pending.len() - 1].iter().map(|&i| history[i].id().to_string()).collect();
     if !stale.is_empty() {
         warn!(request_id = %ctx.request_id, count = stale.len(), "removing older pending client tool calls");
         s.store.delete_items(&ctx.user, &loaded.thread.id, &stale).await?;
@@ -298,7 +380,11 @@ pub(crate) async fn add_client_tool_output(s: &ChatKitServer, ctx: RequestContex
 
 /// Answers a pending structured input: stored before the stream, sent as `replaced` right
 /// after `stream_options`, then the turn.
-pub(crate) async fn add_structured_input(s: &ChatKitServer, ctx: RequestContext, p: AddStructuredInputParams) -> Result<EventStream, ChatKitError> {
+pub(crate) async fn add_structured_input(
+    s: &ChatKitServer,
+    ctx: RequestContext,
+    p: AddStructuredInputParams,
+) -> Result<EventStream, ChatKitError> {
     let loaded = load_recent(s, &ctx, &p.thread_id).await?;
     let mut history = oldest_first(loaded.items.data);
     let position = history.iter().position(|item| item.id() == p.item_id);
@@ -307,10 +393,16 @@ pub(crate) async fn add_structured_input(s: &ChatKitServer, ctx: RequestContext,
         None => s.store.load_item(&ctx.user, &loaded.thread.id, &p.item_id).await?,
     };
     let ThreadItem::StructuredInput(mut input) = item else {
-        return Err(ChatKitError::bad_request(format!("item {} is not a structured input", p.item_id)));
+        return Err(ChatKitError::bad_request(format!(
+            "item {} is not a structured input",
+            p.item_id
+        )));
     };
     if input.status != StructuredInputStatus::Pending {
-        return Err(ChatKitError::Conflict(format!("structured input {} was already answered", p.item_id)));
+        return Err(ChatKitError::Conflict(format!(
+            "structured input {} was already answered",
+            p.item_id
+        )));
     }
     apply_submission(&mut input, p.input);
     let updated = ThreadItem::StructuredInput(input);
@@ -329,10 +421,15 @@ fn apply_submission(item: &mut StructuredInputItem, submission: StructuredInputS
     let all_skipped = submission.status == StructuredInputStatus::Skipped;
     for input in &mut item.inputs {
         let (id, answer, single) = match input {
-            StructuredInput::MultipleChoice { id, answer, multiple, .. } => (id, answer, !*multiple),
+            StructuredInput::MultipleChoice { id, answer, multiple, .. } => {
+                (id, answer, !*multiple)
+            }
             StructuredInput::Freeform { id, answer, .. } => (id, answer, false),
         };
-        let given = submission.answers.get(id.as_str()).filter(|a| !all_skipped && !a.skipped && !a.values.is_empty());
+        let given = submission
+            .answers
+            .get(id.as_str())
+            .filter(|a| !all_skipped && !a.skipped && !a.values.is_empty());
         *answer = Some(match given {
             None => StructuredAnswer { values: vec![], skipped: true },
             Some(a) => {
@@ -345,7 +442,11 @@ fn apply_submission(item: &mut StructuredInputItem, submission: StructuredInputS
 }
 
 /// Deletes everything after a user message and answers it again.
-pub(crate) async fn retry_after_item(s: &ChatKitServer, ctx: RequestContext, p: ThreadItemParams) -> Result<EventStream, ChatKitError> {
+pub(crate) async fn retry_after_item(
+    s: &ChatKitServer,
+    ctx: RequestContext,
+    p: ThreadItemParams,
+) -> Result<EventStream, ChatKitError> {
     let loaded = load_recent(s, &ctx, &p.thread_id).await?;
     let mut newer: Vec<String> = Vec::new();
     let mut page = loaded.items;
@@ -364,7 +465,10 @@ pub(crate) async fn retry_after_item(s: &ChatKitServer, ctx: RequestContext, p: 
         page = s.store.load_thread_items(&ctx.user, &loaded.thread.id, &next).await?.items;
     };
     let ThreadItem::UserMessage(message) = target.clone() else {
-        return Err(ChatKitError::bad_request(format!("item {} is not a user message; only user messages can be retried", p.item_id)));
+        return Err(ChatKitError::bad_request(format!(
+            "item {} is not a user message; only user messages can be retried",
+            p.item_id
+        )));
     };
     if !newer.is_empty() {
         s.store.delete_items(&ctx.user, &loaded.thread.id, &newer).await?;

@@ -1,4 +1,4 @@
-# `make test` is the one test command (CI runs it through .ci/run): lint (clippy, cfn-lint,
+# `make test` is the one test command (CI runs it through .ci/run): lint (rustfmt, clippy, cfn-lint,
 # sam validate, the template check), then every test with DynamoDB Local and moto started
 # around the run and stopped afterwards. `make dev` runs the function locally.
 CARGO ?= cargo
@@ -18,7 +18,10 @@ test: lint mcp-server
 
 lint: lint-rust lint-template
 
+# rustfmt (rustfmt.toml) and clippy under the workspace lints ([workspace.lints] in Cargo.toml)
 lint-rust:
+	$(CARGO) fmt --all --check
+	cd fuzz && $(CARGO) fmt --check
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
 
 lint-template: tools

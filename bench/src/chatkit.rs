@@ -110,8 +110,15 @@ impl Chatkit {
     fn check_alive(&mut self) -> Result<()> {
         if let Some(status) = self.child.try_wait()? {
             let tail = self.stderr.lock().unwrap().join("\n");
-            let logs: Vec<String> =
-                self.logs.lock().unwrap().iter().rev().take(10).map(|v| v.to_string()).collect();
+            let logs: Vec<String> = self
+                .logs
+                .lock()
+                .unwrap()
+                .iter()
+                .rev()
+                .take(10)
+                .map(std::string::ToString::to_string)
+                .collect();
             return Err(format!(
                 "chatkit exited ({status}); stderr:\n{tail}\nlast logs:\n{}",
                 logs.join("\n")
@@ -300,7 +307,7 @@ pub async fn streamed(
                 turn.frames += 1;
                 match event["type"].as_str() {
                     Some("thread.created") => {
-                        turn.thread_id = event["thread"]["id"].as_str().map(str::to_string)
+                        turn.thread_id = event["thread"]["id"].as_str().map(str::to_string);
                     }
                     Some("thread.item.updated")
                         if turn.first_delta.is_none()

@@ -17,7 +17,7 @@ pub fn render(settings: &Settings, r: &Results) -> (String, Value) {
          all traffic is loopback; DynamoDB Local is not DynamoDB (no network RTT, different latency profile).\n\
          Numbers are measurements, not pass/fail checks.\n\
          Stub: first token {} ms after the model request arrives, {} deltas {} ms apart, title call answered after {} ms.\n\n",
-        std::thread::available_parallelism().map_or(0, |n| n.get()),
+        std::thread::available_parallelism().map_or(0, std::num::NonZero::get),
         p.first_token.as_millis(),
         p.chunks,
         p.chunk_gap.as_millis(),
@@ -175,7 +175,7 @@ pub fn render(settings: &Settings, r: &Results) -> (String, Value) {
 
     let json = json!({
         "edge": edge_json,
-        "machine": {"cpus": std::thread::available_parallelism().map_or(0, |n| n.get()), "network": "loopback", "dynamodb": "DynamoDB Local"},
+        "machine": {"cpus": std::thread::available_parallelism().map_or(0, std::num::NonZero::get), "network": "loopback", "dynamodb": "DynamoDB Local"},
         "stub": {"first_token_ms": p.first_token.as_millis() as u64, "chunks": p.chunks, "chunk_gap_ms": p.chunk_gap.as_millis() as u64,
             "title_delay_ms": p.title_delay.as_millis() as u64, "title_calls": r.side_calls.0, "unexpected_calls": r.side_calls.1},
         "init_ms": {

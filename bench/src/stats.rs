@@ -60,7 +60,7 @@ impl Table {
     pub fn new(title: &str, header: &[&str]) -> Self {
         Self {
             title: title.into(),
-            header: header.iter().map(|h| h.to_string()).collect(),
+            header: header.iter().map(std::string::ToString::to_string).collect(),
             rows: vec![],
         }
     }

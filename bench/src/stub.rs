@@ -104,7 +104,12 @@ impl Stub {
     async fn handle(&self, req: Request<Incoming>) -> Response<Body> {
         let arrived = Instant::now();
         let path = req.uri().path().to_string();
-        let bytes = req.into_body().collect().await.map(|b| b.to_bytes()).unwrap_or_default();
+        let bytes = req
+            .into_body()
+            .collect()
+            .await
+            .map(http_body_util::Collected::to_bytes)
+            .unwrap_or_default();
         let body: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
         let responses_api = path.ends_with("/responses");
         if !responses_api && !path.ends_with("/chat/completions") {

@@ -419,7 +419,7 @@ pub async fn items_beyond_dynamodb_limits_fit(h: &DynamoHarness) {
     let noisy = assistant_message(&thread, &noise(600_000));
     match store.save_item(&alice(), &thread.id, &noisy).await {
         Err(chatkit_store::StoreError::TooLarge { what: "item", size, limit }) => {
-            assert!(size > limit)
+            assert!(size > limit);
         }
         other => panic!("an item that cannot fit: {other:?}"),
     }
@@ -496,13 +496,13 @@ fn lambda_record(record: &aws_sdk_dynamodbstreams::types::Record, arn: &str) -> 
     let empty = HashMap::new();
     serde_json::json!({
         "eventID": record.event_id(),
-        "eventName": record.event_name().map(|n| n.as_str()).unwrap_or_default(),
+        "eventName": record.event_name().map(aws_sdk_dynamodbstreams::types::OperationType::as_str).unwrap_or_default(),
         "eventVersion": "1.1",
         "eventSource": "aws:dynamodb",
         "awsRegion": "us-east-1",
         "eventSourceARN": arn,
         "dynamodb": {
-            "ApproximateCreationDateTime": change.approximate_creation_date_time().map(|t| t.secs()).unwrap_or_default(),
+            "ApproximateCreationDateTime": change.approximate_creation_date_time().map(aws_sdk_dynamodb::primitives::DateTime::secs).unwrap_or_default(),
             "Keys": lambda_image(change.keys().unwrap_or(&empty)),
             "NewImage": lambda_image(change.new_image().unwrap_or(&empty)),
             "SequenceNumber": change.sequence_number(),

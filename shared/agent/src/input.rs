@@ -102,7 +102,7 @@ fn convert(
             vec![InputItem::message(Role::Assistant, text.join("\n\n"))]
         }
         ThreadItem::ClientToolCall(c) if c.status == ToolCallStatus::Completed => {
-            let output = c.output.as_ref().map(json_string).unwrap_or_else(|| "null".into());
+            let output = c.output.as_ref().map_or_else(|| "null".into(), json_string);
             let output = trim_marked(&output, budgets.tool_output_bytes());
             vec![
                 InputItem::FunctionCall {

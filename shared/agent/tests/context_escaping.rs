@@ -43,13 +43,13 @@ fn hostile() -> impl Strategy<Value = String> {
         "\u{E003E}",
     ]
     .iter()
-    .map(|s| s.to_string())
+    .map(std::string::ToString::to_string)
     .collect();
-    pieces.extend(LOOK_ALIKES.iter().map(|c| c.to_string()));
+    pieces.extend(LOOK_ALIKES.iter().map(std::string::ToString::to_string));
     pieces.extend(
         ['\u{200B}', '\u{202E}', '\u{2066}', '\u{FEFF}', '\u{00AD}', '\u{0338}']
             .iter()
-            .map(|c| c.to_string()),
+            .map(std::string::ToString::to_string),
     );
     prop_oneof![
         3 => prop::collection::vec(prop::sample::select(pieces), 1..12).prop_map(|p| p.concat()),

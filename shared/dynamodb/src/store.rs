@@ -116,7 +116,7 @@ impl Store for DynamoStore {
         key: &IdempotencyKey,
     ) -> StoreResult<()> {
         let mut actions = self.create_actions(user, thread, items)?;
-        let first = items.first().map(|i| i.id()).unwrap_or_default();
+        let first = items.first().map(chatkit_protocol::ThreadItem::id).unwrap_or_default();
         let now = now_ms();
         actions.push(
             self.claim_action(records::once_record(user, key, &thread.id, first, now)?, now)?,

@@ -175,9 +175,9 @@ mod tests {
 
     #[test]
     fn pages_are_exact() {
-        let p = into_page(vec![1, 2, 3], 2, |n| n.to_string());
+        let p = into_page(vec![1, 2, 3], 2, std::string::ToString::to_string);
         assert_eq!((p.data, p.has_more, p.after), (vec![1, 2], true, Some("2".to_string())));
-        let p = into_page(vec![1, 2], 2, |n| n.to_string());
+        let p = into_page(vec![1, 2], 2, std::string::ToString::to_string);
         assert_eq!((p.data, p.has_more, p.after), (vec![1, 2], false, None));
     }
 }

@@ -322,7 +322,7 @@ impl Gateway {
             match result {
                 Ok(()) => info!(step, ms = took.as_secs_f64() * 1e3, "warm-up step done"),
                 Err(error) => {
-                    warn!(step, ms = took.as_secs_f64() * 1e3, error = %error, "warm-up step failed; the first request retries it")
+                    warn!(step, ms = took.as_secs_f64() * 1e3, error = %error, "warm-up step failed; the first request retries it");
                 }
             }
         }

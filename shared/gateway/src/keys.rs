@@ -134,7 +134,7 @@ impl Attempts {
 }
 
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
-    mutex.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    mutex.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 /// A Secrets Manager secret, fetched on first use, refreshed after `refresh`, with the
@@ -247,7 +247,7 @@ impl ManagedSecret {
                 if stage == "AWSPREVIOUS"
                     && err
                         .as_service_error()
-                        .is_some_and(|e| e.is_resource_not_found_exception()) =>
+                        .is_some_and(aws_sdk_secretsmanager::operation::get_secret_value::GetSecretValueError::is_resource_not_found_exception) =>
             {
                 Ok(None)
             }

@@ -18,10 +18,11 @@ pub fn into_request(request: lambda_http::Request) -> (Request<Bytes>, String) {
         .unwrap_or_else(|| ulid::Ulid::new().to_string());
     // Lambda kills the invocation at its deadline: the turn stops a margin before it
     // (a context without one, deadline 0, is no deadline)
-    let deadline = request.lambda_context_ref().map(|ctx| ctx.deadline()).and_then(|at| {
-        let left = at.duration_since(std::time::SystemTime::now()).ok()?;
-        std::time::Instant::now().checked_add(left)
-    });
+    let deadline =
+        request.lambda_context_ref().map(lambda_http::Context::deadline).and_then(|at| {
+            let left = at.duration_since(std::time::SystemTime::now()).ok()?;
+            std::time::Instant::now().checked_add(left)
+        });
     let (mut parts, body) = request.into_parts();
     if let Some(deadline) = deadline {
         parts.extensions.insert(chatkit_server::InvocationDeadline(deadline));

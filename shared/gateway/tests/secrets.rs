@@ -124,7 +124,7 @@ async fn a_short_secret_is_refused_with_a_clear_message() {
     assert!(err.0.contains("16 bytes") && err.0.contains("at least 32"), "{err}");
     match authenticator(secret).authenticate(&token("only-sixteen-b!!")).await {
         Err(AuthError::Keys(e)) => {
-            assert!(e.0.contains("at least 32") || e.0.contains("unavailable"), "{e}")
+            assert!(e.0.contains("at least 32") || e.0.contains("unavailable"), "{e}");
         }
         other => panic!("a short secret must not verify anything: {other:?}"),
     }

@@ -105,7 +105,7 @@ impl Attachment {
     pub fn set_metadata(&mut self, value: Option<Map<String, Value>>) {
         match self {
             Attachment::File { metadata, .. } | Attachment::Image { metadata, .. } => {
-                *metadata = value
+                *metadata = value;
             }
         }
     }
@@ -120,7 +120,7 @@ impl Attachment {
     pub fn set_thread_id(&mut self, thread: &str) {
         match self {
             Attachment::File { thread_id, .. } | Attachment::Image { thread_id, .. } => {
-                *thread_id = Some(thread.to_string())
+                *thread_id = Some(thread.to_string());
             }
         }
     }

@@ -500,7 +500,7 @@ fn check_node(
         return fail(path, "a component needs a string `type`");
     };
     for key in ["key", "id"] {
-        if !matches!(object.get(key), None | Some(Value::Null) | Some(Value::String(_))) {
+        if !matches!(object.get(key), None | Some(Value::Null | Value::String(_))) {
             return fail(&format!("{path}.{key}"), "must be a string");
         }
     }

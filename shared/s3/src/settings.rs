@@ -54,7 +54,7 @@ impl AttachmentSettings {
         Self {
             bucket: bucket.into(),
             max_bytes: DEFAULT_MAX_BYTES,
-            types: DEFAULT_TYPES.iter().map(|t| t.to_string()).collect(),
+            types: DEFAULT_TYPES.iter().map(std::string::ToString::to_string).collect(),
             upload_ttl: Duration::from_secs(300),
             url_ttl: Duration::from_secs(3600),
             path_style: false,

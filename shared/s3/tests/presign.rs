@@ -35,7 +35,7 @@ fn params(name: &str, size: u64, mime: &str) -> CreateAttachmentParams {
 
 /// Query pairs of a URL, percent-decoded.
 fn query(url: &str) -> HashMap<String, String> {
-    let query = url.split_once('?').map(|(_, q)| q).unwrap_or("");
+    let query = url.split_once('?').map_or("", |(_, q)| q);
     query
         .split('&')
         .filter_map(|pair| pair.split_once('='))

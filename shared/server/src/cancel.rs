@@ -39,7 +39,10 @@ impl RunningTurns {
     ) -> TurnGuard {
         let key = (user.clone(), turn_id.to_string());
         let cancelled = Arc::new(Notify::new());
-        self.turns.lock().unwrap_or_else(|p| p.into_inner()).insert(key.clone(), cancelled.clone());
+        self.turns
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .insert(key.clone(), cancelled.clone());
         let poller = (!poll.is_zero())
             .then(|| tokio::spawn(watch(store, key.clone(), poll, cancelled.clone())));
         TurnGuard { registry: self.clone(), key, cancelled, poller }
@@ -47,12 +50,12 @@ impl RunningTurns {
 
     /// How many turns run in this process.
     pub(crate) fn count(&self) -> usize {
-        self.turns.lock().unwrap_or_else(|p| p.into_inner()).len()
+        self.turns.lock().unwrap_or_else(std::sync::PoisonError::into_inner).len()
     }
 
     /// Wakes the turn if it runs here; whether it did.
     pub(crate) fn cancel_local(&self, user: &UserId, turn_id: &str) -> bool {
-        let turns = self.turns.lock().unwrap_or_else(|p| p.into_inner());
+        let turns = self.turns.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         match turns.get(&(user.clone(), turn_id.to_string())) {
             Some(turn) => {
                 turn.notify_one();
@@ -68,7 +71,11 @@ impl Drop for TurnGuard {
         if let Some(poller) = self.poller.take() {
             poller.abort();
         }
-        self.registry.turns.lock().unwrap_or_else(|p| p.into_inner()).remove(&self.key);
+        self.registry
+            .turns
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .remove(&self.key);
     }
 }
 

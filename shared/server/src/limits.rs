@@ -122,7 +122,7 @@ impl Limits {
 }
 
 fn json_len(value: &impl Serialize) -> usize {
-    serde_json::to_vec(value).map(|v| v.len()).unwrap_or(usize::MAX)
+    serde_json::to_vec(value).map_or(usize::MAX, |v| v.len())
 }
 
 fn too_large(what: &str, field: &str, size: usize, limit: usize) -> Result<(), ChatKitError> {

@@ -28,10 +28,10 @@ impl PendingItems {
         let Some(item) = self.items.iter_mut().find(|i| i.id() == item_id) else { return };
         match (item, update) {
             (ThreadItem::AssistantMessage(msg), update) => {
-                apply_to_message(&mut msg.content, update)
+                apply_to_message(&mut msg.content, update);
             }
             (ThreadItem::Workflow(wf), ThreadItemUpdate::TaskAdded { task, .. }) => {
-                wf.workflow.tasks.push(task.clone())
+                wf.workflow.tasks.push(task.clone());
             }
             (ThreadItem::Workflow(wf), ThreadItemUpdate::TaskUpdated { task_index, task }) => {
                 if let Some(slot) = wf.workflow.tasks.get_mut(*task_index) {
@@ -54,10 +54,10 @@ fn apply_to_message(content: &mut Vec<AssistantMessageContent>, update: &ThreadI
     match update {
         ThreadItemUpdate::ContentPartAdded { content_index, content: c }
         | ThreadItemUpdate::ContentPartDone { content_index, content: c } => {
-            *part(content, *content_index) = c.clone()
+            *part(content, *content_index) = c.clone();
         }
         ThreadItemUpdate::TextDelta { content_index, delta } => {
-            part(content, *content_index).text.push_str(delta)
+            part(content, *content_index).text.push_str(delta);
         }
         ThreadItemUpdate::AnnotationAdded { content_index, annotation_index, annotation } => {
             let annotations = &mut part(content, *content_index).annotations;

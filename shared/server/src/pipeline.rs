@@ -123,9 +123,8 @@ async fn run(job: StreamJob, out: mpsc::Sender<ThreadStreamEvent>) {
         pending: PendingItems::default(),
     };
 
-    let time_up = sleep_until(
-        stop_at.map(Into::into).unwrap_or_else(|| tokio::time::Instant::now() + FOREVER),
-    );
+    let time_up =
+        sleep_until(stop_at.map_or_else(|| tokio::time::Instant::now() + FOREVER, Into::into));
     tokio::pin!(time_up);
     let outcome = loop {
         let message = tokio::select! {
@@ -188,7 +187,7 @@ async fn run(job: StreamJob, out: mpsc::Sender<ThreadStreamEvent>) {
                     }
                     Ok(()) => {}
                     Err(err) => {
-                        warn!(request_id = %context.request_id, error = %err, "could not save a timed-out item")
+                        warn!(request_id = %context.request_id, error = %err, "could not save a timed-out item");
                     }
                 }
             }
@@ -241,7 +240,7 @@ impl State<'_> {
         match &event {
             ThreadStreamEvent::ItemAdded { item } => self.pending.added(item),
             ThreadStreamEvent::ItemUpdated { item_id, update } => {
-                self.pending.apply(item_id, update)
+                self.pending.apply(item_id, update);
             }
             ThreadStreamEvent::ItemDone { item } | ThreadStreamEvent::ItemReplaced { item } => {
                 self.store.save_item(user, &thread_id, item).await?;

@@ -21,7 +21,7 @@ pub mod prefix {
 /// A new id, strictly greater than every id this process made before (monotonic within a
 /// millisecond).
 pub fn new_id(prefix: &str) -> String {
-    let mut guard = GENERATOR.lock().unwrap_or_else(|p| p.into_inner());
+    let mut guard = GENERATOR.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
     let generator = guard.get_or_insert_with(Generator::new);
     let ulid = generator.generate().unwrap_or_else(|_| Ulid::new());
     format!("{prefix}_{ulid}")

@@ -83,7 +83,7 @@ impl MemoryStore {
 
     fn lock(&self) -> MutexGuard<'_, Data> {
         self.requests.fetch_add(1, AtomicOrdering::Relaxed);
-        self.data.lock().unwrap_or_else(|p| p.into_inner())
+        self.data.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 }
 

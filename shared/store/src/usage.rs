@@ -120,7 +120,7 @@ impl UsageStore for MemoryUsage {
         limits: &UsageLimits,
     ) -> StoreResult<Admission> {
         let w = Windows::at(now);
-        let mut counters = self.counters.lock().unwrap_or_else(|p| p.into_inner());
+        let mut counters = self.counters.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         let turns = counters.get(&(user.clone(), 'M', w.minute)).copied().unwrap_or(0);
         let tokens = counters.get(&(user.clone(), 'D', w.day)).copied().unwrap_or(0);
         if limits.tokens_per_day > 0 && tokens >= limits.tokens_per_day {
@@ -137,14 +137,14 @@ impl UsageStore for MemoryUsage {
 
     async fn add_tokens(&self, user: &UserId, now: SystemTime, tokens: u64) -> StoreResult<()> {
         let w = Windows::at(now);
-        let mut counters = self.counters.lock().unwrap_or_else(|p| p.into_inner());
+        let mut counters = self.counters.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         *counters.entry((user.clone(), 'D', w.day)).or_default() += tokens;
         Ok(())
     }
 
     async fn usage(&self, user: &UserId, now: SystemTime) -> StoreResult<Usage> {
         let w = Windows::at(now);
-        let counters = self.counters.lock().unwrap_or_else(|p| p.into_inner());
+        let counters = self.counters.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         Ok(Usage {
             turns_this_minute: counters.get(&(user.clone(), 'M', w.minute)).copied().unwrap_or(0),
             tokens_today: counters.get(&(user.clone(), 'D', w.day)).copied().unwrap_or(0),

@@ -317,7 +317,7 @@ pub async fn writes_once_per_key(h: &dyn StoreHarness) {
     let before = h.snapshot().await;
     match store.create_thread_once(&alice(), &new_thread(), &[], &key).await {
         Err(StoreError::Duplicate { thread_id, item_id }) => {
-            assert_eq!((thread_id, item_id), (thread.id.clone(), first.id().to_string()))
+            assert_eq!((thread_id, item_id), (thread.id.clone(), first.id().to_string()));
         }
         other => panic!("{other:?}"),
     }

@@ -42,7 +42,7 @@ pub(crate) fn body(request: &ModelRequest, stream: bool) -> Value {
                     .filter(|m| m["role"] == "assistant" && m["tool_calls"].is_array());
                 match last {
                     Some(message) => {
-                        message["tool_calls"].as_array_mut().expect("checked").push(call)
+                        message["tool_calls"].as_array_mut().expect("checked").push(call);
                     }
                     None => messages
                         .push(json!({"role": "assistant", "content": null, "tool_calls": [call]})),
@@ -66,7 +66,7 @@ pub(crate) fn body(request: &ModelRequest, stream: bool) -> Value {
         match &request.tool_choice {
             Some(ToolChoice::Required) => body["tool_choice"] = json!("required"),
             Some(ToolChoice::Function(name)) => {
-                body["tool_choice"] = json!({"type": "function", "function": {"name": name}})
+                body["tool_choice"] = json!({"type": "function", "function": {"name": name}});
             }
             None => {}
         }

@@ -29,7 +29,7 @@ pub(crate) fn body(request: &ModelRequest, stream: bool) -> Value {
         match &request.tool_choice {
             Some(ToolChoice::Required) => body["tool_choice"] = json!("required"),
             Some(ToolChoice::Function(name)) => {
-                body["tool_choice"] = json!({"type": "function", "name": name})
+                body["tool_choice"] = json!({"type": "function", "name": name});
             }
             None => {}
         }
@@ -130,7 +130,7 @@ impl Parser {
                 }));
             }
             "response.refusal.done" => {
-                out.push_back(ModelEvent::Refusal(str_of(&value, "refusal").to_string()))
+                out.push_back(ModelEvent::Refusal(str_of(&value, "refusal").to_string()));
             }
             "response.completed" | "response.incomplete" => {
                 if kind == "response.incomplete" {
@@ -166,7 +166,7 @@ impl Parser {
         Ok(false)
     }
 
-    pub(crate) fn end(&mut self) -> Result<(), ModelError> {
+    pub(crate) fn end(&self) -> Result<(), ModelError> {
         if self.completed {
             Ok(())
         } else {

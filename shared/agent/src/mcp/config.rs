@@ -71,7 +71,7 @@ pub struct McpServerConfig {
 
 impl McpServerConfig {
     pub fn timeout(&self) -> Duration {
-        self.timeout_ms.map(Duration::from_millis).unwrap_or(DEFAULT_TIMEOUT)
+        self.timeout_ms.map_or(DEFAULT_TIMEOUT, Duration::from_millis)
     }
 
     /// Whether the allowlist lets `tool` through.

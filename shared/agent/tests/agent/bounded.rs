@@ -193,7 +193,7 @@ async fn the_tokens_a_turn_used_count_against_the_users_day_as_reported() {
     let bytes = serde_json::to_vec(&add_message_body(&thread_id, "once more")).unwrap();
     match h.server.process(&bytes, Harness::context()).await {
         Err(chatkit_server::ChatKitError::RateLimited { retry_after, .. }) => {
-            assert!(retry_after > 0)
+            assert!(retry_after > 0);
         }
         other => panic!("expected a 429, got {other:?}"),
     }

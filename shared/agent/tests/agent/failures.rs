@@ -142,7 +142,7 @@ async fn a_stall_past_the_idle_timeout_fails_retryably() {
 #[tokio::test]
 async fn no_first_token_within_the_timeout_fails_retryably() {
     let h = Harness::with(ModelApi::ChatCompletions, |c| {
-        c.first_token_timeout = Duration::from_millis(300)
+        c.first_token_timeout = Duration::from_millis(300);
     })
     .await;
     h.stub.push(Reply::Stream(vec![Chunk::Stall]));

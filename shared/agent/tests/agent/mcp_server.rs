@@ -93,8 +93,7 @@ impl McpServer {
             .map(|r| {
                 r["method"]
                     .as_str()
-                    .map(str::to_string)
-                    .unwrap_or_else(|| r["http"].as_str().unwrap().to_string())
+                    .map_or_else(|| r["http"].as_str().unwrap().to_string(), str::to_string)
             })
             .collect()
     }

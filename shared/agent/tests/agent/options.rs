@@ -14,7 +14,7 @@ fn with_options(text: &str, options: Value) -> Value {
 #[tokio::test]
 async fn the_composer_picks_a_model_from_the_allowlist_and_others_get_a_400() {
     let h = Harness::with(ModelApi::Responses, |c| {
-        c.models = vec!["big-model".into(), "small-model".into()]
+        c.models = vec!["big-model".into(), "small-model".into()];
     })
     .await;
     h.stub.push(responses_text(&["from big"]));

@@ -125,7 +125,12 @@ impl Stub {
             req.headers().get("authorization").map(|v| v.to_str().unwrap().to_string());
         let content_type =
             req.headers().get("content-type").map(|v| v.to_str().unwrap().to_string());
-        let bytes = req.into_body().collect().await.map(|b| b.to_bytes()).unwrap_or_default();
+        let bytes = req
+            .into_body()
+            .collect()
+            .await
+            .map(http_body_util::Collected::to_bytes)
+            .unwrap_or_default();
         let body: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
         let streamed = body["stream"] == true;
         let mut state = self.state.lock().unwrap();

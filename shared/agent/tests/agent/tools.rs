@@ -117,7 +117,7 @@ async fn a_client_tool_call_round_trips_through_add_client_tool_output() {
             name: "get_selection".into(),
             description: "Reads the user's selection".into(),
             parameters: json!({"type": "object", "properties": {"scope": {"type": "string"}}}),
-        }]
+        }];
     })
     .await;
     h.stub.push(Reply::Stream(

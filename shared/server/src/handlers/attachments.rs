@@ -188,7 +188,7 @@ pub(crate) async fn delete_metadata(s: &ChatKitServer, ctx: &RequestContext, ids
         match result {
             Ok(()) | Err(StoreError::NotFound { .. }) => {}
             Err(err) => {
-                warn!(request_id = %ctx.request_id, error = %err, "could not delete a deleted thread's attachment metadata")
+                warn!(request_id = %ctx.request_id, error = %err, "could not delete a deleted thread's attachment metadata");
             }
         }
     }

@@ -229,3 +229,256 @@ describe("createChatKitFetch", () => {
     expect(sentBody(calls[0]).metadata.pageContext.selectedText).toBe("The quick brown fox");
   });
 });
+
+const LIST = JSON.stringify({ type: "threads.list", params: {} });
+const FIRST_EVENT = 'data: {"type":"thread.created"}\n\n';
+
+function requestType(init: RequestInit | undefined): string | undefined {
+  try {
+    return (JSON.parse(init?.body as string) as { type?: string }).type;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * A fake function: a streamed turn type gets SSE with `x-chatkit-turn-id` (whose body errors
+ * when the request's signal fires, as fetch does), anything else JSON.
+ */
+function turnServer(options: { turnId?: string | null; turnIdOnJson?: boolean; failCancel?: boolean; ignoreAbort?: boolean } = {}) {
+  const calls: Call[] = [];
+  const streams: ReadableStreamDefaultController<Uint8Array>[] = [];
+  const responses: Response[] = [];
+  const streaming = ["threads.create", "threads.add_user_message", "threads.custom_action"];
+  const turnId = options.turnId === undefined ? "turn_1" : options.turnId;
+  const fetch = vi.fn(async (input: RequestInfo | URL, init?: RequestInit) => {
+    calls.push({ input, init: init ?? {} });
+    const type = requestType(init);
+    const signal = init?.signal;
+    if (signal?.aborted && !options.ignoreAbort) throw signal.reason;
+    if (type === "turns.cancel" && options.failCancel) throw new TypeError("network error");
+    let response: Response;
+    if (type !== undefined && streaming.includes(type)) {
+      const body = new ReadableStream<Uint8Array>({
+        start(controller) {
+          streams.push(controller);
+          controller.enqueue(new TextEncoder().encode(FIRST_EVENT));
+          if (!options.ignoreAbort) signal?.addEventListener("abort", () => controller.error(signal.reason));
+        },
+      });
+      const headers = new Headers({ "content-type": "text/event-stream" });
+      if (turnId) headers.set("x-chatkit-turn-id", turnId);
+      response = new Response(body, { status: 200, headers });
+    } else {
+      const headers = new Headers({ "content-type": "application/json" });
+      if (options.turnIdOnJson) headers.set("x-chatkit-turn-id", "turn_json");
+      response = new Response("{}", { status: 200, headers });
+    }
+    responses.push(response);
+    return response;
+  });
+  const cancels = () => calls.filter((call) => requestType(call.init) === "turns.cancel");
+  return { calls, streams, responses, cancels, fetch: fetch as unknown as typeof globalThis.fetch };
+}
+
+const settle = () => new Promise((resolve) => setTimeout(resolve, 0));
+
+describe("createChatKitFetch: cancelling a streamed turn", () => {
+  it("sends turns.cancel once, with the turn id and the same auth, when the caller aborts mid-stream", async () => {
+    const server = turnServer();
+    const getToken = vi.fn(() => "tok");
+    const chatkitFetch = createChatKitFetch({ getToken, fetch: server.fetch, pageContext: false });
+    const controller = new AbortController();
+    const response = await chatkitFetch("https://fn.test/chatkit", {
+      method: "POST",
+      body: create(),
+      headers: { "Idempotency-Key": "key-1", "X-Trace": "abc", Accept: "text/event-stream" },
+      signal: controller.signal,
+    });
+    expect(server.calls[0]?.init.signal).toBe(controller.signal);
+    expect(response.status).toBe(200);
+    expect(response.headers.get("content-type")).toBe("text/event-stream");
+    expect(response.headers.get("x-chatkit-turn-id")).toBe("turn_1");
+    const reader = response.body!.getReader();
+    expect(new TextDecoder().decode((await reader.read()).value)).toBe(FIRST_EVENT);
+    const pending = reader.read();
+    controller.abort();
+    controller.abort();
+    await expect(pending).rejects.toMatchObject({ name: "AbortError" });
+    await settle();
+
+    expect(server.cancels()).toHaveLength(1);
+    const cancel = server.cancels()[0]!;
+    expect(cancel.input).toBe("https://fn.test/chatkit");
+    expect(cancel.init.method).toBe("POST");
+    expect(cancel.init.keepalive).toBe(true);
+    expect(cancel.init.signal).toBeUndefined();
+    expect(JSON.parse(cancel.init.body as string)).toEqual({ type: "turns.cancel", params: { turn_id: "turn_1" } });
+    const headers = new Headers(cancel.init.headers);
+    expect(headers.get("authorization")).toBe("Bearer tok");
+    expect(headers.get("content-type")).toBe("application/json");
+    expect(headers.get("accept")).toBe("application/json");
+    expect(headers.get("x-trace")).toBe("abc");
+    expect(headers.has("idempotency-key")).toBe(false);
+    expect(new Headers(server.calls[0]?.init.headers).get("idempotency-key")).toBe("key-1");
+    expect(getToken).toHaveBeenCalledTimes(1);
+  });
+
+  it("cancels when the caller aborts before reading the body, or the answer comes after the abort", async () => {
+    const server = turnServer();
+    const chatkitFetch = createChatKitFetch({ proxy: true, fetch: server.fetch, pageContext: false });
+    const controller = new AbortController();
+    const response = await chatkitFetch("/api/chatkit", { method: "POST", body: create(), signal: controller.signal });
+    controller.abort();
+    await expect(response.text()).rejects.toMatchObject({ name: "AbortError" });
+    await settle();
+    expect(server.cancels()).toHaveLength(1);
+    expect(server.cancels()[0]!.input).toBe("/api/chatkit");
+    expect(server.cancels()[0]!.init.credentials).toBe("include");
+
+    const late = turnServer({ ignoreAbort: true });
+    const lateController = new AbortController();
+    const lateFetch = createChatKitFetch({ proxy: true, fetch: late.fetch, pageContext: false });
+    const sent = lateFetch("/api/chatkit", { method: "POST", body: create(), signal: lateController.signal });
+    lateController.abort();
+    const lateResponse = await sent;
+    await expect(lateResponse.text()).rejects.toMatchObject({ name: "AbortError" });
+    await settle();
+    expect(late.cancels()).toHaveLength(1);
+  });
+
+  it("sends no cancel once the stream ended normally", async () => {
+    const server = turnServer();
+    const controller = new AbortController();
+    const response = await createChatKitFetch({ proxy: true, fetch: server.fetch, pageContext: false })("/api/chatkit", {
+      method: "POST",
+      body: create(),
+      signal: controller.signal,
+    });
+    server.streams[0]!.close();
+    expect(await response.text()).toBe(FIRST_EVENT);
+    controller.abort();
+    await settle();
+    expect(server.cancels()).toHaveLength(0);
+    expect(server.calls).toHaveLength(1);
+  });
+
+  it("never cancels other requests, streams without a turn id, or requests without a signal", async () => {
+    const server = turnServer({ turnIdOnJson: true });
+    const chatkitFetch = createChatKitFetch({ proxy: true, fetch: server.fetch, pageContext: false });
+    const controller = new AbortController();
+    const bodies = [
+      LIST,
+      JSON.stringify({ type: "threads.sync_custom_action", params: {} }),
+      JSON.stringify({ type: "turns.cancel", params: { turn_id: "x" } }),
+      JSON.stringify({ type: "input.transcribe", params: {} }),
+    ];
+    for (const body of bodies) {
+      const response = await chatkitFetch("/api/chatkit", { method: "POST", body, signal: controller.signal });
+      expect(response).toBe(server.responses.at(-1));
+      expect(response.headers.get("x-chatkit-turn-id")).toBe("turn_json");
+    }
+    const unsignalled = await chatkitFetch("/api/chatkit", { method: "POST", body: create() });
+    expect(unsignalled).toBe(server.responses.at(-1));
+    controller.abort();
+
+    const noTurnId = turnServer({ turnId: null });
+    const other = new AbortController();
+    const response = await createChatKitFetch({ proxy: true, fetch: noTurnId.fetch, pageContext: false })("/api/chatkit", {
+      method: "POST",
+      body: create(),
+      signal: other.signal,
+    });
+    expect(response).toBe(noTurnId.responses[0]);
+    other.abort();
+    await settle();
+    expect(server.cancels().filter((call) => call.init.keepalive)).toHaveLength(0);
+    expect(server.calls).toHaveLength(bodies.length + 1);
+    expect(noTurnId.calls).toHaveLength(1);
+  });
+
+  it("swallows a cancel that fails, asynchronously or at once", async () => {
+    const failing = turnServer({ failCancel: true });
+    const throwing = turnServer();
+    const throwAtOnce = ((input: RequestInfo | URL, init?: RequestInit) => {
+      if (requestType(init) === "turns.cancel") throw new TypeError("keepalive body too large");
+      return throwing.fetch(input, init);
+    }) as typeof fetch;
+    for (const fetch of [failing.fetch, throwAtOnce]) {
+      const controller = new AbortController();
+      const response = await createChatKitFetch({ proxy: true, fetch, pageContext: false })("/api/chatkit", {
+        method: "POST",
+        body: create(),
+        signal: controller.signal,
+      });
+      const reader = response.body!.getReader();
+      await reader.read();
+      const pending = reader.read();
+      controller.abort();
+      await expect(pending).rejects.toMatchObject({ name: "AbortError" });
+      await settle();
+    }
+    expect(failing.cancels()).toHaveLength(1);
+  });
+});
+
+describe("createChatKitFetch: routes", () => {
+  const routes = { turns: "https://turns.test/", threads: "https://threads.test/" };
+
+  it("needs both URLs", () => {
+    expect(() => createChatKitFetch({ proxy: true, routes: { turns: "https://turns.test/", threads: "" } })).toThrow(TypeError);
+  });
+
+  it("sends each request to its function by type, ignoring ChatKit's URL", async () => {
+    const server = turnServer();
+    const chatkitFetch = createChatKitFetch({ getToken: () => "t", fetch: server.fetch, routes, pageContext: false });
+    const requests: [string, string][] = [
+      [LIST, routes.threads],
+      ['{"type":"items.list","params":{"thread_id":"thr_1"}}', routes.threads],
+      ['{"type":"attachments.create","params":{}}', routes.threads],
+      ['{"type":"threads.sync_custom_action","params":{}}', routes.turns],
+      ['{"type":"turns.cancel","params":{"turn_id":"t1"}}', routes.turns],
+      ['{"type":"threads.someday","params":{}}', routes.turns],
+    ];
+    for (const [body] of requests) await chatkitFetch("https://chatkit-url.test/", { method: "POST", body });
+    await chatkitFetch(new URL("https://chatkit-url.test/"), { method: "POST", body: LIST });
+    expect(server.calls.map((call) => call.input)).toEqual([...requests.map(([, url]) => url), routes.threads]);
+    expect(sentBody(server.calls[0]).type).toBe("threads.list");
+  });
+
+  it("keeps ChatKit's URL for bodies that are not a ChatKit request", async () => {
+    const { calls, fetch } = recorder();
+    const chatkitFetch = createChatKitFetch({ proxy: true, fetch, routes });
+    const form = new FormData();
+    form.set("file", new Blob(["x"]), "x.txt");
+    for (const body of ["not json", '{"no":"type"}', form, undefined]) {
+      await chatkitFetch("https://upload.test/", { method: "POST", body });
+    }
+    expect(calls.map((call) => call.input)).toEqual(Array(4).fill("https://upload.test/"));
+  });
+
+  it("routes a Request input to its function's URL, keeping its method and headers", async () => {
+    const { calls, fetch } = recorder();
+    const chatkitFetch = createChatKitFetch({ getToken: () => "t", fetch, routes });
+    await chatkitFetch(new Request("https://chatkit-url.test/", { method: "POST", headers: { "X-From-Request": "1" } }), { body: LIST });
+    const sent = calls[0]!.input as Request;
+    expect(sent.url).toBe(routes.threads);
+    expect(sent.method).toBe("POST");
+    expect(new Headers(calls[0]?.init.headers).get("x-from-request")).toBe("1");
+  });
+
+  it("sends a turn and its cancel to the turns function", async () => {
+    const server = turnServer();
+    const controller = new AbortController();
+    const chatkitFetch = createChatKitFetch({ proxy: true, fetch: server.fetch, routes, pageContext: false });
+    const response = await chatkitFetch("https://chatkit-url.test/", { method: "POST", body: create(), signal: controller.signal });
+    const reader = response.body!.getReader();
+    await reader.read();
+    const pending = reader.read();
+    controller.abort();
+    await expect(pending).rejects.toMatchObject({ name: "AbortError" });
+    await settle();
+    expect(server.calls.map((call) => call.input)).toEqual([routes.turns, routes.turns]);
+    expect(server.cancels()[0]!.init.credentials).toBe("include");
+  });
+});

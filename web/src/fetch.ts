@@ -5,9 +5,13 @@
  * the server reads). Everything else passes through untouched.
  */
 import { boundPageContext, getPageContext, type PageContext, type PageContextOptions } from "./page-context.js";
+import { routeFor, type ChatKitRoutes } from "./routes.js";
 import { byteLength, cleanText } from "./text.js";
 
-/** The request types that run the model, so they carry the user's and the page's context. */
+/**
+ * The request types that run the model, so they carry the user's and the page's context.
+ * They are also the ones answered with a stream (SSE) naming its turn in {@link TURN_ID_HEADER}.
+ */
 export const TURN_REQUEST_TYPES: readonly string[] = Object.freeze([
   "threads.create",
   "threads.add_user_message",
@@ -16,6 +20,9 @@ export const TURN_REQUEST_TYPES: readonly string[] = Object.freeze([
   "threads.add_structured_input",
   "threads.custom_action",
 ]);
+
+/** The response header of a streamed turn naming it, for `turns.cancel`. */
+export const TURN_ID_HEADER = "x-chatkit-turn-id";
 
 /** Who the user is, as sent in `metadata.userInfo`: scalars only, each bounded. */
 export type UserInfo = { id?: string; name?: string; email?: string } & Record<string, string | number | boolean | null | undefined>;
@@ -44,6 +51,14 @@ export interface ChatKitFetchOptions {
   onUnauthorized?: (error: ChatKitUnauthorizedError) => MaybePromise<void>;
   /** Largest `userInfo` + `pageContext`, in UTF-8 bytes of JSON (default 16 KiB). */
   maxContextBytes?: number;
+  /**
+   * The URL of each function when the backend is split into a `turns` and a `threads`
+   * function: every ChatKit request goes to its function's URL by its `type`
+   * ({@link routeFor}), and the URL ChatKit passes in is ignored. Bodies that are not a JSON
+   * ChatKit request keep ChatKit's URL. Without it, every request goes to ChatKit's URL (the
+   * all-in-one function, or the proxy route, which routes by itself).
+   */
+  routes?: ChatKitRoutes;
   /** The underlying fetch (default: the global one at call time). */
   fetch?: typeof fetch;
 }
@@ -138,6 +153,72 @@ function chatKitRequest(body: unknown): Record<string, unknown> | undefined {
   return typeof request.type === "string" ? request : undefined;
 }
 
+/** The URL of a fetch input. */
+function urlOf(input: RequestInfo | URL): string {
+  if (typeof Request !== "undefined" && input instanceof Request) return input.url;
+  return input instanceof URL ? input.href : String(input);
+}
+
+/**
+ * The response with a body that calls `cancel` when `signal` fires before the stream ended
+ * normally (once), and then fails reads with the signal's reason as `fetch` does. The body is
+ * pulled only when the caller reads it (no read-ahead).
+ */
+function cancelOnAbort(response: Response, body: ReadableStream<Uint8Array>, signal: AbortSignal, cancel: () => void): Response {
+  const reader = body.getReader();
+  let controller!: ReadableStreamDefaultController<Uint8Array>;
+  let over = false; // the stream ended normally, or the turn was cancelled
+  const onAbort = () => {
+    signal.removeEventListener("abort", onAbort);
+    if (over) return;
+    over = true;
+    cancel();
+    reader.cancel(signal.reason).catch(() => {});
+    try {
+      controller.error(signal.reason);
+    } catch {
+      // already closed or errored
+    }
+  };
+  const stream = new ReadableStream<Uint8Array>(
+    {
+      start(c) {
+        controller = c;
+      },
+      async pull(c) {
+        let result: ReadableStreamReadResult<Uint8Array>;
+        try {
+          result = await reader.read();
+        } catch (error) {
+          // fetch errors the body on abort, maybe before the abort listener ran
+          if (signal.aborted) onAbort();
+          try {
+            c.error(error);
+          } catch {
+            // already errored by onAbort
+          }
+          return;
+        }
+        if (over) return;
+        if (result.done) {
+          over = true;
+          signal.removeEventListener("abort", onAbort);
+          c.close();
+        } else {
+          c.enqueue(result.value);
+        }
+      },
+      cancel(reason) {
+        return reader.cancel(reason);
+      },
+    },
+    { highWaterMark: 0 },
+  );
+  if (signal.aborted) onAbort();
+  else signal.addEventListener("abort", onAbort);
+  return new Response(stream, { status: response.status, statusText: response.statusText, headers: response.headers });
+}
+
 async function unauthorized(options: ChatKitFetchOptions, error: ChatKitUnauthorizedError): Promise<never> {
   try {
     await options.onUnauthorized?.(error);
@@ -173,10 +254,17 @@ async function errorMessage(response: Response): Promise<{ message?: string; req
  * The caller's headers, `AbortSignal` and other options are kept. Only JSON-string bodies of
  * the request types in {@link TURN_REQUEST_TYPES} are rewritten; their other `metadata` keys
  * stay. On a 401 it calls `onUnauthorized` and rejects with a {@link ChatKitUnauthorizedError}.
+ * With `routes`, each request goes to its function's URL. When the caller's signal fires
+ * before a streamed turn's response ended, it sends `turns.cancel` for the turn named by the
+ * response's {@link TURN_ID_HEADER} (once, best effort, `keepalive`).
  */
 export function createChatKitFetch(options: ChatKitFetchOptions): typeof fetch {
   if (!options.getToken === !options.proxy) {
     throw new TypeError("createChatKitFetch: pass either `getToken` (bearer mode) or `proxy: true` (cookie / proxy mode)");
+  }
+  const routes = options.routes;
+  if (routes && !(routes.turns && routes.threads)) {
+    throw new TypeError("createChatKitFetch: `routes` needs the URL of both the `turns` and the `threads` function");
   }
   const chatkitFetch = async (input: RequestInfo | URL, init?: RequestInit): Promise<Response> => {
     const headers = new Headers(typeof Request !== "undefined" && input instanceof Request ? input.headers : undefined);
@@ -206,7 +294,11 @@ export function createChatKitFetch(options: ChatKitFetchOptions): typeof fetch {
       headers.set("Content-Type", "application/json");
     }
 
-    const response = await (options.fetch ?? globalThis.fetch)(input, outgoing);
+    const fetchImpl = options.fetch ?? globalThis.fetch;
+    const isRequest = typeof Request !== "undefined" && input instanceof Request;
+    const routed = request && routes ? routeFor(request.type as string, routes) : undefined;
+    const target = routed === undefined ? input : isRequest ? new Request(routed, input) : routed;
+    const response = await fetchImpl(target, outgoing);
     if (response.status === 401) {
       const { message, requestId } = await errorMessage(response);
       return unauthorized(
@@ -214,7 +306,37 @@ export function createChatKitFetch(options: ChatKitFetchOptions): typeof fetch {
         new ChatKitUnauthorizedError(`not authorized (401)${message ? `: ${message}` : ""}`, response, requestId),
       );
     }
-    return response;
+
+    // A streamed turn keeps running on the server when the reader goes away (Lambda does not
+    // pass a client disconnect on): when the caller aborts, ask for it to stop.
+    const signal = init?.signal ?? (isRequest ? (input as Request).signal : undefined);
+    const turnId = response.headers.get(TURN_ID_HEADER);
+    if (!signal || !turnId || !response.body || !request || !TURN_REQUEST_TYPES.includes(request.type as string)) {
+      return response;
+    }
+    const cancelUrl = routed ?? urlOf(input);
+    const cancelHeaders = new Headers(headers);
+    for (const name of ["idempotency-key", "content-length"]) cancelHeaders.delete(name);
+    cancelHeaders.set("Content-Type", "application/json");
+    cancelHeaders.set("Accept", "application/json");
+    const cancel = () => {
+      try {
+        // a fresh request (the caller's signal has fired) that outlives the page
+        fetchImpl(cancelUrl, {
+          method: "POST",
+          headers: cancelHeaders,
+          body: JSON.stringify({ type: "turns.cancel", params: { turn_id: turnId } }),
+          credentials: outgoing.credentials,
+          keepalive: true,
+          cache: "no-store",
+        })
+          .then((answer) => answer.body?.cancel())
+          .catch(() => {});
+      } catch {
+        // the cancel is best effort
+      }
+    };
+    return cancelOnAbort(response, response.body, signal, cancel);
   };
   return chatkitFetch as typeof fetch;
 }

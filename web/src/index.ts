@@ -7,10 +7,12 @@ export {
   boundUserInfo,
   ChatKitUnauthorizedError,
   TURN_REQUEST_TYPES,
+  TURN_ID_HEADER,
   DEFAULT_MAX_CONTEXT_BYTES,
   type ChatKitFetchOptions,
   type UserInfo,
 } from "./fetch.js";
+export { OPERATION_FUNCTIONS, routeFor, type ChatKitRoutes, type FunctionName } from "./routes.js";
 export {
   getPageContext,
   boundPageContext,

@@ -5,4 +5,5 @@ export {
   DEFAULT_COOKIE_NAME,
   DEFAULT_PROXY_MAX_BODY_BYTES,
   type ChatKitRouteOptions,
+  type ChatKitUpstreamRoutes,
 } from "./route.js";

@@ -37,11 +37,12 @@ afterEach(async () => {
 
 const LIST = JSON.stringify({ type: "threads.list", params: {} });
 
+/** A request from the app's own page (its origin, JSON) unless `headers` say otherwise. */
 function post(body: BodyInit | null, headers: Record<string, string> = {}, signal?: AbortSignal) {
   return new Request("http://app.test/api/chatkit", {
     method: "POST",
     body,
-    headers: { "content-type": "application/json", ...headers },
+    headers: { "content-type": "application/json", origin: "http://app.test", ...headers },
     signal,
     duplex: "half",
   } as RequestInit);
@@ -180,6 +181,146 @@ describe("createChatKitRoute", () => {
     const fn = await upstream((_, res) => res.end("{}"));
     url = fn.url;
     expect((await route(post(LIST, { cookie: "chatkit_token=t" }))).status).toBe(200);
+  });
+});
+
+describe("createChatKitRoute: only the app's own pages", () => {
+  const COOKIE = { cookie: "chatkit_token=t" };
+
+  async function refused(response: Response) {
+    expect(response.status).toBe(403);
+    expect(response.headers.get("content-type")).toBe("application/json");
+    const body = (await response.json()) as { error: { code: string; message: string } };
+    expect(body.error.code).toBe("forbidden");
+    expect(body.error.message.length).toBeGreaterThan(0);
+    return body.error.message;
+  }
+
+  it("refuses a cross-site origin without calling the function", async () => {
+    const fn = await upstream((_, res) => res.end("{}"));
+    const route = createChatKitRoute({ upstream: fn.url });
+    for (const origin of ["https://evil.test", "http://app.test.evil.test", "https://app.test", "http://app.test:8080", "null"]) {
+      expect(await refused(await route(post(LIST, { ...COOKIE, origin, "sec-fetch-site": "same-origin" })))).toContain("origin");
+    }
+    // refused before the cookie is looked at
+    await refused(await route(post(LIST, { origin: "https://evil.test" })));
+    expect(fn.seen).toHaveLength(0);
+  });
+
+  it("refuses a request with neither Origin nor Sec-Fetch-Site: same-origin", async () => {
+    const fn = await upstream((_, res) => res.end("{}"));
+    const route = createChatKitRoute({ upstream: fn.url });
+    const request = (headers: Record<string, string>) => {
+      const r = post(LIST, { ...COOKIE, ...headers });
+      r.headers.delete("origin");
+      return r;
+    };
+    expect(await refused(await route(request({})))).toContain("Sec-Fetch-Site");
+    await refused(await route(request({ "sec-fetch-site": "cross-site" })));
+    await refused(await route(request({ "sec-fetch-site": "same-site" })));
+    await refused(await route(request({ "sec-fetch-site": "none" })));
+    expect(fn.seen).toHaveLength(0);
+  });
+
+  it("refuses a form post (text/plain, urlencoded, multipart) even from the app's origin", async () => {
+    const fn = await upstream((_, res) => res.end("{}"));
+    const route = createChatKitRoute({ upstream: fn.url });
+    for (const type of ["text/plain", "text/plain;charset=UTF-8", "application/x-www-form-urlencoded", "multipart/form-data; boundary=x", "application/jsonp"]) {
+      expect(await refused(await route(post(LIST, { ...COOKIE, "content-type": type })))).toContain("application/json");
+    }
+    const untyped = post(LIST, COOKIE);
+    untyped.headers.delete("content-type");
+    await refused(await route(untyped));
+    expect(fn.seen).toHaveLength(0);
+  });
+
+  it("lets the app's own pages through: by Origin, Host, Sec-Fetch-Site or allowedOrigins", async () => {
+    const fn = await upstream((_, res) => res.end("{}"));
+    const route = createChatKitRoute({ upstream: fn.url, allowedOrigins: ["https://www.example.com/"] });
+    const ok = async (request: Request) => expect((await route(request)).status).toBe(200);
+    await ok(post(LIST, COOKIE));
+    await ok(post(LIST, { ...COOKIE, "content-type": "Application/JSON; charset=utf-8" }));
+    const noOrigin = post(LIST, { ...COOKIE, "sec-fetch-site": "same-origin" });
+    noOrigin.headers.delete("origin");
+    await ok(noOrigin);
+    await ok(post(LIST, { ...COOKIE, origin: "https://www.example.com" }));
+    // the URL the app sees is not the one the browser used: Host (and X-Forwarded-Proto) tell
+    const behind = (headers: Record<string, string>) =>
+      new Request("http://localhost:3000/api/chatkit", {
+        method: "POST",
+        body: LIST,
+        headers: { "content-type": "application/json", ...COOKIE, ...headers },
+      });
+    await ok(behind({ origin: "http://chat.example.com", host: "chat.example.com" }));
+    await ok(behind({ origin: "https://chat.example.com", host: "chat.example.com", "x-forwarded-proto": "https" }));
+    await refused(await route(behind({ origin: "https://chat.example.com", host: "chat.example.com" })));
+    await refused(await route(behind({ origin: "https://evil.test", host: "chat.example.com", "x-forwarded-proto": "https" })));
+    expect(fn.seen).toHaveLength(6);
+  });
+
+  it("needs allowedOrigins to be origins", () => {
+    expect(() => createChatKitRoute({ upstream: "http://fn.test/", allowedOrigins: ["example.com"] })).toThrow(TypeError);
+  });
+});
+
+describe("createChatKitRoute: headers and routes", () => {
+  const COOKIE = { cookie: "chatkit_token=t" };
+
+  it("forwards Idempotency-Key and passes x-chatkit-turn-id back", async () => {
+    const fn = await upstream((_, res) => {
+      res.writeHead(200, { "content-type": "text/event-stream", "x-chatkit-turn-id": "turn_9" });
+      res.end("data: {}\n\n");
+    });
+    const create = JSON.stringify({ type: "threads.create", params: {} });
+    const response = await createChatKitRoute({ upstream: fn.url })(post(create, { ...COOKIE, "idempotency-key": "key-1" }));
+    expect(response.headers.get("x-chatkit-turn-id")).toBe("turn_9");
+    expect(await response.text()).toBe("data: {}\n\n");
+    expect(fn.seen[0]!.headers["idempotency-key"]).toBe("key-1");
+    await createChatKitRoute({ upstream: fn.url })(post(create, COOKIE));
+    expect(fn.seen[1]!.headers["idempotency-key"]).toBeUndefined();
+  });
+
+  it("sends each request to its function's upstream by type", async () => {
+    const turns = await upstream((_, res) => res.end('"turns"'));
+    const threads = await upstream((_, res) => res.end('"threads"'));
+    const route = createChatKitRoute({ routes: { turns: turns.url, threads: threads.url } });
+    const cases: [string, string][] = [
+      [LIST, "threads"],
+      ['{"type":"items.feedback","params":{}}', "threads"],
+      ['{"type":"attachments.delete","params":{}}', "threads"],
+      ['{"type":"threads.create","params":{}}', "turns"],
+      ['{"type":"turns.cancel","params":{"turn_id":"t"}}', "turns"],
+      ['{"type":"input.transcribe","params":{}}', "turns"],
+      ['{"type":"threads.someday","params":{}}', "turns"],
+      ['{"type":42}', "turns"],
+      ["not json", "turns"],
+    ];
+    for (const [body, fn] of cases) {
+      expect(await (await route(post(body, COOKIE))).json()).toBe(fn);
+    }
+    expect(turns.seen.map((s) => s.body)).toEqual(cases.filter(([, fn]) => fn === "turns").map(([body]) => body));
+    expect(threads.seen.map((s) => s.body)).toEqual(cases.filter(([, fn]) => fn === "threads").map(([body]) => body));
+  });
+
+  it("reads routes per request; a function without a URL uses upstream, or fails clearly", async () => {
+    const turns = await upstream((_, res) => res.end('"turns"'));
+    const allInOne = await upstream((_, res) => res.end('"all"'));
+    let routes: { turns: string | undefined; threads: string | undefined } | undefined;
+    let single: string | undefined = allInOne.url;
+    const route = createChatKitRoute({ routes: () => routes, upstream: () => single });
+    expect(await (await route(post(LIST, COOKIE))).json()).toBe("all");
+    routes = { turns: turns.url, threads: undefined };
+    expect(await (await route(post(LIST, COOKIE))).json()).toBe("all");
+    expect(await (await route(post('{"type":"threads.create"}', COOKIE))).json()).toBe("turns");
+    single = undefined;
+    const missing = await route(post(LIST, COOKIE));
+    expect(missing.status).toBe(500);
+    expect((await missing.json()).error).toEqual({
+      code: "proxy_misconfigured",
+      message: "the ChatKit proxy has no upstream URL for the threads function",
+    });
+    routes = undefined;
+    expect((await route(post(LIST, COOKIE))).status).toBe(500);
   });
 });
 

@@ -58,6 +58,11 @@ $(MCP_VENV)/.installed:
 dev: tools
 	bash scripts/dev.sh
 
+# docs/settings.md from the declarations in shared/settings/src/catalog.rs (a test checks it)
+.PHONY: settings-doc
+settings-doc:
+	UPDATE_SETTINGS_DOC=1 $(CARGO) test -p chatkit-settings --test declared --quiet
+
 # Tests that need neither DynamoDB Local nor moto.
 unit: mcp-server
 	$(CARGO) test --workspace --exclude chatkit-tests --exclude chatkit

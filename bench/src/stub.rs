@@ -12,11 +12,8 @@ use futures::StreamExt;
 use http_body_util::combinators::BoxBody;
 use http_body_util::{BodyExt, Full, StreamBody};
 use hyper::body::{Frame, Incoming};
-use hyper::service::service_fn;
 use hyper::{Request, Response};
-use hyper_util::rt::TokioIo;
 use serde_json::{json, Value};
-use tokio::net::TcpListener;
 use tokio::sync::mpsc;
 
 /// How the stub paces a streamed reply.
@@ -58,26 +55,14 @@ type Body = BoxBody<Bytes, Infallible>;
 
 impl Stub {
     pub async fn start(pacing: Pacing) -> std::io::Result<Self> {
-        let listener = TcpListener::bind("127.0.0.1:0").await?;
-        let url = format!("http://{}/v1", listener.local_addr()?);
+        let (listener, address) = chatkit_testkit::bind_loopback().await;
+        let url = format!("http://{address}/v1");
         let state = State { pacing: Some(pacing), ..State::default() };
         let stub = Stub { url, state: Arc::new(Mutex::new(state)) };
         let server = stub.clone();
-        tokio::spawn(async move {
-            loop {
-                let Ok((socket, _)) = listener.accept().await else { return };
-                let _ = socket.set_nodelay(true);
-                let stub = server.clone();
-                tokio::spawn(async move {
-                    let service = service_fn(move |req| {
-                        let stub = stub.clone();
-                        async move { Ok::<_, Infallible>(stub.handle(req).await) }
-                    });
-                    let _ = hyper::server::conn::http1::Builder::new()
-                        .serve_connection(TokioIo::new(socket), service)
-                        .await;
-                });
-            }
+        chatkit_testkit::serve_http(listener, move |req| {
+            let stub = server.clone();
+            async move { Ok::<_, Infallible>(stub.handle(req).await) }
         });
         Ok(stub)
     }

@@ -13,10 +13,7 @@ use bytes::Bytes;
 use chatkit_dynamodb::DynamoStore;
 use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
-use hyper::service::service_fn;
 use hyper::{Request, Response};
-use hyper_util::rt::TokioIo;
-use tokio::net::TcpListener;
 
 use crate::dynamo::ENDPOINT_ENV;
 
@@ -90,24 +87,13 @@ impl FaultProxy {
     pub async fn start() -> Self {
         let target =
             std::env::var(ENDPOINT_ENV).expect("AWS_ENDPOINT_URL_DYNAMODB (run through make test)");
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let url = format!("http://{}", listener.local_addr().unwrap());
+        let (listener, address) = chatkit_testkit::bind_loopback().await;
+        let url = format!("http://{address}");
         let proxy = FaultProxy { url, state: Arc::default() };
         let client = reqwest::Client::new();
         let state = proxy.state.clone();
-        tokio::spawn(async move {
-            loop {
-                let Ok((socket, _)) = listener.accept().await else { return };
-                let (state, client, target) = (state.clone(), client.clone(), target.clone());
-                tokio::spawn(async move {
-                    let service = service_fn(move |req| {
-                        forward(req, state.clone(), client.clone(), target.clone())
-                    });
-                    let _ = hyper::server::conn::http1::Builder::new()
-                        .serve_connection(TokioIo::new(socket), service)
-                        .await;
-                });
-            }
+        chatkit_testkit::serve_http(listener, move |req| {
+            forward(req, state.clone(), client.clone(), target.clone())
         });
         proxy
     }

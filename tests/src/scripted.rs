@@ -6,7 +6,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use chatkit_protocol::*;
 use chatkit_server::*;
-use chatkit_store::UserId;
+use chatkit_store::{StoreError, StoreResult, UserId};
 use serde_json::{json, Map};
 
 pub struct Scripted;
@@ -250,9 +250,12 @@ impl AttachmentStore for FakeUploads {
         _user: &UserId,
         id: String,
         p: &CreateAttachmentParams,
-    ) -> Result<Attachment, ChatKitError> {
+    ) -> StoreResult<Attachment> {
         if p.size > 10_000_000 {
-            return Err(ChatKitError::PayloadTooLarge { size: p.size as usize, limit: 10_000_000 });
+            return Err(StoreError::InputTooLarge {
+                message: format!("{} bytes; attachments can be at most 10000000", p.size),
+                field: Some("params.size".into()),
+            });
         }
         let upload_descriptor = Some(UploadDescriptor {
             url: format!("https://uploads.test/{id}"),
@@ -281,11 +284,7 @@ impl AttachmentStore for FakeUploads {
         })
     }
 
-    async fn delete_attachment(
-        &self,
-        _user: &UserId,
-        _attachment: &Attachment,
-    ) -> Result<(), ChatKitError> {
+    async fn delete_attachment(&self, _user: &UserId, _attachment: &Attachment) -> StoreResult<()> {
         Ok(())
     }
 }

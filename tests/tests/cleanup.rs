@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex};
 use async_trait::async_trait;
 use chatkit_cleanup::{Outcome, ThreadCleanup};
 use chatkit_protocol::{Attachment, CreateAttachmentParams, FeedbackKind, ThreadItem};
-use chatkit_server::{AttachmentStore, ChatKitError};
+use chatkit_server::AttachmentStore;
 use chatkit_store::{Store, UserId};
 use chatkit_tests::contract::{assistant_message, new_thread, user_message, StoreHarness};
 use chatkit_tests::contract::{file_attachment, image_attachment};
@@ -30,7 +30,7 @@ impl AttachmentStore for Bytes {
         _user: &UserId,
         _id: String,
         _p: &CreateAttachmentParams,
-    ) -> Result<Attachment, ChatKitError> {
+    ) -> chatkit_store::StoreResult<Attachment> {
         unreachable!("cleanup only deletes")
     }
 
@@ -38,9 +38,9 @@ impl AttachmentStore for Bytes {
         &self,
         user: &UserId,
         attachment: &Attachment,
-    ) -> Result<(), ChatKitError> {
+    ) -> chatkit_store::StoreResult<()> {
         if *self.fail.lock().unwrap() {
-            return Err(ChatKitError::Unavailable("the bucket is unreachable".into()));
+            return Err(chatkit_store::StoreError::Unavailable("the bucket is unreachable".into()));
         }
         self.deleted.lock().unwrap().push(format!("{}/{}", user.as_str(), attachment.id()));
         Ok(())

@@ -1,9 +1,7 @@
 //! The worked example through the real router (`ChatKitServer::process`) with the agent on
 //! a local stub model: the tool shows the card, the buttons' actions update it.
 
-#[path = "../../../shared/agent/tests/agent/stub.rs"]
-#[allow(dead_code)]
-mod stub;
+use chatkit_testkit::model as stub;
 
 use std::sync::Arc;
 

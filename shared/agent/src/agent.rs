@@ -11,15 +11,13 @@ use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use chatkit_protocol::{
-    timestamp, ClientToolCallItem, InferenceOptions, ThreadItem, ToolCallStatus,
-    TranscriptionResult, UserMessageInput, UserMessageItem,
+    InferenceOptions, ThreadItem, TranscriptionResult, UserMessageInput, UserMessageItem,
 };
 use chatkit_server::metrics::MetricLine;
 use chatkit_server::{
     ActionHandler, ActionRegistry, AudioInput, ChatKitError, EventSink, RequestContext, Responder,
     StreamError, Turn,
 };
-use serde_json::{json, Map, Value};
 use tracing::{info, warn};
 
 use crate::attachments::{self, AttachmentOptions};
@@ -35,6 +33,12 @@ use crate::transcribe::Transcriber;
 use crate::workflow::{ToolCallRecord, ToolWorkflow, MAX_TOOL_OUTPUT};
 use crate::{budget, context, input};
 
+mod tool_calls;
+mod turn_stats;
+
+use tool_calls::client_call;
+use turn_stats::TurnStats;
+
 /// Longest a server tool may run.
 const TOOL_TIMEOUT: Duration = Duration::from_secs(60);
 
@@ -46,45 +50,6 @@ pub struct Agent {
     tools: Vec<Arc<dyn Tool>>,
     mcp: Option<Arc<McpClient>>,
     actions: ActionRegistry,
-}
-
-/// What a turn's model calls took and used (logged, and emitted as metrics).
-#[derive(Debug, Default)]
-struct TurnStats {
-    usage: Usage,
-    calls: u32,
-    /// Time spent in model calls (request sent → stream ended), all rounds.
-    model_time: Duration,
-    /// When the first model request of the turn was sent.
-    started: Option<Instant>,
-    /// When its first output (text or a tool call) arrived.
-    first_output: Option<Instant>,
-}
-
-impl TurnStats {
-    /// Time to first token: first model request sent → first output received.
-    fn ttft(&self) -> Option<Duration> {
-        Some(self.first_output?.saturating_duration_since(self.started?))
-    }
-
-    /// One EMF line per turn: dimension `Model`.
-    fn emit(&self, model: &str, request_id: &str, ok: bool) {
-        if self.calls == 0 {
-            return;
-        }
-        let mut line = MetricLine::new()
-            .dimension("Model", model)
-            .milliseconds("ModelTime", self.model_time.as_secs_f64() * 1e3)
-            .count("ModelCalls", u64::from(self.calls))
-            .count("InputTokens", self.usage.input_tokens)
-            .count("OutputTokens", self.usage.output_tokens)
-            .count("ModelErrors", u64::from(!ok))
-            .property("request_id", request_id);
-        if let Some(ttft) = self.ttft() {
-            line = line.milliseconds("TimeToFirstToken", ttft.as_secs_f64() * 1e3);
-        }
-        line.emit();
-    }
 }
 
 /// What one model round produced.
@@ -398,79 +363,6 @@ impl Agent {
         let text = reply.finish().await?;
         Ok(Round { text, calls })
     }
-
-    fn is_client_tool(&self, name: &str) -> bool {
-        self.config.client_tools.iter().any(|t| t.name == name)
-    }
-
-    /// Runs a server tool, shown as a workflow task and a `progress_update`; returns the
-    /// record to store. A failure (an error, invalid arguments, a timeout, an unknown tool)
-    /// becomes an error text for the model, and the turn goes on.
-    async fn call_tool(
-        &self,
-        tools: &[Arc<dyn Tool>],
-        call: &ToolCall,
-        ctx: &ToolContext,
-        sink: &EventSink,
-        workflow: &mut ToolWorkflow,
-    ) -> Result<ToolCallRecord, StreamError> {
-        let tool = tools.iter().find(|t| t.name() == call.name);
-        let task = workflow.start(sink, &call.name).await?;
-        let outcome = match tool {
-            None => {
-                warn!(tool = %call.name, "the model called an unknown tool");
-                Err(format!("there is no tool named `{}`", call.name))
-            }
-            Some(tool) => {
-                sink.progress(Some("bolt"), tool.progress_text()).await?;
-                match parse_arguments(&call.arguments) {
-                    Err(e) => Err(format!("the arguments are not valid JSON: {e}")),
-                    Ok(args) => match tokio::time::timeout(
-                        tool.timeout().unwrap_or(TOOL_TIMEOUT),
-                        tool.call(args, ctx),
-                    )
-                    .await
-                    {
-                        Ok(Ok(value)) => Ok(value),
-                        Ok(Err(err)) => {
-                            warn!(tool = %call.name, error = %err, "tool failed");
-                            Err(err.to_string())
-                        }
-                        Err(_) => {
-                            warn!(tool = %call.name, "tool timed out");
-                            Err("the tool timed out".to_string())
-                        }
-                    },
-                }
-            }
-        };
-        let (output, failure) = match outcome {
-            Ok(Value::String(text)) => (
-                budget::trim_marked(
-                    &text,
-                    self.config.budgets.tool_output_bytes().min(MAX_TOOL_OUTPUT),
-                ),
-                None,
-            ),
-            Ok(value) => (
-                budget::trim_marked(
-                    &value.to_string(),
-                    self.config.budgets.tool_output_bytes().min(MAX_TOOL_OUTPUT),
-                ),
-                None,
-            ),
-            Err(message) => (json!({"error": message}).to_string(), Some(message)),
-        };
-        workflow.finish(sink, task, failure.as_deref()).await?;
-        Ok(ToolCallRecord::new(
-            &call.call_id,
-            &call.name,
-            &call.arguments,
-            &output,
-            failure.is_some(),
-            workflow.id(),
-        ))
-    }
 }
 
 /// Fits a request to the model-input budget (see [`budget::fit`]); a request whose
@@ -501,33 +393,6 @@ fn fit_to_budget(
             Err(StreamError::custom("This request is too large for the assistant.", false))
         }
     }
-}
-
-fn parse_arguments(arguments: &str) -> Result<Value, serde_json::Error> {
-    if arguments.trim().is_empty() {
-        Ok(json!({}))
-    } else {
-        serde_json::from_str(arguments)
-    }
-}
-
-/// The pending `client_tool_call` item: our own `tc_` id, the model's `call_id`.
-fn client_call(sink: &EventSink, call: &ToolCall) -> ThreadItem {
-    let arguments = match serde_json::from_str::<Value>(&call.arguments) {
-        Ok(Value::Object(map)) => map,
-        Ok(other) => Map::from_iter([("value".to_string(), other)]),
-        Err(_) => Map::new(),
-    };
-    ThreadItem::ClientToolCall(ClientToolCallItem {
-        id: sink.new_id("tc"),
-        thread_id: sink.thread_id().to_string(),
-        created_at: timestamp::now(),
-        status: ToolCallStatus::Pending,
-        call_id: call.call_id.clone(),
-        name: call.name.clone(),
-        arguments,
-        output: None,
-    })
 }
 
 #[async_trait]

@@ -5,17 +5,23 @@ use std::time::Duration;
 use serde::Deserialize;
 use serde_json::Value;
 
+use chatkit_settings::catalog::{
+    ATTACHMENT_INLINE, ATTACHMENT_TEXT_MAX_BYTES, CLIENT_TOOLS, CONNECT_TIMEOUT_MS,
+    FIRST_TOKEN_TIMEOUT_MS, HISTORY_TOKEN_BUDGET, IDLE_TIMEOUT_MS, MAX_OUTPUT_TOKENS,
+    MAX_TOOL_ITERATIONS, MCP_SERVERS, MCP_TOOLS_TTL_SECONDS, MESSAGE_TOKEN_BUDGET, MODEL, MODELS,
+    MODEL_API, MODEL_INPUT_TOKEN_BUDGET, MODEL_MAX_RETRIES, MODEL_RETRY_BACKOFF_MS, OPENAI_API_KEY,
+    OPENAI_BASE_URL, RETRIEVAL_URL, SYSTEM_PROMPT, SYSTEM_PROMPT_FILE, TITLE_MODEL,
+    TOOL_OUTPUT_TOKEN_BUDGET, TRANSCRIBE_MAX_BYTES, TRANSCRIBE_MODEL,
+};
+use chatkit_settings::{Lookup, SettingError};
+
 use crate::budget::InputBudgets;
-use crate::mcp::{parse_servers, McpServerConfig, DEFAULT_TOOLS_TTL};
+use crate::mcp::{parse_servers, McpServerConfig};
 
 /// The default model API base URL.
-pub const DEFAULT_BASE_URL: &str = "https://api.openai.com/v1";
+pub const DEFAULT_BASE_URL: &str = OPENAI_BASE_URL.default;
 /// The default model.
-pub const DEFAULT_MODEL: &str = "gpt-4.1-mini";
-/// The default transcription model (`input.transcribe`).
-pub const DEFAULT_TRANSCRIBE_MODEL: &str = "gpt-4o-mini-transcribe";
-/// The default largest recording: about 3 MB, whose base64 still fits the default 4 MiB body.
-pub const DEFAULT_TRANSCRIBE_MAX_BYTES: usize = 3_000_000;
+pub const DEFAULT_MODEL: &str = MODEL.default;
 /// The system prompt used when none is configured.
 pub const DEFAULT_SYSTEM_PROMPT: &str =
     "You are a helpful assistant embedded in a web application. Answer concisely in Markdown.";
@@ -46,18 +52,7 @@ pub(crate) fn empty_schema() -> Value {
 }
 
 /// A setting that could not be read; names the variable.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("invalid {variable}: {message}")]
-pub struct ConfigError {
-    pub variable: String,
-    pub message: String,
-}
-
-impl ConfigError {
-    fn new(variable: &str, message: impl Into<String>) -> Self {
-        Self { variable: variable.to_string(), message: message.into() }
-    }
-}
+pub type ConfigError = SettingError;
 
 /// Everything the agent needs to know about its model and tools.
 #[derive(Clone)]
@@ -154,199 +149,79 @@ impl std::fmt::Debug for AgentConfig {
 }
 
 impl Default for AgentConfig {
+    /// Every declared default.
     fn default() -> Self {
-        Self {
-            base_url: DEFAULT_BASE_URL.into(),
-            api_key: None,
-            model: DEFAULT_MODEL.into(),
-            models: Vec::new(),
-            api: ModelApi::Responses,
-            system_prompt: DEFAULT_SYSTEM_PROMPT.into(),
-            history_token_budget: 8000,
-            budgets: InputBudgets::default(),
-            max_output_tokens: Some(4096),
-            title_model: DEFAULT_MODEL.into(),
-            connect_timeout: Duration::from_millis(5000),
-            first_token_timeout: Duration::from_millis(30_000),
-            idle_timeout: Duration::from_millis(30_000),
-            max_retries: 2,
-            retry_backoff: Duration::from_millis(300),
-            max_tool_iterations: 5,
-            retrieval_url: None,
-            client_tools: Vec::new(),
-            mcp_servers: Vec::new(),
-            mcp_tools_ttl: DEFAULT_TOOLS_TTL,
-            attachment_inline: false,
-            attachment_text_max_bytes: 32 * 1024,
-            transcribe_model: DEFAULT_TRANSCRIBE_MODEL.into(),
-            transcribe_max_bytes: DEFAULT_TRANSCRIBE_MAX_BYTES,
-        }
-    }
-}
-
-/// An outbound URL must be `https://`; plain `http://` is accepted only to a loopback host
-/// (localhost, 127.0.0.0/8, ::1) in local mode: outside Lambda, or under `make dev`
-/// (`CHATKIT_DEV_AUTH=1`).
-pub fn check_outbound_url(variable: &str, url: &str, local: bool) -> Result<(), ConfigError> {
-    let parsed = reqwest::Url::parse(url)
-        .map_err(|e| ConfigError::new(variable, format!("`{url}` is not a URL: {e}")))?;
-    let host = parsed.host_str().unwrap_or_default().trim_start_matches('[').trim_end_matches(']');
-    let loopback = host.eq_ignore_ascii_case("localhost")
-        || host.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback());
-    match parsed.scheme() {
-        "https" if !host.is_empty() => Ok(()),
-        "http" if local && loopback => Ok(()),
-        _ => Err(ConfigError::new(
-            variable,
-            format!("`{url}`: outbound URLs must use https:// (plain http:// only to a loopback host when running locally)"),
-        )),
+        Self::from_lookup(|_: &str| None).expect("the declared defaults parse")
     }
 }
 
 impl AgentConfig {
     /// Reads the process environment.
     pub fn from_env() -> Result<Self, ConfigError> {
-        Self::from_lookup(|name| std::env::var(name).ok())
+        Self::from_lookup(chatkit_settings::env)
     }
 
     /// Reads settings through `get` (for tests and non-env sources). Empty values count as
     /// unset.
     pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
-        let get = |name: &str| get(name).map(|v| v.trim().to_string()).filter(|v| !v.is_empty());
-        let mut c = Self::default();
-        let local = get("AWS_LAMBDA_RUNTIME_API").is_none()
-            || matches!(get("CHATKIT_DEV_AUTH").as_deref(), Some("1" | "true"));
-        if let Some(url) = get("OPENAI_BASE_URL") {
-            check_outbound_url("OPENAI_BASE_URL", &url, local)?;
-            c.base_url = url.trim_end_matches('/').to_string();
+        let get: &dyn Lookup = &get;
+        let model = MODEL.text(get).unwrap_or_default();
+        let system_prompt = match (SYSTEM_PROMPT.raw(get), SYSTEM_PROMPT_FILE.raw(get)) {
+            (Some(prompt), _) => prompt,
+            (None, Some(path)) => std::fs::read_to_string(&path)
+                .map_err(|e| SYSTEM_PROMPT_FILE.error(format!("cannot read {path}: {e}")))?,
+            (None, None) => DEFAULT_SYSTEM_PROMPT.into(),
+        };
+        let client_tools = serde_json::from_str(&CLIENT_TOOLS.text(get).unwrap_or_default())
+            .map_err(|e| {
+                CLIENT_TOOLS.error(format!(
+                    "expected a JSON array of {{name, description, parameters}}: {e}"
+                ))
+            })?;
+        let local = chatkit_settings::is_local(get);
+        let mcp_servers = parse_servers(&MCP_SERVERS.text(get).unwrap_or_default())
+            .map_err(|e| MCP_SERVERS.error(e))?;
+        for server in &mcp_servers {
+            chatkit_settings::check_outbound_url(MCP_SERVERS.name, &server.url, local)?;
         }
-        c.api_key = get("OPENAI_API_KEY");
-        if let Some(model) = get("CHATKIT_MODEL") {
-            c.model = model;
-        }
-        c.title_model = get("CHATKIT_TITLE_MODEL").unwrap_or_else(|| c.model.clone());
-        if let Some(list) = get("CHATKIT_MODELS") {
-            c.models = list
-                .split(',')
-                .map(str::trim)
-                .filter(|m| !m.is_empty())
-                .map(str::to_string)
-                .collect();
-        }
-        if let Some(api) = get("CHATKIT_MODEL_API") {
-            c.api = match api.as_str() {
-                "responses" => ModelApi::Responses,
+        let max_output_tokens: u32 = MAX_OUTPUT_TOKENS.number(get)?;
+        Ok(Self {
+            base_url: OPENAI_BASE_URL
+                .url(get)?
+                .unwrap_or_default()
+                .trim_end_matches('/')
+                .to_string(),
+            api_key: OPENAI_API_KEY.raw(get),
+            title_model: TITLE_MODEL.raw(get).unwrap_or_else(|| model.clone()),
+            model,
+            models: MODELS.list(get),
+            api: match MODEL_API.choice(get)?.as_str() {
                 "chat_completions" => ModelApi::ChatCompletions,
-                _ => {
-                    return Err(ConfigError::new(
-                        "CHATKIT_MODEL_API",
-                        "expected `responses` or `chat_completions`",
-                    ))
-                }
-            };
-        }
-        if let Some(prompt) = get("CHATKIT_SYSTEM_PROMPT") {
-            c.system_prompt = prompt;
-        } else if let Some(path) = get("CHATKIT_SYSTEM_PROMPT_FILE") {
-            c.system_prompt = std::fs::read_to_string(&path).map_err(|e| {
-                ConfigError::new("CHATKIT_SYSTEM_PROMPT_FILE", format!("cannot read {path}: {e}"))
-            })?;
-        }
-        let number = |name: &str| -> Result<Option<u64>, ConfigError> {
-            get(name)
-                .map(|v| {
-                    v.parse::<u64>().map_err(|_| {
-                        ConfigError::new(name, format!("`{v}` is not a non-negative integer"))
-                    })
-                })
-                .transpose()
-        };
-        let millis = |name: &str| -> Result<Option<Duration>, ConfigError> {
-            match number(name)? {
-                Some(0) => Err(ConfigError::new(name, "must be greater than 0")),
-                other => Ok(other.map(Duration::from_millis)),
-            }
-        };
-        if let Some(budget) = number("CHATKIT_HISTORY_TOKEN_BUDGET")? {
-            c.history_token_budget = budget as usize;
-        }
-        let positive = |name: &str| -> Result<Option<usize>, ConfigError> {
-            match number(name)? {
-                Some(0) => Err(ConfigError::new(name, "must be greater than 0")),
-                other => Ok(other.map(|n| n as usize)),
-            }
-        };
-        if let Some(n) = positive("CHATKIT_MESSAGE_TOKEN_BUDGET")? {
-            c.budgets.message_tokens = n;
-        }
-        if let Some(n) = positive("CHATKIT_TOOL_OUTPUT_TOKEN_BUDGET")? {
-            c.budgets.tool_output_tokens = n;
-        }
-        if let Some(n) = positive("CHATKIT_MODEL_INPUT_TOKEN_BUDGET")? {
-            c.budgets.model_input_tokens = n;
-        }
-        if let Some(n) = number("CHATKIT_MAX_OUTPUT_TOKENS")? {
-            c.max_output_tokens = (n > 0).then(|| n.min(u32::MAX as u64) as u32);
-        }
-        c.connect_timeout = millis("CHATKIT_CONNECT_TIMEOUT_MS")?.unwrap_or(c.connect_timeout);
-        c.first_token_timeout =
-            millis("CHATKIT_FIRST_TOKEN_TIMEOUT_MS")?.unwrap_or(c.first_token_timeout);
-        c.idle_timeout = millis("CHATKIT_IDLE_TIMEOUT_MS")?.unwrap_or(c.idle_timeout);
-        c.retry_backoff = millis("CHATKIT_MODEL_RETRY_BACKOFF_MS")?.unwrap_or(c.retry_backoff);
-        if let Some(n) = number("CHATKIT_MODEL_MAX_RETRIES")? {
-            c.max_retries = n.min(10) as u32;
-        }
-        if let Some(n) = number("CHATKIT_MAX_TOOL_ITERATIONS")? {
-            c.max_tool_iterations = n as usize;
-        }
-        if let Some(url) = get("CHATKIT_RETRIEVAL_URL") {
-            check_outbound_url("CHATKIT_RETRIEVAL_URL", &url, local)?;
-            c.retrieval_url = Some(url);
-        }
-        c.attachment_inline =
-            matches!(get("CHATKIT_ATTACHMENT_INLINE").as_deref(), Some("1" | "true"));
-        match number("CHATKIT_ATTACHMENT_TEXT_MAX_BYTES")? {
-            Some(0) => {
-                return Err(ConfigError::new(
-                    "CHATKIT_ATTACHMENT_TEXT_MAX_BYTES",
-                    "must be greater than 0",
-                ))
-            }
-            Some(n) => c.attachment_text_max_bytes = n,
-            None => {}
-        }
-        if let Some(model) = get("CHATKIT_TRANSCRIBE_MODEL") {
-            c.transcribe_model = model;
-        }
-        match number("CHATKIT_TRANSCRIBE_MAX_BYTES")? {
-            Some(0) => {
-                return Err(ConfigError::new(
-                    "CHATKIT_TRANSCRIBE_MAX_BYTES",
-                    "must be greater than 0",
-                ))
-            }
-            Some(n) => c.transcribe_max_bytes = n as usize,
-            None => {}
-        }
-        if let Some(json) = get("CHATKIT_CLIENT_TOOLS") {
-            c.client_tools = serde_json::from_str(&json).map_err(|e| {
-                ConfigError::new(
-                    "CHATKIT_CLIENT_TOOLS",
-                    format!("expected a JSON array of {{name, description, parameters}}: {e}"),
-                )
-            })?;
-        }
-        if let Some(json) = get("CHATKIT_MCP_SERVERS") {
-            c.mcp_servers =
-                parse_servers(&json).map_err(|e| ConfigError::new("CHATKIT_MCP_SERVERS", e))?;
-            for server in &c.mcp_servers {
-                check_outbound_url("CHATKIT_MCP_SERVERS", &server.url, local)?;
-            }
-        }
-        if let Some(seconds) = number("CHATKIT_MCP_TOOLS_TTL_SECONDS")? {
-            c.mcp_tools_ttl = Duration::from_secs(seconds);
-        }
-        Ok(c)
+                _ => ModelApi::Responses,
+            },
+            system_prompt,
+            history_token_budget: HISTORY_TOKEN_BUDGET.number(get)?,
+            budgets: InputBudgets {
+                message_tokens: MESSAGE_TOKEN_BUDGET.number(get)?,
+                tool_output_tokens: TOOL_OUTPUT_TOKEN_BUDGET.number(get)?,
+                model_input_tokens: MODEL_INPUT_TOKEN_BUDGET.number(get)?,
+            },
+            max_output_tokens: (max_output_tokens > 0).then_some(max_output_tokens),
+            connect_timeout: CONNECT_TIMEOUT_MS.millis(get)?,
+            first_token_timeout: FIRST_TOKEN_TIMEOUT_MS.millis(get)?,
+            idle_timeout: IDLE_TIMEOUT_MS.millis(get)?,
+            max_retries: MODEL_MAX_RETRIES.number(get)?,
+            retry_backoff: MODEL_RETRY_BACKOFF_MS.millis(get)?,
+            max_tool_iterations: MAX_TOOL_ITERATIONS.number(get)?,
+            retrieval_url: RETRIEVAL_URL.url(get)?,
+            client_tools,
+            mcp_servers,
+            mcp_tools_ttl: MCP_TOOLS_TTL_SECONDS.seconds(get)?,
+            attachment_inline: ATTACHMENT_INLINE.flag(get)?,
+            attachment_text_max_bytes: ATTACHMENT_TEXT_MAX_BYTES.number(get)?,
+            transcribe_model: TRANSCRIBE_MODEL.text(get).unwrap_or_default(),
+            transcribe_max_bytes: TRANSCRIBE_MAX_BYTES.number(get)?,
+        })
     }
 
     /// Sets the API key (e.g. one read from Secrets Manager), replacing any from the env.

@@ -5,6 +5,8 @@ use std::time::Duration;
 
 use aws_config::timeout::TimeoutConfig;
 use aws_config::SdkConfig;
+use chatkit_settings::catalog::{AWS_ATTEMPT_TIMEOUT_MS, AWS_TIMEOUT_MS};
+use chatkit_settings::{Lookup, SettingError};
 use tokio::sync::OnceCell;
 
 /// Time limits of every AWS call (DynamoDB, Secrets Manager).
@@ -16,6 +18,17 @@ pub struct AwsTimeouts {
     pub attempt: Duration,
     /// The whole operation, retries included (`CHATKIT_AWS_TIMEOUT_MS`, default 10000).
     pub operation: Duration,
+}
+
+impl AwsTimeouts {
+    /// `CHATKIT_AWS_ATTEMPT_TIMEOUT_MS` and `CHATKIT_AWS_TIMEOUT_MS`.
+    pub fn from_lookup(get: &dyn Lookup) -> Result<Self, SettingError> {
+        Ok(Self {
+            connect: Duration::from_secs(3),
+            attempt: AWS_ATTEMPT_TIMEOUT_MS.millis(get)?,
+            operation: AWS_TIMEOUT_MS.millis(get)?,
+        })
+    }
 }
 
 impl Default for AwsTimeouts {

@@ -17,7 +17,7 @@ use aws_lambda_events::event::streams::{DynamoDbBatchItemFailure, DynamoDbEventR
 use chatkit_dynamodb::{
     is_thread_tombstone, DynamoStore, PK_ATTRIBUTE, SK_ATTRIBUTE, TOMBSTONE_ATTRIBUTE,
 };
-use chatkit_server::AttachmentStore;
+use chatkit_store::AttachmentStore;
 use serde_dynamo::AttributeValue;
 use tracing::{info, warn};
 

@@ -8,6 +8,7 @@ use aws_sdk_dynamodb::types::{
     AttributeValue, ConditionCheck, DeleteRequest, Put, ReturnValuesOnConditionCheckFailure,
     TransactWriteItem, Update, WriteRequest,
 };
+use chatkit_retry::Backoff;
 use chatkit_store::{StoreError, StoreResult};
 
 use crate::error::{self, Cancelled};
@@ -195,7 +196,7 @@ impl DynamoStore {
         Ok(())
     }
 
-    /// One chunk, resending unprocessed items with exponential backoff (20 ms, 40 ms, …).
+    /// One chunk, resending unprocessed items after a jittered exponential backoff.
     async fn batch_write_chunk(&self, mut pending: Vec<WriteRequest>) -> StoreResult<()> {
         for attempt in 0..MAX_BATCH_ATTEMPTS {
             backoff(attempt).await;
@@ -219,10 +220,11 @@ impl DynamoStore {
     }
 }
 
-/// Before a batch request's `attempt` (from 0): nothing, then exponential backoff (20 ms,
-/// 40 ms, …) for resending what DynamoDB left unprocessed.
+/// The backoff before resending what DynamoDB left unprocessed: 20 ms, doubling, jittered.
+const UNPROCESSED_BACKOFF: Backoff =
+    Backoff::new(Duration::from_millis(20), Duration::from_millis(1000));
+
+/// Before a batch request's `attempt` (from 0): nothing, then [`UNPROCESSED_BACKOFF`].
 pub(crate) async fn backoff(attempt: u32) {
-    if attempt > 0 {
-        tokio::time::sleep(Duration::from_millis(10 << attempt)).await;
-    }
+    UNPROCESSED_BACKOFF.sleep(attempt).await;
 }

@@ -1,56 +1,30 @@
-//! Settings read from the environment.
+//! The store's settings: the table and the retention (`CHATKIT_TABLE_NAME`,
+//! `CHATKIT_RETENTION_DAYS`, declared in `chatkit-settings`).
 
 use std::time::Duration;
 
-/// Env var naming the table.
-pub const TABLE_NAME_ENV: &str = "CHATKIT_TABLE_NAME";
-/// Env var with the retention in days (unset or 0: no expiry).
-pub const RETENTION_DAYS_ENV: &str = "CHATKIT_RETENTION_DAYS";
-/// Table name when [`TABLE_NAME_ENV`] is unset.
-pub const DEFAULT_TABLE_NAME: &str = "chatkit";
+use chatkit_settings::catalog::{RETENTION_DAYS, TABLE_NAME};
+use chatkit_settings::{Lookup, SettingError};
 
-/// A setting in the environment that cannot be used.
-#[derive(Debug, thiserror::Error)]
-pub enum ConfigError {
-    #[error(
-        "{RETENTION_DAYS_ENV} must be a whole number of days (0 or unset: keep forever), got `{0}`"
-    )]
-    InvalidRetention(String),
-    #[error("{TABLE_NAME_ENV} must not be empty")]
-    EmptyTableName,
-}
-
-pub(crate) struct Settings {
-    pub(crate) table_name: String,
-    pub(crate) retention: Option<Duration>,
+/// Where the store writes and how long records live.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Settings {
+    pub table_name: String,
+    /// `None`: records never expire.
+    pub retention: Option<Duration>,
 }
 
 impl Settings {
-    pub(crate) fn from_env() -> Result<Self, ConfigError> {
-        Self::parse(
-            std::env::var(TABLE_NAME_ENV).ok().as_deref(),
-            std::env::var(RETENTION_DAYS_ENV).ok().as_deref(),
-        )
+    pub fn from_env() -> Result<Self, SettingError> {
+        Self::from_lookup(&chatkit_settings::env)
     }
 
-    fn parse(table: Option<&str>, retention_days: Option<&str>) -> Result<Self, ConfigError> {
-        let table_name = match table {
-            None => DEFAULT_TABLE_NAME.to_string(),
-            Some(t) if t.trim().is_empty() => return Err(ConfigError::EmptyTableName),
-            Some(t) => t.trim().to_string(),
-        };
-        let retention = match retention_days.map(str::trim) {
-            None | Some("") => None,
-            Some(days) => {
-                let days: u64 =
-                    days.parse().map_err(|_| ConfigError::InvalidRetention(days.to_string()))?;
-                let secs = days
-                    .checked_mul(86_400)
-                    .ok_or_else(|| ConfigError::InvalidRetention(days.to_string()))?;
-                (days > 0).then(|| Duration::from_secs(secs))
-            }
-        };
-        Ok(Self { table_name, retention })
+    pub fn from_lookup(get: &dyn Lookup) -> Result<Self, SettingError> {
+        let days: u64 = RETENTION_DAYS.number(get)?;
+        Ok(Self {
+            table_name: TABLE_NAME.text(get).unwrap_or_default(),
+            retention: (days > 0).then(|| Duration::from_secs(days * 86_400)),
+        })
     }
 }
 
@@ -58,21 +32,29 @@ impl Settings {
 mod tests {
     use super::*;
 
+    fn parse(pairs: &[(&'static str, &'static str)]) -> Result<Settings, SettingError> {
+        let pairs = pairs.to_vec();
+        Settings::from_lookup(&move |name: &str| {
+            pairs.iter().find(|(k, _)| *k == name).map(|(_, v)| (*v).to_string())
+        })
+    }
+
     #[test]
     fn parses_table_and_retention() {
-        let s = Settings::parse(None, None).unwrap();
+        let s = parse(&[]).unwrap();
         assert_eq!((s.table_name.as_str(), s.retention), ("chatkit", None));
-        let s = Settings::parse(Some("t1"), Some("0")).unwrap();
+        let s = parse(&[("CHATKIT_TABLE_NAME", "t1"), ("CHATKIT_RETENTION_DAYS", "0")]).unwrap();
         assert_eq!((s.table_name.as_str(), s.retention), ("t1", None));
-        let s = Settings::parse(None, Some(" 30 ")).unwrap();
+        let s = parse(&[("CHATKIT_RETENTION_DAYS", " 30 ")]).unwrap();
         assert_eq!(s.retention, Some(Duration::from_secs(30 * 86_400)));
+        assert_eq!(parse(&[("CHATKIT_TABLE_NAME", " ")]).unwrap().table_name, "chatkit");
     }
 
     #[test]
     fn rejects_bad_values_clearly() {
-        let err = Settings::parse(None, Some("thirty")).err().unwrap().to_string();
+        let err = parse(&[("CHATKIT_RETENTION_DAYS", "thirty")]).err().unwrap().to_string();
         assert!(err.contains("CHATKIT_RETENTION_DAYS") && err.contains("thirty"), "{err}");
-        assert!(Settings::parse(None, Some("-1")).is_err());
-        assert!(Settings::parse(Some(" "), None).is_err());
+        assert!(parse(&[("CHATKIT_RETENTION_DAYS", "-1")]).is_err());
+        assert!(parse(&[("CHATKIT_RETENTION_DAYS", "99999999")]).is_err());
     }
 }

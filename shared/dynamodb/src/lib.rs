@@ -27,7 +27,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use aws_config::SdkConfig;
 use aws_sdk_dynamodb::Client;
 
-pub use config::{ConfigError, DEFAULT_TABLE_NAME, RETENTION_DAYS_ENV, TABLE_NAME_ENV};
+pub use config::Settings;
 pub use purge::{is_thread_tombstone, PurgePlan, PK_ATTRIBUTE, SK_ATTRIBUTE, TOMBSTONE_ATTRIBUTE};
 pub use records::MAX_PAYLOAD_BYTES;
 pub use table::create_table;
@@ -63,10 +63,14 @@ impl DynamoStore {
     }
 
     /// A store configured from the environment: table `CHATKIT_TABLE_NAME` (default
-    /// `chatkit`) and retention `CHATKIT_RETENTION_DAYS` (unset or 0: records never expire).
-    pub fn from_env(sdk_config: &SdkConfig) -> Result<Self, ConfigError> {
-        let settings = config::Settings::from_env()?;
-        Ok(Self::new(sdk_config, settings.table_name).with_retention(settings.retention))
+    /// `chatkit`), retention `CHATKIT_RETENTION_DAYS` (0: none).
+    pub fn from_env(sdk_config: &SdkConfig) -> Result<Self, chatkit_settings::SettingError> {
+        Ok(Self::from_settings(sdk_config, &Settings::from_env()?))
+    }
+
+    /// A store on the table and with the retention of `settings`.
+    pub fn from_settings(sdk_config: &SdkConfig, settings: &Settings) -> Self {
+        Self::new(sdk_config, settings.table_name.clone()).with_retention(settings.retention)
     }
 
     /// Sets how long records live: every record written then carries `expires_at`

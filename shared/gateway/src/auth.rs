@@ -10,7 +10,8 @@ use jsonwebtoken::errors::ErrorKind;
 use jsonwebtoken::{decode, decode_header, Algorithm, DecodingKey, Validation};
 use serde::Deserialize;
 
-use crate::keys::{Jwks, KeyError, SecretSource, SecretVersions};
+use crate::jwks::Jwks;
+use crate::secrets::{KeyError, SecretSource, SecretVersions};
 
 /// Why a request is not authenticated. Every variant is answered 401, except `Keys` (503).
 #[derive(Debug, thiserror::Error)]

@@ -1,19 +1,17 @@
-//! The function's settings, read once from the environment and checked before anything
-//! starts: a setting that would weaken verification (a JWKS without `iss`/`aud`, a short
-//! HS256 secret, a plain-http key URL) stops the function with a message naming it.
+//! The function's HTTP-side settings, read once from the environment and checked before
+//! anything starts: a setting that would weaken verification (a JWKS without `iss`/`aud`, a
+//! short HS256 secret, a plain-http key URL) stops the function with a message naming it.
 
 use std::time::Duration;
 
+use chatkit_settings::catalog::{
+    ALLOWED_ORIGINS, AUTH_COOKIE, CONNECT_TIMEOUT_MS, COOKIE_ORIGINS, DEV_AUTH, IDLE_TIMEOUT_MS,
+    JWKS_TIMEOUT_MS, JWKS_URL, JWT_ALGORITHMS, JWT_AUDIENCE, JWT_ISSUER,
+    JWT_PREVIOUS_GRACE_SECONDS, JWT_SECRET, JWT_SECRET_ARN, MAX_BODY_BYTES, SECRET_REFRESH_SECONDS,
+    TENANT_CLAIM, USER_HASH_KEY, WARMUP, WARMUP_TIMEOUT_MS,
+};
+use chatkit_settings::{Lookup, SettingError};
 use jsonwebtoken::Algorithm;
-
-use chatkit_store::UsageLimits;
-
-use crate::aws::AwsTimeouts;
-
-/// Why the configuration is unusable; names the variable.
-#[derive(Debug, thiserror::Error)]
-#[error("invalid configuration: {0}")]
-pub struct ConfigError(pub String);
 
 /// The shortest accepted HMAC secret, in bytes (RFC 7518 §3.2: at least the hash size).
 pub const MIN_HMAC_SECRET_BYTES: usize = 32;
@@ -77,8 +75,6 @@ pub struct GatewayConfig {
     pub cookie_origins: Vec<String>,
     /// `CHATKIT_MAX_BODY_BYTES` (default 4 MiB; Lambda's own limit is 6 MB).
     pub max_body_bytes: usize,
-    /// Time limits of every AWS call.
-    pub aws_timeouts: AwsTimeouts,
     /// `CHATKIT_CONNECT_TIMEOUT_MS` (5000): connect limit of the shared HTTP client.
     pub connect_timeout: Duration,
     /// `CHATKIT_IDLE_TIMEOUT_MS` (30000): longest wait for any read on the shared HTTP client.
@@ -86,9 +82,6 @@ pub struct GatewayConfig {
     /// `CHATKIT_USER_HASH_KEY`: the HMAC key of the user hash in logs. Unset: a random key
     /// per container (hashes then differ between containers).
     pub user_hash_key: Option<String>,
-    /// `CHATKIT_TURNS_PER_MINUTE` (20) and `CHATKIT_TOKENS_PER_DAY` (1000000): what one user
-    /// may use; 0 turns a limit off.
-    pub usage_limits: UsageLimits,
     /// `CHATKIT_WARMUP` (on; `0` turns it off) and `CHATKIT_WARMUP_TIMEOUT_MS` (5000): warm
     /// up before serving, bounded by this.
     pub warm_up: Option<Duration>,
@@ -101,11 +94,9 @@ impl std::fmt::Debug for GatewayConfig {
             .field("allowed_origins", &self.allowed_origins)
             .field("cookie_origins", &self.cookie_origins)
             .field("max_body_bytes", &self.max_body_bytes)
-            .field("aws_timeouts", &self.aws_timeouts)
             .field("connect_timeout", &self.connect_timeout)
             .field("read_timeout", &self.read_timeout)
             .field("user_hash_key", &self.user_hash_key.as_ref().map(|_| "<redacted>"))
-            .field("usage_limits", &self.usage_limits)
             .field("warm_up", &self.warm_up)
             .finish()
     }
@@ -118,57 +109,15 @@ impl Default for GatewayConfig {
             allowed_origins: Vec::new(),
             cookie_origins: Vec::new(),
             max_body_bytes: 4 * 1024 * 1024,
-            aws_timeouts: AwsTimeouts::default(),
             connect_timeout: Duration::from_millis(5000),
             read_timeout: Duration::from_millis(30_000),
             user_hash_key: None,
-            usage_limits: DEFAULT_USAGE_LIMITS,
             warm_up: Some(Duration::from_millis(5000)),
         }
     }
 }
 
-/// The default limits of one user.
-pub const DEFAULT_USAGE_LIMITS: UsageLimits =
-    UsageLimits { turns_per_minute: 20, tokens_per_day: 1_000_000 };
-
-/// A source of settings by name (the process environment, or a map in tests).
-pub trait Lookup {
-    fn get(&self, name: &str) -> Option<String>;
-}
-
-impl<F: Fn(&str) -> Option<String>> Lookup for F {
-    fn get(&self, name: &str) -> Option<String> {
-        self(name)
-    }
-}
-
-/// The process environment.
-pub fn env(name: &str) -> Option<String> {
-    std::env::var(name).ok()
-}
-
-fn var(get: &dyn Lookup, name: &str) -> Option<String> {
-    get.get(name).map(|v| v.trim().to_string()).filter(|v| !v.is_empty())
-}
-
-fn parse<T: std::str::FromStr>(get: &dyn Lookup, name: &str, default: T) -> Result<T, ConfigError> {
-    match var(get, name) {
-        None => Ok(default),
-        Some(v) => {
-            v.parse().map_err(|_| ConfigError(format!("{name}={v:?} is not a valid number")))
-        }
-    }
-}
-
-fn millis(get: &dyn Lookup, name: &str, default: u64) -> Result<Duration, ConfigError> {
-    match parse(get, name, default)? {
-        0 => Err(ConfigError(format!("{name} must be greater than 0"))),
-        ms => Ok(Duration::from_millis(ms)),
-    }
-}
-
-fn algorithm(name: &str) -> Result<Algorithm, ConfigError> {
+fn algorithm(name: &str) -> Result<Algorithm, SettingError> {
     match name.trim() {
         "HS256" => Ok(Algorithm::HS256),
         "HS384" => Ok(Algorithm::HS384),
@@ -178,103 +127,60 @@ fn algorithm(name: &str) -> Result<Algorithm, ConfigError> {
         "RS512" => Ok(Algorithm::RS512),
         "ES256" => Ok(Algorithm::ES256),
         "ES384" => Ok(Algorithm::ES384),
-        other => {
-            Err(ConfigError(format!("CHATKIT_JWT_ALGORITHMS: unsupported algorithm {other:?}")))
-        }
-    }
-}
-
-/// Local mode: not on Lambda (the plain HTTP server), or local development
-/// (`CHATKIT_DEV_AUTH=1`, as `make dev` sets under `cargo lambda watch`). Only then may
-/// outbound URLs be plain `http://`, and only to a loopback host.
-pub fn is_local(get: &dyn Lookup) -> bool {
-    var(get, "AWS_LAMBDA_RUNTIME_API").is_none() || dev_auth(get)
-}
-
-fn dev_auth(get: &dyn Lookup) -> bool {
-    matches!(var(get, "CHATKIT_DEV_AUTH").as_deref(), Some("1" | "true"))
-}
-
-fn is_loopback(url: &reqwest::Url) -> bool {
-    let host = url.host_str().unwrap_or_default();
-    let host = host.trim_start_matches('[').trim_end_matches(']');
-    host.eq_ignore_ascii_case("localhost")
-        || host.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback())
-}
-
-/// Checks an outbound URL: `https://`, or `http://` to a loopback host in local mode.
-pub fn check_outbound_url(name: &str, value: &str, local: bool) -> Result<(), ConfigError> {
-    let url = reqwest::Url::parse(value)
-        .map_err(|e| ConfigError(format!("{name}={value:?} is not a URL: {e}")))?;
-    match url.scheme() {
-        "https" if url.host().is_some() => Ok(()),
-        "http" if local && is_loopback(&url) => Ok(()),
-        "http" if local => Err(ConfigError(format!(
-            "{name}={value:?}: plain http:// is accepted only for a loopback host (localhost, 127.0.0.1, ::1); use https://"
-        ))),
-        _ => Err(ConfigError(format!(
-            "{name}={value:?}: outbound URLs must use https:// (plain http:// only to a loopback host when running locally)"
-        ))),
+        other => Err(JWT_ALGORITHMS.error(format!("unsupported algorithm {other:?}"))),
     }
 }
 
 impl AuthConfig {
-    pub fn from_env() -> Result<Self, ConfigError> {
-        Self::from_lookup(&env)
+    pub fn from_env() -> Result<Self, SettingError> {
+        Self::from_lookup(&chatkit_settings::env)
     }
 
-    pub fn from_lookup(get: &dyn Lookup) -> Result<Self, ConfigError> {
-        let hs_secret = match (var(get, "CHATKIT_JWT_SECRET_ARN"), var(get, "CHATKIT_JWT_SECRET")) {
+    pub fn from_lookup(get: &dyn Lookup) -> Result<Self, SettingError> {
+        let hs_secret = match (JWT_SECRET_ARN.raw(get), JWT_SECRET.raw(get)) {
             (Some(arn), _) => Some(SecretSetting::Arn(arn)),
             (None, Some(secret)) => Some(SecretSetting::Value(secret)),
             (None, None) => None,
         };
         if let Some(SecretSetting::Value(secret)) = &hs_secret {
             if secret.len() < MIN_HMAC_SECRET_BYTES {
-                return Err(ConfigError(format!(
+                return Err(JWT_SECRET.error(format!(
                     "CHATKIT_JWT_SECRET is {} bytes long; HS256 needs at least {MIN_HMAC_SECRET_BYTES} random bytes \
                      (e.g. `openssl rand -hex 32`)",
                     secret.len()
                 )));
             }
         }
-        let jwks_url = var(get, "CHATKIT_JWKS_URL");
-        let local = is_local(get);
-        if let Some(url) = &jwks_url {
-            check_outbound_url("CHATKIT_JWKS_URL", url, local)?;
-        }
-        let algorithms = match var(get, "CHATKIT_JWT_ALGORITHMS") {
-            Some(list) => list.split(',').map(algorithm).collect::<Result<Vec<_>, _>>()?,
-            None => {
-                let mut algs = Vec::new();
-                if hs_secret.is_some() {
-                    algs.push(Algorithm::HS256);
-                }
-                if jwks_url.is_some() {
-                    algs.push(Algorithm::RS256);
-                }
-                algs
+        let jwks_url = JWKS_URL.url(get)?;
+        let algorithms = if JWT_ALGORITHMS.is_set(get) {
+            JWT_ALGORITHMS.list(get).iter().map(|a| algorithm(a)).collect::<Result<Vec<_>, _>>()?
+        } else {
+            let mut algs = Vec::new();
+            if hs_secret.is_some() {
+                algs.push(Algorithm::HS256);
             }
+            if jwks_url.is_some() {
+                algs.push(Algorithm::RS256);
+            }
+            algs
         };
-        let dev_auth = dev_auth(get);
+        let dev_auth = DEV_AUTH.flag(get)?;
         if !dev_auth && algorithms.is_empty() {
-            return Err(ConfigError(
+            return Err(JWT_SECRET_ARN.error(
                 "no authentication configured: set CHATKIT_JWT_SECRET_ARN (or CHATKIT_JWT_SECRET) for HS256, \
-                 CHATKIT_JWKS_URL for RS256/ES256, or CHATKIT_DEV_AUTH=1 for local development"
-                    .into(),
+                 CHATKIT_JWKS_URL for RS256/ES256, or CHATKIT_DEV_AUTH=1 for local development",
             ));
         }
-        let issuer = var(get, "CHATKIT_JWT_ISSUER");
-        let audience = var(get, "CHATKIT_JWT_AUDIENCE");
+        let issuer = JWT_ISSUER.text(get);
+        let audience = JWT_AUDIENCE.text(get);
         if jwks_url.is_some() {
-            let missing: Vec<&str> =
-                [("CHATKIT_JWT_ISSUER", &issuer), ("CHATKIT_JWT_AUDIENCE", &audience)]
-                    .into_iter()
-                    .filter(|(_, v)| v.is_none())
-                    .map(|(name, _)| name)
-                    .collect();
+            let missing: Vec<&str> = [(JWT_ISSUER.name, &issuer), (JWT_AUDIENCE.name, &audience)]
+                .into_iter()
+                .filter(|(_, v)| v.is_none())
+                .map(|(name, _)| name)
+                .collect();
             if !missing.is_empty() {
-                return Err(ConfigError(format!(
+                return Err(JWKS_URL.error(format!(
                     "CHATKIT_JWKS_URL is set, so {} must be set too: an identity provider's keys sign tokens for \
                      every application of every tenant, and only `iss` and `aud` tell this function's tokens apart",
                     missing.join(" and ")
@@ -287,82 +193,43 @@ impl AuthConfig {
             algorithms,
             issuer,
             audience,
-            cookie_name: var(get, "CHATKIT_AUTH_COOKIE"),
+            cookie_name: AUTH_COOKIE.text(get),
             dev_auth,
-            refresh: Duration::from_secs(parse(get, "CHATKIT_SECRET_REFRESH_SECONDS", 300)?),
-            jwks_timeout: millis(get, "CHATKIT_JWKS_TIMEOUT_MS", 3000)?,
-            previous_grace: Duration::from_secs(parse(
-                get,
-                "CHATKIT_JWT_PREVIOUS_GRACE_SECONDS",
-                86_400,
-            )?),
-            tenant_claim: var(get, "CHATKIT_TENANT_CLAIM"),
+            refresh: SECRET_REFRESH_SECONDS.seconds(get)?,
+            jwks_timeout: JWKS_TIMEOUT_MS.millis(get)?,
+            previous_grace: JWT_PREVIOUS_GRACE_SECONDS.seconds(get)?,
+            tenant_claim: TENANT_CLAIM.text(get),
         })
     }
 }
 
 impl GatewayConfig {
-    pub fn from_env() -> Result<Self, ConfigError> {
-        Self::from_lookup(&env)
+    pub fn from_env() -> Result<Self, SettingError> {
+        Self::from_lookup(&chatkit_settings::env)
     }
 
-    pub fn from_lookup(get: &dyn Lookup) -> Result<Self, ConfigError> {
-        let origins = |name: &str| -> Vec<String> {
-            var(get, name)
-                .map(|v| {
-                    v.split(',').map(|o| o.trim().to_string()).filter(|o| !o.is_empty()).collect()
-                })
-                .unwrap_or_default()
+    pub fn from_lookup(get: &dyn Lookup) -> Result<Self, SettingError> {
+        let allowed_origins = ALLOWED_ORIGINS.list(get);
+        let cookie_origins = if COOKIE_ORIGINS.is_set(get) {
+            COOKIE_ORIGINS.list(get)
+        } else {
+            allowed_origins.iter().filter(|o| *o != "*").cloned().collect()
         };
-        let allowed_origins = origins("CHATKIT_ALLOWED_ORIGINS");
-        let cookie_origins = match var(get, "CHATKIT_COOKIE_ORIGINS") {
-            Some(_) => origins("CHATKIT_COOKIE_ORIGINS"),
-            None => allowed_origins.iter().filter(|o| *o != "*").cloned().collect(),
-        };
-        let user_hash_key = var(get, "CHATKIT_USER_HASH_KEY");
+        let user_hash_key = USER_HASH_KEY.raw(get);
         if user_hash_key.as_ref().is_some_and(|k| k.len() < MIN_USER_HASH_KEY_BYTES) {
-            return Err(ConfigError(format!(
-                "CHATKIT_USER_HASH_KEY must be at least {MIN_USER_HASH_KEY_BYTES} bytes"
-            )));
+            return Err(
+                USER_HASH_KEY.error(format!("must be at least {MIN_USER_HASH_KEY_BYTES} bytes"))
+            );
         }
-        let defaults = AwsTimeouts::default();
         Ok(Self {
             auth: AuthConfig::from_lookup(get)?,
             allowed_origins,
             cookie_origins,
-            max_body_bytes: parse(get, "CHATKIT_MAX_BODY_BYTES", 4 * 1024 * 1024)?,
-            aws_timeouts: AwsTimeouts {
-                connect: defaults.connect,
-                attempt: millis(
-                    get,
-                    "CHATKIT_AWS_ATTEMPT_TIMEOUT_MS",
-                    defaults.attempt.as_millis() as u64,
-                )?,
-                operation: millis(
-                    get,
-                    "CHATKIT_AWS_TIMEOUT_MS",
-                    defaults.operation.as_millis() as u64,
-                )?,
-            },
-            connect_timeout: millis(get, "CHATKIT_CONNECT_TIMEOUT_MS", 5000)?,
-            read_timeout: millis(get, "CHATKIT_IDLE_TIMEOUT_MS", 30_000)?,
+            max_body_bytes: MAX_BODY_BYTES.number(get)?,
+            connect_timeout: CONNECT_TIMEOUT_MS.millis(get)?,
+            read_timeout: IDLE_TIMEOUT_MS.millis(get)?,
             user_hash_key,
-            usage_limits: UsageLimits {
-                turns_per_minute: parse(
-                    get,
-                    "CHATKIT_TURNS_PER_MINUTE",
-                    DEFAULT_USAGE_LIMITS.turns_per_minute,
-                )?,
-                tokens_per_day: parse(
-                    get,
-                    "CHATKIT_TOKENS_PER_DAY",
-                    DEFAULT_USAGE_LIMITS.tokens_per_day,
-                )?,
-            },
-            warm_up: match var(get, "CHATKIT_WARMUP").as_deref() {
-                Some("0" | "false" | "off") => None,
-                _ => Some(millis(get, "CHATKIT_WARMUP_TIMEOUT_MS", 5000)?),
-            },
+            warm_up: if WARMUP.flag(get)? { Some(WARMUP_TIMEOUT_MS.millis(get)?) } else { None },
         })
     }
 }

@@ -105,7 +105,7 @@ mod tests {
     use super::*;
     use std::sync::Arc;
 
-    use crate::keys::StaticSecret;
+    use crate::secrets::StaticSecret;
     use jsonwebtoken::Algorithm;
 
     fn auth() -> Authenticator {

@@ -25,7 +25,9 @@ use crate::cors::Cors;
 /// A response body: a whole JSON document or an SSE stream written frame by frame.
 pub type ResponseBody = UnsyncBoxBody<Bytes, Infallible>;
 
-type ServerInit = Box<dyn Fn() -> BoxFuture<'static, Result<ChatKitServer, String>> + Send + Sync>;
+/// Builds the ChatKit core on first use (clients, secrets); retried after a failure.
+pub type ServerInit =
+    Box<dyn Fn() -> BoxFuture<'static, Result<ChatKitServer, String>> + Send + Sync>;
 
 /// The ChatKit core, built on first use (clients, secrets) and reused afterwards.
 enum Backend {

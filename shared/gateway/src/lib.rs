@@ -2,27 +2,25 @@
 //! CORS, body limits, JSON and SSE responses; served by Lambda response streaming or, outside
 //! Lambda, by a local HTTP server.
 
-pub mod app;
+mod app;
 mod auth;
-mod aws;
 mod config;
 mod cookie_guard;
 mod cors;
 mod gateway;
-mod keys;
+mod jwks;
 pub mod lambda;
 pub mod local;
+pub mod secrets;
 
+pub use app::{gateway, http_client, serve};
 pub use auth::{cookie, AuthError, Authenticator, Identity, LEEWAY_SECONDS};
-pub use aws::{AwsClients, AwsTimeouts};
-pub use config::{
-    check_outbound_url, is_local, AuthConfig, ConfigError, GatewayConfig, Lookup, SecretSetting,
-    MIN_HMAC_SECRET_BYTES,
-};
+pub use config::{AuthConfig, GatewayConfig, SecretSetting, MIN_HMAC_SECRET_BYTES};
 pub use cookie_guard::{CookieGuard, CookieRefusal};
 pub use cors::{Cors, ALLOWED_HEADERS};
-pub use gateway::{Gateway, ResponseBody, UserHasher, WarmUp};
-pub use keys::{Jwks, KeyError, ManagedSecret, SecretSource, SecretVersions, StaticSecret};
+pub use gateway::{Gateway, ResponseBody, ServerInit, UserHasher, WarmUp};
+pub use jwks::Jwks;
+pub use secrets::{KeyError, SecretSource, SecretVersions, StaticSecret};
 
 /// JSON logs for CloudWatch (`RUST_LOG` filters; default `info`).
 pub fn init_tracing() {

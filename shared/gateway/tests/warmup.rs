@@ -13,8 +13,6 @@ use chatkit_server::{ChatKitServer, EventSink, Responder, StreamError, Turn};
 use chatkit_store::MemoryStore;
 use futures::future::BoxFuture;
 use http_body_util::{BodyExt, Full};
-use hyper::service::service_fn;
-use hyper_util::rt::TokioIo;
 use jsonwebtoken::{encode, Algorithm, EncodingKey, Header};
 use serde_json::json;
 
@@ -30,25 +28,15 @@ impl Responder for Silent {
 /// A JWKS endpoint that counts its fetches.
 async fn jwks_server() -> (String, Arc<AtomicUsize>) {
     let fetches = Arc::new(AtomicUsize::new(0));
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}/jwks.json", listener.local_addr().unwrap());
+    let (listener, address) = chatkit_testkit::bind_loopback().await;
+    let url = format!("http://{address}/jwks.json");
     let counter = fetches.clone();
-    tokio::spawn(async move {
-        while let Ok((stream, _)) = listener.accept().await {
-            let counter = counter.clone();
-            tokio::spawn(async move {
-                let service = service_fn(move |_req| {
-                    counter.fetch_add(1, Ordering::SeqCst);
-                    async {
-                        Ok::<_, std::convert::Infallible>(http::Response::new(Full::new(
-                            Bytes::from_static(include_bytes!("fixtures/jwks.json")),
-                        )))
-                    }
-                });
-                let _ = hyper::server::conn::http1::Builder::new()
-                    .serve_connection(TokioIo::new(stream), service)
-                    .await;
-            });
+    chatkit_testkit::serve_http(listener, move |_req| {
+        counter.fetch_add(1, Ordering::SeqCst);
+        async {
+            Ok::<_, std::convert::Infallible>(http::Response::new(Full::new(Bytes::from_static(
+                include_bytes!("fixtures/jwks.json"),
+            ))))
         }
     });
     (url, fetches)

@@ -1,6 +1,6 @@
 //! The ChatKit server protocol as Rust types.
 //!
-//! Wire conventions (PROTOCOL.md §1.7): `null` optionals are omitted, defaulted fields are
+//! Wire conventions (docs/protocol.md §1.4): `null` optionals are omitted, defaulted fields are
 //! always written, `created_at` is written as RFC 3339 UTC and read in naive, offset or epoch
 //! forms, unknown keys are ignored, ids are opaque strings.
 

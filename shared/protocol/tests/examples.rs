@@ -3,7 +3,7 @@
 //! JSON value.
 //!
 //! Intended difference: requests are compared with their `null` members removed, because
-//! output omits nulls (PROTOCOL.md §1.7); everything else must match exactly.
+//! output omits nulls (docs/protocol.md §1.4); everything else must match exactly.
 
 use std::path::PathBuf;
 

@@ -29,13 +29,13 @@ use aws_sdk_s3::presigning::PresigningConfig;
 use aws_sdk_s3::types::{Delete, ObjectIdentifier};
 use aws_sdk_s3::Client;
 use chatkit_protocol::{Attachment, CreateAttachmentParams, UploadDescriptor, UploadMethod};
-use chatkit_server::{AttachmentBytes, AttachmentStore, ChatKitError};
 use chatkit_store::UserId;
+use chatkit_store::{AttachmentBytes, AttachmentStore, StoreError, StoreResult};
 use serde_json::{json, Map, Value};
 use sha2::{Digest, Sha256};
 use tracing::warn;
 
-pub use settings::{AttachmentSettings, ConfigError, DEFAULT_MAX_BYTES, DEFAULT_TYPES};
+pub use settings::AttachmentSettings;
 
 /// Every object key starts with this.
 pub const KEY_PREFIX: &str = "attachments/";
@@ -131,9 +131,9 @@ impl S3AttachmentStore {
         &self.client
     }
 
-    fn presigning(&self, ttl: Duration) -> Result<PresigningConfig, ChatKitError> {
+    fn presigning(&self, ttl: Duration) -> StoreResult<PresigningConfig> {
         PresigningConfig::expires_in(ttl)
-            .map_err(|e| ChatKitError::Internal(format!("bad presigning expiry: {e}")))
+            .map_err(|e| StoreError::Internal(format!("bad presigning expiry: {e}")))
     }
 
     /// A presigned PUT for the attachment's object, with its content type signed.
@@ -141,7 +141,7 @@ impl S3AttachmentStore {
         &self,
         user: &UserId,
         attachment: &Attachment,
-    ) -> Result<UploadDescriptor, ChatKitError> {
+    ) -> StoreResult<UploadDescriptor> {
         let presigned = self
             .client
             .put_object()
@@ -151,10 +151,7 @@ impl S3AttachmentStore {
             .presigned(self.presigning(self.settings.upload_ttl)?)
             .await
             .map_err(|e| {
-                ChatKitError::Unavailable(format!(
-                    "could not sign the upload URL: {}",
-                    describe(&e)
-                ))
+                StoreError::Unavailable(format!("could not sign the upload URL: {}", describe(&e)))
             })?;
         let headers: BTreeMap<String, String> =
             presigned.headers().map(|(k, v)| (k.to_ascii_lowercase(), v.to_string())).collect();
@@ -170,7 +167,7 @@ impl S3AttachmentStore {
         &self,
         user: &UserId,
         attachment: &Attachment,
-    ) -> Result<String, ChatKitError> {
+    ) -> StoreResult<String> {
         let presigned = self
             .client
             .get_object()
@@ -179,7 +176,7 @@ impl S3AttachmentStore {
             .presigned(self.presigning(self.settings.url_ttl)?)
             .await
             .map_err(|e| {
-                ChatKitError::Unavailable(format!(
+                StoreError::Unavailable(format!(
                     "could not sign the download URL: {}",
                     describe(&e)
                 ))
@@ -192,17 +189,17 @@ impl S3AttachmentStore {
         format!("s3://{}/{}", self.settings.bucket, object_key(user, attachment_id))
     }
 
-    fn validate(&self, p: &CreateAttachmentParams) -> Result<String, ChatKitError> {
+    fn validate(&self, p: &CreateAttachmentParams) -> StoreResult<String> {
         let field = |f: &str| Some(format!("params.{f}"));
         let name = p.name.trim();
         if name.is_empty() {
-            return Err(ChatKitError::BadRequest {
+            return Err(StoreError::Invalid {
                 message: "the attachment has no name".into(),
                 field: field("name"),
             });
         }
         if name.len() > MAX_NAME_BYTES {
-            return Err(ChatKitError::BadRequest {
+            return Err(StoreError::Invalid {
                 message: format!(
                     "the file name is {} bytes long; at most {MAX_NAME_BYTES} are accepted",
                     name.len()
@@ -211,7 +208,7 @@ impl S3AttachmentStore {
             });
         }
         let Some(mime) = media_type(&p.mime_type) else {
-            return Err(ChatKitError::BadRequest {
+            return Err(StoreError::Invalid {
                 message: format!(
                     "`{}` is not a media type; the file's type could not be recognised",
                     p.mime_type
@@ -220,7 +217,7 @@ impl S3AttachmentStore {
             });
         };
         if !self.settings.allows(&mime) {
-            return Err(ChatKitError::BadRequest {
+            return Err(StoreError::Invalid {
                 message: format!(
                     "{mime} files cannot be attached here; accepted types: {}",
                     self.settings.types.join(", ")
@@ -229,13 +226,13 @@ impl S3AttachmentStore {
             });
         }
         if p.size == 0 {
-            return Err(ChatKitError::BadRequest {
+            return Err(StoreError::Invalid {
                 message: format!("`{name}` is empty"),
                 field: field("size"),
             });
         }
         if p.size > self.settings.max_bytes {
-            return Err(ChatKitError::TooLarge {
+            return Err(StoreError::InputTooLarge {
                 message: format!(
                     "`{name}` is {}; attachments can be at most {} ({} bytes)",
                     human(p.size),
@@ -256,7 +253,7 @@ impl AttachmentStore for S3AttachmentStore {
         user: &UserId,
         id: String,
         p: &CreateAttachmentParams,
-    ) -> Result<Attachment, ChatKitError> {
+    ) -> StoreResult<Attachment> {
         let mime_type = self.validate(p)?;
         let url = self.unsigned_url(user, &id);
         let upload_descriptor = Some(UploadDescriptor {
@@ -281,11 +278,7 @@ impl AttachmentStore for S3AttachmentStore {
         })
     }
 
-    async fn delete_attachment(
-        &self,
-        user: &UserId,
-        attachment: &Attachment,
-    ) -> Result<(), ChatKitError> {
+    async fn delete_attachment(&self, user: &UserId, attachment: &Attachment) -> StoreResult<()> {
         self.client
             .delete_object()
             .bucket(&self.settings.bucket)
@@ -293,7 +286,7 @@ impl AttachmentStore for S3AttachmentStore {
             .send()
             .await
             .map_err(|e| {
-                ChatKitError::Unavailable(format!(
+                StoreError::Unavailable(format!(
                     "could not delete the attachment's bytes: {}",
                     describe(&e)
                 ))
@@ -306,18 +299,18 @@ impl AttachmentStore for S3AttachmentStore {
         &self,
         user: &UserId,
         attachments: &[Attachment],
-    ) -> Result<(), ChatKitError> {
+    ) -> StoreResult<()> {
         for chunk in attachments.chunks(1000) {
             let objects = chunk
                 .iter()
                 .map(|a| ObjectIdentifier::builder().key(object_key(user, a.id())).build())
                 .collect::<Result<Vec<_>, _>>()
-                .map_err(|e| ChatKitError::Internal(e.to_string()))?;
+                .map_err(|e| StoreError::Internal(e.to_string()))?;
             let delete = Delete::builder()
                 .set_objects(Some(objects))
                 .quiet(true)
                 .build()
-                .map_err(|e| ChatKitError::Internal(e.to_string()))?;
+                .map_err(|e| StoreError::Internal(e.to_string()))?;
             let out = self
                 .client
                 .delete_objects()
@@ -326,13 +319,13 @@ impl AttachmentStore for S3AttachmentStore {
                 .send()
                 .await
                 .map_err(|e| {
-                    ChatKitError::Unavailable(format!(
+                    StoreError::Unavailable(format!(
                         "could not delete attachment bytes: {}",
                         describe(&e)
                     ))
                 })?;
             if let Some(failed) = out.errors().first() {
-                return Err(ChatKitError::Unavailable(format!(
+                return Err(StoreError::Unavailable(format!(
                     "could not delete {} attachment object(s): {}",
                     out.errors().len(),
                     failed.message().unwrap_or("no details")
@@ -343,11 +336,7 @@ impl AttachmentStore for S3AttachmentStore {
     }
 
     /// One `HeadObject`: the object exists, with the declared size and type.
-    async fn check_upload(
-        &self,
-        user: &UserId,
-        attachment: &Attachment,
-    ) -> Result<(), ChatKitError> {
+    async fn check_upload(&self, user: &UserId, attachment: &Attachment) -> StoreResult<()> {
         let name = attachment.name();
         let head = self
             .client
@@ -360,13 +349,13 @@ impl AttachmentStore for S3AttachmentStore {
             Ok(head) => head,
             // without s3:ListBucket (the template grants none), S3 answers 403 for a missing key
             Err(err) if matches!(status_of(&err), Some(403 | 404)) => {
-                return Err(ChatKitError::bad_request(format!(
+                return Err(StoreError::invalid(format!(
                     "attachment `{name}` ({}) was never uploaded: PUT its bytes to the upload URL first",
                     attachment.id()
                 )));
             }
             Err(err) => {
-                return Err(ChatKitError::Unavailable(format!(
+                return Err(StoreError::Unavailable(format!(
                     "could not check the upload of `{name}`: {}",
                     describe(&err)
                 )))
@@ -375,14 +364,14 @@ impl AttachmentStore for S3AttachmentStore {
         let size = head.content_length().unwrap_or(0).max(0) as u64;
         if let Some(declared) = declared_size(attachment) {
             if size != declared {
-                return Err(ChatKitError::bad_request(format!(
+                return Err(StoreError::invalid(format!(
                     "attachment `{name}` was declared as {declared} bytes but {size} were uploaded; attach it again"
                 )));
             }
         }
         let uploaded_type = head.content_type().and_then(media_type).unwrap_or_default();
         if uploaded_type != attachment.mime_type() {
-            return Err(ChatKitError::bad_request(format!(
+            return Err(StoreError::invalid(format!(
                 "attachment `{name}` was declared as {} but uploaded as {}; attach it again",
                 attachment.mime_type(),
                 if uploaded_type.is_empty() { "an unknown type" } else { &uploaded_type }
@@ -416,7 +405,7 @@ impl AttachmentStore for S3AttachmentStore {
         &self,
         user: &UserId,
         attachment: &Attachment,
-    ) -> Result<Option<String>, ChatKitError> {
+    ) -> StoreResult<Option<String>> {
         self.presign_download(user, attachment).await.map(Some)
     }
 
@@ -426,7 +415,7 @@ impl AttachmentStore for S3AttachmentStore {
         user: &UserId,
         attachment: &Attachment,
         max_bytes: u64,
-    ) -> Result<Option<AttachmentBytes>, ChatKitError> {
+    ) -> StoreResult<Option<AttachmentBytes>> {
         let name = attachment.name();
         let mut request = self
             .client
@@ -442,12 +431,13 @@ impl AttachmentStore for S3AttachmentStore {
                 return Ok(Some(AttachmentBytes { data: Vec::new(), total_size: 0 }))
             }
             Err(err) if matches!(status_of(&err), Some(403 | 404)) => {
-                return Err(ChatKitError::NotFound(format!(
-                    "the bytes of attachment `{name}` are gone"
-                )));
+                return Err(StoreError::NotFound {
+                    kind: "attachment bytes",
+                    id: name.to_string(),
+                });
             }
             Err(err) => {
-                return Err(ChatKitError::Unavailable(format!(
+                return Err(StoreError::Unavailable(format!(
                     "could not read `{name}`: {}",
                     describe(&err)
                 )))
@@ -463,7 +453,7 @@ impl AttachmentStore for S3AttachmentStore {
             .body
             .collect()
             .await
-            .map_err(|e| ChatKitError::Unavailable(format!("could not read `{name}`: {e}")))?;
+            .map_err(|e| StoreError::Unavailable(format!("could not read `{name}`: {e}")))?;
         let mut data = body.into_bytes().to_vec();
         data.truncate(max_bytes.min(usize::MAX as u64) as usize);
         Ok(Some(AttachmentBytes {

@@ -8,8 +8,8 @@ use aws_config::{BehaviorVersion, Region, SdkConfig};
 use aws_sdk_s3::config::{Credentials, SharedCredentialsProvider};
 use chatkit_protocol::{Attachment, CreateAttachmentParams};
 use chatkit_s3::{object_key, AttachmentSettings, S3AttachmentStore};
-use chatkit_server::{AttachmentStore, ChatKitError};
 use chatkit_store::UserId;
+use chatkit_store::{AttachmentStore, StoreError};
 
 fn sdk() -> SdkConfig {
     SdkConfig::builder()
@@ -192,7 +192,7 @@ async fn create_refuses_what_the_limits_exclude() {
         async move { s.create_attachment(&user, "atc_01JD0000000000000000000005".into(), &p).await }
     };
     assert!(
-        matches!(create(params("big.png", 1001, "image/png")).await, Err(ChatKitError::TooLarge { message, .. }) if message.contains("1000"))
+        matches!(create(params("big.png", 1001, "image/png")).await, Err(StoreError::InputTooLarge { message, .. }) if message.contains("1000"))
     );
     assert!(create(params("ok.png", 1000, "image/png")).await.is_ok());
     for bad in [
@@ -205,7 +205,7 @@ async fn create_refuses_what_the_limits_exclude() {
         params(&"n".repeat(300), 10, "image/png"),
     ] {
         let got = create(bad.clone()).await;
-        assert!(matches!(got, Err(ChatKitError::BadRequest { .. })), "{bad:?} → {got:?}");
+        assert!(matches!(got, Err(StoreError::Invalid { .. })), "{bad:?} → {got:?}");
     }
     assert_eq!(
         create(params("notes.txt", 10, "text/plain; charset=utf-8")).await.unwrap().mime_type(),

@@ -117,6 +117,8 @@ impl From<StoreError> for ChatKitError {
             StoreError::Duplicate { ref thread_id, ref item_id } => ChatKitError::Conflict(format!(
                 "this message was already received (item {item_id} of thread {thread_id}); reload the thread instead of sending it again"
             )),
+            StoreError::Invalid { message, field } => ChatKitError::BadRequest { message, field },
+            StoreError::InputTooLarge { message, field } => ChatKitError::TooLarge { message, field },
             StoreError::Unavailable(_) => ChatKitError::Unavailable(err.to_string()),
             StoreError::Internal(_) => ChatKitError::Internal(err.to_string()),
         }

@@ -5,7 +5,6 @@
 
 pub mod actions;
 mod cancel;
-mod config;
 mod context;
 mod emit;
 mod error;
@@ -18,6 +17,10 @@ mod responder;
 mod sink;
 mod usage;
 
+use chatkit_settings::catalog::{
+    CANCEL_POLL_MS, DEADLINE_MARGIN_MS, DUPLICATE_WINDOW_SECONDS, TURN_BUDGET_SECONDS,
+};
+use chatkit_settings::{Lookup, SettingError};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -26,12 +29,13 @@ use chatkit_store::Store;
 use serde_json::Value;
 
 pub use actions::{ActionContext, ActionHandler, ActionRegistry, SyncActionContext};
+pub use chatkit_store::{AttachmentBytes, AttachmentStore};
 pub use context::{RequestContext, TokenMeter};
 pub use emit::WidgetStream;
 pub use error::{ChatKitError, StreamError};
 pub use limits::Limits;
 pub use pipeline::{default_cancelled_items, EventStream, CANCELLED_NOTE, TIMED_OUT_NOTE};
-pub use responder::{AttachmentBytes, AttachmentStore, AudioInput, Responder, Turn};
+pub use responder::{AudioInput, Responder, Turn};
 pub use sink::{EventSink, StreamClosed};
 
 /// Limits and sizes of the server core.
@@ -71,33 +75,23 @@ impl Default for ServerConfig {
     }
 }
 
-/// Env var: [`ServerConfig::duplicate_window`] in seconds.
-pub const DUPLICATE_WINDOW_ENV: &str = "CHATKIT_DUPLICATE_WINDOW_SECONDS";
-/// Env var: [`ServerConfig::turn_budget`] in seconds (unset or 0: none).
-pub const TURN_BUDGET_ENV: &str = "CHATKIT_TURN_BUDGET_SECONDS";
-/// Env var: [`ServerConfig::deadline_margin`] in milliseconds.
-pub const DEADLINE_MARGIN_ENV: &str = "CHATKIT_DEADLINE_MARGIN_MS";
-/// Env var: [`ServerConfig::cancel_poll`] in milliseconds (0: no polling).
-pub const CANCEL_POLL_ENV: &str = "CHATKIT_CANCEL_POLL_MS";
-
 impl ServerConfig {
-    /// The defaults with the environment's settings applied (see the README's settings
-    /// table); the error names the variable that does not parse.
-    pub fn from_env() -> Result<Self, String> {
-        let mut config = Self { limits: Limits::from_env()?, ..Self::default() };
-        if let Some(secs) = config::env_number(DUPLICATE_WINDOW_ENV)? {
-            config.duplicate_window = Duration::from_secs(secs);
-        }
-        if let Some(secs) = config::env_number::<u64>(TURN_BUDGET_ENV)? {
-            config.turn_budget = (secs > 0).then(|| Duration::from_secs(secs));
-        }
-        if let Some(ms) = config::env_number(DEADLINE_MARGIN_ENV)? {
-            config.deadline_margin = Duration::from_millis(ms);
-        }
-        if let Some(ms) = config::env_number(CANCEL_POLL_ENV)? {
-            config.cancel_poll = Duration::from_millis(ms);
-        }
-        Ok(config)
+    /// The defaults with the environment's settings applied (`docs/settings.md`).
+    pub fn from_env() -> Result<Self, SettingError> {
+        Self::from_lookup(&chatkit_settings::env)
+    }
+
+    /// The settings read through `get`.
+    pub fn from_lookup(get: &dyn Lookup) -> Result<Self, SettingError> {
+        let turn_budget = TURN_BUDGET_SECONDS.seconds(get)?;
+        Ok(Self {
+            limits: Limits::from_lookup(get)?,
+            duplicate_window: DUPLICATE_WINDOW_SECONDS.seconds(get)?,
+            turn_budget: (!turn_budget.is_zero()).then_some(turn_budget),
+            deadline_margin: DEADLINE_MARGIN_MS.millis(get)?,
+            cancel_poll: CANCEL_POLL_MS.millis(get)?,
+            ..Self::default()
+        })
     }
 }
 

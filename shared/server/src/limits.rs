@@ -4,16 +4,13 @@
 //! DynamoDB's limits (which would be a 500).
 
 use chatkit_protocol::{Operation, UserMessageInput};
+use chatkit_settings::catalog::{MAX_MESSAGE_BYTES, MAX_TOOL_OUTPUT_BYTES};
+use chatkit_settings::{Lookup, SettingError};
 use chatkit_store::ids::sort_key;
 use chatkit_store::MAX_FEEDBACK_ITEMS;
 use serde::Serialize;
 
 use crate::{ChatKitError, RequestContext};
-
-/// Env var: the largest user message, in bytes of JSON.
-pub const MAX_MESSAGE_BYTES_ENV: &str = "CHATKIT_MAX_MESSAGE_BYTES";
-/// Env var: the largest client tool output, in bytes of JSON.
-pub const MAX_TOOL_OUTPUT_BYTES_ENV: &str = "CHATKIT_MAX_TOOL_OUTPUT_BYTES";
 
 /// The limits (see the README's settings table).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -51,16 +48,13 @@ impl Default for Limits {
 }
 
 impl Limits {
-    /// The defaults, with [`MAX_MESSAGE_BYTES_ENV`] and [`MAX_TOOL_OUTPUT_BYTES_ENV`] applied.
-    pub fn from_env() -> Result<Self, String> {
-        let mut limits = Self::default();
-        if let Some(v) = crate::config::env_number(MAX_MESSAGE_BYTES_ENV)? {
-            limits.max_message_bytes = v;
-        }
-        if let Some(v) = crate::config::env_number(MAX_TOOL_OUTPUT_BYTES_ENV)? {
-            limits.max_tool_output_bytes = v;
-        }
-        Ok(limits)
+    /// The defaults, with `CHATKIT_MAX_MESSAGE_BYTES` and `CHATKIT_MAX_TOOL_OUTPUT_BYTES`.
+    pub fn from_lookup(get: &dyn Lookup) -> Result<Self, SettingError> {
+        Ok(Self {
+            max_message_bytes: MAX_MESSAGE_BYTES.number(get)?,
+            max_tool_output_bytes: MAX_TOOL_OUTPUT_BYTES.number(get)?,
+            ..Self::default()
+        })
     }
 
     /// Checks the caller and the request. Nothing has been read or written yet.

@@ -12,20 +12,16 @@
 use std::sync::OnceLock;
 use std::time::{SystemTime, UNIX_EPOCH};
 
+use chatkit_settings::catalog::METRICS_NAMESPACE;
 use serde_json::{json, Map, Value};
-
-/// Env var naming the metrics namespace (`off`: no metric lines).
-pub const NAMESPACE_ENV: &str = "CHATKIT_METRICS_NAMESPACE";
-/// The namespace when none is configured.
-pub const DEFAULT_NAMESPACE: &str = "ChatKit";
 
 fn namespace() -> Option<&'static str> {
     static NAMESPACE: OnceLock<Option<String>> = OnceLock::new();
     NAMESPACE
-        .get_or_init(|| match std::env::var(NAMESPACE_ENV).ok().map(|v| v.trim().to_string()) {
-            Some(v) if v.eq_ignore_ascii_case("off") => None,
-            Some(v) if !v.is_empty() => Some(v),
-            _ => Some(DEFAULT_NAMESPACE.to_string()),
+        .get_or_init(|| {
+            METRICS_NAMESPACE
+                .text(&chatkit_settings::env)
+                .filter(|v| !v.eq_ignore_ascii_case("off"))
         })
         .as_deref()
 }

@@ -1,5 +1,5 @@
 //! Items added but not yet done, rebuilt from their updates: what is saved when the client
-//! cancels mid-stream (PROTOCOL.md §5.3).
+//! cancels mid-stream (docs/protocol.md §4.5).
 
 use chatkit_protocol::{AssistantMessageContent, ThreadItem, ThreadItemUpdate};
 

@@ -1,4 +1,4 @@
-//! The streaming pipeline shared by every respond/action stream (PROTOCOL.md §5.2): sends the
+//! The streaming pipeline shared by every respond/action stream (docs/protocol.md §4.2): sends the
 //! already-persisted prelude, then `stream_options`, then the responder's events, persisting
 //! each `done` / `replaced` / `removed` item before it is sent, hiding hidden items, turning
 //! thread changes into `thread.updated`, and ending with an `error` event on failure.

@@ -4,6 +4,7 @@
 //! one user can never read or change another's thread, item or attachment, even with a
 //! correct id. A thread another user owns is indistinguishable from a missing one.
 
+mod attachments;
 pub mod ids;
 mod memory;
 pub mod usage;
@@ -16,6 +17,7 @@ use chatkit_protocol::{
     ToolCallStatus,
 };
 
+pub use attachments::{AttachmentBytes, AttachmentStore};
 pub use memory::MemoryStore;
 pub use usage::{Admission, Limit, MemoryUsage, Usage, UsageLimits, UsageStore};
 
@@ -99,6 +101,13 @@ pub enum StoreError {
     /// thread and item.
     #[error("a duplicate of a message already received (thread {thread_id}, item {item_id})")]
     Duplicate { thread_id: String, item_id: String },
+    /// The caller's input is unusable (an upload that does not match what was declared, a
+    /// type that is not accepted): the request's fault, naming the field when there is one.
+    #[error("{message}")]
+    Invalid { message: String, field: Option<String> },
+    /// The caller's input is over a size limit (an attachment larger than allowed).
+    #[error("{message}")]
+    InputTooLarge { message: String, field: Option<String> },
     /// A failure worth retrying (throttling, timeouts, network).
     #[error("store temporarily unavailable: {0}")]
     Unavailable(String),
@@ -113,6 +122,10 @@ impl StoreError {
     }
     pub fn item_not_found(id: &str) -> Self {
         StoreError::NotFound { kind: "item", id: id.to_string() }
+    }
+    /// [`StoreError::Invalid`] without a field.
+    pub fn invalid(message: impl Into<String>) -> Self {
+        StoreError::Invalid { message: message.into(), field: None }
     }
     pub fn attachment_not_found(id: &str) -> Self {
         StoreError::NotFound { kind: "attachment", id: id.to_string() }

@@ -6,9 +6,7 @@
 //! retry works; once cleanup has run nothing of a deleted thread is left. Then the tools
 //! failing (`tools.rs`). Run through `make test`.
 
-#[path = "../../../shared/agent/tests/agent/stub.rs"]
-#[allow(dead_code)]
-mod stub;
+use chatkit_testkit::model as stub;
 
 mod tools;
 

@@ -10,7 +10,7 @@ use chatkit_protocol::{
     Attachment, CreateAttachmentParams, ThreadItem, ThreadStreamEvent, UploadDescriptor,
     UploadMethod,
 };
-use chatkit_server::{AttachmentStore, ChatKitError, ChatKitServer};
+use chatkit_server::{AttachmentStore, ChatKitServer};
 use chatkit_store::{MemoryStore, Store, UserId};
 use chatkit_tests::scripted;
 use serde_json::{json, Map, Value};
@@ -33,7 +33,7 @@ impl AttachmentStore for Recording {
         _user: &UserId,
         id: String,
         p: &CreateAttachmentParams,
-    ) -> Result<Attachment, ChatKitError> {
+    ) -> chatkit_store::StoreResult<Attachment> {
         let upload_descriptor = Some(UploadDescriptor {
             url: format!("s3://b/{id}"),
             method: UploadMethod::Put,
@@ -55,7 +55,7 @@ impl AttachmentStore for Recording {
         &self,
         _user: &UserId,
         attachment: &Attachment,
-    ) -> Result<(), ChatKitError> {
+    ) -> chatkit_store::StoreResult<()> {
         self.deleted.lock().unwrap().push(attachment.id().to_string());
         Ok(())
     }
@@ -64,11 +64,11 @@ impl AttachmentStore for Recording {
         &self,
         _user: &UserId,
         attachment: &Attachment,
-    ) -> Result<(), ChatKitError> {
+    ) -> chatkit_store::StoreResult<()> {
         self.checks.lock().unwrap().push(attachment.id().to_string());
         match self.uploaded.lock().unwrap().contains(attachment.id()) {
             true => Ok(()),
-            false => Err(ChatKitError::bad_request(format!(
+            false => Err(chatkit_store::StoreError::invalid(format!(
                 "attachment {} was never uploaded",
                 attachment.id()
             ))),

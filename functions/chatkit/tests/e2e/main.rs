@@ -3,14 +3,10 @@
 //! it), and an OpenAI-compatible stub for the model. Run through `make test`, which starts
 //! DynamoDB Local and moto around the tests.
 
-#[path = "../../../../shared/agent/tests/agent/stub.rs"]
-#[allow(dead_code)]
-mod stub;
+use chatkit_testkit::model as stub;
 
 mod cookie;
-#[path = "../../../../shared/agent/tests/agent/mcp_server.rs"]
-#[allow(dead_code)]
-mod mcp_server;
+use chatkit_testkit::mcp as mcp_server;
 
 mod attachments;
 mod function;

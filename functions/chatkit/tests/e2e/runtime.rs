@@ -12,11 +12,8 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
-use hyper::service::service_fn;
 use hyper::{Request, Response};
-use hyper_util::rt::TokioIo;
 use serde_json::Value;
-use tokio::net::TcpListener;
 use tokio::sync::{mpsc, Mutex as AsyncMutex};
 
 /// What the runtime does with a streamed response.
@@ -59,24 +56,14 @@ fn now_ms() -> u64 {
 
 impl Runtime {
     pub async fn start() -> Self {
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let address = listener.local_addr().unwrap().to_string();
+        let (listener, address) = chatkit_testkit::bind_loopback().await;
+        let address = address.to_string();
         let (queue, receiver) = mpsc::unbounded_channel::<Pending>();
         let receiver = Arc::new(AsyncMutex::new(receiver));
         let runtime = Runtime { address, queue, active: Arc::default() };
         let active = runtime.active.clone();
-        tokio::spawn(async move {
-            loop {
-                let Ok((socket, _)) = listener.accept().await else { return };
-                let (receiver, active) = (receiver.clone(), active.clone());
-                tokio::spawn(async move {
-                    let service =
-                        service_fn(move |req| handle(req, receiver.clone(), active.clone()));
-                    let _ = hyper::server::conn::http1::Builder::new()
-                        .serve_connection(TokioIo::new(socket), service)
-                        .await;
-                });
-            }
+        chatkit_testkit::serve_http(listener, move |req| {
+            handle(req, receiver.clone(), active.clone())
         });
         runtime
     }

@@ -9,6 +9,7 @@ mod stream;
 use std::sync::Arc;
 use std::time::Duration;
 
+use chatkit_retry::Backoff;
 use serde_json::Value;
 use tokio::time::{sleep, timeout_at, Instant};
 use tracing::warn;
@@ -67,6 +68,9 @@ pub enum InputPart {
 /// What an image or a file counts for in the token estimate (in characters, as text does):
 /// about 1000 tokens, whatever the length of its URL or data.
 pub const ATTACHMENT_CHARS: usize = 4000;
+
+/// The largest backoff step between two model call attempts.
+const MAX_RETRY_BACKOFF: Duration = Duration::from_secs(10);
 
 impl InputItem {
     pub fn message(role: Role, text: impl Into<String>) -> Self {
@@ -271,9 +275,9 @@ impl ModelClient {
             if attempt >= self.max_retries || !err.is_retryable() {
                 return Err(err);
             }
-            let delay = self.retry_backoff * 2u32.pow(attempt);
             attempt += 1;
-            warn!(error = %err, attempt, delay_ms = delay.as_millis() as u64, "model call failed before the first token; retrying");
+            let delay = Backoff::new(self.retry_backoff, MAX_RETRY_BACKOFF).delay(attempt);
+            warn!(error = %err, attempt, delay_ms = u64::try_from(delay.as_millis()).unwrap_or(u64::MAX), "model call failed before the first token; retrying");
             sleep(delay).await;
         }
     }

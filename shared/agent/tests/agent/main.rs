@@ -5,12 +5,11 @@ mod bounded;
 mod failures;
 mod keys;
 mod mcp;
-mod mcp_server;
 mod options;
 mod streaming;
-mod stub;
 mod tools;
 
+use chatkit_testkit::{mcp as mcp_server, model as stub};
 use std::sync::Arc;
 use std::time::Duration;
 

@@ -1,7 +1,7 @@
 //! The streamed turn operations: `threads.create`, `threads.add_user_message`,
 //! `threads.add_client_tool_output`, `threads.add_structured_input`,
 //! `threads.retry_after_item`. Each validates and persists what comes before the stream
-//! (PROTOCOL.md §5.1), then hands the turn to the responder through the pipeline.
+//! (docs/protocol.md §4.1), then hands the turn to the responder through the pipeline.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};

@@ -6,9 +6,8 @@
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use chatkit_gateway::{
-    AuthError, Authenticator, AwsClients, AwsTimeouts, ManagedSecret, SecretSource,
-};
+use chatkit_aws::{AwsClients, AwsTimeouts, ManagedSecret};
+use chatkit_gateway::{AuthError, Authenticator, SecretSource};
 use http::HeaderMap;
 use jsonwebtoken::{encode, Algorithm, EncodingKey, Header};
 use serde_json::json;

@@ -1,4 +1,4 @@
-//! A local OpenAI-compatible stub (hyper, 127.0.0.1:0): streams scripted SSE for the
+//! The local OpenAI-compatible model stub (hyper, 127.0.0.1:0): streams scripted SSE for the
 //! Responses and Chat Completions APIs, answers title, retrieval and transcription calls, and
 //! records every request it receives.
 
@@ -10,11 +10,8 @@ use bytes::Bytes;
 use http_body_util::combinators::BoxBody;
 use http_body_util::{BodyExt, Full, StreamBody};
 use hyper::body::{Frame, Incoming};
-use hyper::service::service_fn;
 use hyper::{Request, Response};
-use hyper_util::rt::TokioIo;
 use serde_json::{json, Value};
-use tokio::net::TcpListener;
 use tokio::sync::{mpsc, Notify};
 
 /// One piece of a streamed reply.
@@ -71,24 +68,13 @@ type Body = BoxBody<Bytes, std::io::Error>;
 
 impl Stub {
     pub async fn start() -> Self {
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let url = format!("http://{}/v1", listener.local_addr().unwrap());
+        let (listener, address) = crate::bind_loopback().await;
+        let url = format!("http://{address}/v1");
         let stub = Stub { url, state: Arc::default(), disconnected: Arc::new(Notify::new()) };
         let server = stub.clone();
-        tokio::spawn(async move {
-            loop {
-                let Ok((socket, _)) = listener.accept().await else { return };
-                let stub = server.clone();
-                tokio::spawn(async move {
-                    let service = service_fn(move |req| {
-                        let stub = stub.clone();
-                        async move { Ok::<_, Infallible>(stub.handle(req).await) }
-                    });
-                    let _ = hyper::server::conn::http1::Builder::new()
-                        .serve_connection(TokioIo::new(socket), service)
-                        .await;
-                });
-            }
+        crate::serve_http(listener, move |req| {
+            let stub = server.clone();
+            async move { Ok::<_, Infallible>(stub.handle(req).await) }
         });
         stub
     }

@@ -1,4 +1,4 @@
-// Generated from the Rust operation map (shared/protocol); a Rust test checks this file. Do not edit by hand.
+// The function that serves each ChatKit operation type. The server side of this map lands with the function split (issue 16), with a Rust test that checks this file against it.
 
 /** The Lambda functions that serve ChatKit requests. */
 export type FunctionName = "turns" | "threads";

@@ -3,10 +3,15 @@
 //! and request context; or, when no model is configured, an offline responder that says how
 //! to configure one.
 //!
-//! ```ignore
+//! ```no_run
+//! # fn main() -> Result<(), chatkit_agent::ConfigError> {
 //! let http = reqwest::Client::new(); // once per process (Lambda container)
-//! let responder = chatkit_agent::responder_from_env(http, secret_key)?;
+//! let responder = chatkit_agent::responder_from_env(http, None, None)?;
+//! let store = std::sync::Arc::new(chatkit_store::MemoryStore::new());
 //! let server = chatkit_server::ChatKitServer::new(store, responder);
+//! # drop(server);
+//! # Ok(())
+//! # }
 //! ```
 
 mod agent;

@@ -13,6 +13,6 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
     chatkit_gateway::init_tracing();
-    let gateway = chatkit_aws::gateway_from_env(chatkit_aws::agent::default_responder())?;
+    let gateway = chatkit_aws::gateway_from_env(chatkit_aws::agent::default_responder()?)?;
     chatkit_gateway::serve(Arc::new(gateway)).await
 }

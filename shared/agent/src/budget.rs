@@ -10,6 +10,10 @@
 //! Whatever is trimmed says so in the text the model reads ([`TRIM_NOTE`]), so the model
 //! knows it has a part and does not invent the rest. Sizes are estimated tokens: bytes / 4.
 
+use chatkit_settings::catalog::{
+    MESSAGE_TOKEN_BUDGET, MODEL_INPUT_TOKEN_BUDGET, TOOL_OUTPUT_TOKEN_BUDGET,
+};
+use chatkit_settings::{Lookup, SettingError};
 use serde_json::Value;
 
 use crate::client::{InputItem, InputPart, ModelRequest, Role};
@@ -27,12 +31,23 @@ pub struct InputBudgets {
 }
 
 impl Default for InputBudgets {
+    /// The declared defaults.
     fn default() -> Self {
-        Self { message_tokens: 4000, tool_output_tokens: 4000, model_input_tokens: 32_000 }
+        Self::from_lookup(&chatkit_settings::defaults).expect("the declared defaults parse")
     }
 }
 
 impl InputBudgets {
+    /// `CHATKIT_MESSAGE_TOKEN_BUDGET`, `CHATKIT_TOOL_OUTPUT_TOKEN_BUDGET` and
+    /// `CHATKIT_MODEL_INPUT_TOKEN_BUDGET`.
+    pub fn from_lookup(get: &dyn Lookup) -> Result<Self, SettingError> {
+        Ok(Self {
+            message_tokens: MESSAGE_TOKEN_BUDGET.number(get)?,
+            tool_output_tokens: TOOL_OUTPUT_TOKEN_BUDGET.number(get)?,
+            model_input_tokens: MODEL_INPUT_TOKEN_BUDGET.number(get)?,
+        })
+    }
+
     pub fn message_bytes(&self) -> usize {
         self.message_tokens.saturating_mul(4)
     }

@@ -8,10 +8,9 @@ use serde_json::Value;
 use chatkit_settings::catalog::{
     ATTACHMENT_INLINE, ATTACHMENT_TEXT_MAX_BYTES, CLIENT_TOOLS, CONNECT_TIMEOUT_MS,
     FIRST_TOKEN_TIMEOUT_MS, HISTORY_TOKEN_BUDGET, IDLE_TIMEOUT_MS, MAX_OUTPUT_TOKENS,
-    MAX_TOOL_ITERATIONS, MCP_SERVERS, MCP_TOOLS_TTL_SECONDS, MESSAGE_TOKEN_BUDGET, MODEL, MODELS,
-    MODEL_API, MODEL_INPUT_TOKEN_BUDGET, MODEL_MAX_RETRIES, MODEL_RETRY_BACKOFF_MS, OPENAI_API_KEY,
-    OPENAI_BASE_URL, RETRIEVAL_URL, SYSTEM_PROMPT, SYSTEM_PROMPT_FILE, TITLE_MODEL,
-    TOOL_OUTPUT_TOKEN_BUDGET, TRANSCRIBE_MAX_BYTES, TRANSCRIBE_MODEL,
+    MAX_TOOL_ITERATIONS, MCP_SERVERS, MCP_TOOLS_TTL_SECONDS, MODEL, MODELS, MODEL_API,
+    MODEL_MAX_RETRIES, MODEL_RETRY_BACKOFF_MS, OPENAI_API_KEY, OPENAI_BASE_URL, RETRIEVAL_URL,
+    SYSTEM_PROMPT, SYSTEM_PROMPT_FILE, TITLE_MODEL, TRANSCRIBE_MAX_BYTES, TRANSCRIBE_MODEL,
 };
 use chatkit_settings::{Lookup, SettingError};
 
@@ -201,11 +200,7 @@ impl AgentConfig {
             },
             system_prompt,
             history_token_budget: HISTORY_TOKEN_BUDGET.number(get)?,
-            budgets: InputBudgets {
-                message_tokens: MESSAGE_TOKEN_BUDGET.number(get)?,
-                tool_output_tokens: TOOL_OUTPUT_TOKEN_BUDGET.number(get)?,
-                model_input_tokens: MODEL_INPUT_TOKEN_BUDGET.number(get)?,
-            },
+            budgets: InputBudgets::from_lookup(get)?,
             max_output_tokens: (max_output_tokens > 0).then_some(max_output_tokens),
             connect_timeout: CONNECT_TIMEOUT_MS.millis(get)?,
             first_token_timeout: FIRST_TOKEN_TIMEOUT_MS.millis(get)?,

@@ -55,23 +55,22 @@ pub fn responder_from_env(
     Ok(responder_from_config(http, config, service_tokens))
 }
 
-/// An [`Agent`] configured from the environment whose API key comes from `source` on every
-/// model call (see [`Agent::with_api_key_source`]): a key put into the secret after the
-/// deploy is picked up within the source's refresh period. `service_tokens` as in
-/// [`responder_from_env`].
+/// An [`Agent`] on `config` whose API key comes from `source` on every model call (see
+/// [`Agent::with_api_key_source`]): a key put into the secret after the deploy is picked up
+/// within the source's refresh period. `service_tokens` as in [`responder_from_env`].
 pub fn responder_with_key_source(
     http: reqwest::Client,
+    config: AgentConfig,
     source: Arc<dyn client::ApiKeySource>,
     service_tokens: Option<Arc<dyn mcp::ServiceTokens>>,
-) -> Result<Arc<dyn Responder>, ConfigError> {
-    let config = AgentConfig::from_env()?;
+) -> Arc<dyn Responder> {
     tracing::info!(model = %config.model, api = ?config.api, mcp_servers = config.mcp_servers.len(),
         "using the model agent (the key is read from its secret; the offline responder answers while it holds none)");
     let mut agent = Agent::new(config, http).with_api_key_source(source);
     if let Some(tokens) = service_tokens {
         agent = agent.with_service_tokens(tokens);
     }
-    Ok(Arc::new(agent))
+    Arc::new(agent)
 }
 
 /// [`responder_from_env`] with an explicit config.

@@ -7,8 +7,10 @@ use std::sync::{Arc, Mutex};
 
 use chatkit_agent::client::ApiKeySource;
 use chatkit_agent::mcp::ServiceTokens;
+use chatkit_agent::AgentConfig;
 use chatkit_gateway::SecretSource;
 use chatkit_settings::catalog::OPENAI_API_KEY_SECRET_ARN;
+use chatkit_settings::SettingError;
 use futures::FutureExt;
 
 use crate::{ManagedSecret, Resources, ResponderInit};
@@ -52,31 +54,32 @@ impl ServiceTokens for SecretsManagerTokens {
     }
 }
 
-/// The default agent ([`chatkit_agent`]) configured by the environment.
-pub fn default_responder() -> ResponderInit {
-    Arc::new(|resources: Resources| {
+/// The default agent ([`chatkit_agent`]) configured by the environment. Its settings are
+/// read and checked now, at start (a malformed one stops the function); the agent itself is
+/// built on first use, with the key and service tokens from Secrets Manager.
+pub fn default_responder() -> Result<ResponderInit, SettingError> {
+    let config = AgentConfig::from_env()?;
+    let key_secret = OPENAI_API_KEY_SECRET_ARN.raw(&chatkit_settings::env);
+    Ok(Arc::new(move |resources: Resources| {
+        let (config, key_secret) = (config.clone(), key_secret.clone());
         async move {
             let tokens: Arc<dyn ServiceTokens> = Arc::new(SecretsManagerTokens {
                 resources: resources.clone(),
                 secrets: Mutex::default(),
             });
             let http = resources.http.clone();
-            match OPENAI_API_KEY_SECRET_ARN.raw(&chatkit_settings::env) {
+            Ok(match key_secret {
                 Some(arn) => {
                     let secret =
                         ManagedSecret::new(resources.aws.clone(), arn, resources.secret_refresh);
                     // read it now (during warm-up, in Lambda's init phase); a failure is retried on use
                     let _ = secret.versions().await;
-                    chatkit_agent::responder_with_key_source(
-                        http,
-                        Arc::new(SecretKey(secret)),
-                        Some(tokens),
-                    )
+                    let key = Arc::new(SecretKey(secret));
+                    chatkit_agent::responder_with_key_source(http, config, key, Some(tokens))
                 }
-                None => chatkit_agent::responder_from_env(http, None, Some(tokens)),
-            }
-            .map_err(|e| e.to_string())
+                None => chatkit_agent::responder_from_config(http, config, Some(tokens)),
+            })
         }
         .boxed()
-    })
+    }))
 }

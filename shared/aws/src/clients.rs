@@ -32,12 +32,9 @@ impl AwsTimeouts {
 }
 
 impl Default for AwsTimeouts {
+    /// The declared defaults.
     fn default() -> Self {
-        Self {
-            connect: Duration::from_secs(3),
-            attempt: Duration::from_secs(3),
-            operation: Duration::from_secs(10),
-        }
+        Self::from_lookup(&chatkit_settings::defaults).expect("the declared defaults parse")
     }
 }
 

@@ -6,7 +6,7 @@ use chatkit_dynamodb::DynamoStore;
 use chatkit_gateway::ServerInit;
 use chatkit_s3::{AttachmentSettings, S3AttachmentStore};
 use chatkit_server::{ChatKitServer, ServerConfig};
-use chatkit_settings::catalog::{CREATE_TABLE, MAX_BODY_BYTES, TOKENS_PER_DAY, TURNS_PER_MINUTE};
+use chatkit_settings::catalog::{CREATE_TABLE, TOKENS_PER_DAY, TURNS_PER_MINUTE};
 use chatkit_settings::{Lookup, SettingError};
 use chatkit_store::UsageLimits;
 use futures::future::BoxFuture;
@@ -21,10 +21,7 @@ pub(crate) fn lazy(
     resources: Resources,
     make_responder: ResponderInit,
 ) -> Result<ServerInit, SettingError> {
-    let server_config = ServerConfig {
-        max_body_bytes: MAX_BODY_BYTES.number(get)?,
-        ..ServerConfig::from_lookup(get)?
-    };
+    let server_config = ServerConfig::from_lookup(get)?;
     // attachments are on when CHATKIT_ATTACHMENTS_BUCKET is set
     let attachment_settings = AttachmentSettings::from_lookup(get)?;
     let usage_limits = UsageLimits {

@@ -102,21 +102,6 @@ impl std::fmt::Debug for GatewayConfig {
     }
 }
 
-impl Default for GatewayConfig {
-    fn default() -> Self {
-        Self {
-            auth: AuthConfig::default(),
-            allowed_origins: Vec::new(),
-            cookie_origins: Vec::new(),
-            max_body_bytes: 4 * 1024 * 1024,
-            connect_timeout: Duration::from_millis(5000),
-            read_timeout: Duration::from_millis(30_000),
-            user_hash_key: None,
-            warm_up: Some(Duration::from_millis(5000)),
-        }
-    }
-}
-
 fn algorithm(name: &str) -> Result<Algorithm, SettingError> {
     match name.trim() {
         "HS256" => Ok(Algorithm::HS256),

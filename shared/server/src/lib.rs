@@ -18,7 +18,8 @@ mod sink;
 mod usage;
 
 use chatkit_settings::catalog::{
-    CANCEL_POLL_MS, DEADLINE_MARGIN_MS, DUPLICATE_WINDOW_SECONDS, TURN_BUDGET_SECONDS,
+    CANCEL_POLL_MS, DEADLINE_MARGIN_MS, DUPLICATE_WINDOW_SECONDS, MAX_BODY_BYTES,
+    TURN_BUDGET_SECONDS,
 };
 use chatkit_settings::{Lookup, SettingError};
 use std::sync::Arc;
@@ -62,16 +63,9 @@ pub struct ServerConfig {
 }
 
 impl Default for ServerConfig {
+    /// Every declared default.
     fn default() -> Self {
-        Self {
-            max_body_bytes: 4 * 1024 * 1024,
-            history_items: 50,
-            limits: Limits::default(),
-            duplicate_window: Duration::from_secs(10),
-            turn_budget: None,
-            deadline_margin: Duration::from_secs(5),
-            cancel_poll: Duration::from_secs(2),
-        }
+        Self::from_lookup(&chatkit_settings::defaults).expect("the declared defaults parse")
     }
 }
 
@@ -85,12 +79,13 @@ impl ServerConfig {
     pub fn from_lookup(get: &dyn Lookup) -> Result<Self, SettingError> {
         let turn_budget = TURN_BUDGET_SECONDS.seconds(get)?;
         Ok(Self {
+            max_body_bytes: MAX_BODY_BYTES.number(get)?,
+            history_items: 50,
             limits: Limits::from_lookup(get)?,
             duplicate_window: DUPLICATE_WINDOW_SECONDS.seconds(get)?,
             turn_budget: (!turn_budget.is_zero()).then_some(turn_budget),
             deadline_margin: DEADLINE_MARGIN_MS.millis(get)?,
             cancel_poll: CANCEL_POLL_MS.millis(get)?,
-            ..Self::default()
         })
     }
 }

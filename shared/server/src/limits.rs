@@ -12,7 +12,7 @@ use serde::Serialize;
 
 use crate::{ChatKitError, RequestContext};
 
-/// The limits (see the README's settings table).
+/// The limits (see `docs/settings.md`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Limits {
     /// A user message's content, quoted text and inference options as JSON (also a
@@ -34,26 +34,24 @@ pub struct Limits {
 }
 
 impl Default for Limits {
+    /// The declared defaults of `CHATKIT_MAX_MESSAGE_BYTES` and
+    /// `CHATKIT_MAX_TOOL_OUTPUT_BYTES`, and the fixed limits.
     fn default() -> Self {
-        Self {
-            max_message_bytes: 100_000,
-            max_tool_output_bytes: 1_000_000,
+        Self::from_lookup(&chatkit_settings::defaults).expect("the declared defaults parse")
+    }
+}
+
+impl Limits {
+    /// `CHATKIT_MAX_MESSAGE_BYTES` and `CHATKIT_MAX_TOOL_OUTPUT_BYTES`, and the fixed limits.
+    pub fn from_lookup(get: &dyn Lookup) -> Result<Self, SettingError> {
+        Ok(Self {
+            max_message_bytes: MAX_MESSAGE_BYTES.number(get)?,
+            max_tool_output_bytes: MAX_TOOL_OUTPUT_BYTES.number(get)?,
             max_title_bytes: 1024,
             max_attachment_name_bytes: 1024,
             max_mime_type_bytes: 255,
             max_attachments: 20,
             max_user_id_bytes: 512,
-        }
-    }
-}
-
-impl Limits {
-    /// The defaults, with `CHATKIT_MAX_MESSAGE_BYTES` and `CHATKIT_MAX_TOOL_OUTPUT_BYTES`.
-    pub fn from_lookup(get: &dyn Lookup) -> Result<Self, SettingError> {
-        Ok(Self {
-            max_message_bytes: MAX_MESSAGE_BYTES.number(get)?,
-            max_tool_output_bytes: MAX_TOOL_OUTPUT_BYTES.number(get)?,
-            ..Self::default()
         })
     }
 

@@ -13,6 +13,11 @@ pub use doc::markdown;
 pub use outbound::{check_outbound_url, is_local};
 pub use setting::{Group, Kind, Lookup, Setting, SettingError};
 
+/// A [`Lookup`] where nothing is set: every setting at its declared default.
+pub fn defaults(_: &str) -> Option<String> {
+    None
+}
+
 /// The process environment as a [`Lookup`].
 pub fn env(name: &str) -> Option<String> {
     std::env::var(name).ok()

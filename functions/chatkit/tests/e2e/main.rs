@@ -13,6 +13,7 @@ mod function;
 mod lambda;
 mod mcp;
 mod runtime;
+mod settings;
 
 use std::time::{SystemTime, UNIX_EPOCH};
 

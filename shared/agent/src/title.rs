@@ -50,7 +50,7 @@ impl PendingTitle {
             tools: vec![],
             tool_choice: None,
         };
-        let handle = tokio::spawn(async move {
+        let handle = chatkit_store::meter::spawn(async move {
             match client.complete(&request, TITLE_TIMEOUT).await {
                 Ok(text) => clean_title(&text),
                 Err(err) => {

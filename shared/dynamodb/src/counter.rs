@@ -1,5 +1,6 @@
 //! An SDK interceptor counting every request attempt (retries included) and adding up the
-//! time each attempt took (request sent → response read).
+//! time each attempt took (request sent → response read), for the store as a whole and for
+//! the request in scope ([`chatkit_store::meter`]).
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -11,6 +12,7 @@ use aws_sdk_dynamodb::config::interceptors::{
 use aws_sdk_dynamodb::config::{ConfigBag, Intercept, RuntimeComponents};
 use aws_sdk_dynamodb::error::BoxError;
 use aws_smithy_types::config_bag::{Storable, StoreReplace};
+use chatkit_store::meter;
 
 /// Request attempts made, and the microseconds they took in all.
 #[derive(Debug, Default)]
@@ -49,6 +51,7 @@ impl Intercept for RequestCounter {
         cfg: &mut ConfigBag,
     ) -> Result<(), BoxError> {
         self.0.count.fetch_add(1, Ordering::Relaxed);
+        meter::record_store_request();
         cfg.interceptor_state().store_put(AttemptStart(Instant::now()));
         Ok(())
     }
@@ -60,7 +63,9 @@ impl Intercept for RequestCounter {
         cfg: &mut ConfigBag,
     ) -> Result<(), BoxError> {
         if let Some(AttemptStart(started)) = cfg.load::<AttemptStart>() {
-            self.0.micros.fetch_add(started.elapsed().as_micros() as u64, Ordering::Relaxed);
+            let micros = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX);
+            self.0.micros.fetch_add(micros, Ordering::Relaxed);
+            meter::record_store_micros(micros);
         }
         Ok(())
     }

@@ -2,11 +2,13 @@
 //! Shared by the Lambda path and the local HTTP mode.
 
 use std::convert::Infallible;
+use std::sync::Arc;
 use std::time::Instant;
 
 use bytes::Bytes;
 use chatkit_server::metrics::MetricLine;
 use chatkit_server::{ChatKitError, ChatKitResponse, ChatKitServer, RequestContext};
+use chatkit_store::meter::{Metered, RequestMeter};
 use chatkit_store::UserId;
 use futures::future::BoxFuture;
 use futures::StreamExt;
@@ -130,21 +132,17 @@ struct Outcome {
 struct StreamLog {
     request_id: String,
     operation: &'static str,
-    store: std::sync::Arc<dyn chatkit_store::Store>,
-    server: ChatKitServer,
-    store_requests_before: u64,
-    store_micros_before: u64,
-    s3_requests_before: u64,
+    /// The request's own meter: the stream's store and S3 calls, its spawned tasks' included.
+    meter: Arc<RequestMeter>,
     started: Instant,
     events: usize,
 }
 
 impl Drop for StreamLog {
     fn drop(&mut self) {
-        let store_requests = self.store.request_count().saturating_sub(self.store_requests_before);
-        let s3_requests = s3_requests(&self.server).saturating_sub(self.s3_requests_before);
-        let store_ms =
-            self.store.request_micros().saturating_sub(self.store_micros_before) as f64 / 1e3;
+        let Metered { store_requests, store_micros, blob_requests: s3_requests } =
+            self.meter.read();
+        let store_ms = store_micros as f64 / 1e3;
         let stream_ms = self.started.elapsed().as_secs_f64() * 1e3;
         info!(
             request_id = %self.request_id,
@@ -166,11 +164,6 @@ impl Drop for StreamLog {
             .property("request_id", self.request_id.as_str())
             .emit();
     }
-}
-
-/// Attachment storage (S3) requests made so far; 0 without attachments.
-fn s3_requests(server: &ChatKitServer) -> u64 {
-    server.attachment_store().map_or(0, |a| a.request_count())
 }
 
 fn sse_response(events: chatkit_server::EventStream, mut log: StreamLog) -> Response<ResponseBody> {
@@ -453,17 +446,14 @@ impl Gateway {
         };
         let operation = request.op.type_name();
         outcome.operation = operation;
-        let requests_before = server.store().request_count();
-        let micros_before = server.store().request_micros();
-        let s3_before = s3_requests(server);
+        let meter = RequestMeter::new();
         let started = Instant::now();
-        match server.process_request(request, context).await {
+        match meter.scope(server.process_request(request, context)).await {
             Ok(ChatKitResponse::Json(value)) => {
-                let store_requests = server.store().request_count().saturating_sub(requests_before);
-                let store_ms =
-                    server.store().request_micros().saturating_sub(micros_before) as f64 / 1e3;
+                let Metered { store_requests, store_micros, blob_requests: s3_requests } =
+                    meter.read();
+                let store_ms = store_micros as f64 / 1e3;
                 (outcome.store_requests, outcome.store_ms) = (Some(store_requests), store_ms);
-                let s3_requests = s3_requests(server).saturating_sub(s3_before);
                 info!(request_id, operation, user = %user, store_requests, store_ms, s3_requests, "json response");
                 json_response(200, &value)
             }
@@ -473,11 +463,7 @@ impl Gateway {
                 let log = StreamLog {
                     request_id: request_id.to_string(),
                     operation,
-                    store: server.store().clone(),
-                    server: server.clone(),
-                    store_requests_before: requests_before,
-                    store_micros_before: micros_before,
-                    s3_requests_before: s3_before,
+                    meter,
                     started,
                     events: 0,
                 };

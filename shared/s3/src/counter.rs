@@ -23,6 +23,7 @@ impl Intercept for RequestCounter {
         _cfg: &mut ConfigBag,
     ) -> Result<(), BoxError> {
         self.0.fetch_add(1, Ordering::Relaxed);
+        chatkit_store::meter::record_blob_request();
         Ok(())
     }
 }

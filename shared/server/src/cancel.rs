@@ -9,6 +9,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use chatkit_store::meter;
 use chatkit_store::{Store, UserId};
 use tokio::sync::Notify;
 use tokio::task::JoinHandle;
@@ -44,7 +45,7 @@ impl RunningTurns {
             .unwrap_or_else(std::sync::PoisonError::into_inner)
             .insert(key.clone(), cancelled.clone());
         let poller = (!poll.is_zero())
-            .then(|| tokio::spawn(watch(store, key.clone(), poll, cancelled.clone())));
+            .then(|| meter::spawn(watch(store, key.clone(), poll, cancelled.clone())));
         TurnGuard { registry: self.clone(), key, cancelled, poller }
     }
 

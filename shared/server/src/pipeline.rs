@@ -8,6 +8,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use chatkit_protocol::{Page, SdkHiddenContextItem, ThreadItem, ThreadMetadata, ThreadStreamEvent};
+use chatkit_store::meter;
 use chatkit_store::{ids, Store, StoreError};
 use futures::future::BoxFuture;
 use futures::Stream;
@@ -69,7 +70,7 @@ const FOREVER: Duration = Duration::from_secs(365 * 24 * 3600);
 /// Starts the pipeline on its own task and returns the event stream.
 pub(crate) fn start(job: StreamJob) -> EventStream {
     let (out, rx) = mpsc::channel(OUTPUT_BUFFER);
-    tokio::spawn(run(job, out));
+    meter::spawn(run(job, out));
     Box::pin(ReceiverStream::new(rx))
 }
 
@@ -103,7 +104,7 @@ async fn run(job: StreamJob, out: mpsc::Sender<ThreadStreamEvent>) {
     // the work (the model call) starts first; its events wait in the sink until the prelude
     // is persisted and sent
     let (sink_tx, mut sink_rx) = mpsc::channel(SINK_BUFFER);
-    let task = tokio::spawn((work)(EventSink::new(sink_tx, thread.id.clone())));
+    let task = meter::spawn((work)(EventSink::new(sink_tx, thread.id.clone())));
     if let Some(persisted) = persisted {
         if persisted.await.is_err() {
             task.abort(); // the writes failed: the handler answers with the error

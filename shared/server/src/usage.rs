@@ -6,6 +6,7 @@ use std::sync::Arc;
 use std::time::SystemTime;
 
 use chatkit_protocol::Operation;
+use chatkit_store::meter;
 use chatkit_store::{Admission, Limit, UsageLimits, UsageStore, UserId};
 use futures::future::BoxFuture;
 use tracing::{info, warn};
@@ -109,11 +110,11 @@ impl Drop for Recorder {
         let (counters, user, request_id) =
             (self.counters.clone(), self.user.clone(), self.request_id.clone());
         if let Ok(runtime) = tokio::runtime::Handle::try_current() {
-            runtime.spawn(async move {
+            runtime.spawn(meter::in_current_scope(async move {
                 if let Err(err) = counters.add_tokens(&user, SystemTime::now(), tokens).await {
                     warn!(%request_id, tokens, error = %err, "could not record a cancelled turn's model tokens");
                 }
-            });
+            }));
         }
     }
 }

@@ -7,6 +7,7 @@
 mod attachments;
 pub mod ids;
 mod memory;
+pub mod meter;
 pub mod usage;
 
 use std::time::Duration;

@@ -83,6 +83,7 @@ impl MemoryStore {
 
     fn lock(&self) -> MutexGuard<'_, Data> {
         self.requests.fetch_add(1, AtomicOrdering::Relaxed);
+        crate::meter::record_store_request();
         self.data.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 }

@@ -4,6 +4,7 @@
 //! The endpoint comes from `AWS_ENDPOINT_URL_DYNAMODB`, which `scripts/with-dynamodb.sh`
 //! (and so `make test`) sets; without it these tests fail, they never pass silently.
 
+use chatkit_store::prelude::*;
 use std::collections::{BTreeMap, HashMap};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 

@@ -1,6 +1,7 @@
 //! The worked example through the real router (`ChatKitServer::process`) with the agent on
 //! a local stub model: the tool shows the card, the buttons' actions update it.
 
+use chatkit_store::prelude::*;
 use chatkit_testkit::model as stub;
 
 use std::sync::Arc;
@@ -9,7 +10,7 @@ use chatkit_agent::{Agent, AgentConfig, ModelApi};
 use chatkit_example_orders::{with_orders, APPROVE, REJECT};
 use chatkit_protocol::{NoticeLevel, Order, ThreadItem, ThreadStreamEvent, WidgetItem};
 use chatkit_server::{ChatKitError, ChatKitResponse, ChatKitServer, RequestContext};
-use chatkit_store::{MemoryStore, PageRequest, Store, UserId};
+use chatkit_store::{MemoryStore, PageRequest, UserId};
 use futures::StreamExt;
 use serde_json::{json, Value};
 use stub::*;

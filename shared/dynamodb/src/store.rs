@@ -13,8 +13,8 @@ use aws_sdk_dynamodb::types::{AttributeValue, Get, TransactGetItem, TransactWrit
 use chatkit_protocol::{Attachment, FeedbackKind, Page, ThreadItem, ThreadMetadata};
 use chatkit_store::ids::sort_key;
 use chatkit_store::{
-    IdempotencyKey, PageRequest, Store, StoreError, StoreResult, ThreadWithItems, UserId,
-    MAX_FEEDBACK_ITEMS,
+    AttachmentRecords, Backend, FeedbackStore, IdempotencyKey, PageRequest, StoreError,
+    StoreResult, ThreadStore, ThreadWithItems, TurnControl, UserId, MAX_FEEDBACK_ITEMS,
 };
 
 use crate::batch::{built, ALIVE, EXISTS, MAX_TRANSACTION_ACTIONS};
@@ -82,7 +82,7 @@ fn duplicate(failed: &[(usize, Option<records::Item>)], claim: usize) -> Option<
 }
 
 #[async_trait]
-impl Store for DynamoStore {
+impl ThreadStore for DynamoStore {
     async fn load_thread(&self, user: &UserId, thread_id: &str) -> StoreResult<ThreadMetadata> {
         self.thread(user, thread_id).await
     }
@@ -105,28 +105,6 @@ impl Store for DynamoStore {
     ) -> StoreResult<()> {
         let actions = self.create_actions(user, thread, items)?;
         self.transact(actions).await.map_err(thread_missing(&thread.id))
-    }
-
-    /// [`Store::create_thread`]'s transaction plus the idempotency record: still one request.
-    async fn create_thread_once(
-        &self,
-        user: &UserId,
-        thread: &ThreadMetadata,
-        items: &[ThreadItem],
-        key: &IdempotencyKey,
-    ) -> StoreResult<()> {
-        let mut actions = self.create_actions(user, thread, items)?;
-        let first = items.first().map(chatkit_protocol::ThreadItem::id).unwrap_or_default();
-        let now = now_ms();
-        actions.push(
-            self.claim_action(records::once_record(user, key, &thread.id, first, now)?, now)?,
-        );
-        let claim = actions.len() - 1;
-        self.transact(actions).await.map_err(|c| match c {
-            Cancelled::ConditionFailed(failed) => duplicate(&failed, claim)
-                .unwrap_or_else(|| StoreError::thread_not_found(&thread.id)),
-            Cancelled::Other(e) => e,
-        })
     }
 
     /// One TransactWriteItems putting both metadata copies, each only over an existing one
@@ -232,46 +210,6 @@ impl Store for DynamoStore {
         self.transact(actions).await.map_err(thread_missing(thread_id))
     }
 
-    /// [`Store::save_item`]'s transaction plus the idempotency record: still one request.
-    async fn save_item_once(
-        &self,
-        user: &UserId,
-        thread_id: &str,
-        item: &ThreadItem,
-        key: &IdempotencyKey,
-    ) -> StoreResult<()> {
-        keys::item_ulid_for_write(item.id())?;
-        let thread_ulid =
-            sort_key(thread_id).ok_or_else(|| StoreError::thread_not_found(thread_id))?;
-        let pk = keys::thread_pk(user, thread_ulid);
-        let expires_at = self.expires_at();
-        let mut actions = self.thread_alive_actions(&pk, expires_at)?;
-        actions.push(self.put_action(records::item_record(&pk, item, expires_at)?)?);
-        let now = now_ms();
-        actions.push(
-            self.claim_action(records::once_record(user, key, thread_id, item.id(), now)?, now)?,
-        );
-        let claim = actions.len() - 1;
-        self.transact(actions).await.map_err(|c| match c {
-            Cancelled::ConditionFailed(failed) => {
-                duplicate(&failed, claim).unwrap_or_else(|| StoreError::thread_not_found(thread_id))
-            }
-            Cancelled::Other(e) => e,
-        })
-    }
-
-    /// One DeleteItem.
-    async fn release_key(&self, user: &UserId, key: &IdempotencyKey) -> StoreResult<()> {
-        self.client
-            .delete_item()
-            .table_name(&self.table)
-            .set_key(Some(keys::key(keys::once_pk(user), key.key.as_str())))
-            .send()
-            .await
-            .map(drop)
-            .map_err(|e| error::sdk("DeleteItem", e))
-    }
-
     /// One TransactWriteItems: the thread check and the put, conditional on the stored item
     /// still being pending (its `state` attribute), so one of concurrent completions wins.
     async fn complete_item(
@@ -315,7 +253,110 @@ impl Store for DynamoStore {
         let keys = ulids.into_iter().map(|u| keys::key(pk.as_str(), keys::item_sk(u))).collect();
         self.batch_delete(keys).await
     }
+}
 
+#[async_trait]
+impl TurnControl for DynamoStore {
+    /// [`Store::create_thread`]'s transaction plus the idempotency record: still one request.
+    async fn create_thread_once(
+        &self,
+        user: &UserId,
+        thread: &ThreadMetadata,
+        items: &[ThreadItem],
+        key: &IdempotencyKey,
+    ) -> StoreResult<()> {
+        let mut actions = self.create_actions(user, thread, items)?;
+        let first = items.first().map(chatkit_protocol::ThreadItem::id).unwrap_or_default();
+        let now = now_ms();
+        actions.push(
+            self.claim_action(records::once_record(user, key, &thread.id, first, now)?, now)?,
+        );
+        let claim = actions.len() - 1;
+        self.transact(actions).await.map_err(|c| match c {
+            Cancelled::ConditionFailed(failed) => duplicate(&failed, claim)
+                .unwrap_or_else(|| StoreError::thread_not_found(&thread.id)),
+            Cancelled::Other(e) => e,
+        })
+    }
+
+    /// [`Store::save_item`]'s transaction plus the idempotency record: still one request.
+    async fn save_item_once(
+        &self,
+        user: &UserId,
+        thread_id: &str,
+        item: &ThreadItem,
+        key: &IdempotencyKey,
+    ) -> StoreResult<()> {
+        keys::item_ulid_for_write(item.id())?;
+        let thread_ulid =
+            sort_key(thread_id).ok_or_else(|| StoreError::thread_not_found(thread_id))?;
+        let pk = keys::thread_pk(user, thread_ulid);
+        let expires_at = self.expires_at();
+        let mut actions = self.thread_alive_actions(&pk, expires_at)?;
+        actions.push(self.put_action(records::item_record(&pk, item, expires_at)?)?);
+        let now = now_ms();
+        actions.push(
+            self.claim_action(records::once_record(user, key, thread_id, item.id(), now)?, now)?,
+        );
+        let claim = actions.len() - 1;
+        self.transact(actions).await.map_err(|c| match c {
+            Cancelled::ConditionFailed(failed) => {
+                duplicate(&failed, claim).unwrap_or_else(|| StoreError::thread_not_found(thread_id))
+            }
+            Cancelled::Other(e) => e,
+        })
+    }
+
+    /// One DeleteItem.
+    async fn release_key(&self, user: &UserId, key: &IdempotencyKey) -> StoreResult<()> {
+        self.client
+            .delete_item()
+            .table_name(&self.table)
+            .set_key(Some(keys::key(keys::once_pk(user), key.key.as_str())))
+            .send()
+            .await
+            .map(drop)
+            .map_err(|e| error::sdk("DeleteItem", e))
+    }
+
+    /// One PutItem, expiring by TTL an hour later.
+    async fn request_cancel(&self, user: &UserId, turn_id: &str) -> StoreResult<()> {
+        if !chatkit_store::is_turn_id(turn_id) {
+            return Err(StoreError::InvalidId {
+                kind: "turn",
+                id: turn_id.chars().take(64).collect(),
+            });
+        }
+        let expires = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap_or_default()
+            .as_secs()
+            + 3600;
+        let mut record = keys::key(keys::cancel_pk(user), turn_id);
+        record.insert(keys::EXPIRES_AT.to_string(), AttributeValue::N(expires.to_string()));
+        self.put(record).await
+    }
+
+    /// One eventually consistent GetItem (half the read cost of a consistent one).
+    async fn is_cancelled(&self, user: &UserId, turn_id: &str) -> StoreResult<bool> {
+        if !chatkit_store::is_turn_id(turn_id) {
+            return Ok(false);
+        }
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .set_key(Some(keys::key(keys::cancel_pk(user), turn_id)))
+            .projection_expression("pk")
+            .send()
+            .await
+            .map_err(|e| error::sdk("GetItem", e))?;
+        Ok(out.item.is_some())
+    }
+}
+
+#[async_trait]
+impl AttachmentRecords for DynamoStore {
     /// One PutItem.
     async fn save_attachment(&self, user: &UserId, attachment: &Attachment) -> StoreResult<()> {
         self.put(records::attachment_record(user, attachment, self.expires_at())?).await
@@ -366,7 +407,10 @@ impl Store for DynamoStore {
             Err(e) => Err(error::sdk("DeleteItem", e)),
         }
     }
+}
 
+#[async_trait]
+impl FeedbackStore for DynamoStore {
     /// One TransactWriteItems: a check that the thread is alive, and an update setting
     /// `feedback` on each rated item, conditional on the item existing. So feedback never
     /// lands in a thread the user does not have, nor on an item that is not there (nothing is
@@ -420,42 +464,10 @@ impl Store for DynamoStore {
             Cancelled::Other(e) => e,
         })
     }
+}
 
-    /// One PutItem, expiring by TTL an hour later.
-    async fn request_cancel(&self, user: &UserId, turn_id: &str) -> StoreResult<()> {
-        if !chatkit_store::is_turn_id(turn_id) {
-            return Err(StoreError::InvalidId {
-                kind: "turn",
-                id: turn_id.chars().take(64).collect(),
-            });
-        }
-        let expires = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap_or_default()
-            .as_secs()
-            + 3600;
-        let mut record = keys::key(keys::cancel_pk(user), turn_id);
-        record.insert(keys::EXPIRES_AT.to_string(), AttributeValue::N(expires.to_string()));
-        self.put(record).await
-    }
-
-    /// One eventually consistent GetItem (half the read cost of a consistent one).
-    async fn is_cancelled(&self, user: &UserId, turn_id: &str) -> StoreResult<bool> {
-        if !chatkit_store::is_turn_id(turn_id) {
-            return Ok(false);
-        }
-        let out = self
-            .client
-            .get_item()
-            .table_name(&self.table)
-            .set_key(Some(keys::key(keys::cancel_pk(user), turn_id)))
-            .projection_expression("pk")
-            .send()
-            .await
-            .map_err(|e| error::sdk("GetItem", e))?;
-        Ok(out.item.is_some())
-    }
-
+#[async_trait]
+impl Backend for DynamoStore {
     fn request_count(&self) -> u64 {
         self.requests_made()
     }

@@ -9,8 +9,8 @@ use chatkit_gateway::{Authenticator, Cors, Gateway};
 use chatkit_protocol::{Attachment, FeedbackKind, Page, ThreadItem, ThreadMetadata};
 use chatkit_server::{ChatKitServer, EventSink, Responder, StreamError, Turn};
 use chatkit_store::{
-    IdempotencyKey, MemoryStore, PageRequest, Store, StoreError, StoreResult, ThreadWithItems,
-    UserId,
+    AttachmentRecords, Backend, FeedbackStore, IdempotencyKey, MemoryStore, PageRequest,
+    StoreError, StoreResult, ThreadStore, ThreadWithItems, TurnControl, UserId,
 };
 use http_body_util::BodyExt;
 use jsonwebtoken::Algorithm;
@@ -20,10 +20,11 @@ use serde_json::{json, Value};
 struct Failing(MemoryStore, fn() -> StoreError);
 
 #[async_trait]
-impl Store for Failing {
+impl ThreadStore for Failing {
     async fn load_thread(&self, user: &UserId, thread_id: &str) -> StoreResult<ThreadMetadata> {
         self.0.load_thread(user, thread_id).await
     }
+
     async fn load_thread_items(
         &self,
         user: &UserId,
@@ -32,6 +33,7 @@ impl Store for Failing {
     ) -> StoreResult<ThreadWithItems> {
         self.0.load_thread_items(user, thread_id, page).await
     }
+
     async fn create_thread(
         &self,
         user: &UserId,
@@ -40,9 +42,11 @@ impl Store for Failing {
     ) -> StoreResult<()> {
         self.0.create_thread(user, thread, items).await
     }
+
     async fn save_thread(&self, user: &UserId, thread: &ThreadMetadata) -> StoreResult<()> {
         self.0.save_thread(user, thread).await
     }
+
     async fn list_threads(
         &self,
         _user: &UserId,
@@ -50,9 +54,11 @@ impl Store for Failing {
     ) -> StoreResult<Page<ThreadMetadata>> {
         Err((self.1)())
     }
+
     async fn delete_thread(&self, user: &UserId, thread_id: &str) -> StoreResult<()> {
         self.0.delete_thread(user, thread_id).await
     }
+
     async fn load_item(
         &self,
         user: &UserId,
@@ -61,6 +67,7 @@ impl Store for Failing {
     ) -> StoreResult<ThreadItem> {
         self.0.load_item(user, thread_id, item_id).await
     }
+
     async fn save_item(
         &self,
         user: &UserId,
@@ -69,6 +76,28 @@ impl Store for Failing {
     ) -> StoreResult<()> {
         self.0.save_item(user, thread_id, item).await
     }
+
+    async fn complete_item(
+        &self,
+        user: &UserId,
+        thread_id: &str,
+        item: &ThreadItem,
+    ) -> StoreResult<()> {
+        self.0.complete_item(user, thread_id, item).await
+    }
+
+    async fn delete_items(
+        &self,
+        user: &UserId,
+        thread_id: &str,
+        item_ids: &[String],
+    ) -> StoreResult<()> {
+        self.0.delete_items(user, thread_id, item_ids).await
+    }
+}
+
+#[async_trait]
+impl TurnControl for Failing {
     async fn create_thread_once(
         &self,
         user: &UserId,
@@ -78,6 +107,7 @@ impl Store for Failing {
     ) -> StoreResult<()> {
         self.0.create_thread_once(user, thread, items, key).await
     }
+
     async fn save_item_once(
         &self,
         user: &UserId,
@@ -87,34 +117,37 @@ impl Store for Failing {
     ) -> StoreResult<()> {
         self.0.save_item_once(user, thread_id, item, key).await
     }
+
     async fn release_key(&self, user: &UserId, key: &IdempotencyKey) -> StoreResult<()> {
         self.0.release_key(user, key).await
     }
-    async fn complete_item(
-        &self,
-        user: &UserId,
-        thread_id: &str,
-        item: &ThreadItem,
-    ) -> StoreResult<()> {
-        self.0.complete_item(user, thread_id, item).await
+
+    async fn request_cancel(&self, user: &UserId, turn_id: &str) -> StoreResult<()> {
+        self.0.request_cancel(user, turn_id).await
     }
-    async fn delete_items(
-        &self,
-        user: &UserId,
-        thread_id: &str,
-        item_ids: &[String],
-    ) -> StoreResult<()> {
-        self.0.delete_items(user, thread_id, item_ids).await
+
+    async fn is_cancelled(&self, user: &UserId, turn_id: &str) -> StoreResult<bool> {
+        self.0.is_cancelled(user, turn_id).await
     }
+}
+
+#[async_trait]
+impl AttachmentRecords for Failing {
     async fn save_attachment(&self, user: &UserId, attachment: &Attachment) -> StoreResult<()> {
         self.0.save_attachment(user, attachment).await
     }
+
     async fn load_attachment(&self, user: &UserId, attachment_id: &str) -> StoreResult<Attachment> {
         self.0.load_attachment(user, attachment_id).await
     }
+
     async fn delete_attachment(&self, user: &UserId, attachment_id: &str) -> StoreResult<()> {
         self.0.delete_attachment(user, attachment_id).await
     }
+}
+
+#[async_trait]
+impl FeedbackStore for Failing {
     async fn save_feedback(
         &self,
         user: &UserId,
@@ -124,12 +157,10 @@ impl Store for Failing {
     ) -> StoreResult<()> {
         self.0.save_feedback(user, thread_id, item_ids, kind).await
     }
-    async fn request_cancel(&self, user: &UserId, turn_id: &str) -> StoreResult<()> {
-        self.0.request_cancel(user, turn_id).await
-    }
-    async fn is_cancelled(&self, user: &UserId, turn_id: &str) -> StoreResult<bool> {
-        self.0.is_cancelled(user, turn_id).await
-    }
+}
+
+#[async_trait]
+impl Backend for Failing {
     fn request_count(&self) -> u64 {
         self.0.request_count()
     }

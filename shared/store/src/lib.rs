@@ -8,6 +8,11 @@ mod attachments;
 pub mod ids;
 mod memory;
 pub mod meter;
+
+/// The store capability traits, for code that calls them on a concrete store.
+pub mod prelude {
+    pub use crate::{AttachmentRecords, Backend, FeedbackStore, ThreadStore, TurnControl};
+}
 pub mod usage;
 
 use std::time::Duration;
@@ -146,7 +151,7 @@ pub struct IdempotencyKey {
 }
 
 /// Whether an item waits for the user: a pending client tool call or structured input. Such
-/// an item is completed once, by [`Store::complete_item`].
+/// an item is completed once, by [`ThreadStore::complete_item`].
 pub fn is_pending(item: &ThreadItem) -> bool {
     match item {
         ThreadItem::ClientToolCall(call) => call.status == ToolCallStatus::Pending,
@@ -163,7 +168,7 @@ pub fn is_pending(item: &ThreadItem) -> bool {
 /// ([`StoreError::InvalidId`] otherwise), except that a malformed id in a *lookup* is simply
 /// not found.
 #[async_trait]
-pub trait Store: Send + Sync {
+pub trait ThreadStore: Send + Sync {
     /// The thread's metadata.
     async fn load_thread(&self, user: &UserId, thread_id: &str) -> StoreResult<ThreadMetadata>;
 
@@ -185,16 +190,6 @@ pub trait Store: Send + Sync {
         items: &[ThreadItem],
     ) -> StoreResult<()>;
 
-    /// [`Store::create_thread`], unless a write with the same `key` was made within its window
-    /// (`Duplicate`, nothing written). One backend request.
-    async fn create_thread_once(
-        &self,
-        user: &UserId,
-        thread: &ThreadMetadata,
-        items: &[ThreadItem],
-        key: &IdempotencyKey,
-    ) -> StoreResult<()>;
-
     /// Replaces the metadata (title, status, private metadata) of an existing thread.
     /// `NotFound` when the thread does not exist or is being deleted: a late write (a title,
     /// a rename) never brings a deleted thread back.
@@ -210,7 +205,7 @@ pub trait Store: Send + Sync {
     /// Deletes a thread and all its items and feedback. `NotFound` when it does not exist.
     async fn delete_thread(&self, user: &UserId, thread_id: &str) -> StoreResult<()>;
 
-    /// True when [`Store::delete_thread`] only marks the thread deleted, and a cleanup process
+    /// True when [`ThreadStore::delete_thread`] only marks the thread deleted, and a cleanup process
     /// (`functions/cleanup` on the table's stream) later removes its records and its
     /// attachments, bytes and metadata. False (the default): the caller deletes what the store
     /// does not know about (attachment bytes) itself.
@@ -232,20 +227,6 @@ pub trait Store: Send + Sync {
     async fn save_item(&self, user: &UserId, thread_id: &str, item: &ThreadItem)
         -> StoreResult<()>;
 
-    /// [`Store::save_item`] of a new item, unless a write with the same `key` was made within
-    /// its window (`Duplicate`, nothing written). One backend request.
-    async fn save_item_once(
-        &self,
-        user: &UserId,
-        thread_id: &str,
-        item: &ThreadItem,
-        key: &IdempotencyKey,
-    ) -> StoreResult<()>;
-
-    /// Releases an idempotency key, so the same request may be made again (after its write was
-    /// undone). One backend request; a key not held is fine.
-    async fn release_key(&self, user: &UserId, key: &IdempotencyKey) -> StoreResult<()>;
-
     /// Replaces a pending item ([`is_pending`] as stored) with its completed form. Of
     /// concurrent completions exactly one wins; the others get `Conflict`, as does completing
     /// an item that is not pending. `NotFound` when the thread or the item is missing.
@@ -263,7 +244,47 @@ pub trait Store: Send + Sync {
         thread_id: &str,
         item_ids: &[String],
     ) -> StoreResult<()>;
+}
 
+/// What keeps a turn from being written twice or running on after it was stopped: idempotency
+/// claims on new threads and items, and `turns.cancel` flags.
+#[async_trait]
+pub trait TurnControl: Send + Sync {
+    /// [`ThreadStore::create_thread`], unless a write with the same `key` was made within its window
+    /// (`Duplicate`, nothing written). One backend request.
+    async fn create_thread_once(
+        &self,
+        user: &UserId,
+        thread: &ThreadMetadata,
+        items: &[ThreadItem],
+        key: &IdempotencyKey,
+    ) -> StoreResult<()>;
+
+    /// [`ThreadStore::save_item`] of a new item, unless a write with the same `key` was made within
+    /// its window (`Duplicate`, nothing written). One backend request.
+    async fn save_item_once(
+        &self,
+        user: &UserId,
+        thread_id: &str,
+        item: &ThreadItem,
+        key: &IdempotencyKey,
+    ) -> StoreResult<()>;
+
+    /// Releases an idempotency key, so the same request may be made again (after its write was
+    /// undone). One backend request; a key not held is fine.
+    async fn release_key(&self, user: &UserId, key: &IdempotencyKey) -> StoreResult<()>;
+
+    /// Asks running turn `turn_id` of `user` to stop (`turns.cancel`): a flag the turn checks
+    /// while it runs, wherever it runs. Kept an hour. One backend request.
+    async fn request_cancel(&self, user: &UserId, turn_id: &str) -> StoreResult<()>;
+
+    /// Whether turn `turn_id` of `user` was asked to stop. One (eventually consistent) read.
+    async fn is_cancelled(&self, user: &UserId, turn_id: &str) -> StoreResult<bool>;
+}
+
+/// Attachment metadata (the bytes live in an [`AttachmentStore`]).
+#[async_trait]
+pub trait AttachmentRecords: Send + Sync {
     /// Upserts attachment metadata.
     async fn save_attachment(&self, user: &UserId, attachment: &Attachment) -> StoreResult<()>;
 
@@ -272,7 +293,11 @@ pub trait Store: Send + Sync {
 
     /// Deletes attachment metadata; `NotFound` when it does not exist.
     async fn delete_attachment(&self, user: &UserId, attachment_id: &str) -> StoreResult<()>;
+}
 
+/// Thumbs up/down on items.
+#[async_trait]
+pub trait FeedbackStore: Send + Sync {
     /// Records a thumbs up/down on items of a thread (at most [`MAX_FEEDBACK_ITEMS`], in one
     /// backend request). `NotFound` when the user has no such thread or one of the items is
     /// not in it; nothing is written then.
@@ -283,14 +308,12 @@ pub trait Store: Send + Sync {
         item_ids: &[String],
         kind: FeedbackKind,
     ) -> StoreResult<()>;
+}
 
-    /// Asks running turn `turn_id` of `user` to stop (`turns.cancel`): a flag the turn checks
-    /// while it runs, wherever it runs. Kept an hour. One backend request.
-    async fn request_cancel(&self, user: &UserId, turn_id: &str) -> StoreResult<()>;
-
-    /// Whether turn `turn_id` of `user` was asked to stop. One (eventually consistent) read.
-    async fn is_cancelled(&self, user: &UserId, turn_id: &str) -> StoreResult<bool>;
-
+/// The backend itself: what it was asked to do (for tests and cost checks; per request, see
+/// [`meter`]) and a warm-up call.
+#[async_trait]
+pub trait Backend: Send + Sync {
     /// Backend requests made so far (DynamoDB requests; one per call for the memory store).
     fn request_count(&self) -> u64;
 
@@ -304,4 +327,13 @@ pub trait Store: Send + Sync {
     async fn ping(&self) -> StoreResult<()> {
         Ok(())
     }
+}
+
+/// Everything the server core needs from a store: the capabilities together. Implement the
+/// capability traits; this one comes with them.
+pub trait Store: ThreadStore + TurnControl + AttachmentRecords + FeedbackStore + Backend {}
+
+impl<T> Store for T where
+    T: ThreadStore + TurnControl + AttachmentRecords + FeedbackStore + Backend + ?Sized
+{
 }

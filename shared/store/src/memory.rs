@@ -11,8 +11,8 @@ use chatkit_protocol::{Attachment, FeedbackKind, Order, Page, ThreadItem, Thread
 
 use crate::ids::sort_key;
 use crate::{
-    is_pending, IdempotencyKey, PageRequest, Store, StoreError, StoreResult, ThreadWithItems,
-    UserId,
+    is_pending, AttachmentRecords, Backend, FeedbackStore, IdempotencyKey, PageRequest, StoreError,
+    StoreResult, ThreadStore, ThreadWithItems, TurnControl, UserId,
 };
 
 #[derive(Debug, Clone)]
@@ -134,7 +134,7 @@ pub(crate) fn paginate<'a, T: Clone + 'a>(
 }
 
 #[async_trait]
-impl Store for MemoryStore {
+impl ThreadStore for MemoryStore {
     async fn load_thread(&self, user: &UserId, thread_id: &str) -> StoreResult<ThreadMetadata> {
         let data = self.lock();
         thread_key(user, thread_id)
@@ -171,29 +171,6 @@ impl Store for MemoryStore {
             .collect::<StoreResult<BTreeMap<_, _>>>()?;
         let entry = ThreadEntry { meta: thread.clone(), items, feedback: BTreeMap::new() };
         self.lock().threads.insert(key, entry);
-        Ok(())
-    }
-
-    async fn create_thread_once(
-        &self,
-        user: &UserId,
-        thread: &ThreadMetadata,
-        items: &[ThreadItem],
-        key: &IdempotencyKey,
-    ) -> StoreResult<()> {
-        let key_slot = thread_key(user, &thread.id)
-            .ok_or_else(|| StoreError::InvalidId { kind: "thread", id: thread.id.clone() })?;
-        let entries = items
-            .iter()
-            .map(|i| Ok((item_key(i.id())?, i.clone())))
-            .collect::<StoreResult<BTreeMap<_, _>>>()?;
-        let mut data = self.lock();
-        let first = items.first().map(|i| i.id().to_string()).unwrap_or_default();
-        data.claim(user, key, &thread.id, &first)?;
-        data.threads.insert(
-            key_slot,
-            ThreadEntry { meta: thread.clone(), items: entries, feedback: BTreeMap::new() },
-        );
         Ok(())
     }
 
@@ -263,31 +240,6 @@ impl Store for MemoryStore {
         Ok(())
     }
 
-    async fn save_item_once(
-        &self,
-        user: &UserId,
-        thread_id: &str,
-        item: &ThreadItem,
-        key: &IdempotencyKey,
-    ) -> StoreResult<()> {
-        let slot = item_key(item.id())?;
-        let mut data = self.lock();
-        let exists = thread_key(user, thread_id).is_some_and(|k| data.threads.contains_key(&k));
-        if !exists {
-            return Err(StoreError::thread_not_found(thread_id));
-        }
-        data.claim(user, key, thread_id, item.id())?;
-        if let Some(entry) = thread_key(user, thread_id).and_then(|k| data.threads.get_mut(&k)) {
-            entry.items.insert(slot, item.clone());
-        }
-        Ok(())
-    }
-
-    async fn release_key(&self, user: &UserId, key: &IdempotencyKey) -> StoreResult<()> {
-        self.lock().once.remove(&(user.clone(), key.key.clone()));
-        Ok(())
-    }
-
     async fn complete_item(
         &self,
         user: &UserId,
@@ -325,7 +277,70 @@ impl Store for MemoryStore {
         }
         Ok(())
     }
+}
 
+#[async_trait]
+impl TurnControl for MemoryStore {
+    async fn create_thread_once(
+        &self,
+        user: &UserId,
+        thread: &ThreadMetadata,
+        items: &[ThreadItem],
+        key: &IdempotencyKey,
+    ) -> StoreResult<()> {
+        let key_slot = thread_key(user, &thread.id)
+            .ok_or_else(|| StoreError::InvalidId { kind: "thread", id: thread.id.clone() })?;
+        let entries = items
+            .iter()
+            .map(|i| Ok((item_key(i.id())?, i.clone())))
+            .collect::<StoreResult<BTreeMap<_, _>>>()?;
+        let mut data = self.lock();
+        let first = items.first().map(|i| i.id().to_string()).unwrap_or_default();
+        data.claim(user, key, &thread.id, &first)?;
+        data.threads.insert(
+            key_slot,
+            ThreadEntry { meta: thread.clone(), items: entries, feedback: BTreeMap::new() },
+        );
+        Ok(())
+    }
+
+    async fn save_item_once(
+        &self,
+        user: &UserId,
+        thread_id: &str,
+        item: &ThreadItem,
+        key: &IdempotencyKey,
+    ) -> StoreResult<()> {
+        let slot = item_key(item.id())?;
+        let mut data = self.lock();
+        let exists = thread_key(user, thread_id).is_some_and(|k| data.threads.contains_key(&k));
+        if !exists {
+            return Err(StoreError::thread_not_found(thread_id));
+        }
+        data.claim(user, key, thread_id, item.id())?;
+        if let Some(entry) = thread_key(user, thread_id).and_then(|k| data.threads.get_mut(&k)) {
+            entry.items.insert(slot, item.clone());
+        }
+        Ok(())
+    }
+
+    async fn release_key(&self, user: &UserId, key: &IdempotencyKey) -> StoreResult<()> {
+        self.lock().once.remove(&(user.clone(), key.key.clone()));
+        Ok(())
+    }
+
+    async fn request_cancel(&self, user: &UserId, turn_id: &str) -> StoreResult<()> {
+        self.lock().cancelled.insert((user.clone(), turn_id.to_string()));
+        Ok(())
+    }
+
+    async fn is_cancelled(&self, user: &UserId, turn_id: &str) -> StoreResult<bool> {
+        Ok(self.lock().cancelled.contains(&(user.clone(), turn_id.to_string())))
+    }
+}
+
+#[async_trait]
+impl AttachmentRecords for MemoryStore {
     async fn save_attachment(&self, user: &UserId, attachment: &Attachment) -> StoreResult<()> {
         let key = (user.clone(), attachment.id().to_string());
         self.lock().attachments.insert(key, attachment.clone());
@@ -349,7 +364,10 @@ impl Store for MemoryStore {
             .map(drop)
             .ok_or_else(|| StoreError::attachment_not_found(attachment_id))
     }
+}
 
+#[async_trait]
+impl FeedbackStore for MemoryStore {
     async fn save_feedback(
         &self,
         user: &UserId,
@@ -371,16 +389,10 @@ impl Store for MemoryStore {
         }
         Ok(())
     }
+}
 
-    async fn request_cancel(&self, user: &UserId, turn_id: &str) -> StoreResult<()> {
-        self.lock().cancelled.insert((user.clone(), turn_id.to_string()));
-        Ok(())
-    }
-
-    async fn is_cancelled(&self, user: &UserId, turn_id: &str) -> StoreResult<bool> {
-        Ok(self.lock().cancelled.contains(&(user.clone(), turn_id.to_string())))
-    }
-
+#[async_trait]
+impl Backend for MemoryStore {
     fn request_count(&self) -> u64 {
         self.requests.load(AtomicOrdering::Relaxed)
     }

@@ -15,8 +15,8 @@ use chatkit_server::{
     ChatKitResponse, ChatKitServer, EventSink, RequestContext, Responder, StreamError, Turn,
 };
 use chatkit_store::{
-    IdempotencyKey, MemoryStore, PageRequest, Store, StoreError, StoreResult, ThreadWithItems,
-    UserId,
+    AttachmentRecords, Backend, FeedbackStore, IdempotencyKey, MemoryStore, PageRequest,
+    StoreError, StoreResult, ThreadStore, ThreadWithItems, TurnControl, UserId,
 };
 use chatkit_tests::scripted::stream_reply;
 use futures::StreamExt;
@@ -51,10 +51,11 @@ impl WaitsForTheModel {
 }
 
 #[async_trait]
-impl Store for WaitsForTheModel {
+impl ThreadStore for WaitsForTheModel {
     async fn load_thread(&self, user: &UserId, thread_id: &str) -> StoreResult<ThreadMetadata> {
         self.inner.load_thread(user, thread_id).await
     }
+
     async fn load_thread_items(
         &self,
         user: &UserId,
@@ -63,6 +64,7 @@ impl Store for WaitsForTheModel {
     ) -> StoreResult<ThreadWithItems> {
         self.inner.load_thread_items(user, thread_id, page).await
     }
+
     async fn create_thread(
         &self,
         user: &UserId,
@@ -72,6 +74,62 @@ impl Store for WaitsForTheModel {
         self.wait().await?;
         self.inner.create_thread(user, thread, items).await
     }
+
+    async fn save_thread(&self, user: &UserId, thread: &ThreadMetadata) -> StoreResult<()> {
+        self.inner.save_thread(user, thread).await
+    }
+
+    async fn list_threads(
+        &self,
+        user: &UserId,
+        page: &PageRequest,
+    ) -> StoreResult<Page<ThreadMetadata>> {
+        self.inner.list_threads(user, page).await
+    }
+
+    async fn delete_thread(&self, user: &UserId, thread_id: &str) -> StoreResult<()> {
+        self.inner.delete_thread(user, thread_id).await
+    }
+
+    async fn load_item(
+        &self,
+        user: &UserId,
+        thread_id: &str,
+        item_id: &str,
+    ) -> StoreResult<ThreadItem> {
+        self.inner.load_item(user, thread_id, item_id).await
+    }
+
+    async fn save_item(
+        &self,
+        user: &UserId,
+        thread_id: &str,
+        item: &ThreadItem,
+    ) -> StoreResult<()> {
+        self.inner.save_item(user, thread_id, item).await
+    }
+
+    async fn complete_item(
+        &self,
+        user: &UserId,
+        thread_id: &str,
+        item: &ThreadItem,
+    ) -> StoreResult<()> {
+        self.inner.complete_item(user, thread_id, item).await
+    }
+
+    async fn delete_items(
+        &self,
+        user: &UserId,
+        thread_id: &str,
+        item_ids: &[String],
+    ) -> StoreResult<()> {
+        self.inner.delete_items(user, thread_id, item_ids).await
+    }
+}
+
+#[async_trait]
+impl TurnControl for WaitsForTheModel {
     async fn create_thread_once(
         &self,
         user: &UserId,
@@ -82,35 +140,7 @@ impl Store for WaitsForTheModel {
         self.wait().await?;
         self.inner.create_thread_once(user, thread, items, key).await
     }
-    async fn save_thread(&self, user: &UserId, thread: &ThreadMetadata) -> StoreResult<()> {
-        self.inner.save_thread(user, thread).await
-    }
-    async fn list_threads(
-        &self,
-        user: &UserId,
-        page: &PageRequest,
-    ) -> StoreResult<Page<ThreadMetadata>> {
-        self.inner.list_threads(user, page).await
-    }
-    async fn delete_thread(&self, user: &UserId, thread_id: &str) -> StoreResult<()> {
-        self.inner.delete_thread(user, thread_id).await
-    }
-    async fn load_item(
-        &self,
-        user: &UserId,
-        thread_id: &str,
-        item_id: &str,
-    ) -> StoreResult<ThreadItem> {
-        self.inner.load_item(user, thread_id, item_id).await
-    }
-    async fn save_item(
-        &self,
-        user: &UserId,
-        thread_id: &str,
-        item: &ThreadItem,
-    ) -> StoreResult<()> {
-        self.inner.save_item(user, thread_id, item).await
-    }
+
     async fn save_item_once(
         &self,
         user: &UserId,
@@ -120,34 +150,37 @@ impl Store for WaitsForTheModel {
     ) -> StoreResult<()> {
         self.inner.save_item_once(user, thread_id, item, key).await
     }
+
     async fn release_key(&self, user: &UserId, key: &IdempotencyKey) -> StoreResult<()> {
         self.inner.release_key(user, key).await
     }
-    async fn complete_item(
-        &self,
-        user: &UserId,
-        thread_id: &str,
-        item: &ThreadItem,
-    ) -> StoreResult<()> {
-        self.inner.complete_item(user, thread_id, item).await
+
+    async fn request_cancel(&self, user: &UserId, turn_id: &str) -> StoreResult<()> {
+        self.inner.request_cancel(user, turn_id).await
     }
-    async fn delete_items(
-        &self,
-        user: &UserId,
-        thread_id: &str,
-        item_ids: &[String],
-    ) -> StoreResult<()> {
-        self.inner.delete_items(user, thread_id, item_ids).await
+
+    async fn is_cancelled(&self, user: &UserId, turn_id: &str) -> StoreResult<bool> {
+        self.inner.is_cancelled(user, turn_id).await
     }
+}
+
+#[async_trait]
+impl AttachmentRecords for WaitsForTheModel {
     async fn save_attachment(&self, user: &UserId, attachment: &Attachment) -> StoreResult<()> {
         self.inner.save_attachment(user, attachment).await
     }
+
     async fn load_attachment(&self, user: &UserId, attachment_id: &str) -> StoreResult<Attachment> {
         self.inner.load_attachment(user, attachment_id).await
     }
+
     async fn delete_attachment(&self, user: &UserId, attachment_id: &str) -> StoreResult<()> {
         self.inner.delete_attachment(user, attachment_id).await
     }
+}
+
+#[async_trait]
+impl FeedbackStore for WaitsForTheModel {
     async fn save_feedback(
         &self,
         user: &UserId,
@@ -157,12 +190,10 @@ impl Store for WaitsForTheModel {
     ) -> StoreResult<()> {
         self.inner.save_feedback(user, thread_id, item_ids, kind).await
     }
-    async fn request_cancel(&self, user: &UserId, turn_id: &str) -> StoreResult<()> {
-        self.inner.request_cancel(user, turn_id).await
-    }
-    async fn is_cancelled(&self, user: &UserId, turn_id: &str) -> StoreResult<bool> {
-        self.inner.is_cancelled(user, turn_id).await
-    }
+}
+
+#[async_trait]
+impl Backend for WaitsForTheModel {
     fn request_count(&self) -> u64 {
         self.inner.request_count()
     }

@@ -2,6 +2,7 @@
 //! (keeping what it said, with a retryable `error` event), and `turns.cancel` stops a running
 //! turn, in this process at once or from another one through the store's flag.
 
+use chatkit_store::prelude::*;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 

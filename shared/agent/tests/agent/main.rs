@@ -9,6 +9,7 @@ mod options;
 mod streaming;
 mod tools;
 
+use chatkit_store::prelude::*;
 use chatkit_testkit::{mcp as mcp_server, model as stub};
 use std::sync::Arc;
 use std::time::Duration;
@@ -16,7 +17,7 @@ use std::time::Duration;
 use chatkit_agent::{Agent, AgentConfig, ModelApi};
 use chatkit_protocol::{Order, ThreadItem, ThreadItemUpdate, ThreadMetadata, ThreadStreamEvent};
 use chatkit_server::{ChatKitResponse, ChatKitServer, EventStream, RequestContext, Responder};
-use chatkit_store::{MemoryStore, PageRequest, Store, UserId};
+use chatkit_store::{MemoryStore, PageRequest, UserId};
 use futures::StreamExt;
 use serde_json::{json, Value};
 

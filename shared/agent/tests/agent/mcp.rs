@@ -1,6 +1,7 @@
 //! MCP tools against a real MCP server (the Python SDK over streamable HTTP) that refuses
 //! requests without the right bearer token: the stub model triggers the calls.
 
+use chatkit_store::prelude::*;
 use std::sync::Arc;
 use std::time::Duration;
 

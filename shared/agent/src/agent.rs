@@ -62,8 +62,8 @@ impl Agent {
     /// An agent over `http` (build the client once per process and reuse it). Adds the
     /// [`RetrievalTool`] when `config.retrieval_url` is set.
     pub fn new(config: AgentConfig, http: reqwest::Client) -> Self {
-        let client = ModelClient::new(http.clone(), &config);
-        let transcriber = Transcriber::new(http.clone(), &config);
+        let client = ModelClient::new(http.clone(), config.client_config());
+        let transcriber = Transcriber::new(http.clone(), config.transcriber_config());
         let mut tools: Vec<Arc<dyn Tool>> = Vec::new();
         if let Some(url) = &config.retrieval_url {
             tools.push(Arc::new(RetrievalTool::new(http.clone(), url.clone())));

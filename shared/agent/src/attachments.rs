@@ -21,7 +21,7 @@ use chatkit_server::{AttachmentStore, Turn};
 use chatkit_store::UserId;
 use futures::future::join_all;
 
-use crate::config::ModelApi;
+use crate::client::ModelApi;
 
 /// Most attachments resolved per turn (newest first).
 pub const MAX_RESOLVED: usize = 20;

@@ -17,7 +17,11 @@ use chatkit_settings::{Lookup, SettingError};
 use serde_json::Value;
 
 use crate::client::{InputItem, InputPart, ModelRequest, Role};
-use crate::input::estimate_tokens;
+
+/// Estimated tokens: characters / 4, plus a little per item.
+pub fn estimate_tokens(items: &[InputItem]) -> usize {
+    items.iter().map(|i| i.chars() / 4 + 4).sum()
+}
 
 /// How much of each kind of input reaches the model, in estimated tokens (bytes / 4).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -15,7 +15,10 @@ use chatkit_settings::catalog::{
 use chatkit_settings::{Lookup, SettingError};
 
 use crate::budget::InputBudgets;
+use crate::client::ClientConfig;
+pub use crate::client::ModelApi;
 use crate::mcp::{parse_servers, McpServerConfig};
+use crate::transcribe::TranscriberConfig;
 
 /// The default model API base URL.
 pub const DEFAULT_BASE_URL: &str = OPENAI_BASE_URL.default;
@@ -24,15 +27,6 @@ pub const DEFAULT_MODEL: &str = MODEL.default;
 /// The system prompt used when none is configured.
 pub const DEFAULT_SYSTEM_PROMPT: &str =
     "You are a helpful assistant embedded in a web application. Answer concisely in Markdown.";
-
-/// Which OpenAI-compatible API the model is called through.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ModelApi {
-    /// `POST {base}/responses` (OpenAI's Responses API).
-    Responses,
-    /// `POST {base}/chat/completions` (what most OpenAI-compatible servers speak).
-    ChatCompletions,
-}
 
 /// A tool the *client* (browser) runs: the model's call becomes a pending `client_tool_call`
 /// item, and the turn resumes once the client posts the output.
@@ -217,6 +211,29 @@ impl AgentConfig {
             transcribe_model: TRANSCRIBE_MODEL.text(get).unwrap_or_default(),
             transcribe_max_bytes: TRANSCRIBE_MAX_BYTES.number(get)?,
         })
+    }
+
+    /// What the model client needs of this config.
+    pub fn client_config(&self) -> ClientConfig {
+        ClientConfig {
+            api: self.api,
+            base_url: self.base_url.clone(),
+            api_key: self.api_key.clone(),
+            first_token_timeout: self.first_token_timeout,
+            idle_timeout: self.idle_timeout,
+            max_retries: self.max_retries,
+            retry_backoff: self.retry_backoff,
+            max_output_tokens: self.max_output_tokens,
+        }
+    }
+
+    /// What the transcriber needs of this config.
+    pub fn transcriber_config(&self) -> TranscriberConfig {
+        TranscriberConfig {
+            base_url: self.base_url.clone(),
+            model: self.transcribe_model.clone(),
+            max_bytes: self.transcribe_max_bytes,
+        }
     }
 
     /// Sets the API key (e.g. one read from Secrets Manager), replacing any from the env.

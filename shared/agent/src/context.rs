@@ -6,7 +6,7 @@
 use chatkit_server::RequestContext;
 use serde_json::{Map, Value};
 
-use crate::input::bounded;
+use crate::text::bounded;
 
 /// Longest value of one field.
 pub const MAX_FIELD: usize = 500;

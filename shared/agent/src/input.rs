@@ -7,17 +7,14 @@ use chatkit_protocol::{
 use serde_json::Value;
 
 use crate::attachments::{AttachmentInput, AttachmentInputs};
+pub use crate::budget::estimate_tokens;
 use crate::budget::{trim_marked, InputBudgets};
 use crate::client::{InputItem, InputPart, Role};
+pub use crate::text::bounded;
 use crate::workflow::ToolCallRecord;
 
 /// Longest widget / hidden-context JSON kept in the input.
 const MAX_BLOB: usize = 4000;
-
-/// Estimated tokens: characters / 4, plus a little per item.
-pub fn estimate_tokens(items: &[InputItem]) -> usize {
-    items.iter().map(|i| i.chars() / 4 + 4).sum()
-}
 
 /// Converts the history in order, then drops the oldest items while over `budget`. Items
 /// from the newest user message on are always kept. Each thread item converts to a group
@@ -314,18 +311,6 @@ fn structured_input(status: &StructuredInputStatus, inputs: &[StructuredInput]) 
         "A structured input request was displayed to the user with the following status: {status}\n<StructuredInput>\n{}\n</StructuredInput>",
         lines.join("\n")
     )
-}
-
-/// At most `max` bytes, cut at a character boundary, with an ellipsis when cut.
-pub fn bounded(text: &str, max: usize) -> String {
-    if text.len() <= max {
-        return text.to_string();
-    }
-    let mut end = max;
-    while !text.is_char_boundary(end) {
-        end -= 1;
-    }
-    format!("{}…", &text[..end])
 }
 
 #[cfg(test)]

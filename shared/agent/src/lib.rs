@@ -24,6 +24,7 @@ pub mod input;
 pub mod mcp;
 mod offline;
 mod reply;
+pub mod text;
 mod title;
 pub mod tools;
 pub mod transcribe;

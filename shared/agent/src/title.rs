@@ -10,7 +10,7 @@ use tokio::task::JoinHandle;
 use tracing::{debug, warn};
 
 use crate::client::{InputItem, ModelClient, ModelRequest, Role};
-use crate::input::bounded;
+use crate::text::bounded;
 
 const TITLE_PROMPT: &str =
     "Write a title of at most six words for a conversation that starts with the user's message \

@@ -10,7 +10,6 @@ use chatkit_server::{AudioInput, ChatKitError};
 use serde_json::Value;
 
 use crate::client::ModelError;
-use crate::config::AgentConfig;
 
 /// Longest wait for a transcription.
 const TIMEOUT: Duration = Duration::from_secs(60);
@@ -40,13 +39,24 @@ pub struct Transcriber {
     max_bytes: usize,
 }
 
+/// What a [`Transcriber`] is configured with (assembled by
+/// [`crate::AgentConfig::transcriber_config`]).
+#[derive(Debug, Clone)]
+pub struct TranscriberConfig {
+    /// The API root: recordings go to `{base_url}/audio/transcriptions`.
+    pub base_url: String,
+    pub model: String,
+    /// Largest recording accepted.
+    pub max_bytes: usize,
+}
+
 impl Transcriber {
-    pub fn new(http: reqwest::Client, config: &AgentConfig) -> Self {
+    pub fn new(http: reqwest::Client, config: TranscriberConfig) -> Self {
         Self {
             http,
             url: format!("{}/audio/transcriptions", config.base_url),
-            model: config.transcribe_model.clone(),
-            max_bytes: config.transcribe_max_bytes,
+            model: config.model,
+            max_bytes: config.max_bytes,
         }
     }
 

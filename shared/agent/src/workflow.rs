@@ -12,7 +12,7 @@ use chatkit_server::{EventSink, StreamClosed};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use crate::input::bounded;
+use crate::text::bounded;
 
 /// Longest tool output kept (in the model input and in the stored record), in bytes.
 pub const MAX_TOOL_OUTPUT: usize = 16_000;

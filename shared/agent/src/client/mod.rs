@@ -10,11 +10,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chatkit_retry::Backoff;
+use chatkit_settings::catalog::OPENAI_BASE_URL;
 use serde_json::Value;
 use tokio::time::{sleep, timeout_at, Instant};
 use tracing::warn;
 
-use crate::config::{AgentConfig, ModelApi};
 pub use error::{redact, ModelError};
 pub use stream::ModelStream;
 
@@ -170,6 +170,32 @@ enum ApiKey {
     Source(Arc<dyn ApiKeySource>),
 }
 
+/// Which OpenAI-compatible API the model is called through.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ModelApi {
+    /// `POST {base}/responses` (OpenAI's Responses API).
+    Responses,
+    /// `POST {base}/chat/completions` (what most OpenAI-compatible servers speak).
+    ChatCompletions,
+}
+
+/// What a [`ModelClient`] is configured with (assembled by [`crate::AgentConfig::client_config`]).
+#[derive(Clone)]
+pub struct ClientConfig {
+    pub api: ModelApi,
+    /// The API root, without a trailing slash.
+    pub base_url: String,
+    /// Sent as the bearer token; `None`: no key (or one from [`ModelClient::with_key_source`]).
+    pub api_key: Option<String>,
+    pub first_token_timeout: Duration,
+    pub idle_timeout: Duration,
+    /// Retries before the first token.
+    pub max_retries: u32,
+    /// The first retry's backoff step.
+    pub retry_backoff: Duration,
+    pub max_output_tokens: Option<u32>,
+}
+
 /// Calls one configured model API over a shared `reqwest::Client`.
 #[derive(Clone)]
 pub struct ModelClient {
@@ -185,11 +211,11 @@ pub struct ModelClient {
 }
 
 impl ModelClient {
-    pub fn new(http: reqwest::Client, config: &AgentConfig) -> Self {
+    pub fn new(http: reqwest::Client, config: ClientConfig) -> Self {
         Self {
             http,
             api: config.api,
-            base_url: config.base_url.clone(),
+            base_url: config.base_url,
             api_key: ApiKey::Fixed(config.api_key.as_deref().map(Arc::from)),
             first_token_timeout: config.first_token_timeout,
             idle_timeout: config.idle_timeout,
@@ -216,7 +242,7 @@ impl ModelClient {
     /// Whether a model can be called now: a key, or a base URL other than OpenAI's (a local
     /// OpenAI-compatible server needs no key).
     pub async fn has_model(&self) -> Result<bool, ModelError> {
-        Ok(self.base_url != crate::config::DEFAULT_BASE_URL || self.api_key().await?.is_some())
+        Ok(self.base_url != OPENAI_BASE_URL.default || self.api_key().await?.is_some())
     }
 
     fn url(&self) -> String {

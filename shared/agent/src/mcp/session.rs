@@ -18,7 +18,7 @@ use tokio::sync::Mutex;
 use tracing::{debug, warn};
 
 use super::{function_name, CacheKey, ListedTool, McpAuth, McpClient, MAX_DESCRIPTION};
-use crate::input::bounded;
+use crate::text::bounded;
 use crate::tools::{Tool, ToolContext, ToolError};
 
 type Session = RunningService<RoleClient, ()>;

@@ -11,9 +11,10 @@ use tracing::{info, warn};
 use crate::auth::Authenticator;
 use crate::config::GatewayConfig;
 use crate::cors::Cors;
-use crate::gateway::{Gateway, ServerInit, UserHasher};
+use crate::gateway::{Gateway, ServerInit};
 use crate::jwks::Jwks;
 use crate::secrets::SecretSource;
+use crate::users::UserHasher;
 
 /// The HTTP client shared by JWKS fetches, the model and tools: a connect limit
 /// (`CHATKIT_CONNECT_TIMEOUT_MS`) and a limit on every read (`CHATKIT_IDLE_TIMEOUT_MS`), so no

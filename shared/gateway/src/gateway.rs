@@ -1,31 +1,29 @@
 //! One HTTP request in, one response out: CORS, body limit, auth, then the ChatKit core.
 //! Shared by the Lambda path and the local HTTP mode.
 
-use std::convert::Infallible;
-use std::sync::Arc;
 use std::time::Instant;
 
 use bytes::Bytes;
-use chatkit_server::metrics::MetricLine;
 use chatkit_server::{ChatKitError, ChatKitResponse, ChatKitServer, RequestContext};
 use chatkit_store::meter::{Metered, RequestMeter};
 use chatkit_store::UserId;
 use futures::future::BoxFuture;
-use futures::StreamExt;
-use http::header::{HeaderValue, CACHE_CONTROL, CONTENT_TYPE};
+use http::header::HeaderValue;
 use http::{Method, Request, Response, StatusCode};
-use http_body_util::combinators::UnsyncBoxBody;
-use http_body_util::{BodyExt, Full, StreamBody};
-use hyper::body::Frame;
+use http_body_util::{BodyExt, Full};
 use tokio::sync::OnceCell;
 use tracing::{info, warn};
 
 use crate::auth::{AuthError, Authenticator};
 use crate::cookie_guard::CookieGuard;
 use crate::cors::Cors;
+use crate::request_log::{Outcome, StreamLog};
+use crate::responses::{error_response, json_response, sse_response, ResponseBody};
+use crate::users::UserHasher;
 
-/// A response body: a whole JSON document or an SSE stream written frame by frame.
-pub type ResponseBody = UnsyncBoxBody<Bytes, Infallible>;
+mod warm_up;
+
+pub use warm_up::WarmUp;
 
 /// Builds the ChatKit core on first use (clients, secrets); retried after a failure.
 pub type ServerInit =
@@ -46,139 +44,6 @@ pub struct Gateway {
     users: UserHasher,
     cookie_guard: CookieGuard,
     warm_up: Option<std::time::Duration>,
-}
-
-/// The user as logs show it: a keyed HMAC-SHA256 of the user id (96 bits, hex), so log readers
-/// can follow one user's requests without learning who it is, and an email cannot be found by
-/// hashing guesses without the key.
-pub struct UserHasher(aws_lc_rs::hmac::Key);
-
-impl UserHasher {
-    /// A hasher with a configured key (`CHATKIT_USER_HASH_KEY`): stable across containers.
-    pub fn new(key: &[u8]) -> Self {
-        Self(aws_lc_rs::hmac::Key::new(aws_lc_rs::hmac::HMAC_SHA256, key))
-    }
-
-    /// A hasher with a random key: hashes are stable only within this process.
-    pub fn random() -> Self {
-        let mut key = [0u8; 32];
-        aws_lc_rs::rand::fill(&mut key).expect("the system random source works");
-        Self::new(&key)
-    }
-
-    /// The log form of `user`.
-    pub fn hash(&self, user: &str) -> String {
-        let tag = aws_lc_rs::hmac::sign(&self.0, user.as_bytes());
-        tag.as_ref()[..12].iter().map(|b| format!("{b:02x}")).collect()
-    }
-}
-
-fn json_response(status: u16, body: &serde_json::Value) -> Response<ResponseBody> {
-    let bytes = serde_json::to_vec(body).expect("JSON serializes");
-    let mut response = Response::new(Full::new(Bytes::from(bytes)).boxed_unsync());
-    *response.status_mut() =
-        StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-    response.headers_mut().insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
-    response
-}
-
-/// The JSON error. Server-side failures (500, 503) get a generic message with the request id;
-/// what failed (a store error naming the table, a key fetch naming the issuer) goes to the
-/// log only.
-fn error_response(err: &ChatKitError, request_id: &str) -> Response<ResponseBody> {
-    let status = err.status();
-    let generic = match status {
-        500 => Some("Something went wrong on our side. Please try again later."),
-        503 => Some("The service is temporarily unavailable. Please try again."),
-        _ => None,
-    };
-    let body = match generic {
-        Some(message) => {
-            warn!(request_id, status, error = %err, "request failed");
-            serde_json::json!({"error": {"code": err.code(), "message": message, "request_id": request_id}})
-        }
-        None => err.to_body(request_id),
-    };
-    let mut response = json_response(status, &body);
-    if let ChatKitError::RateLimited { retry_after, .. } = err {
-        response.headers_mut().insert(http::header::RETRY_AFTER, HeaderValue::from(*retry_after));
-    }
-    response
-}
-
-/// What [`Gateway::warm_up`] did: each step, how long it took, and whether it worked.
-#[derive(Debug, Default)]
-pub struct WarmUp {
-    pub steps: Vec<(&'static str, std::time::Duration, Result<(), String>)>,
-    pub total: std::time::Duration,
-}
-
-impl WarmUp {
-    /// How many steps failed.
-    pub fn failures(&self) -> usize {
-        self.steps.iter().filter(|(_, _, r)| r.is_err()).count()
-    }
-}
-
-/// What a request did, for its metric line: the operation, and (for JSON answers) the store
-/// requests and their time. Streams report their store totals when they end.
-struct Outcome {
-    operation: &'static str,
-    store_requests: Option<u64>,
-    store_ms: f64,
-}
-
-/// Logs a stream's totals when its body is dropped (finished, or the client went away).
-struct StreamLog {
-    request_id: String,
-    operation: &'static str,
-    /// The request's own meter: the stream's store and S3 calls, its spawned tasks' included.
-    meter: Arc<RequestMeter>,
-    started: Instant,
-    events: usize,
-}
-
-impl Drop for StreamLog {
-    fn drop(&mut self) {
-        let Metered { store_requests, store_micros, blob_requests: s3_requests } =
-            self.meter.read();
-        let store_ms = store_micros as f64 / 1e3;
-        let stream_ms = self.started.elapsed().as_secs_f64() * 1e3;
-        info!(
-            request_id = %self.request_id,
-            operation = %self.operation,
-            events = self.events,
-            store_requests,
-            store_ms,
-            s3_requests,
-            stream_ms,
-            "stream finished"
-        );
-        MetricLine::new()
-            .dimension("Operation", self.operation)
-            .milliseconds("StreamTime", stream_ms)
-            .count("StreamEvents", self.events as u64)
-            .count("DynamoDBRequests", store_requests)
-            .milliseconds("DynamoDBTime", store_ms)
-            .count("S3Requests", s3_requests)
-            .property("request_id", self.request_id.as_str())
-            .emit();
-    }
-}
-
-fn sse_response(events: chatkit_server::EventStream, mut log: StreamLog) -> Response<ResponseBody> {
-    let frames = events.map(move |event| {
-        // the whole guard moves into the closure, so it is dropped with the body
-        let log = &mut log;
-        log.events += 1;
-        Ok::<_, Infallible>(Frame::data(Bytes::from(chatkit_protocol::sse_frame(&event))))
-    });
-    let mut response = Response::new(StreamBody::new(frames).boxed_unsync());
-    let headers = response.headers_mut();
-    headers.insert(CONTENT_TYPE, HeaderValue::from_static("text/event-stream; charset=utf-8"));
-    headers.insert(CACHE_CONTROL, HeaderValue::from_static("no-cache"));
-    headers.insert("x-accel-buffering", HeaderValue::from_static("no"));
-    response
 }
 
 impl Gateway {
@@ -271,68 +136,6 @@ impl Gateway {
         }
     }
 
-    /// Does the slow first-use work now, during Lambda's init phase instead of on the first
-    /// request: builds the core (AWS config, clients, secrets the responder needs), opens the
-    /// DynamoDB connection with one cheap call (which also resolves the credentials), and
-    /// fetches the verification keys; the two branches run concurrently, bounded by `limit`.
-    /// A failed step is logged and left for the first request to retry; this never fails.
-    pub async fn warm_up(&self, limit: std::time::Duration) -> WarmUp {
-        let started = Instant::now();
-        let backend = async {
-            let t = Instant::now();
-            let built = self.server().await.map_err(|e| e.to_string());
-            let init = (t.elapsed(), built.as_ref().map(drop).map_err(Clone::clone));
-            let ping = match built {
-                Ok(server) => {
-                    let t = Instant::now();
-                    let result = server.store().ping().await.map_err(|e| e.to_string());
-                    Some((t.elapsed(), result))
-                }
-                Err(_) => None,
-            };
-            (init, ping)
-        };
-        let keys = async {
-            let t = Instant::now();
-            let result = self.auth.warm_up().await.map_err(|e| e.to_string());
-            (t.elapsed(), result)
-        };
-        let mut report = WarmUp::default();
-        match tokio::time::timeout(limit, async { tokio::join!(backend, keys) }).await {
-            Ok(((init, ping), keys)) => {
-                report.steps.push(("backend", init.0, init.1));
-                if let Some(ping) = ping {
-                    report.steps.push(("dynamodb", ping.0, ping.1));
-                }
-                report.steps.push(("keys", keys.0, keys.1));
-            }
-            Err(_) => report.steps.push((
-                "all",
-                limit,
-                Err(format!("warm-up did not finish within {} ms", limit.as_millis())),
-            )),
-        }
-        report.total = started.elapsed();
-        for (step, took, result) in &report.steps {
-            match result {
-                Ok(()) => info!(step, ms = took.as_secs_f64() * 1e3, "warm-up step done"),
-                Err(error) => {
-                    warn!(step, ms = took.as_secs_f64() * 1e3, error = %error, "warm-up step failed; the first request retries it");
-                }
-            }
-        }
-        info!(
-            ms = report.total.as_secs_f64() * 1e3,
-            failures = report.failures(),
-            "warm-up finished"
-        );
-        MetricLine::new()
-            .milliseconds("WarmUpTime", report.total.as_secs_f64() * 1e3)
-            .count("WarmUpFailures", report.failures() as u64)
-            .emit();
-        report
-    }
-
     /// Handles one request.
     pub async fn handle(
         &self,
@@ -346,22 +149,9 @@ impl Gateway {
             self.cors.apply_preflight(&request, response.headers_mut());
             return response;
         } else {
-            let mut outcome = Outcome { operation: "none", store_requests: None, store_ms: 0.0 };
+            let mut outcome = Outcome::default();
             let response = self.serve(&request, request_id, &mut outcome).await;
-            let status = response.status().as_u16();
-            let mut line = MetricLine::new()
-                .dimension("Operation", outcome.operation)
-                .milliseconds("Latency", started.elapsed().as_secs_f64() * 1e3)
-                .count("Errors", u64::from(status >= 500))
-                .count("Rejected", u64::from((400..500).contains(&status)))
-                .property("status", status)
-                .property("request_id", request_id);
-            if let Some(requests) = outcome.store_requests {
-                line = line
-                    .count("DynamoDBRequests", requests)
-                    .milliseconds("DynamoDBTime", outcome.store_ms);
-            }
-            line.emit();
+            outcome.emit(response.status().as_u16(), started, request_id);
             response
         };
         self.cors.apply(&request, response.headers_mut());

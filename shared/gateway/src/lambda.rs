@@ -7,7 +7,8 @@ use bytes::Bytes;
 use http::{Request, Response};
 use lambda_http::{service_fn, Body, RequestExt};
 
-use crate::gateway::{Gateway, ResponseBody};
+use crate::gateway::Gateway;
+use crate::responses::ResponseBody;
 
 /// Converts a Lambda HTTP request into the gateway's request type.
 pub fn into_request(request: lambda_http::Request) -> (Request<Bytes>, String) {

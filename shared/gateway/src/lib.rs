@@ -11,16 +11,21 @@ mod gateway;
 mod jwks;
 pub mod lambda;
 pub mod local;
+mod request_log;
+mod responses;
 pub mod secrets;
+mod users;
 
 pub use app::{gateway, http_client, serve};
 pub use auth::{cookie, AuthError, Authenticator, Identity, LEEWAY_SECONDS};
 pub use config::{AuthConfig, GatewayConfig, SecretSetting, MIN_HMAC_SECRET_BYTES};
 pub use cookie_guard::{CookieGuard, CookieRefusal};
 pub use cors::{Cors, ALLOWED_HEADERS};
-pub use gateway::{Gateway, ResponseBody, ServerInit, UserHasher, WarmUp};
+pub use gateway::{Gateway, ServerInit, WarmUp};
 pub use jwks::Jwks;
+pub use responses::ResponseBody;
 pub use secrets::{KeyError, SecretSource, SecretVersions, StaticSecret};
+pub use users::UserHasher;
 
 /// JSON logs for CloudWatch (`RUST_LOG` filters; default `info`).
 pub fn init_tracing() {

@@ -13,7 +13,8 @@ use hyper_util::rt::TokioIo;
 use tokio::net::TcpListener;
 use tracing::{info, warn};
 
-use crate::gateway::{Gateway, ResponseBody};
+use crate::gateway::Gateway;
+use crate::responses::ResponseBody;
 
 /// Paths answered in local mode.
 pub const PATHS: &[&str] = &["/chatkit", "/chatkit/"];

@@ -256,7 +256,7 @@ impl ChatKitServer {
             Operation::Feedback(p) => Json(items::feedback(self, ctx, p).await?),
             Operation::CreateAttachment(p) => Json(attachments::create(self, ctx, p).await?),
             Operation::DeleteAttachment(p) => Json(attachments::delete(self, ctx, p).await?),
-            Operation::Transcribe(p) => Json(attachments::transcribe(self, ctx, p).await?),
+            Operation::Transcribe(p) => Json(transcribe::transcribe(self, ctx, p).await?),
             Operation::CancelTurn(p) => Json(turns::cancel(self, ctx, p).await?),
         })
     }

@@ -7,8 +7,8 @@ use std::sync::Arc;
 use chatkit_protocol::{CustomActionParams, SyncCustomActionResponse, ThreadItem, WidgetItem};
 use serde_json::Value;
 
+use super::pipeline::{load_recent, stream, turn};
 use super::to_json;
-use super::turns::{load_recent, stream, turn};
 use crate::actions::{ActionContext, ActionHandler, ActionRegistry, SyncActionContext};
 use crate::pipeline::EventStream;
 use crate::{ChatKitError, ChatKitServer, RequestContext};

@@ -1,12 +1,11 @@
-//! `attachments.create`, `attachments.delete`, `input.transcribe`, and the attachment steps of
+//! `attachments.create`, `attachments.delete`, and the attachment steps of
 //! other operations: checking uploads before a message uses them, fresh URLs whenever
 //! attachments are sent, and removing a deleted thread's attachment bytes.
 
 use std::collections::HashSet;
 
-use base64::Engine;
 use chatkit_protocol::{
-    Attachment, CreateAttachmentParams, DeleteAttachmentParams, Order, ThreadItem, TranscribeParams,
+    Attachment, CreateAttachmentParams, DeleteAttachmentParams, Order, ThreadItem,
 };
 use chatkit_store::{ids, PageRequest, StoreError, UserId};
 use futures::future::{join_all, try_join_all};
@@ -14,7 +13,7 @@ use serde_json::Value;
 use tracing::warn;
 
 use super::{empty, to_json};
-use crate::{AttachmentStore, AudioInput, ChatKitError, ChatKitServer, RequestContext};
+use crate::{AttachmentStore, ChatKitError, ChatKitServer, RequestContext};
 
 fn attachment_store(s: &ChatKitServer) -> Result<&dyn AttachmentStore, ChatKitError> {
     s.attachments.as_deref().ok_or_else(|| {
@@ -46,23 +45,6 @@ pub(crate) async fn delete(
     bytes.delete_attachment(&ctx.user, &attachment).await?;
     s.store.delete_attachment(&ctx.user, &p.attachment_id).await?;
     Ok(empty())
-}
-
-/// Decodes the audio and hands it to the responder.
-pub(crate) async fn transcribe(
-    s: &ChatKitServer,
-    ctx: RequestContext,
-    p: TranscribeParams,
-) -> Result<Value, ChatKitError> {
-    let data =
-        base64::engine::general_purpose::STANDARD.decode(p.audio_base64.trim()).map_err(|e| {
-            ChatKitError::BadRequest {
-                message: format!("`audio_base64` is not valid base64: {e}"),
-                field: Some("params.audio_base64".into()),
-            }
-        })?;
-    let result = s.responder.transcribe(&ctx, AudioInput { data, mime_type: p.mime_type }).await?;
-    to_json(&result)
 }
 
 /// The attachments a new message references, checked and ready to be written: each is the

@@ -3,7 +3,9 @@
 pub(crate) mod actions;
 pub(crate) mod attachments;
 pub(crate) mod items;
+pub(crate) mod pipeline;
 pub(crate) mod threads;
+pub(crate) mod transcribe;
 pub(crate) mod turns;
 
 use chatkit_protocol::{Page, ThreadItem};

@@ -230,3 +230,13 @@ pub fn with_orders(agent: Agent) -> Agent {
         .with_action(APPROVE, Arc::new(ApproveOrder))
         .with_action(REJECT, Arc::new(RejectOrder))
 }
+
+/// The Rust snippets of `docs/agent.md` and `docs/server.md`, compiled as doc tests by
+/// `make test`, so the docs show code that builds.
+#[cfg(doctest)]
+mod docs {
+    #[doc = include_str!("../../../docs/agent.md")]
+    struct Agent;
+    #[doc = include_str!("../../../docs/server.md")]
+    struct Server;
+}

@@ -15,8 +15,8 @@ use serde_json::{json, Value};
 use crate::chatkit::{json_request, streamed, Chatkit, Result, Spawn};
 use crate::phases::{add_body, create_body};
 use crate::stats::{round, summary_json, Table, SUMMARY_HEADER};
-use crate::stub::Stub;
 use crate::{env_num, Settings};
+use chatkit_testkit::model::Stub;
 
 /// What the load run measured.
 pub struct LoadRun {
@@ -221,7 +221,7 @@ async fn read_back(
 pub async fn run(client: &reqwest::Client, settings: &Settings) -> Result<LoadRun> {
     let streams = env_num("BENCH_LOAD_STREAMS", 16)?.clamp(1, 256) as usize;
     let turns = env_num("BENCH_LOAD_TURNS", 50)?.clamp(1, 1000) as usize;
-    let stub = Stub::start(settings.pacing).await?;
+    let stub = Stub::start_paced(settings.pacing).await;
     let table =
         format!("chatkit-bench-load-{}", SystemTime::now().duration_since(UNIX_EPOCH)?.as_millis());
     let spawn = Spawn {

@@ -16,14 +16,13 @@ mod load;
 mod phases;
 mod report;
 mod stats;
-mod stub;
 
 use std::path::PathBuf;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use chatkit::{http_client, Chatkit, Result, Spawn};
+use chatkit_testkit::model::{Pacing, Stub};
 use serde_json::json;
-use stub::{Pacing, Stub};
 
 pub struct Settings {
     pub bin: PathBuf,
@@ -121,7 +120,7 @@ async fn run(settings: &Settings) -> Result<Results> {
         );
     }
     let client = http_client()?;
-    let stub = Stub::start(settings.pacing).await?;
+    let stub = Stub::start_paced(settings.pacing).await;
     let stamp = SystemTime::now().duration_since(UNIX_EPOCH)?.as_millis();
     let table = format!("chatkit-bench-{stamp}");
     let spawn = |model_api, create_table| Spawn {

@@ -9,7 +9,7 @@ use serde_json::{json, Value};
 use crate::chatkit::{
     json_request, log_field, streamed, user_input, Chatkit, Result, Spawn, StreamedTurn,
 };
-use crate::stub::Stub;
+use chatkit_testkit::model::Stub;
 
 const READY_LIMIT: Duration = Duration::from_secs(60);
 const LOG_WAIT: Duration = Duration::from_secs(5);

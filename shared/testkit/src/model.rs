@@ -1,12 +1,16 @@
 //! The local OpenAI-compatible model stub (hyper, 127.0.0.1:0): streams scripted SSE for the
 //! Responses and Chat Completions APIs, answers title, retrieval and transcription calls, and
-//! records every request it receives.
+//! records every request it receives. Paced ([`Stub::start_paced`], for the bench), it
+//! answers every model call with a reply of a set timing instead, and timestamps each stream
+//! (arrival, and the moment hyper pulled the first text delta out of the body to write it).
 
 use std::collections::VecDeque;
 use std::convert::Infallible;
 use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
+use futures::StreamExt;
 use http_body_util::combinators::BoxBody;
 use http_body_util::{BodyExt, Full, StreamBody};
 use hyper::body::{Frame, Incoming};
@@ -25,6 +29,32 @@ pub enum Chunk {
     Cut,
     /// Sends nothing more, keeping the connection open until the client leaves.
     Stall,
+    /// Waits until this moment.
+    Until(Instant),
+    /// Waits this long.
+    Delay(Duration),
+    /// An SSE frame whose write is the stream's first token ([`StreamTiming`]).
+    FirstToken(String, String),
+}
+
+/// How a paced stub answers every model call.
+#[derive(Clone, Copy, Debug)]
+pub struct Pacing {
+    /// From request arrival to the first text delta.
+    pub first_token: Duration,
+    /// Number of text deltas.
+    pub chunks: usize,
+    /// Gap between deltas after the first.
+    pub chunk_gap: Duration,
+    /// How long the non-streamed (title) call takes.
+    pub title_delay: Duration,
+}
+
+/// Timestamps of one streamed model request.
+#[derive(Clone, Copy, Debug)]
+pub struct StreamTiming {
+    pub arrived: Instant,
+    pub first_token_sent: Option<Instant>,
 }
 
 /// A scripted answer to one streamed model request.
@@ -53,6 +83,11 @@ struct State {
     retrieval: Option<(u16, Value)>,
     transcription: Option<(u16, Value)>,
     requests: Vec<Recorded>,
+    /// Paced: every model call gets a paced reply, and requests are counted, not recorded.
+    pacing: Option<Pacing>,
+    streams: Vec<StreamTiming>,
+    title_calls: usize,
+    other_calls: usize,
 }
 
 #[derive(Clone)]
@@ -77,6 +112,32 @@ impl Stub {
             async move { Ok::<_, Infallible>(stub.handle(req).await) }
         });
         stub
+    }
+
+    /// A stub answering every model call with a reply paced by `pacing` (the bench).
+    pub async fn start_paced(pacing: Pacing) -> Self {
+        let stub = Self::start().await;
+        stub.set_pacing(pacing);
+        stub
+    }
+
+    pub fn set_pacing(&self, pacing: Pacing) {
+        self.state.lock().unwrap().pacing = Some(pacing);
+    }
+
+    /// Number of streamed requests received so far (paced).
+    pub fn stream_count(&self) -> usize {
+        self.state.lock().unwrap().streams.len()
+    }
+
+    pub fn stream(&self, index: usize) -> Option<StreamTiming> {
+        self.state.lock().unwrap().streams.get(index).copied()
+    }
+
+    /// (title / non-streamed model calls, calls to anything but the model) while paced.
+    pub fn side_calls(&self) -> (usize, usize) {
+        let state = self.state.lock().unwrap();
+        (state.title_calls, state.other_calls)
     }
 
     pub fn push(&self, reply: Reply) {
@@ -106,6 +167,7 @@ impl Stub {
     }
 
     async fn handle(&self, req: Request<Incoming>) -> Response<Body> {
+        let arrived = Instant::now();
         let path = req.uri().path().to_string();
         let authorization =
             req.headers().get("authorization").map(|v| v.to_str().unwrap().to_string());
@@ -119,6 +181,10 @@ impl Stub {
             .unwrap_or_default();
         let body: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
         let streamed = body["stream"] == true;
+        let pacing = self.state.lock().unwrap().pacing;
+        if let Some(pacing) = pacing {
+            return self.paced_answer(&path, streamed, pacing, arrived).await;
+        }
         let mut state = self.state.lock().unwrap();
         state.requests.push(Recorded {
             path: path.clone(),
@@ -143,41 +209,66 @@ impl Stub {
             let Some(title) = state.title.clone() else {
                 return json_response(404, json!({"error": {"message": "no title scripted"}}));
             };
-            return json_response(
-                200,
-                if path.ends_with("/responses") {
-                    json!({"output": [{"type": "message", "content": [{"type": "output_text", "text": title}]}]})
-                } else {
-                    json!({"choices": [{"message": {"role": "assistant", "content": title}}]})
-                },
-            );
+            return title_response(path.ends_with("/responses"), &title);
         }
         match state.replies.pop_front() {
             None => json_response(500, json!({"error": {"message": "no scripted reply"}})),
             Some(Reply::Status(status, message)) => {
                 json_response(status, json!({"error": {"message": message}}))
             }
-            Some(Reply::Stream(chunks)) => self.stream(chunks),
+            Some(Reply::Stream(chunks)) => self.stream_reply(chunks, None),
         }
     }
 
-    fn stream(&self, chunks: Vec<Chunk>) -> Response<Body> {
-        let (tx, rx) = mpsc::channel::<Result<Frame<Bytes>, std::io::Error>>(4);
+    /// What a paced stub answers: a paced stream, a title after its delay, 404 for the rest.
+    async fn paced_answer(
+        &self,
+        path: &str,
+        streamed: bool,
+        pacing: Pacing,
+        arrived: Instant,
+    ) -> Response<Body> {
+        let responses_api = path.ends_with("/responses");
+        if !responses_api && !path.ends_with("/chat/completions") {
+            self.state.lock().unwrap().other_calls += 1;
+            return json_response(404, json!({"error": {"message": "not stubbed"}}));
+        }
+        if !streamed {
+            self.state.lock().unwrap().title_calls += 1;
+            tokio::time::sleep(pacing.title_delay).await;
+            return title_response(responses_api, "Bench thread");
+        }
+        let index = {
+            let mut state = self.state.lock().unwrap();
+            state.streams.push(StreamTiming { arrived, first_token_sent: None });
+            state.streams.len() - 1
+        };
+        self.stream_reply(paced(responses_api, pacing, arrived), Some(index))
+    }
+
+    /// Streams `chunks`; with `timing`, the write of a [`Chunk::FirstToken`] is timestamped
+    /// as that stream's first token.
+    fn stream_reply(&self, chunks: Vec<Chunk>, timing: Option<usize>) -> Response<Body> {
+        // (frame, whether it is the first token)
+        let (tx, rx) = mpsc::channel::<Result<(Frame<Bytes>, bool), std::io::Error>>(4);
         let disconnected = self.disconnected.clone();
         tokio::spawn(async move {
             for chunk in chunks {
-                match chunk {
-                    Chunk::Sse(event, data) => {
-                        let mut frame = String::new();
-                        if !event.is_empty() {
-                            frame.push_str(&format!("event: {event}\n"));
-                        }
-                        frame.push_str(&format!("data: {data}\n\n"));
-                        if tx.send(Ok(Frame::data(Bytes::from(frame)))).await.is_err() {
-                            return;
-                        }
+                let (event, data, first) = match chunk {
+                    Chunk::Sse(event, data) => (event, data, false),
+                    Chunk::FirstToken(event, data) => (event, data, true),
+                    Chunk::Wait(gate) => {
+                        gate.notified().await;
+                        continue;
                     }
-                    Chunk::Wait(gate) => gate.notified().await,
+                    Chunk::Until(at) => {
+                        tokio::time::sleep_until(at.into()).await;
+                        continue;
+                    }
+                    Chunk::Delay(wait) => {
+                        tokio::time::sleep(wait).await;
+                        continue;
+                    }
                     Chunk::Cut => {
                         let _ = tx.send(Err(std::io::Error::other("cut"))).await;
                         return;
@@ -187,15 +278,75 @@ impl Stub {
                         disconnected.notify_one();
                         return;
                     }
+                };
+                let mut frame = String::new();
+                if !event.is_empty() {
+                    frame.push_str(&format!("event: {event}\n"));
+                }
+                frame.push_str(&format!("data: {data}\n\n"));
+                if tx.send(Ok((Frame::data(Bytes::from(frame)), first))).await.is_err() {
+                    return;
                 }
             }
         });
-        let body = StreamBody::new(tokio_stream::wrappers::ReceiverStream::new(rx));
+        let state = self.state.clone();
+        // runs when hyper polls the body, i.e. right before it writes the frame
+        let frames = tokio_stream::wrappers::ReceiverStream::new(rx).map(move |frame| {
+            let (frame, first) = frame?;
+            if let (true, Some(index)) = (first, timing) {
+                if let Some(stream) = state.lock().unwrap().streams.get_mut(index) {
+                    stream.first_token_sent = Some(Instant::now());
+                }
+            }
+            Ok(frame)
+        });
+        let body = StreamBody::new(frames);
         Response::builder()
             .header("content-type", "text/event-stream")
             .body(BodyExt::boxed(body))
             .unwrap()
     }
+}
+
+fn title_response(responses_api: bool, title: &str) -> Response<Body> {
+    json_response(
+        200,
+        if responses_api {
+            json!({"output": [{"type": "message", "content": [{"type": "output_text", "text": title}]}]})
+        } else {
+            json!({"choices": [{"message": {"role": "assistant", "content": title}}]})
+        },
+    )
+}
+
+/// A paced reply: the opening frames, the first delta at `arrived + first_token`, the other
+/// deltas `chunk_gap` apart, then the end (with usage).
+fn paced(responses_api: bool, pacing: Pacing, arrived: Instant) -> Vec<Chunk> {
+    let delta = |i: usize| {
+        let text = format!("word{i} ");
+        if responses_api {
+            responses_delta(&text)
+        } else {
+            chat_delta(&text)
+        }
+    };
+    let mut chunks = if responses_api { responses_start() } else { vec![chat_role()] };
+    chunks.push(Chunk::Until(arrived + pacing.first_token));
+    for i in 0..pacing.chunks.max(1) {
+        if i > 0 && !pacing.chunk_gap.is_zero() {
+            chunks.push(Chunk::Delay(pacing.chunk_gap));
+        }
+        chunks.push(match delta(i) {
+            Chunk::Sse(event, data) if i == 0 => Chunk::FirstToken(event, data),
+            other => other,
+        });
+    }
+    if responses_api {
+        chunks.push(responses_completed());
+    } else {
+        chunks.extend(chat_end("stop"));
+    }
+    chunks
 }
 
 fn json_response(status: u16, value: Value) -> Response<Body> {
@@ -279,8 +430,12 @@ pub fn chat_end(finish: &str) -> Vec<Chunk> {
     ]
 }
 
+fn chat_role() -> Chunk {
+    chat_chunk(json!({"role": "assistant", "content": ""}), None)
+}
+
 pub fn chat_text(parts: &[&str]) -> Reply {
-    let mut chunks = vec![chat_chunk(json!({"role": "assistant", "content": ""}), None)];
+    let mut chunks = vec![chat_role()];
     chunks.extend(parts.iter().map(|p| chat_delta(p)));
     chunks.extend(chat_end("stop"));
     Reply::Stream(chunks)

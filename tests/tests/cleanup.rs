@@ -3,13 +3,13 @@
 //! deletes the rest (records, attachment bytes through the hook, attachment metadata), the
 //! head last, idempotently, and never touches a live thread. Run through `make test`.
 
-use chatkit_store::prelude::*;
 use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
 use chatkit_cleanup::{Outcome, ThreadCleanup};
 use chatkit_protocol::{Attachment, CreateAttachmentParams, FeedbackKind, ThreadItem};
 use chatkit_server::AttachmentStore;
+use chatkit_store::prelude::*;
 use chatkit_store::UserId;
 use chatkit_tests::contract::{assistant_message, new_thread, user_message, StoreHarness};
 use chatkit_tests::contract::{file_attachment, image_attachment};

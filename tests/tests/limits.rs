@@ -2,12 +2,12 @@
 //! a hostile or unlucky client can send gets a clear 4xx with nothing written, or is stored
 //! so that it fits; never a 500. Run through `make test`.
 
-use chatkit_store::prelude::*;
 use std::sync::Arc;
 
 use async_trait::async_trait;
 use chatkit_protocol::{Order, ThreadItem, ThreadStreamEvent, ToolCallStatus};
 use chatkit_server::{ChatKitResponse, EventSink, RequestContext, Responder, StreamError, Turn};
+use chatkit_store::prelude::*;
 use chatkit_store::{ids, PageRequest, UserId};
 use chatkit_tests::contract::{assistant_message, user_message, StoreHarness};
 use chatkit_tests::dynamo::{deep_value, noise};

@@ -3,10 +3,10 @@
 //! under concurrency, windowed by UTC minute and day, scoped by user, refusals not counted,
 //! and what each call costs in DynamoDB requests.
 
-use chatkit_store::prelude::*;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use chatkit_store::prelude::*;
 use chatkit_store::{Admission, Limit, MemoryUsage, Usage, UsageLimits, UsageStore, UserId};
 use chatkit_tests::dynamo::DynamoHarness;
 

@@ -2,7 +2,6 @@
 //! gets 429 JSON with `Retry-After`, before anything is stored or the responder (the model)
 //! runs; the tokens a turn reports are added to the user's day when it ends.
 
-use chatkit_store::prelude::*;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::SystemTime;
@@ -12,6 +11,7 @@ use bytes::Bytes;
 use chatkit_gateway::{Authenticator, Cors, Gateway};
 use chatkit_protocol::{Order, ThreadStreamEvent};
 use chatkit_server::{ChatKitServer, EventSink, Responder, StreamError, Turn};
+use chatkit_store::prelude::*;
 use chatkit_store::{MemoryStore, MemoryUsage, PageRequest, UsageLimits, UsageStore, UserId};
 use http_body_util::BodyExt;
 use jsonwebtoken::Algorithm;

@@ -2,7 +2,6 @@
 //! `cargo lambda invoke --data-file` takes): Function URL event → lambda_http request →
 //! gateway (auth, CORS, limits) → ChatKit core → streamed or JSON response.
 
-use chatkit_store::prelude::*;
 use std::path::PathBuf;
 use std::sync::Arc;
 
@@ -10,6 +9,7 @@ use bytes::Bytes;
 use chatkit_gateway::{Authenticator, Cors, Gateway, StaticSecret};
 use chatkit_protocol::*;
 use chatkit_server::ChatKitServer;
+use chatkit_store::prelude::*;
 use chatkit_store::{MemoryStore, UserId};
 use chatkit_tests::scripted::{FakeUploads, Scripted};
 use http_body_util::BodyExt;

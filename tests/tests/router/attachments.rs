@@ -2,7 +2,6 @@
 //! uploads checked before anything is written, fresh URLs whenever attachments are sent, a
 //! deleted thread's bytes removed, and the store requests each step costs.
 
-use chatkit_store::prelude::*;
 use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
 
@@ -12,6 +11,7 @@ use chatkit_protocol::{
     UploadMethod,
 };
 use chatkit_server::{AttachmentStore, ChatKitServer};
+use chatkit_store::prelude::*;
 use chatkit_store::{MemoryStore, UserId};
 use chatkit_tests::scripted;
 use serde_json::{json, Map, Value};

@@ -10,11 +10,11 @@ mod streams;
 mod turn_end;
 mod widgets;
 
-use chatkit_store::prelude::*;
 use std::sync::Arc;
 
 use chatkit_protocol::ThreadStreamEvent;
 use chatkit_server::{ChatKitError, ChatKitResponse, ChatKitServer, RequestContext, ServerConfig};
+use chatkit_store::prelude::*;
 use chatkit_store::{MemoryStore, UserId};
 use chatkit_tests::scripted;
 use futures::StreamExt;

@@ -1,10 +1,10 @@
 //! Streaming operations: exact event sequences, persistence, failures, cancellation.
 
-use chatkit_store::prelude::*;
 use std::time::Duration;
 
 use chatkit_protocol::*;
 use chatkit_server::{ChatKitResponse, CANCELLED_NOTE};
+use chatkit_store::prelude::*;
 use chatkit_store::{PageRequest, UserId};
 use futures::StreamExt;
 use serde_json::json;

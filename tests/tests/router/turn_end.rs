@@ -2,7 +2,6 @@
 //! (keeping what it said, with a retryable `error` event), and `turns.cancel` stops a running
 //! turn, in this process at once or from another one through the store's flag.
 
-use chatkit_store::prelude::*;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -12,6 +11,7 @@ use chatkit_server::{
     ChatKitResponse, ChatKitServer, EventSink, RequestContext, Responder, ServerConfig,
     StreamError, Turn, CANCELLED_NOTE, TIMED_OUT_NOTE,
 };
+use chatkit_store::prelude::*;
 use chatkit_store::{MemoryStore, PageRequest, Store, UserId};
 use chatkit_tests::scripted::{stream_reply, Scripted};
 use futures::StreamExt;

@@ -1,7 +1,6 @@
 //! Widgets, widget streaming, client effects, notices and the action registry through the
 //! router.
 
-use chatkit_store::prelude::*;
 use std::sync::Arc;
 
 use async_trait::async_trait;
@@ -10,6 +9,7 @@ use chatkit_server::{
     ActionContext, ActionHandler, ActionRegistry, ChatKitError, ChatKitResponse, ChatKitServer,
     EventSink, RequestContext, StreamError, SyncActionContext,
 };
+use chatkit_store::prelude::*;
 use chatkit_store::{MemoryStore, UserId};
 use chatkit_tests::scripted;
 use futures::StreamExt;

@@ -11,13 +11,13 @@
 //! local disconnect. So the web kit sends `turns.cancel` for the turn named by the response's
 //! `x-chatkit-turn-id` when its `AbortSignal` fires; the running turn reads that flag.
 
-use chatkit_store::prelude::*;
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use chatkit_dynamodb::DynamoStore;
 use chatkit_protocol::{Order, ThreadItem};
 use chatkit_server::{CANCELLED_NOTE, TIMED_OUT_NOTE};
+use chatkit_store::prelude::*;
 use chatkit_store::{PageRequest, UserId};
 use serde_json::{json, Value};
 use tokio::process::{Child, Command};

@@ -1,7 +1,6 @@
 //! MCP tools against a real MCP server (the Python SDK over streamable HTTP) that refuses
 //! requests without the right bearer token: the stub model triggers the calls.
 
-use chatkit_store::prelude::*;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -9,6 +8,7 @@ use chatkit_agent::mcp::parse_servers;
 use chatkit_agent::{Agent, ModelApi};
 use chatkit_protocol::{ThreadItem, ThreadStreamEvent};
 use chatkit_server::{ChatKitResponse, RequestContext};
+use chatkit_store::prelude::*;
 use chatkit_store::UserId;
 use futures::StreamExt;
 use serde_json::{json, Value};

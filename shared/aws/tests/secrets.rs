@@ -131,14 +131,7 @@ async fn a_short_secret_is_refused_with_a_clear_message() {
 
 #[tokio::test]
 async fn a_secrets_manager_that_never_answers_is_bounded() {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}", listener.local_addr().unwrap());
-    tokio::spawn(async move {
-        let mut open = Vec::new();
-        while let Ok((stream, _)) = listener.accept().await {
-            open.push(stream);
-        }
-    });
+    let url = format!("http://{}", chatkit_testkit::black_hole().await);
     let timeouts = AwsTimeouts {
         connect: Duration::from_secs(1),
         attempt: Duration::from_millis(300),

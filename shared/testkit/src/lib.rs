@@ -1,6 +1,7 @@
 //! Test scaffolding shared by the crates' tests and the bench, never a production
-//! dependency: [`serve_http`] (the one local HTTP server loop), the OpenAI-compatible model
-//! stub ([`model`]) and the real MCP server runner ([`mcp`]).
+//! dependency: [`serve_http`] (the one local HTTP server loop), [`black_hole`] (a dependency
+//! that never answers), the OpenAI-compatible model stub ([`model`]) and the real MCP server
+//! runner ([`mcp`]).
 
 pub mod mcp;
 pub mod model;
@@ -19,6 +20,19 @@ pub async fn bind_loopback() -> (TcpListener, SocketAddr) {
     let listener = TcpListener::bind("127.0.0.1:0").await.expect("a loopback port");
     let address = listener.local_addr().expect("a bound address");
     (listener, address)
+}
+
+/// A loopback address that takes connections and never answers (nor reads): the dependency
+/// that hangs, for tests that its time limits hold.
+pub async fn black_hole() -> SocketAddr {
+    let (listener, address) = bind_loopback().await;
+    tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((socket, _)) = listener.accept().await {
+            held.push(socket);
+        }
+    });
+    address
 }
 
 /// Serves HTTP/1 on `listener` in the background until the runtime ends: each connection on

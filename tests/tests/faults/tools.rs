@@ -35,15 +35,7 @@ fn closed_port() -> u16 {
 
 /// A server that takes connections and never answers.
 async fn black_hole() -> String {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}/search", listener.local_addr().unwrap());
-    tokio::spawn(async move {
-        let mut held = Vec::new();
-        while let Ok((socket, _)) = listener.accept().await {
-            held.push(socket);
-        }
-    });
-    url
+    format!("http://{}/search", chatkit_testkit::black_hole().await)
 }
 
 /// The model calls the retrieval tool, which fails; it is told so and answers anyway.

@@ -100,14 +100,7 @@ async fn bounded<T>(what: &str, f: impl std::future::Future<Output = T>) -> T {
 #[tokio::test]
 async fn a_jwks_endpoint_that_never_answers_is_a_key_failure_not_a_hang() {
     // accepts connections, reads nothing, answers nothing
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}/jwks.json", listener.local_addr().unwrap());
-    tokio::spawn(async move {
-        let mut open = Vec::new();
-        while let Ok((stream, _)) = listener.accept().await {
-            open.push(stream);
-        }
-    });
+    let url = format!("http://{}/jwks.json", chatkit_testkit::black_hole().await);
     let jwks = Jwks::new(reqwest::Client::new(), url, Duration::from_secs(300))
         .with_timeout(Duration::from_millis(300))
         .with_failure_backoff(Duration::from_secs(60));

@@ -28,6 +28,7 @@ lint-template: tools
 	cfn-lint template.yaml
 	$(SAM_VENV)/bin/sam validate --lint --region us-east-1 --template template.yaml
 	$(VENV)/bin/python scripts/check-template.py template.yaml
+	$(VENV)/bin/python scripts/test_check_template.py
 
 # Python tools, pinned, in project-local virtualenvs (aws-sam-cli pins versions that
 # conflict with cfn-lint's, so it gets its own).
@@ -54,14 +55,26 @@ $(MCP_VENV)/.installed:
 	$(MCP_VENV)/bin/pip install --quiet --disable-pip-version-check $(MCP_TOOLS)
 	touch $@
 
-# DynamoDB Local (kept in .cache/dynamodb-data) + cargo lambda watch on :9000.
+# DynamoDB Local (kept in .cache/dynamodb-data) + cargo lambda watch on :9000 serving turns,
+# threads and chatkit at /lambda-url/<name>/, and the demo page on :9001.
 dev: tools
 	bash scripts/dev.sh
+
+# Replays events/$(OP).json against `make dev` on the function that serves it (FN= overrides).
+.PHONY: invoke
+invoke: tools
+	@OP="$(OP)" FN="$(FN)" bash scripts/invoke.sh
 
 # docs/settings.md from the declarations in shared/settings/src/catalog.rs (a test checks it)
 .PHONY: settings-doc
 settings-doc:
 	UPDATE_SETTINGS_DOC=1 $(CARGO) test -p chatkit-settings --test declared --quiet
+
+# web/src/routes.ts and the table in docs/functions.md from the operation -> function map in
+# shared/protocol/src/functions.rs (a test checks them)
+.PHONY: routes
+routes:
+	UPDATE_ROUTES=1 $(CARGO) test -p chatkit-protocol --test function_map --quiet
 
 # Tests that need neither DynamoDB Local nor moto.
 unit: mcp-server

@@ -15,10 +15,12 @@ use std::time::Duration;
 use chatkit_cleanup::ThreadCleanup;
 use chatkit_dynamodb::{DynamoStore, Settings};
 use chatkit_gateway::{Gateway, GatewayConfig, SecretSetting, SecretSource, StaticSecret};
+use chatkit_protocol::Function;
 use chatkit_s3::{AttachmentSettings, S3AttachmentStore};
-use chatkit_server::Responder;
+use chatkit_server::{NoResponder, Responder};
 use chatkit_settings::{Lookup, SettingError};
 use futures::future::BoxFuture;
+use futures::FutureExt;
 
 pub use clients::{AwsClients, AwsTimeouts};
 pub use secrets::ManagedSecret;
@@ -55,6 +57,21 @@ pub async fn thread_cleanup_from_env() -> Result<ThreadCleanup, SettingError> {
 /// secrets on first use (the warm-up, in Lambda's init phase), then reused.
 pub fn gateway_from_env(make_responder: ResponderInit) -> Result<Gateway, SettingError> {
     gateway_from_lookup(&chatkit_settings::env, make_responder)
+}
+
+/// The gateway of one function of the set (docs/functions.md): [`gateway_from_env`] serving
+/// only `function`'s operations, answering the others 400 `wrong_function`.
+pub fn function_from_env(
+    function: Function,
+    make_responder: ResponderInit,
+) -> Result<Gateway, SettingError> {
+    Ok(gateway_from_env(make_responder)?.with_function(function))
+}
+
+/// The responder of a function that calls no model (`threads`): nothing to build, no secret
+/// to read.
+pub fn no_responder() -> ResponderInit {
+    Arc::new(|_| futures::future::ready(Ok(Arc::new(NoResponder) as Arc<dyn Responder>)).boxed())
 }
 
 /// [`gateway_from_env`] with the settings read through `get`.

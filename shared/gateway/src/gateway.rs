@@ -4,6 +4,7 @@
 use std::time::Instant;
 
 use bytes::Bytes;
+use chatkit_protocol::Function;
 use chatkit_server::{ChatKitError, ChatKitResponse, ChatKitServer, RequestContext};
 use chatkit_store::meter::{Metered, RequestMeter};
 use chatkit_store::UserId;
@@ -44,6 +45,7 @@ pub struct Gateway {
     users: UserHasher,
     cookie_guard: CookieGuard,
     warm_up: Option<std::time::Duration>,
+    function: Option<Function>,
 }
 
 impl Gateway {
@@ -62,6 +64,7 @@ impl Gateway {
             users: UserHasher::random(),
             cookie_guard: CookieGuard::default(),
             warm_up: None,
+            function: None,
         }
     }
 
@@ -76,7 +79,23 @@ impl Gateway {
             users: UserHasher::random(),
             cookie_guard: CookieGuard::default(),
             warm_up: None,
+            function: None,
         }
+    }
+
+    /// Serves only `function`'s operations ([`ChatKitServer::serving_only`]); others are
+    /// answered 400 `wrong_function`. Without this, the gateway serves every operation.
+    pub fn with_function(mut self, function: Function) -> Self {
+        self.function = Some(function);
+        if let Backend::Ready(server) = self.backend {
+            self.backend = Backend::Ready(server.serving_only(function));
+        }
+        self
+    }
+
+    /// The function this gateway is, when it serves only one's operations.
+    pub fn function(&self) -> Option<Function> {
+        self.function
     }
 
     /// The origins whose requests may authenticate with the cookie (see [`CookieGuard`]).
@@ -127,12 +146,21 @@ impl Gateway {
     async fn server(&self) -> Result<&ChatKitServer, ChatKitError> {
         match &self.backend {
             Backend::Ready(server) => Ok(server),
-            Backend::Lazy { cell, init } => cell.get_or_try_init(init).await.map_err(|e| {
-                warn!(error = %e, "could not initialise the ChatKit backend");
-                ChatKitError::Unavailable(
-                    "the service is starting up or misconfigured; try again".into(),
-                )
-            }),
+            Backend::Lazy { cell, init } => {
+                let build = || async {
+                    let server = init().await?;
+                    Ok::<_, String>(match self.function {
+                        Some(function) => server.serving_only(function),
+                        None => server,
+                    })
+                };
+                cell.get_or_try_init(build).await.map_err(|e| {
+                    warn!(error = %e, "could not initialise the ChatKit backend");
+                    ChatKitError::Unavailable(
+                        "the service is starting up or misconfigured; try again".into(),
+                    )
+                })
+            }
         }
     }
 

@@ -1,5 +1,6 @@
 //! The Lambda path: Function URL events in, streamed responses out
-//! (`InvokeMode: RESPONSE_STREAM`): SSE frames reach the client as they are produced.
+//! (`InvokeMode: RESPONSE_STREAM`): SSE frames reach the client as they are produced. A
+//! function none of whose operations streams (`threads`) answers buffered (`BUFFERED`).
 
 use std::sync::Arc;
 
@@ -43,16 +44,21 @@ pub async fn handle(gateway: &Gateway, request: lambda_http::Request) -> Respons
     gateway.handle(request, &request_id).await
 }
 
-/// Runs the Lambda runtime loop with response streaming. Should the Runtime API connection
+/// Runs the Lambda runtime loop: with response streaming, unless the gateway's function
+/// never streams (its Function URL is then `BUFFERED`). Should the Runtime API connection
 /// break (the runtime then gives up and the process exits), the turns that were streaming
 /// get a moment to save what they had, as on a client disconnect.
 pub async fn run(gateway: Arc<Gateway>) -> Result<(), lambda_http::Error> {
     let serving = gateway.clone();
-    let result = lambda_http::run_with_streaming_response(service_fn(move |request| {
+    let handler = service_fn(move |request| {
         let gateway = serving.clone();
         async move { Ok::<_, std::convert::Infallible>(handle(&gateway, request).await) }
-    }))
-    .await;
+    });
+    let result = if gateway.function().is_some_and(|function| !function.streams()) {
+        lambda_http::run(handler).await
+    } else {
+        lambda_http::run_with_streaming_response(handler).await
+    };
     if result.is_err() {
         gateway.drain(std::time::Duration::from_secs(2)).await;
     }

@@ -7,6 +7,7 @@
 pub mod attachment;
 pub mod content;
 pub mod events;
+pub mod functions;
 pub mod items;
 pub mod requests;
 pub mod tasks;
@@ -17,6 +18,7 @@ pub mod widgets;
 pub use attachment::{Attachment, UploadDescriptor, UploadMethod};
 pub use content::{Annotation, AssistantMessageContent, Source, UserMessageContent};
 pub use events::{NoticeLevel, StreamOptions, ThreadItemUpdate, ThreadStreamEvent};
+pub use functions::{Function, OPERATION_FUNCTIONS};
 pub use items::*;
 pub use requests::*;
 pub use tasks::{StatusIndicator, Task, Workflow, WorkflowSummary, WorkflowType};

@@ -53,6 +53,11 @@ macro_rules! operations {
         /// sends them; this project's web kit does).
         pub const EXTENSION_TYPES: &[&str] = &[$($xname),*];
 
+        /// Whether request `type` is answered with an SSE stream (`None`: not a request type).
+        pub fn is_streaming_type(kind: &str) -> Option<bool> {
+            match kind { $( $name => Some($streaming), )* $( $xname => Some($xstreaming), )* _ => None }
+        }
+
         impl Operation {
             /// The request `type` on the wire.
             pub fn type_name(&self) -> &'static str {

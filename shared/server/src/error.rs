@@ -2,7 +2,7 @@
 //! `{"error": {"code", "message", "request_id"}}`. Errors after a stream started become an
 //! `error` event instead (see [`StreamError`]).
 
-use chatkit_protocol::{RequestError, ThreadStreamEvent};
+use chatkit_protocol::{Function, RequestError, ThreadStreamEvent};
 use chatkit_store::StoreError;
 use serde_json::{json, Value};
 
@@ -15,6 +15,9 @@ pub enum ChatKitError {
     /// No credentials, or credentials that do not verify.
     #[error("{0}")]
     Unauthorized(String),
+    /// A request sent to a function that does not serve its type (docs/functions.md).
+    #[error("`{request_type}` is served by the `{serving}` function, not by `{this}`: send it to the {serving} URL (the deployment's ChatKitRoutes output)")]
+    WrongFunction { request_type: &'static str, serving: Function, this: Function },
     /// Unknown thread, item or attachment — also when it belongs to another user.
     #[error("{0}")]
     NotFound(String),
@@ -54,7 +57,7 @@ impl ChatKitError {
     /// The HTTP status this error is answered with.
     pub fn status(&self) -> u16 {
         match self {
-            ChatKitError::BadRequest { .. } => 400,
+            ChatKitError::BadRequest { .. } | ChatKitError::WrongFunction { .. } => 400,
             ChatKitError::Unauthorized(_) => 401,
             ChatKitError::NotFound(_) => 404,
             ChatKitError::PayloadTooLarge { .. } | ChatKitError::TooLarge { .. } => 413,
@@ -71,6 +74,7 @@ impl ChatKitError {
     pub fn code(&self) -> &'static str {
         match self {
             ChatKitError::BadRequest { .. } => "bad_request",
+            ChatKitError::WrongFunction { .. } => "wrong_function",
             ChatKitError::Unauthorized(_) => "unauthorized",
             ChatKitError::NotFound(_) => "not_found",
             ChatKitError::PayloadTooLarge { .. } | ChatKitError::TooLarge { .. } => {
@@ -93,6 +97,9 @@ impl ChatKitError {
         | ChatKitError::TooLarge { field: Some(field), .. } = self
         {
             error["field"] = Value::String(field.clone());
+        }
+        if let ChatKitError::WrongFunction { serving, .. } = self {
+            error["function"] = json!(serving.name());
         }
         if let ChatKitError::RateLimited { retry_after, .. } = self {
             error["retry_after"] = json!(retry_after);

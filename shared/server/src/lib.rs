@@ -25,7 +25,7 @@ use chatkit_settings::{Lookup, SettingError};
 use std::sync::Arc;
 use std::time::Duration;
 
-use chatkit_protocol::{ChatKitRequest, Operation};
+use chatkit_protocol::{ChatKitRequest, Function, Operation};
 use chatkit_store::Store;
 use serde_json::Value;
 
@@ -36,7 +36,7 @@ pub use emit::WidgetStream;
 pub use error::{ChatKitError, StreamError};
 pub use limits::Limits;
 pub use pipeline::{default_cancelled_items, EventStream, CANCELLED_NOTE, TIMED_OUT_NOTE};
-pub use responder::{AudioInput, Responder, Turn};
+pub use responder::{AudioInput, NoResponder, Responder, Turn};
 pub use sink::{EventSink, StreamClosed};
 
 /// Limits and sizes of the server core.
@@ -120,6 +120,7 @@ pub struct ChatKitServer {
     pub(crate) config: ServerConfig,
     pub(crate) usage: Option<usage::UsageControl>,
     pub(crate) running: Arc<cancel::RunningTurns>,
+    pub(crate) function: Option<Function>,
 }
 
 impl ChatKitServer {
@@ -132,7 +133,21 @@ impl ChatKitServer {
             config: ServerConfig::default(),
             usage: None,
             running: Arc::default(),
+            function: None,
         }
+    }
+
+    /// Serves only `function`'s operations (docs/functions.md): any other type is answered
+    /// 400 `wrong_function`, naming the function that serves it. Without this, every
+    /// operation is served (the all-in-one function).
+    pub fn serving_only(mut self, function: Function) -> Self {
+        self.function = Some(function);
+        self
+    }
+
+    /// The function this server is, when it serves only one's operations.
+    pub fn function(&self) -> Option<Function> {
+        self.function
     }
 
     /// Handles `threads.custom_action` / `threads.sync_custom_action` with these handlers
@@ -217,6 +232,13 @@ impl ChatKitServer {
         request: ChatKitRequest,
         mut context: RequestContext,
     ) -> Result<ChatKitResponse, ChatKitError> {
+        if let Some(this) = self.function {
+            let serving = request.op.function();
+            if serving != this {
+                let request_type = request.op.type_name();
+                return Err(ChatKitError::WrongFunction { request_type, serving, this });
+            }
+        }
         self.config.limits.check(&context, &request.op)?;
         if let Some(usage) = &self.usage {
             if usage::calls_a_model(&request.op) {

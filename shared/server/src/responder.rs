@@ -150,3 +150,15 @@ pub trait Responder: Send + Sync + 'static {
         crate::pipeline::default_cancelled_items(thread, pending)
     }
 }
+
+/// The responder of a function that runs no turns (`threads`, docs/functions.md): its server
+/// serves only operations that never call [`Responder::respond`], refusing the others as
+/// `wrong_function` before they reach it.
+pub struct NoResponder;
+
+#[async_trait]
+impl Responder for NoResponder {
+    async fn respond(&self, _turn: Turn, _events: EventSink) -> Result<(), StreamError> {
+        Err(StreamError::custom("this function does not run turns", false))
+    }
+}

@@ -1,10 +1,11 @@
 //! Test scaffolding shared by the crates' tests and the bench, never a production
 //! dependency: [`serve_http`] (the one local HTTP server loop), [`black_hole`] (a dependency
 //! that never answers), the OpenAI-compatible model stub ([`model`]) and the real MCP server
-//! runner ([`mcp`]).
+//! runner ([`mcp`]), and a stand-in Lambda Runtime API ([`runtime`]).
 
 pub mod mcp;
 pub mod model;
+pub mod runtime;
 
 use std::future::Future;
 use std::net::SocketAddr;

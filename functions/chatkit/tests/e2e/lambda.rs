@@ -22,9 +22,9 @@ use chatkit_store::{PageRequest, UserId};
 use serde_json::{json, Value};
 use tokio::process::{Child, Command};
 
-use crate::runtime::{function_url_event, Reading, Runtime};
 use crate::stub::{chat_delta, chat_end, Chunk, Reply, Stub};
 use crate::{message, token, JWT_SECRET};
+use chatkit_testkit::runtime::{function_url_event, Reading, Runtime};
 
 fn unique(name: &str) -> String {
     let nanos =

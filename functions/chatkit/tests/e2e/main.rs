@@ -12,7 +12,6 @@ mod attachments;
 mod function;
 mod lambda;
 mod mcp;
-mod runtime;
 mod settings;
 
 use std::time::{SystemTime, UNIX_EPOCH};

@@ -3,7 +3,8 @@
 //! request id, a deadline) and reads each streamed response (`Lambda-Runtime-Function-
 //! Response-Mode: streaming`: a JSON prelude, 8 NUL bytes, then the body), passing its bytes
 //! to the test as they arrive. Like Lambda after a client disconnect, it keeps reading; told
-//! to, it breaks the connection instead.
+//! to, it breaks the connection instead. A buffered response (no streaming header: the whole
+//! Function URL response document) is read with [`Invocation::buffered`].
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -56,15 +57,13 @@ fn now_ms() -> u64 {
 
 impl Runtime {
     pub async fn start() -> Self {
-        let (listener, address) = chatkit_testkit::bind_loopback().await;
+        let (listener, address) = crate::bind_loopback().await;
         let address = address.to_string();
         let (queue, receiver) = mpsc::unbounded_channel::<Pending>();
         let receiver = Arc::new(AsyncMutex::new(receiver));
         let runtime = Runtime { address, queue, active: Arc::default() };
         let active = runtime.active.clone();
-        chatkit_testkit::serve_http(listener, move |req| {
-            handle(req, receiver.clone(), active.clone())
-        });
+        crate::serve_http(listener, move |req| handle(req, receiver.clone(), active.clone()));
         runtime
     }
 
@@ -114,7 +113,14 @@ async fn handle(
         let Some(Active { chunks, reading }) = active.lock().unwrap().remove(&id) else {
             return Ok(Response::builder().status(404).body(Full::default()).unwrap());
         };
+        let streaming = req.headers().contains_key("lambda-runtime-function-response-mode");
         let mut body = req.into_body();
+        if !streaming {
+            let whole =
+                body.collect().await.map(http_body_util::Collected::to_bytes).unwrap_or_default();
+            let _ = chunks.send(whole);
+            return Ok(Response::builder().status(202).body(Full::default()).unwrap());
+        }
         let mut seen = Vec::new();
         let mut prelude_done = false;
         let mut prelude = Vec::new();
@@ -158,6 +164,13 @@ impl Invocation {
         }
     }
 
+    /// A buffered response (the Function URL response document: `statusCode`, `headers`,
+    /// `body`), read to its end.
+    pub async fn buffered(&mut self) -> Value {
+        while self.more(Duration::from_secs(20)).await {}
+        serde_json::from_slice(&self.buffer).expect("a buffered response document")
+    }
+
     /// The response's prelude (status code and headers), once it arrived.
     pub async fn prelude(&mut self) -> Value {
         let marker = b"\0PRELUDE-END\0";
@@ -170,6 +183,12 @@ impl Invocation {
             }
             assert!(self.more(Duration::from_secs(20)).await, "no prelude within 20 s");
         }
+    }
+
+    /// The body after the prelude, read until nothing arrives for `quiet`.
+    pub async fn body(&mut self, quiet: Duration) -> Vec<u8> {
+        while self.more(quiet).await {}
+        std::mem::take(&mut self.buffer)
     }
 
     /// The SSE events that arrived so far, reading until one of type `until` (or the end).

@@ -1,4 +1,5 @@
-// The demo page: ChatKit from OpenAI's CDN, wired to the local function with this package.
+// The demo page: ChatKit from OpenAI's CDN, wired to the local functions with this package:
+// with `config.routes` (the split backend), each request goes to the function that serves it.
 import {
   askAboutSelectionMessage,
   clearSelection,
@@ -41,6 +42,7 @@ async function start() {
         getToken: () => config.token,
         userInfo: config.user,
         onUnauthorized: () => location.reload(),
+        routes: config.routes,
       }),
     },
     history: { enabled: true },

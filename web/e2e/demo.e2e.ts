@@ -1,20 +1,28 @@
 // The demo page of `make dev` in headless Chromium: the package's fetch (bearer token, user and
-// page context) from the page straight to the real function (CORS), a stand-in
-// <openai-chatkit> rendering the SSE stream, DynamoDB Local behind it.
+// page context, routes) from the page straight to the real functions (CORS) — turns to
+// `turns`, reads to `threads` — a stand-in <openai-chatkit> rendering the SSE stream, DynamoDB
+// Local behind them.
 import type { Browser, Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
 
 import { launch } from "./chromium.js";
+import { OPERATION_FUNCTIONS } from "../src/routes.js";
 import {
+  callFunction,
+  expectStoppedAndSaved,
   finishedReply,
+  functionRequests,
+  modelRequests,
   modelRequestWith,
   newContext,
   recordAssistantText,
+  savedAssistantTexts,
   selectionCleared,
   sendMessage,
+  shownAssistantText,
   uniqueUser,
 } from "./helpers.js";
-import { REPLY_TAIL, STUB_TITLE } from "./stub-model.js";
+import { PARTIAL_REPLY, REPLY_TAIL, STALLED_REPLY, STUB_TITLE } from "./stub-model.js";
 
 const TITLE = "Lambda response streaming – Demo docs";
 /** A 1×1 PNG. */
@@ -32,15 +40,15 @@ afterAll(async () => {
   await browser?.close();
 });
 
-async function openDemo(page: Page, user: string, name: string) {
-  const url = new URL(inject("demoUrl"));
+async function openDemo(page: Page, user: string, name: string, demoUrl = inject("demoUrl")) {
+  const url = new URL(demoUrl);
   url.searchParams.set("user", user);
   url.searchParams.set("name", name);
   await page.goto(url.href, { waitUntil: "domcontentloaded" });
   await page.locator("openai-chatkit [data-standin]").waitFor();
 }
 
-describe("the demo page against the real function", () => {
+describe("the demo page against the real functions", () => {
   it("streams a reply into the DOM incrementally, and the model sees the page title and the user's name", async () => {
     const { context } = await newContext(browser);
     const page = await context.newPage();
@@ -123,6 +131,9 @@ describe("the demo page against the real function", () => {
     // bytes to the presigned URL (moto's S3, allowed by the bucket's CORS rule)
     await page.getByLabel("Attach").setInputFiles({ name: "pixel.png", mimeType: "image/png", buffer: PNG });
     await page.locator('openai-chatkit [data-attachment="pixel.png"][data-state="uploaded"]').waitFor();
+    expect((await functionRequests(user)).filter((r) => r.type === "attachments.create").map((r) => [r.fn, r.status])).toEqual([
+      ["threads", 200],
+    ]);
     const marker = `What is in this picture? ${uniqueUser("img")}`;
     await sendMessage(page, marker);
     await finishedReply(page);
@@ -171,6 +182,136 @@ describe("the demo page against the real function", () => {
     cdn.set("standin");
     await page.getByRole("button", { name: "Retry" }).click();
     await page.locator("openai-chatkit [data-standin]").waitFor();
+    await context.close();
+  });
+});
+
+/** The message of a `wrong_function` answer for `type` sent to `to`. */
+const wrongFunction = (type: string, to: "turns" | "threads") =>
+  `\`${type}\` is served by the \`${OPERATION_FUNCTIONS[type]}\` function, not by \`${to}\``;
+
+describe("the demo page on the split backend: routes, stop, misrouting", () => {
+  it("sends reads to threads and turns to turns, and each function refuses the other's operations", async () => {
+    const { context } = await newContext(browser);
+    const page = await context.newPage();
+    const user = uniqueUser("routes");
+    await openDemo(page, user, "Ada Lovelace");
+    const marker = `Which function? ${uniqueUser("m")}`;
+    await sendMessage(page, marker);
+    const reply = await finishedReply(page);
+    await page.locator("openai-chatkit [data-threads] button").first().waitFor();
+    await page.reload({ waitUntil: "domcontentloaded" });
+    await page.locator("openai-chatkit [data-threads] button").first().click();
+    await expect.poll(() => page.locator('openai-chatkit [data-role="assistant"]').first().textContent()).toBe(reply);
+
+    const seen = await functionRequests(user);
+    for (const request of seen) {
+      expect(request.fn, `${request.type}`).toBe(OPERATION_FUNCTIONS[request.type!]);
+      expect(request.status, `${request.type}`).toBe(200);
+    }
+    const types = (fn: string) => [...new Set(seen.filter((r) => r.fn === fn).map((r) => r.type))].sort();
+    expect(types("turns")).toEqual(["threads.create"]);
+    expect(types("threads")).toEqual(["threads.get_by_id", "threads.list"]);
+    // the stream named its turn (exposed to the page by CORS), for a stop
+    expect(seen.find((r) => r.type === "threads.create")?.responseTurnId).toMatch(/\S/);
+    console.log(`e2e: demo on the split: ${seen.map((r) => `${r.type}→${r.fn}`).join(", ")}`);
+
+    // sent straight to the wrong function: 400 wrong_function, naming the right one
+    const toTurns = await callFunction("turns", user, { type: "threads.list" });
+    expect(toTurns.status).toBe(400);
+    expect(toTurns.body.error).toMatchObject({ code: "wrong_function", function: "threads" });
+    expect(toTurns.body.error.message).toContain(wrongFunction("threads.list", "turns"));
+    const toThreads = await callFunction("threads", user, {
+      type: "threads.create",
+      params: { input: { content: [{ type: "input_text", text: "hi" }], attachments: [], inference_options: {} } },
+    });
+    expect(toThreads.status).toBe(400);
+    expect(toThreads.body.error).toMatchObject({ code: "wrong_function", function: "turns" });
+    expect(toThreads.body.error.message).toContain(wrongFunction("threads.create", "threads"));
+    await context.close();
+  });
+
+  it("stop: the kit sends one turns.cancel to turns, which stops the turn and saves the partial reply", async () => {
+    const { context } = await newContext(browser);
+    const page = await context.newPage();
+    const user = uniqueUser("stop");
+    await openDemo(page, user, "Grace Hopper");
+    const marker = `Stop me ${uniqueUser("m")} ${STALLED_REPLY}`;
+    await sendMessage(page, marker);
+    // the model said a few words and stalls: the turn runs on, the reply is partial
+    await expect.poll(() => shownAssistantText(page), { timeout: 15_000 }).toContain(PARTIAL_REPLY);
+    const partial = await shownAssistantText(page);
+    expect((await modelRequestWith(marker)).outcome).toBe("streaming");
+
+    await page.getByRole("button", { name: "Stop" }).click();
+    await page.locator('openai-chatkit [data-role="assistant"][data-status="stopped"]').waitFor();
+    expect(await shownAssistantText(page)).toBe(partial);
+    await expectStoppedAndSaved(user, marker, partial);
+
+    // reopened, threads.get_by_id (from threads) shows the partial reply
+    await page.reload({ waitUntil: "domcontentloaded" });
+    await page.locator("openai-chatkit [data-threads] button").first().click();
+    await page.locator('openai-chatkit [data-role="user"]').first().waitFor();
+    expect(await page.locator('openai-chatkit [data-role="user"]').first().textContent()).toBe(marker);
+    expect(await page.locator('openai-chatkit [data-role="assistant"]').allTextContents()).toEqual([partial]);
+    const reads = (await functionRequests(user)).filter((r) => r.type === "threads.get_by_id");
+    expect(reads.map((r) => [r.fn, r.status])).toEqual([["threads", 200]]);
+    await context.close();
+  });
+
+  it("routes swapped: the page shows the function's wrong_function error, and the kit logs it", async () => {
+    const { context } = await newContext(browser);
+    const page = await context.newPage();
+    const logged: string[] = [];
+    page.on("console", (message) => {
+      if (message.type() === "error" && message.text().startsWith("chatkit:")) logged.push(message.text());
+    });
+    const user = uniqueUser("swapped");
+    await openDemo(page, user, "Ada Lovelace", inject("misroutedDemoUrls").swapped);
+    const error = page.locator("openai-chatkit [data-error]");
+    // the thread list, asked at once, went to turns
+    await expect.poll(() => error.textContent(), { timeout: 15_000 }).toContain(wrongFunction("threads.list", "turns"));
+    expect(await error.isVisible()).toBe(true);
+
+    const marker = `Misrouted ${uniqueUser("m")}`;
+    await sendMessage(page, marker);
+    await expect.poll(() => error.textContent(), { timeout: 15_000 }).toContain(wrongFunction("threads.create", "threads"));
+    expect(await page.locator('openai-chatkit [data-role="assistant"]').count()).toBe(0);
+    expect((await modelRequests()).some((r) => JSON.stringify(r.body.messages).includes(marker))).toBe(false);
+
+    expect(logged).toHaveLength(2);
+    expect(logged[0]).toContain(wrongFunction("threads.list", "turns"));
+    expect(logged[1]).toContain(wrongFunction("threads.create", "threads"));
+    for (const line of logged) expect(line).toContain("are `turns` and `threads` swapped?");
+    expect((await functionRequests(user)).map((r) => [r.type, r.fn, r.status])).toEqual([
+      ["threads.list", "turns", 400],
+      ["threads.create", "threads", 400],
+    ]);
+    await context.close();
+  });
+
+  it("one URL, the threads function's: reads work, a message shows the wrong_function error", async () => {
+    const { context } = await newContext(browser);
+    const page = await context.newPage();
+    const logged: string[] = [];
+    page.on("console", (message) => {
+      if (message.type() === "error" && message.text().startsWith("chatkit:")) logged.push(message.text());
+    });
+    const user = uniqueUser("threads-only");
+    await openDemo(page, user, "Grace Hopper", inject("misroutedDemoUrls").threadsOnly);
+    await page.locator('openai-chatkit [data-threads][data-loaded="0"]').waitFor({ state: "attached" }); // empty: no box to be visible
+    const error = page.locator("openai-chatkit [data-error]");
+    expect(await error.isVisible()).toBe(false);
+
+    await sendMessage(page, `Misrouted ${uniqueUser("m")}`);
+    await expect.poll(() => error.textContent(), { timeout: 15_000 }).toContain(wrongFunction("threads.create", "threads"));
+    expect(await error.isVisible()).toBe(true);
+    expect(logged).toHaveLength(1);
+    expect(logged[0]).toContain("pass createChatKitFetch({ routes }) both URLs");
+    expect((await functionRequests(user)).map((r) => [r.type, r.fn, r.status])).toEqual([
+      ["threads.list", "threads", 200],
+      ["threads.create", "threads", 400],
+    ]);
     await context.close();
   });
 });

@@ -1,19 +1,24 @@
 // The Next.js example (next build + next start) in headless Chromium: the httpOnly cookie, the
-// proxy route streaming from the real function, the React selection Ask and the script gate.
+// proxy route streaming from the real functions (routing each request to `turns` or
+// `threads`, and a stop's `turns.cancel`), the React selection Ask and the script gate.
 import type { Browser, BrowserContext, Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
 
 import { launch } from "./chromium.js";
+import { OPERATION_FUNCTIONS } from "../src/routes.js";
 import {
+  expectStoppedAndSaved,
   finishedReply,
+  functionRequests,
   modelRequestWith,
   newContext,
   recordAssistantText,
   selectionCleared,
   sendMessage,
+  shownAssistantText,
   uniqueUser,
 } from "./helpers.js";
-import { LONG_REPLY, REPLY_TAIL } from "./stub-model.js";
+import { LONG_REPLY, PARTIAL_REPLY, REPLY_TAIL, STALLED_REPLY } from "./stub-model.js";
 
 const TITLE = "Reserved concurrency – Acme docs";
 let browser: Browser;
@@ -25,9 +30,9 @@ afterAll(async () => {
   await browser?.close();
 });
 
-async function signIn(context: BrowserContext, page: Page, name: string) {
+async function signIn(context: BrowserContext, page: Page, name: string, user = uniqueUser("next")) {
   const url = new URL("api/sign-in", inject("nextUrl"));
-  url.searchParams.set("user", uniqueUser("next"));
+  url.searchParams.set("user", user);
   url.searchParams.set("name", name);
   await page.goto(url.href, { waitUntil: "domcontentloaded" });
   await page.getByText(`Signed in as ${name}`).waitFor();
@@ -44,7 +49,7 @@ async function openChat(page: Page) {
   await page.locator(".chat-panel").waitFor({ state: "visible" });
 }
 
-describe("the Next.js example against the real function", () => {
+describe("the Next.js example against the real functions", () => {
   it("without the cookie: the proxy answers 401 and the gate asks to sign in", async () => {
     const { context } = await newContext(browser);
     const page = await context.newPage();
@@ -104,6 +109,58 @@ describe("the Next.js example against the real function", () => {
     await page.locator('openai-chatkit [data-role="assistant"][data-status="streaming"]').waitFor();
     await page.close();
     await expect.poll(async () => (await modelRequestWith(marker)).outcome, { timeout: 30_000 }).toBe("client-gone");
+    await context.close();
+  });
+
+  it("the proxy route sends reads to threads and turns to turns", async () => {
+    const { context } = await newContext(browser);
+    const page = await context.newPage();
+    const user = uniqueUser("next-routes");
+    await signIn(context, page, "Grace Hopper", user);
+    await openChat(page);
+    await page.locator('openai-chatkit [data-threads][data-loaded="0"]').waitFor({ state: "attached" }); // empty: no box to be visible
+    await sendMessage(page, `Which function? ${uniqueUser("q")}`);
+    const reply = await finishedReply(page);
+    await page.locator("openai-chatkit [data-threads] button").first().waitFor();
+    await page.reload({ waitUntil: "domcontentloaded" });
+    await openChat(page);
+    await page.locator("openai-chatkit [data-threads] button").first().click();
+    await expect.poll(() => page.locator('openai-chatkit [data-role="assistant"]').first().textContent()).toBe(reply);
+
+    const seen = await functionRequests(user);
+    for (const request of seen) {
+      expect(request.fn, `${request.type}`).toBe(OPERATION_FUNCTIONS[request.type!]);
+      expect(request.status, `${request.type}`).toBe(200);
+    }
+    const types = (fn: string) => [...new Set(seen.filter((r) => r.fn === fn).map((r) => r.type))].sort();
+    expect(types("turns")).toEqual(["threads.create"]);
+    expect(types("threads")).toEqual(["threads.get_by_id", "threads.list"]);
+    console.log(`e2e: next proxy on the split: ${seen.map((r) => `${r.type}→${r.fn}`).join(", ")}`);
+    await context.close();
+  });
+
+  it("stop through the proxy route: one turns.cancel reaches turns, the partial reply is saved", async () => {
+    const { context } = await newContext(browser);
+    const page = await context.newPage();
+    const user = uniqueUser("next-stop");
+    await signIn(context, page, "Ada Lovelace", user);
+    await openChat(page);
+    await page.locator("openai-chatkit [data-standin]").waitFor();
+    const marker = `Stop me ${uniqueUser("q")} ${STALLED_REPLY}`;
+    await sendMessage(page, marker);
+    await expect.poll(() => shownAssistantText(page), { timeout: 15_000 }).toContain(PARTIAL_REPLY);
+    const partial = await shownAssistantText(page);
+
+    await page.getByRole("button", { name: "Stop" }).click();
+    await page.locator('openai-chatkit [data-role="assistant"][data-status="stopped"]').waitFor();
+    await expectStoppedAndSaved(user, marker, partial);
+
+    await page.reload({ waitUntil: "domcontentloaded" });
+    await openChat(page);
+    await page.locator("openai-chatkit [data-threads] button").first().click();
+    await page.locator('openai-chatkit [data-role="user"]').first().waitFor();
+    expect(await page.locator('openai-chatkit [data-role="user"]').first().textContent()).toBe(marker);
+    expect(await page.locator('openai-chatkit [data-role="assistant"]').allTextContents()).toEqual([partial]);
     await context.close();
   });
 

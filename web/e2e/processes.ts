@@ -56,24 +56,32 @@ function collect(child: ChildProcess): () => string {
   return () => log;
 }
 
-/** The `chatkit` binary `cargo build`/`cargo test` made (CHATKIT_BIN overrides). */
-export function chatkitBinary(): string {
+/** The functions of the set (docs/functions.md) and the all-in-one one. */
+export type FunctionBinary = "turns" | "threads" | "chatkit";
+
+/** A function's binary as `cargo build`/`cargo test` made it (CHATKIT_BIN_DIR overrides the directory). */
+export function functionBinary(name: FunctionBinary): string {
   const target = process.env.CARGO_TARGET_DIR ? resolve(process.env.CARGO_TARGET_DIR) : join(REPO, "target");
-  const binary = process.env.CHATKIT_BIN ?? join(target, "debug", "chatkit");
-  if (!existsSync(binary)) throw new Error(`no chatkit binary at ${binary}: run \`cargo build -p chatkit\` first (make test does)`);
+  const binary = join(process.env.CHATKIT_BIN_DIR ? resolve(process.env.CHATKIT_BIN_DIR) : join(target, "debug"), name);
+  if (!existsSync(binary)) throw new Error(`no ${name} binary at ${binary}: run \`cargo build -p ${name}\` first (make web-e2e does)`);
   return binary;
 }
 
 export interface FunctionOptions {
+  /** Which function: `turns`, `threads`, or the all-in-one `chatkit`. */
+  name: FunctionBinary;
   port: number;
+  /** The DynamoDB table; the functions of one backend share it (created on first use). */
+  tableName: string;
   modelUrl: string;
   jwtSecret: string;
+  /** CORS origins, comma-separated. */
   allowedOrigins: string;
   /** Attachments on, in this bucket (moto's S3 at AWS_ENDPOINT_URL_S3). */
   attachmentsBucket?: string;
 }
 
-/** The real function in its local HTTP mode, on DynamoDB Local (scripts/with-dynamodb.sh). */
+/** A real function in its local HTTP mode, on DynamoDB Local (scripts/with-dynamodb.sh). */
 export async function startFunction(options: FunctionOptions) {
   if (!process.env.AWS_ENDPOINT_URL_DYNAMODB) {
     throw new Error("AWS_ENDPOINT_URL_DYNAMODB is not set: run the browser tests through `make web-e2e` (DynamoDB Local)");
@@ -84,7 +92,7 @@ export async function startFunction(options: FunctionOptions) {
   }
   Object.assign(env, {
     PORT: String(options.port),
-    CHATKIT_TABLE_NAME: `web-e2e-${process.pid}-${options.port}`,
+    CHATKIT_TABLE_NAME: options.tableName,
     CHATKIT_CREATE_TABLE: "1",
     CHATKIT_JWT_SECRET: options.jwtSecret,
     OPENAI_API_KEY: "sk-web-e2e",
@@ -94,20 +102,21 @@ export async function startFunction(options: FunctionOptions) {
     RUST_LOG: "warn",
   });
   if (options.attachmentsBucket) env.CHATKIT_ATTACHMENTS_BUCKET = options.attachmentsBucket;
-  const child = spawn(chatkitBinary(), [], { env, stdio: ["ignore", "pipe", "pipe"] });
+  const child = spawn(functionBinary(options.name), [], { env, stdio: ["ignore", "pipe", "pipe"] });
   const log = collect(child);
   try {
-    await waitFor(`http://127.0.0.1:${options.port}/healthz`, "the chatkit function", child, 60_000);
+    await waitFor(`http://127.0.0.1:${options.port}/healthz`, `the ${options.name} function`, child, 60_000);
   } catch (error) {
     await stop(child);
     throw new Error(`${(error as Error).message}\n${log()}`);
   }
-  return { url: `http://127.0.0.1:${options.port}/chatkit`, child, log };
+  return { name: options.name, url: `http://127.0.0.1:${options.port}/chatkit`, child, log };
 }
 
 export interface NextOptions {
   port: number;
-  chatkitUrl: string;
+  /** The function URLs the proxy route sends to (CHATKIT_TURNS_URL, CHATKIT_THREADS_URL). */
+  routes: { turns: string; threads: string };
   jwtSecret: string;
 }
 
@@ -121,10 +130,12 @@ export async function startNext(options: NextOptions) {
   const child = spawn(process.execPath, [next, "start", "-p", String(options.port), "-H", "127.0.0.1"], {
     cwd: app,
     env: {
-      ...process.env,
+      // the routes only: no CHATKIT_URL from outside to fall back on
+      ...Object.fromEntries(Object.entries(process.env).filter(([name]) => !name.startsWith("CHATKIT_"))),
       NODE_ENV: "production",
       NEXT_TELEMETRY_DISABLED: "1",
-      CHATKIT_URL: options.chatkitUrl,
+      CHATKIT_TURNS_URL: options.routes.turns,
+      CHATKIT_THREADS_URL: options.routes.threads,
       CHATKIT_DEV_JWT_SECRET: options.jwtSecret,
     },
     stdio: ["ignore", "pipe", "pipe"],

@@ -1,6 +1,6 @@
 // An OpenAI-compatible model stub on 127.0.0.1 (Chat Completions): streams a reply as real SSE,
-// one word per chunk with a pause between them (a long reply when asked for), answers the title
-// call, and records every request. Tests read the record at GET /__requests (they run in other
+// one word per chunk with a pause between them (a long reply, or one that stalls, when asked
+// for), answers the title call, and records every request. Tests read the record at GET /__requests (they run in other
 // processes).
 import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
@@ -18,6 +18,13 @@ export const STUB_TITLE = "Stub title";
 export const REPLY_TAIL = "This reply streams in many small parts.";
 /** A question with this gets hundreds of words (over a minute): still streaming on any machine. */
 export const LONG_REPLY = "(a long answer, please)";
+/**
+ * A question with this gets a reply that stops after a few words (PARTIAL_REPLY) and then
+ * stays open, sending nothing, until the function goes away: a turn to stop.
+ */
+export const STALLED_REPLY = "(stall after a few words)";
+/** The words a stalled reply ends with before it stalls. */
+export const PARTIAL_REPLY = "Here is the first part of";
 
 function lastUserText(body: RecordedRequest["body"]): string {
   const user = [...(body.messages ?? [])].reverse().find((m) => m.role === "user");
@@ -44,7 +51,8 @@ export async function startStubModel({ delayMs = 120 }: { delayMs?: number } = {
     });
     const asked = lastUserText(body).replace(/\s+/g, " ").trim().slice(0, 80);
     const filler = lastUserText(body).includes(LONG_REPLY) ? "and so on ".repeat(250) : "";
-    const words = `You asked: “${asked}”. ${filler}${REPLY_TAIL}`.split(" ");
+    const stalls = lastUserText(body).includes(STALLED_REPLY);
+    const words = `You asked: “${asked}”. ${stalls ? PARTIAL_REPLY : `${filler}${REPLY_TAIL}`}`.split(" ");
     res.writeHead(200, { "content-type": "text/event-stream" });
     res.write(chunk({ role: "assistant", content: "" }));
     for (const [i, word] of words.entries()) {
@@ -52,6 +60,7 @@ export async function startStubModel({ delayMs = 120 }: { delayMs?: number } = {
       await sleep(delayMs);
       res.write(chunk({ content: i === 0 ? word : ` ${word}` }));
     }
+    if (stalls) return; // open until the client goes away ("client-gone")
     res.write(chunk({}, "stop"));
     res.write(`data: ${JSON.stringify({ id: "chatcmpl-stub", choices: [], usage: { prompt_tokens: 10, completion_tokens: words.length } })}\n\n`);
     res.end("data: [DONE]\n\n");

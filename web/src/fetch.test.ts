@@ -163,6 +163,44 @@ describe("createChatKitFetch", () => {
     expect(onUnauthorized).toHaveBeenCalledTimes(1);
   });
 
+  it("logs a 400 wrong_function with the server's message and what to check, and returns it as it is", async () => {
+    const message = "`threads.list` is served by the `threads` function, not by `turns`: send it to the threads URL (the deployment's ChatKitRoutes output)";
+    const wrong = () =>
+      new Response(JSON.stringify({ error: { code: "wrong_function", message, function: "threads", request_id: "req-1" } }), {
+        status: 400,
+        headers: { "content-type": "application/json" },
+      });
+    const error = vi.spyOn(console, "error").mockImplementation(() => {});
+    try {
+      const routes = { turns: "https://turns.test/", threads: "https://threads.test/" };
+      const cases = [
+        [createChatKitFetch({ getToken: () => "t", fetch: recorder(wrong).fetch }), "pass createChatKitFetch({ routes }) both URLs"],
+        [createChatKitFetch({ getToken: () => "t", fetch: recorder(wrong).fetch, routes: { turns: routes.threads, threads: routes.turns } }), "are `turns` and `threads` swapped?"],
+        [createChatKitFetch({ proxy: true, fetch: recorder(wrong).fetch }), "check the routes of the proxy"],
+      ] as const;
+      for (const [chatkitFetch, hint] of cases) {
+        error.mockClear();
+        const response = await chatkitFetch("https://turns.test/", { method: "POST", body: '{"type":"threads.list","params":{}}' });
+        expect(response.status).toBe(400);
+        expect((await response.json()).error.function).toBe("threads"); // the body is still ChatKit's to read
+        expect(error).toHaveBeenCalledTimes(1);
+        const logged = String(error.mock.calls[0]![0]);
+        expect(logged).toContain(message);
+        expect(logged).toContain(hint);
+        expect(logged).toContain("(request req-1)");
+      }
+
+      error.mockClear();
+      const other = recorder(() => new Response('{"error":{"code":"bad_request","message":"no"}}', { status: 400 }));
+      expect((await createChatKitFetch({ proxy: true, fetch: other.fetch })("/api/chatkit", { method: "POST", body: LIST })).status).toBe(400);
+      const notJson = recorder(() => new Response("oops", { status: 400 }));
+      expect((await createChatKitFetch({ proxy: true, fetch: notJson.fetch })("/api/chatkit", { method: "POST", body: LIST })).status).toBe(400);
+      expect(error).not.toHaveBeenCalled();
+    } finally {
+      error.mockRestore();
+    }
+  });
+
   it("returns other error statuses to ChatKit as they are", async () => {
     const { fetch } = recorder(() => new Response('{"error":{}}', { status: 404 }));
     const response = await createChatKitFetch({ proxy: true, fetch })("/api/chatkit", { method: "POST", body: "{}" });

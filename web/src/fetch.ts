@@ -228,15 +228,34 @@ async function unauthorized(options: ChatKitFetchOptions, error: ChatKitUnauthor
   throw error;
 }
 
-async function errorMessage(response: Response): Promise<{ message?: string; requestId?: string }> {
+async function errorMessage(response: Response): Promise<{ code?: string; message?: string; requestId?: string }> {
   try {
-    const body = (await response.clone().json()) as { error?: { message?: unknown; request_id?: unknown } };
+    const body = (await response.clone().json()) as { error?: { code?: unknown; message?: unknown; request_id?: unknown } };
+    const code = typeof body.error?.code === "string" ? body.error.code : undefined;
     const message = typeof body.error?.message === "string" ? body.error.message : undefined;
     const requestId = typeof body.error?.request_id === "string" ? body.error.request_id : undefined;
-    return { message, requestId: requestId ?? response.headers.get("x-request-id") ?? undefined };
+    return { code, message, requestId: requestId ?? response.headers.get("x-request-id") ?? undefined };
   } catch {
     return { requestId: response.headers.get("x-request-id") ?? undefined };
   }
+}
+
+/**
+ * A request that reached a function which does not serve its type (400 `wrong_function`) is a
+ * configuration mistake, whatever ChatKit then shows: say so on the console, with the server's
+ * message (which names the right function) and what to check.
+ */
+async function reportWrongFunction(response: Response, options: ChatKitFetchOptions): Promise<void> {
+  const { code, message, requestId } = await errorMessage(response);
+  if (code !== "wrong_function") return;
+  const check = options.routes
+    ? "check createChatKitFetch's `routes` (are `turns` and `threads` swapped?)"
+    : options.proxy
+      ? "check the routes of the proxy the page posts to"
+      : "ChatKit's url is one function of a split backend: pass createChatKitFetch({ routes }) both URLs";
+  console.error(
+    `chatkit: ${message ?? "the request reached a function that does not serve it"}; ${check}${requestId ? ` (request ${requestId})` : ""}`,
+  );
 }
 
 /**
@@ -253,7 +272,9 @@ async function errorMessage(response: Response): Promise<{ message?: string; req
  *
  * The caller's headers, `AbortSignal` and other options are kept. Only JSON-string bodies of
  * the request types in {@link TURN_REQUEST_TYPES} are rewritten; their other `metadata` keys
- * stay. On a 401 it calls `onUnauthorized` and rejects with a {@link ChatKitUnauthorizedError}.
+ * stay. On a 401 it calls `onUnauthorized` and rejects with a {@link ChatKitUnauthorizedError}; a
+ * 400 `wrong_function` (a request sent to a function that does not serve it) is logged with
+ * `console.error` and returned as it is.
  * With `routes`, each request goes to its function's URL. When the caller's signal fires
  * before a streamed turn's response ended, it sends `turns.cancel` for the turn named by the
  * response's {@link TURN_ID_HEADER} (once, best effort, `keepalive`).
@@ -306,6 +327,7 @@ export function createChatKitFetch(options: ChatKitFetchOptions): typeof fetch {
         new ChatKitUnauthorizedError(`not authorized (401)${message ? `: ${message}` : ""}`, response, requestId),
       );
     }
+    if (response.status === 400 && request) await reportWrongFunction(response, options);
 
     // A streamed turn keeps running on the server when the reader goes away (Lambda does not
     // pass a client disconnect on): when the caller aborts, ask for it to stop.

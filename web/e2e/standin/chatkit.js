@@ -7,6 +7,8 @@
 // the chatkit.* events. Its paperclip does two-phase uploads (`uploadStrategy: {type:
 // "two_phase"}`): attachments.create through `api.fetch`, then the bytes PUT with plain fetch
 // to the returned upload_descriptor (a presigned S3 URL, which must not get the bearer token).
+// While a reply streams, its Stop button aborts the turn's request (the `signal` it gave
+// `api.fetch`) and leaves the partial reply on the screen, marked `data-status="stopped"`.
 (() => {
   if (customElements.get("openai-chatkit")) return;
 
@@ -28,6 +30,7 @@
     #dom = null;
     #items = new Map();
     #attachments = [];
+    #running = null; // the AbortController of the streaming turn
 
     connectedCallback() {
       this.#build();
@@ -42,6 +45,8 @@
       const form = el("form", { "data-composer": "" });
       const input = el("textarea", { "aria-label": "Message", rows: "2" });
       const send = el("button", { type: "submit" }, "Send");
+      const stop = el("button", { type: "button", "data-stop": "", hidden: "" }, "Stop");
+      stop.addEventListener("click", () => this.#running?.abort());
       const attach = el("input", { type: "file", "aria-label": "Attach", multiple: "" });
       const chips = el("ul", { "data-attachments": "" });
       attach.addEventListener("change", () => {
@@ -49,7 +54,7 @@
         attach.value = "";
         for (const file of files) this.#upload(file).catch((error) => this.#fail(error));
       });
-      form.append(chips, attach, input, send);
+      form.append(chips, attach, input, send, stop);
       form.addEventListener("submit", (event) => {
         event.preventDefault();
         const text = input.value.trim();
@@ -59,7 +64,7 @@
       });
       root.append(threads, items, error, form);
       this.replaceChildren(root);
-      this.#dom = { root, threads, items, error, input, chips };
+      this.#dom = { root, threads, items, error, input, chips, stop };
       return this.#dom;
     }
 
@@ -74,7 +79,7 @@
       this.#emit("chatkit.error", { error });
     }
 
-    async #request(body) {
+    async #request(body, signal) {
       const api = this.#options?.api;
       if (!api?.url) throw new Error("setOptions({ api: { url } }) first");
       const fetcher = api.fetch ?? window.fetch.bind(window);
@@ -82,6 +87,7 @@
         method: "POST",
         headers: { "content-type": "application/json", accept: "application/json, text/event-stream" },
         body: JSON.stringify(body),
+        signal,
       });
       if (!response.ok) {
         const text = await response.text();
@@ -170,14 +176,27 @@
       const body = this.#threadId
         ? { type: "threads.add_user_message", params: { thread_id: this.#threadId, input } }
         : { type: "threads.create", params: { input } };
-      this.#build().error.hidden = true;
+      const { error: box, stop } = this.#build();
+      box.hidden = true;
+      const running = new AbortController();
+      this.#running = running;
+      stop.hidden = false;
       this.#emit("chatkit.response.start");
       try {
-        await this.#stream(await this.#request(body));
+        await this.#stream(await this.#request(body, running.signal));
         await this.#loadThreads();
       } catch (error) {
-        this.#fail(error);
+        if (running.signal.aborted) {
+          // stopped by the user: the reply so far stays
+          for (const node of this.#items.values()) {
+            if (node.getAttribute("data-status") === "streaming") node.setAttribute("data-status", "stopped");
+          }
+        } else {
+          this.#fail(error);
+        }
       } finally {
+        if (this.#running === running) this.#running = null;
+        stop.hidden = true;
         this.#emit("chatkit.response.end");
       }
     }

@@ -80,12 +80,14 @@ routes:
 unit: mcp-server
 	$(CARGO) test --workspace --exclude chatkit-tests --exclude chatkit
 
-# Performance bench (numbers only, no pass/fail): builds the release `chatkit` and the bench,
+# Performance bench (numbers only, no pass/fail): builds the release functions and the bench
+# (threads on its own: built with turns, cargo would unify chatkit-aws's `agent` feature into it),
 # then runs the bench against an in-process model stub and DynamoDB Local. Writes the report
 # to target/bench/report.json. Settings: see bench/src/main.rs (BENCH_* variables).
 .PHONY: bench
 bench:
-	$(CARGO) build --release -p chatkit -p chatkit-bench
+	$(CARGO) build --release -p chatkit -p turns -p chatkit-bench
+	$(CARGO) build --release -p threads
 	bash scripts/with-dynamodb.sh "$${CARGO_TARGET_DIR:-target}/release/chatkit-bench"
 
 # ---- The page side: web/ (the TypeScript kit) and examples/nextjs, one npm workspace at the
@@ -112,11 +114,12 @@ web-build: web-install
 web-example: web-build
 	NEXT_TELEMETRY_DISABLED=1 npm run --silent -w examples/nextjs build
 
-# Browser tests: headless Chromium (Debian's, installed when missing) against the real function
-# binary on DynamoDB Local and moto's S3, a model stub, the demo page and the built example
+# Browser tests: headless Chromium (Debian's, installed when missing) against the real `turns` and
+# `threads` binaries (each built on its own, as `sam build` does) on DynamoDB Local and moto's S3, a model stub, the demo page and the built example
 # (web/e2e).
 web-e2e: web-build web-example tools
-	$(CARGO) build -p chatkit
+	$(CARGO) build -p turns
+	$(CARGO) build -p threads
 	bash scripts/ensure-chromium.sh >/dev/null
 	bash scripts/with-dynamodb.sh bash scripts/with-moto.sh npm run --silent -w web e2e
 

@@ -1,4 +1,5 @@
-//! `make bench`: measures the release `chatkit` binary against an in-process model stub and
+//! `make bench`: measures the release `chatkit` binary (and `turns` and `threads`: see
+//! [`functions`]) against an in-process model stub and
 //! DynamoDB Local (run under `scripts/with-dynamodb.sh`). Prints a plain-text report and writes
 //! it as JSON to `target/bench/report.json`. Numbers only: nothing here asserts a target.
 //!
@@ -12,6 +13,7 @@
 
 mod chatkit;
 mod edge;
+mod functions;
 mod load;
 mod phases;
 mod report;
@@ -294,6 +296,19 @@ async fn main() -> std::process::ExitCode {
         }
         Err(_) => {
             eprintln!("bench: load gave up after {:?}", settings.time_limit);
+            return std::process::ExitCode::FAILURE;
+        }
+    }
+    // the function set (issue 16): per-binary size, init, peak RSS, and the read cost
+    eprintln!("bench: function set");
+    match functions::run(&http_client().unwrap_or_default(), &settings).await {
+        Ok(run) => {
+            let (section, section_json) = functions::render(&run);
+            text.push_str(&section);
+            json["functions"] = section_json;
+        }
+        Err(e) => {
+            eprintln!("bench: function set failed: {e}");
             return std::process::ExitCode::FAILURE;
         }
     }

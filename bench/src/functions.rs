@@ -1,0 +1,241 @@
+//! The function set's numbers (issue 16), per release binary (`turns`, `threads` and the
+//! all-in-one `chatkit`): its size, its init (spawn → its first served request: wall and
+//! server CPU), its peak RSS under the load of its own operations, and what 1 M
+//! `threads.list` calls cost on `threads` at 128 MB against `chatkit` at 256 MB.
+
+use std::path::PathBuf;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use chatkit_testkit::model::Stub;
+use serde_json::{json, Value};
+
+use crate::chatkit::{json_request, Chatkit, Result, Spawn};
+use crate::edge::cpu_time;
+use crate::stats::{round, Summary, Table};
+use crate::Settings;
+
+/// Lambda's CPU share is proportional to memory: one full vCPU at 1 769 MB.
+const FULL_VCPU_MB: f64 = 1769.0;
+/// arm64 price, us-east-1: per GB-second and per request.
+const GB_SECOND_USD: f64 = 0.000_013_333_4;
+const REQUEST_USD: f64 = 0.000_000_2;
+
+pub struct FunctionRun {
+    pub name: &'static str,
+    pub binary_bytes: u64,
+    /// spawn → the first request of its own answered, per fresh start
+    pub init_wall_ms: Vec<f64>,
+    /// server CPU from spawn to that answer
+    pub init_cpu_ms: Vec<f64>,
+    /// VmHWM after the load of its own operations
+    pub peak_rss_kib: u64,
+    pub load: String,
+}
+
+/// `threads.list` (20 threads) on one function at one memory size.
+pub struct ListCost {
+    pub name: &'static str,
+    pub memory_mb: f64,
+    pub cpu_ms: f64,
+    pub latency_p50_ms: f64,
+}
+
+impl ListCost {
+    /// Duration on Lambda: the waiting (local latency less CPU) plus the CPU stretched by the
+    /// memory size's CPU share; billed rounded up to the millisecond.
+    fn billed_ms(&self) -> f64 {
+        let waiting = (self.latency_p50_ms - self.cpu_ms).max(0.0);
+        (waiting + self.cpu_ms * (FULL_VCPU_MB / self.memory_mb).max(1.0)).ceil()
+    }
+
+    /// The duration charge of 1 M calls (the request charge, $0.20, comes on top).
+    fn compute_usd_per_million(&self) -> f64 {
+        let gb_seconds = self.billed_ms() / 1e3 * self.memory_mb / 1024.0;
+        gb_seconds * GB_SECOND_USD * 1e6
+    }
+}
+
+pub struct FunctionsRun {
+    pub functions: Vec<FunctionRun>,
+    pub list_costs: Vec<ListCost>,
+}
+
+/// The request each function serves first: the cheapest of its own.
+fn first_request(name: &str) -> Value {
+    match name {
+        "turns" => json!({"type": "turns.cancel", "params": {"turn_id": "bench-init"}}),
+        _ => json!({"type": "threads.list", "params": {"limit": 20}}),
+    }
+}
+
+pub async fn run(client: &reqwest::Client, settings: &Settings) -> Result<FunctionsRun> {
+    let stub = Stub::start_paced(settings.pacing).await;
+    let stamp = SystemTime::now().duration_since(UNIX_EPOCH)?.as_millis();
+    let table = format!("chatkit-bench-functions-{stamp}");
+    let bin = |name: &str| -> PathBuf { settings.bin.with_file_name(name) };
+    let paths: Vec<(&str, PathBuf)> =
+        ["threads", "turns", "chatkit"].into_iter().map(|name| (name, bin(name))).collect();
+    let spawn = |name: &str, create_table| Spawn {
+        bin: &paths.iter().find(|(n, _)| *n == name).expect("a function of the set").1,
+        model_api: "responses",
+        stub_url: &stub.url,
+        table: &table,
+        create_table,
+        env: &[],
+    };
+    // the table, and threads to list, made through the all-in-one binary
+    let mut seeder = Chatkit::spawn(&spawn("chatkit", true))?;
+    seeder.wait_ready(client, "bench-functions", Duration::from_secs(60)).await?;
+    crate::phases::seed(client, &seeder, "bench-functions", 20, 2).await?;
+    seeder.stop().await;
+
+    let mut functions = Vec::new();
+    let mut list_costs = Vec::new();
+    for name in ["threads", "turns", "chatkit"] {
+        eprintln!("bench: function set: {name}");
+        let binary_bytes = std::fs::metadata(bin(name))
+            .map_err(|e| {
+                format!(
+                    "{}: {e} (build it with `cargo build --release -p {name}`)",
+                    bin(name).display()
+                )
+            })?
+            .len();
+        let (mut init_wall_ms, mut init_cpu_ms) = (Vec::new(), Vec::new());
+        for _ in 0..settings.first_starts {
+            let mut process = Chatkit::spawn(&spawn(name, false))?;
+            process.wait_listening(client, Duration::from_secs(60)).await?;
+            let (_, answer) =
+                json_request(client, &process.endpoint(), "bench-functions", &first_request(name))
+                    .await?;
+            if answer.get("error").is_some() {
+                return Err(format!("{name}: its first request failed: {answer}").into());
+            }
+            init_wall_ms.push(process.spawned.elapsed().as_secs_f64() * 1e3);
+            init_cpu_ms.push(cpu_time(process.pid)?.as_secs_f64() * 1e3);
+            process.stop().await;
+        }
+        let mut process = Chatkit::spawn(&spawn(name, false))?;
+        process.wait_listening(client, Duration::from_secs(60)).await?;
+        let list = first_request("threads");
+        let load = if name == "turns" {
+            crate::phases::memory(client, &process, settings.concurrent_turns).await?;
+            format!("{} concurrent turns", settings.concurrent_turns)
+        } else {
+            let n = settings.list_requests;
+            let c = settings.list_concurrency;
+            crate::phases::concurrent_requests(
+                client,
+                &process,
+                "bench-functions",
+                list.clone(),
+                c,
+                n,
+            )
+            .await?;
+            if name == "chatkit" {
+                crate::phases::memory(client, &process, settings.concurrent_turns).await?;
+                format!(
+                    "{n} threads.list at {c}, then {} concurrent turns",
+                    settings.concurrent_turns
+                )
+            } else {
+                format!("{n} threads.list at concurrency {c}")
+            }
+        };
+        let (peak_rss_kib, _) = process.memory_kib()?;
+        if name != "turns" {
+            let requests = settings.cpu_requests.min(1000);
+            let cpu = crate::edge::cpu_per_request(
+                client,
+                &process,
+                "bench-functions",
+                "threads.list (20)",
+                list,
+                1,
+                requests,
+            )
+            .await?;
+            let memory_mb = if name == "threads" { 128.0 } else { 256.0 };
+            list_costs.push(ListCost {
+                name,
+                memory_mb,
+                cpu_ms: cpu.cpu_per_request_ms,
+                latency_p50_ms: cpu.latency_p50_ms,
+            });
+        }
+        process.stop().await;
+        functions.push(FunctionRun {
+            name,
+            binary_bytes,
+            init_wall_ms,
+            init_cpu_ms,
+            peak_rss_kib,
+            load,
+        });
+    }
+    Ok(FunctionsRun { functions, list_costs })
+}
+
+pub fn render(run: &FunctionsRun) -> (String, Value) {
+    let p50 = |v: &[f64]| Summary::of(v).map_or(f64::NAN, |s| s.p50);
+    let mut table = Table::new(
+        "The function set (release binaries, local HTTP mode, DynamoDB Local)",
+        &["function", "binary MB", "init wall p50 ms", "init CPU p50 ms", "peak RSS MB", "load"],
+    );
+    let mut functions = Vec::new();
+    for f in &run.functions {
+        let mb = f.binary_bytes as f64 / 1e6;
+        let rss = f.peak_rss_kib as f64 / 1024.0;
+        table.row(vec![
+            f.name.into(),
+            format!("{mb:.1}"),
+            format!("{:.1}", p50(&f.init_wall_ms)),
+            format!("{:.1}", p50(&f.init_cpu_ms)),
+            format!("{rss:.1}"),
+            f.load.clone(),
+        ]);
+        functions.push(json!({
+            "function": f.name, "binary_bytes": f.binary_bytes,
+            "init_wall_ms": crate::stats::summary_json(&f.init_wall_ms),
+            "init_cpu_ms": crate::stats::summary_json(&f.init_cpu_ms),
+            "peak_rss_kib": f.peak_rss_kib, "load": f.load,
+        }));
+    }
+    let mut costs = Table::new(
+        "1 M threads.list (20 threads): Lambda cost from the measured CPU and latency",
+        &[
+            "function",
+            "memory MB",
+            "CPU ms",
+            "local p50 ms",
+            "billed ms",
+            "GB-s per 1 M",
+            "USD per 1 M (+ $0.20 requests)",
+        ],
+    );
+    let mut cost_json = Vec::new();
+    for c in &run.list_costs {
+        costs.row(vec![
+            c.name.into(),
+            format!("{}", c.memory_mb),
+            format!("{:.3}", c.cpu_ms),
+            format!("{:.3}", c.latency_p50_ms),
+            format!("{}", c.billed_ms()),
+            format!("{:.0}", c.billed_ms() / 1e3 * c.memory_mb / 1024.0 * 1e6),
+            format!("{:.4}", c.compute_usd_per_million()),
+        ]);
+        cost_json.push(json!({
+            "function": c.name, "memory_mb": c.memory_mb, "cpu_ms": round(c.cpu_ms),
+            "latency_p50_ms": round(c.latency_p50_ms), "billed_ms": c.billed_ms(),
+            "compute_usd_per_million": round(c.compute_usd_per_million()),
+            "request_usd_per_million": REQUEST_USD * 1e6,
+        }));
+    }
+    let text = format!(
+        "{}\n{}\nBilled ms = (local p50 − CPU) + CPU × max(1, 1769 MB / memory), rounded up: Lambda's CPU share is proportional to memory. arm64 prices: $0.0000133334 per GB-s, $0.20 per 1 M requests.\n",
+        table.render(),
+        costs.render()
+    );
+    (text, json!({"functions": functions, "threads_list_cost": cost_json}))
+}

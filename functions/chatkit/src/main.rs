@@ -13,6 +13,9 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
     chatkit_gateway::init_tracing();
-    let gateway = chatkit_aws::gateway_from_env(chatkit_aws::agent::default_responder()?)?;
+    let app = chatkit_app::App::from_env()?;
+    let responder =
+        chatkit_aws::agent::default_responder(Arc::new(move |agent| app.responder(agent)))?;
+    let gateway = chatkit_aws::gateway_from_env(responder)?;
     chatkit_gateway::serve(Arc::new(gateway)).await
 }

@@ -24,7 +24,7 @@ use crate::attachments::{self, AttachmentOptions};
 use crate::client::{
     InputItem, ModelClient, ModelEvent, ModelRequest, Role, ToolCall, ToolChoice, ToolSpec, Usage,
 };
-use crate::config::{AgentConfig, ClientToolSpec};
+use crate::config::{AgentConfig, ClientToolSpec, ModelApi};
 use crate::mcp::{McpClient, ServiceTokens};
 use crate::reply::Reply;
 use crate::title::{wants_title, PendingTitle};
@@ -105,6 +105,12 @@ impl Agent {
     /// turns are answered by the [`crate::OfflineResponder`].
     pub fn with_api_key_source(mut self, source: Arc<dyn crate::client::ApiKeySource>) -> Self {
         self.client = self.client.with_key_source(source);
+        self
+    }
+
+    /// Calls Bedrock through `client` (for `CHATKIT_MODEL_API=bedrock`).
+    pub fn with_bedrock(mut self, client: aws_sdk_bedrockruntime::Client) -> Self {
+        self.client = self.client.with_bedrock(client);
         self
     }
 
@@ -215,7 +221,8 @@ impl Agent {
         let instructions = context::instructions(&self.config.system_prompt, &turn.context);
         let attachment_options = AttachmentOptions {
             api: self.config.api,
-            inline: self.config.attachment_inline,
+            // Bedrock takes images and PDFs only as bytes
+            inline: self.config.attachment_inline || self.config.api == ModelApi::Bedrock,
             text_max_bytes: self.config.attachment_text_max_bytes,
         };
         let attachments = attachments::resolve(turn, &attachment_options).await;
@@ -470,6 +477,11 @@ impl Responder for Agent {
             warn!(error = %e, "the model API key could not be read for a transcription");
             ChatKitError::Unavailable("dictation is not available right now; try again".into())
         };
+        if self.config.api == ModelApi::Bedrock {
+            return Err(ChatKitError::NotImplemented(
+                "dictation needs an OpenAI-compatible transcription API; this deployment's model is on Amazon Bedrock".into(),
+            ));
+        }
         if !self.client.has_model().await.map_err(unavailable)? {
             return Err(ChatKitError::NotImplemented(
                 "dictation needs a model API key, and none is configured yet".into(),

@@ -62,7 +62,7 @@ pub struct AgentConfig {
     /// `CHATKIT_MODELS`: comma-separated models the composer may pick
     /// (`inference_options.model`) besides `model`; any other gets a 400. Default: none.
     pub models: Vec<String>,
-    /// `CHATKIT_MODEL_API`: `responses` (default) or `chat_completions`.
+    /// `CHATKIT_MODEL_API`: `responses` (default), `chat_completions` or `bedrock`.
     pub api: ModelApi,
     /// `CHATKIT_SYSTEM_PROMPT`, or the contents of the file named by
     /// `CHATKIT_SYSTEM_PROMPT_FILE`; default [`DEFAULT_SYSTEM_PROMPT`].
@@ -190,6 +190,7 @@ impl AgentConfig {
             models: MODELS.list(get),
             api: match MODEL_API.choice(get)?.as_str() {
                 "chat_completions" => ModelApi::ChatCompletions,
+                "bedrock" => ModelApi::Bedrock,
                 _ => ModelApi::Responses,
             },
             system_prompt,
@@ -250,7 +251,7 @@ impl AgentConfig {
     /// Whether a model is configured: an API key, or a base URL other than OpenAI's (a local
     /// OpenAI-compatible server needs no key).
     pub fn has_model(&self) -> bool {
-        self.api_key.is_some() || self.base_url != DEFAULT_BASE_URL
+        self.api == ModelApi::Bedrock || self.api_key.is_some() || self.base_url != DEFAULT_BASE_URL
     }
 
     /// A `reqwest::ClientBuilder` with this config's connect timeout, for callers that build

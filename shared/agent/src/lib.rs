@@ -1,5 +1,5 @@
 //! The default ChatKit responder: a real agent against an OpenAI-compatible model API
-//! (Responses or Chat Completions, streamed), with server tools, client tools, thread titles
+//! (Responses or Chat Completions, streamed) or Amazon Bedrock (Converse stream), with server tools, client tools, thread titles
 //! and request context; or, when no model is configured, an offline responder that says how
 //! to configure one.
 //!

@@ -128,9 +128,9 @@ pub const MODEL_API: Setting = p(
     s(
         "CHATKIT_MODEL_API",
         Group::Model,
-        Kind::Choice(&["responses", "chat_completions"]),
+        Kind::Choice(&["responses", "chat_completions", "bedrock"]),
         "responses",
-        "the model API: `chat_completions` for Ollama, vLLM and gateways",
+        "the model API: `chat_completions` for Ollama, vLLM and gateways; `bedrock` for Amazon Bedrock's Converse stream with the function's role (`CHATKIT_MODEL` is then a model or inference profile id)",
     ),
     "ModelApi",
 );
@@ -201,6 +201,13 @@ pub const MAX_TOOL_ITERATIONS: Setting = s(
 pub const RETRIEVAL_URL: Setting = p(
     s("CHATKIT_RETRIEVAL_URL", Group::Tools, Kind::Url, "", "enables the built-in retrieval tool"),
     "RetrievalUrl",
+);
+pub const EXAMPLE_ORDERS: Setting = s(
+    "CHATKIT_EXAMPLE_ORDERS",
+    Group::Tools,
+    Kind::Flag,
+    "0",
+    "`1` adds the worked widget and action example (`examples/orders`: `show_order`, Approve / Reject) to the agent, through `shared/app`",
 );
 pub const CLIENT_TOOLS: Setting = s(
     "CHATKIT_CLIENT_TOOLS",
@@ -306,7 +313,16 @@ pub const WARMUP_TIMEOUT_MS: Setting = s(
     "5000",
     "the longest the warm-up may take",
 );
-pub const METRICS_NAMESPACE: Setting = s("CHATKIT_METRICS_NAMESPACE", Group::Operations, Kind::Text, "ChatKit", "CloudWatch namespace of the metric lines (Embedded Metric Format, see [operations](operations.md)); `off` writes none");
+pub const METRICS_NAMESPACE: Setting = p(
+    s(
+        "CHATKIT_METRICS_NAMESPACE",
+        Group::Operations,
+        Kind::Text,
+        "ChatKit",
+        "CloudWatch namespace of the metric lines (Embedded Metric Format, see [operations](operations.md)); `off` writes none",
+    ),
+    "MetricsNamespace",
+);
 pub const PORT: Setting = s(
     "PORT",
     Group::Operations,
@@ -377,6 +393,7 @@ pub const ALL: &[Setting] = &[
     MAX_TOOL_ITERATIONS,
     RETRIEVAL_URL,
     CLIENT_TOOLS,
+    EXAMPLE_ORDERS,
     MCP_SERVERS,
     MCP_TOOLS_TTL_SECONDS,
     ATTACHMENTS_BUCKET,

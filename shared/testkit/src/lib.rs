@@ -1,8 +1,10 @@
 //! Test scaffolding shared by the crates' tests and the bench, never a production
 //! dependency: [`serve_http`] (the one local HTTP server loop), [`black_hole`] (a dependency
 //! that never answers), the OpenAI-compatible model stub ([`model`]) and the real MCP server
-//! runner ([`mcp`]), and a stand-in Lambda Runtime API ([`runtime`]).
+//! runner ([`mcp`]), a stand-in Lambda Runtime API ([`runtime`]) and a stand-in for Amazon
+//! Bedrock's event stream ([`bedrock`]).
 
+pub mod bedrock;
 pub mod mcp;
 pub mod model;
 pub mod runtime;

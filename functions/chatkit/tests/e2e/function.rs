@@ -67,7 +67,10 @@ impl Function {
     ) -> Self {
         required("AWS_ENDPOINT_URL_DYNAMODB");
         required("AWS_ENDPOINT_URL_SECRETS_MANAGER");
-        let unique = format!("{}-{}", std::process::id(), free_port());
+        // A port alone can repeat: the OS hands a released port out again.
+        static STARTED: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+        let n = STARTED.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let unique = format!("{}-{n}-{}", std::process::id(), free_port());
         let jwt_arn = create_secret(&format!("jwt-{unique}"), jwt_secret).await;
         let key_arn = create_secret(&format!("model-{unique}"), model_key).await;
         let port = free_port();

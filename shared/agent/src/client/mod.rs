@@ -1,6 +1,8 @@
 //! The model client: one streaming call to an OpenAI-compatible API (Responses or Chat
-//! Completions), normalized into [`ModelEvent`]s, with timeouts and a bounded retry.
+//! Completions) or to Amazon Bedrock (Converse stream), normalized into [`ModelEvent`]s, with
+//! timeouts and a bounded retry.
 
+mod bedrock;
 mod chat;
 mod error;
 mod responses;
@@ -170,13 +172,16 @@ enum ApiKey {
     Source(Arc<dyn ApiKeySource>),
 }
 
-/// Which OpenAI-compatible API the model is called through.
+/// Which API the model is called through.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ModelApi {
     /// `POST {base}/responses` (OpenAI's Responses API).
     Responses,
     /// `POST {base}/chat/completions` (what most OpenAI-compatible servers speak).
     ChatCompletions,
+    /// Amazon Bedrock's `ConverseStream`, signed with the function's role (no key; the client
+    /// comes from [`ModelClient::with_bedrock`]).
+    Bedrock,
 }
 
 /// What a [`ModelClient`] is configured with (assembled by [`crate::AgentConfig::client_config`]).
@@ -208,6 +213,7 @@ pub struct ModelClient {
     max_retries: u32,
     retry_backoff: Duration,
     max_output_tokens: Option<u32>,
+    bedrock: Option<aws_sdk_bedrockruntime::Client>,
 }
 
 impl ModelClient {
@@ -222,7 +228,15 @@ impl ModelClient {
             max_retries: config.max_retries,
             retry_backoff: config.retry_backoff,
             max_output_tokens: config.max_output_tokens,
+            bedrock: None,
         }
+    }
+
+    /// The Bedrock client [`ModelApi::Bedrock`] calls through (built once per process from
+    /// the AWS config, its own retries off: this client retries).
+    pub fn with_bedrock(mut self, client: aws_sdk_bedrockruntime::Client) -> Self {
+        self.bedrock = Some(client);
+        self
     }
 
     /// Takes the key from `source` on every call instead of the config's.
@@ -242,29 +256,59 @@ impl ModelClient {
     /// Whether a model can be called now: a key, or a base URL other than OpenAI's (a local
     /// OpenAI-compatible server needs no key).
     pub async fn has_model(&self) -> Result<bool, ModelError> {
+        if self.api == ModelApi::Bedrock {
+            return Ok(self.bedrock.is_some());
+        }
         Ok(self.base_url != OPENAI_BASE_URL.default || self.api_key().await?.is_some())
     }
 
     fn url(&self) -> String {
         match self.api {
-            ModelApi::Responses => format!("{}/responses", self.base_url),
             ModelApi::ChatCompletions => format!("{}/chat/completions", self.base_url),
+            ModelApi::Responses | ModelApi::Bedrock => format!("{}/responses", self.base_url),
         }
     }
 
+    /// The JSON body of an OpenAI-compatible call (Bedrock's request is built by the SDK).
     fn body(&self, request: &ModelRequest, stream: bool) -> Value {
         let mut body = match self.api {
-            ModelApi::Responses => responses::body(request, stream),
             ModelApi::ChatCompletions => chat::body(request, stream),
+            ModelApi::Responses | ModelApi::Bedrock => responses::body(request, stream),
         };
         // the cap on what one call can cost in output (CHATKIT_MAX_OUTPUT_TOKENS)
         if let Some(max) = self.max_output_tokens {
             match self.api {
-                ModelApi::Responses => body["max_output_tokens"] = max.into(),
                 ModelApi::ChatCompletions => body["max_tokens"] = max.into(),
+                ModelApi::Responses | ModelApi::Bedrock => body["max_output_tokens"] = max.into(),
             }
         }
         body
+    }
+
+    /// Opens one streamed call (one attempt).
+    async fn open(
+        &self,
+        request: &ModelRequest,
+        body: &Value,
+        deadline: Instant,
+    ) -> Result<ModelStream, ModelError> {
+        let (first, idle) = (self.first_token_timeout, self.idle_timeout);
+        if self.api == ModelApi::Bedrock {
+            let client = self
+                .bedrock
+                .as_ref()
+                .ok_or_else(|| ModelError::Unavailable("no Bedrock client is configured".into()))?;
+            let events = bedrock::open(client, request, self.max_output_tokens).await?;
+            return Ok(ModelStream::bedrock(events, deadline, first, idle));
+        }
+        let response = self.send(body).await?;
+        let parser = match self.api {
+            ModelApi::ChatCompletions => stream::Parser::Chat(chat::Parser::default()),
+            ModelApi::Responses | ModelApi::Bedrock => {
+                stream::Parser::Responses(responses::Parser::default())
+            }
+        };
+        Ok(ModelStream::new(response, parser, deadline, first, idle))
     }
 
     /// Starts a streamed call. Connection failures and 429/5xx answers are retried (with
@@ -275,22 +319,8 @@ impl ModelClient {
         let mut attempt = 0;
         loop {
             let deadline = Instant::now() + self.first_token_timeout;
-            let err = match timeout_at(deadline, self.send(&body)).await {
-                Ok(Ok(response)) => {
-                    let parser = match self.api {
-                        ModelApi::Responses => {
-                            stream::Parser::Responses(responses::Parser::default())
-                        }
-                        ModelApi::ChatCompletions => stream::Parser::Chat(chat::Parser::default()),
-                    };
-                    return Ok(ModelStream::new(
-                        response,
-                        parser,
-                        deadline,
-                        self.first_token_timeout,
-                        self.idle_timeout,
-                    ));
-                }
+            let err = match timeout_at(deadline, self.open(request, &body, deadline)).await {
+                Ok(Ok(stream)) => return Ok(stream),
                 Ok(Err(err)) => err,
                 Err(_) => ModelError::Timeout {
                     waiting_for: "the first token",
@@ -314,6 +344,9 @@ impl ModelClient {
         request: &ModelRequest,
         limit: Duration,
     ) -> Result<String, ModelError> {
+        if self.api == ModelApi::Bedrock {
+            return self.complete_streamed(request, limit).await;
+        }
         let body = self.body(request, false);
         let call = async {
             let response = self.send(&body).await?;
@@ -322,8 +355,8 @@ impl ModelClient {
                 .await
                 .map_err(|e| ModelError::Invalid(format!("unreadable reply: {e}")))?;
             match self.api {
-                ModelApi::Responses => responses::output_text(&value),
                 ModelApi::ChatCompletions => chat::output_text(&value),
+                ModelApi::Responses | ModelApi::Bedrock => responses::output_text(&value),
             }
             .ok_or_else(|| ModelError::Invalid("the reply holds no text".into()))
         };
@@ -331,6 +364,32 @@ impl ModelClient {
             .await
             .unwrap_or(Err(ModelError::Timeout { waiting_for: "the reply", after: limit }))
             .map_err(ModelError::redacted)
+    }
+
+    /// [`Self::complete`] as a streamed call whose text is collected (Bedrock: one IAM action,
+    /// `InvokeModelWithResponseStream`, covers every call).
+    async fn complete_streamed(
+        &self,
+        request: &ModelRequest,
+        limit: Duration,
+    ) -> Result<String, ModelError> {
+        let call = async {
+            let mut stream = self.stream(request).await?;
+            let mut text = String::new();
+            while let Some(event) = stream.next().await {
+                match event? {
+                    ModelEvent::TextDelta(delta) => text.push_str(&delta),
+                    ModelEvent::Completed { .. } => break,
+                    _ => {}
+                }
+            }
+            Some(text)
+                .filter(|t| !t.trim().is_empty())
+                .ok_or_else(|| ModelError::Invalid("the reply holds no text".into()))
+        };
+        tokio::time::timeout(limit, call)
+            .await
+            .unwrap_or(Err(ModelError::Timeout { waiting_for: "the reply", after: limit }))
     }
 
     /// Sends the request; a non-2xx answer becomes [`ModelError::Status`] with the

@@ -1,6 +1,6 @@
-//! A running model stream: SSE parsed with `eventsource-stream`, fed to the API's parser,
-//! with a first-token deadline and an idle timeout between events. Dropping it closes the
-//! connection (that is how a cancelled turn stops the model).
+//! A running model stream: SSE parsed with `eventsource-stream` (or Bedrock's event stream),
+//! fed to the API's parser, with a first-token deadline and an idle timeout between events.
+//! Dropping it closes the connection (that is how a cancelled turn stops the model).
 
 use std::collections::VecDeque;
 use std::pin::Pin;
@@ -10,7 +10,7 @@ use eventsource_stream::{Event, EventStreamError, Eventsource};
 use futures::{Stream, StreamExt};
 use tokio::time::{timeout, timeout_at, Instant};
 
-use super::{chat, responses, ModelError, ModelEvent};
+use super::{bedrock, chat, responses, ModelError, ModelEvent};
 
 type SseStream =
     Pin<Box<dyn Stream<Item = Result<Event, EventStreamError<reqwest::Error>>> + Send>>;
@@ -39,10 +39,41 @@ impl Parser {
     }
 }
 
+/// Where the events come from.
+enum Source {
+    Sse { events: SseStream, parser: Parser },
+    Bedrock { events: Box<bedrock::Events>, parser: bedrock::Parser },
+}
+
+impl Source {
+    /// Reads one event and parses it into `out`; `Ok(true)` once the response is complete.
+    async fn step(&mut self, out: &mut VecDeque<ModelEvent>) -> Result<bool, ModelError> {
+        match self {
+            Source::Sse { events, parser } => match events.next().await {
+                None => parser.end(out).map(|()| true),
+                Some(Err(err)) => Err(ModelError::Cut(cut_reason(&err))),
+                Some(Ok(event)) => parser.event(&event, out),
+            },
+            Source::Bedrock { events, parser } => match events.recv().await {
+                Ok(None) => parser.end(out).map(|()| true),
+                Ok(Some(event)) => parser.event(event, out),
+                Err(err) => Err(match bedrock::sdk_error(&err) {
+                    // a failure reported inside the stream
+                    ModelError::Status { status, message } if status != 500 => {
+                        ModelError::Status { status, message }
+                    }
+                    ModelError::Status { message, .. } => ModelError::Provider(message),
+                    ModelError::Transport { message, .. } => ModelError::Cut(message),
+                    other => other,
+                }),
+            },
+        }
+    }
+}
+
 /// The normalized events of one streamed model call.
 pub struct ModelStream {
-    events: SseStream,
-    parser: Parser,
+    source: Source,
     queue: VecDeque<ModelEvent>,
     /// Set until the first output event arrives.
     first_deadline: Option<Instant>,
@@ -59,9 +90,35 @@ impl ModelStream {
         first_timeout: Duration,
         idle_timeout: Duration,
     ) -> Self {
+        let events = Box::pin(response.bytes_stream().eventsource());
+        Self::from_source(
+            Source::Sse { events, parser },
+            first_deadline,
+            first_timeout,
+            idle_timeout,
+        )
+    }
+
+    /// A Bedrock `ConverseStream` call's events.
+    pub(crate) fn bedrock(
+        events: bedrock::Events,
+        first_deadline: Instant,
+        first_timeout: Duration,
+        idle_timeout: Duration,
+    ) -> Self {
+        let source =
+            Source::Bedrock { events: Box::new(events), parser: bedrock::Parser::default() };
+        Self::from_source(source, first_deadline, first_timeout, idle_timeout)
+    }
+
+    fn from_source(
+        source: Source,
+        first_deadline: Instant,
+        first_timeout: Duration,
+        idle_timeout: Duration,
+    ) -> Self {
         Self {
-            events: Box::pin(response.bytes_stream().eventsource()),
-            parser,
+            source,
             queue: VecDeque::new(),
             first_deadline: Some(first_deadline),
             first_timeout,
@@ -79,25 +136,20 @@ impl ModelStream {
             if self.finished {
                 return None;
             }
-            let next = match self.first_deadline {
-                Some(deadline) => timeout_at(deadline, self.events.next()).await.map_err(|_| {
-                    ModelError::Timeout {
+            let step = self.source.step(&mut self.queue);
+            let step = match self.first_deadline {
+                Some(deadline) => {
+                    timeout_at(deadline, step).await.unwrap_or(Err(ModelError::Timeout {
                         waiting_for: "the first token",
                         after: self.first_timeout,
-                    }
-                }),
-                None => timeout(self.idle_timeout, self.events.next()).await.map_err(|_| {
-                    ModelError::Timeout {
+                    }))
+                }
+                None => {
+                    timeout(self.idle_timeout, step).await.unwrap_or(Err(ModelError::Timeout {
                         waiting_for: "more of its reply",
                         after: self.idle_timeout,
-                    }
-                }),
-            };
-            let step = match next {
-                Err(timeout) => Err(timeout),
-                Ok(None) => self.parser.end(&mut self.queue).map(|()| true),
-                Ok(Some(Err(err))) => Err(ModelError::Cut(cut_reason(&err))),
-                Ok(Some(Ok(event))) => self.parser.event(&event, &mut self.queue),
+                    }))
+                }
             };
             match step {
                 Ok(done) => self.finished = done,

@@ -98,6 +98,7 @@ async fn a_stream_cut_midway_withdraws_the_partial_message() {
                 [responses_start(), vec![responses_delta("half an ans")]].concat()
             }
             ModelApi::ChatCompletions => vec![chat_delta("half an ans")],
+            ModelApi::Bedrock => unreachable!("these tests run the OpenAI-compatible stub"),
         };
         let gate = Arc::new(Notify::new());
         chunks.extend([Chunk::Wait(gate.clone()), Chunk::Cut]);

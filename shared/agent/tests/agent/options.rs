@@ -90,6 +90,7 @@ async fn tool_choice_forces_the_tool_in_the_first_round_only() {
                 h.stub.push(chat_tool_call("c1", "search_knowledge_base", r#"{"query":"q"}"#));
                 h.stub.push(chat_text(&["nothing found"]));
             }
+            ModelApi::Bedrock => unreachable!("these tests run the OpenAI-compatible stub"),
         }
         h.create_with(with_options(
             "look it up",
@@ -102,6 +103,7 @@ async fn tool_choice_forces_the_tool_in_the_first_round_only() {
             ModelApi::ChatCompletions => {
                 json!({"type": "function", "function": {"name": "search_knowledge_base"}})
             }
+            ModelApi::Bedrock => unreachable!("these tests run the OpenAI-compatible stub"),
         };
         assert_eq!(bodies[0]["tool_choice"], forced, "{api:?}");
         assert!(bodies[1].get("tool_choice").is_none(), "{api:?}: only the first round is forced");

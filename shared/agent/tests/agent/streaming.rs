@@ -87,11 +87,13 @@ async fn each_delta_is_forwarded_while_the_model_still_holds_back_the_rest() {
                 (responses_delta("first"), responses_delta(" second"), responses_start())
             }
             ModelApi::ChatCompletions => (chat_delta("first"), chat_delta(" second"), vec![]),
+            ModelApi::Bedrock => unreachable!("these tests run the OpenAI-compatible stub"),
         };
         chunks.extend([first, Chunk::Wait(gate.clone()), second]);
         match api {
             ModelApi::Responses => chunks.push(responses_completed()),
             ModelApi::ChatCompletions => chunks.extend(chat_end("stop")),
+            ModelApi::Bedrock => unreachable!("these tests run the OpenAI-compatible stub"),
         }
         h.stub.push(Reply::Stream(chunks));
 

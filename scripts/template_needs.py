@@ -5,8 +5,30 @@ Each entry names the code it comes from; change it with that code.
 
 # ---- What the code calls, as (IAM action, resource scope) pairs ------------------------------
 
+def _model_part(i):
+    return {"Select": [i, {"Split": [".", {"Ref": "ModelName"}]}]}
+
+
+# ModelApi bedrock: the configured model only. BedrockModelArns when set; else derived from
+# ModelName: a foundation model id -> its ARN in this region; an inference profile id (a
+# geography prefix, BEDROCK_GEOGRAPHIES) -> the profile's ARN in this account and region and the
+# model's (the id without the prefix) in every region the profile routes to.
+BEDROCK_MODELS = {"If": ["HasBedrockModelArns", {"Ref": "BedrockModelArns"}, {"If": ["BedrockInferenceProfile", [
+    {"Sub": "arn:${AWS::Partition}:bedrock:${AWS::Region}:${AWS::AccountId}:inference-profile/${ModelName}"},
+    {"Sub": ["arn:${AWS::Partition}:bedrock:*::foundation-model/${Model}",
+             {"Model": {"Join": [".", [_model_part(1), _model_part(2)]]}}]},
+], {"Sub": "arn:${AWS::Partition}:bedrock:${AWS::Region}::foundation-model/${ModelName}"}]}]}
+BEDROCK_GEOGRAPHIES = ["us", "eu", "apac", "jp", "au", "ca", "us-gov", "global"]
+# The conditions the model's grants and environment hang on, as the template must define them.
+MODEL_CONDITIONS = {
+    "UseBedrock": {"Equals": [{"Ref": "ModelApi"}, "bedrock"]},
+    "HasBedrockModelArns": {"Not": [{"Equals": [{"Join": [",", {"Ref": "BedrockModelArns"}]}, ""]}]},
+    "BedrockInferenceProfile": {"Or": [{"Equals": [_model_part(0), g]} for g in BEDROCK_GEOGRAPHIES]},
+}
+MODEL_APIS = ["responses", "chat_completions", "bedrock"]
+
 # The resources a grant may name, as the template writes them. Anything else (`*`, a table or
-# bucket wildcard, another index) is wider than any ChatKit call.
+# bucket wildcard, another index, any other model) is wider than any ChatKit call.
 SCOPES = {
     "table": {"GetAtt": ["ChatTable", "Arn"]},
     "index gsi1": {"Sub": "${ChatTable.Arn}/index/gsi1"},
@@ -16,15 +38,19 @@ SCOPES = {
     "MCP token secrets": {"Ref": "McpSecretArns"},
     "table stream": {"Sub": "${ChatTable.Arn}/stream/*"},
     "dead-letter queue": {"GetAtt": ["CleanupDeadLetterQueue", "Arn"]},
+    "Bedrock model": BEDROCK_MODELS,
 }
 
 # Grants on these scopes exist only under this condition (`!If [condition, policy, NoValue]`,
 # or the reverse for a false one): the bucket only when attachments are on, the HS256 secret
-# only without a JWKS, MCP secrets only when named.
+# only without a JWKS, MCP secrets only when named, the model key only without Bedrock and the
+# Bedrock model only with it.
 SCOPE_CONDITIONS = {
     "attachment objects": ("AttachmentsOn", True),
     "JWT secret": ("HasJwks", False),
     "MCP token secrets": ("HasMcpSecrets", True),
+    "model key secret": ("UseBedrock", False),
+    "Bedrock model": ("UseBedrock", True),
 }
 
 
@@ -80,8 +106,10 @@ CALLS = {
     "s3.delete_attachment": s3("DeleteObject"),
     "s3.delete_attachments": s3("DeleteObject"),
     # shared/aws/src/agent.rs: the model key (read when the agent is built, then before each
-    # model call), MCP service tokens (when a turn calls a tool of an MCP server)
-    "model": secret("model key secret"),
+    # model call), or with CHATKIT_MODEL_API=bedrock ConverseStream (its IAM action is
+    # InvokeModelWithResponseStream) with the function's role; MCP service tokens (when a turn
+    # calls a tool of an MCP server)
+    "model": secret("model key secret") | {("bedrock:InvokeModelWithResponseStream", "Bedrock model")},
     "mcp": secret("MCP token secrets"),
     # shared/aws/src/lib.rs: the HS256 secret the gateway verifies tokens with
     "jwt": secret("JWT secret"),
@@ -174,3 +202,23 @@ DEV_ONLY_ENV = {
 
 NO_VALUE = {"Ref": "AWS::NoValue"}
 BUCKET_ENV = {"If": ["AttachmentsOn", {"Ref": "AttachmentsBucket"}, NO_VALUE]}
+# the agent's function is told of the key secret only when it may read it (not with Bedrock)
+MODEL_KEY_ENV = {"If": ["UseBedrock", NO_VALUE, SCOPES["model key secret"]]}
+
+# ---- Operations (docs/operations.md) -----------------------------------------------------------
+
+# Every function: an alarm on each of these AWS/Lambda metrics (FunctionName dimension), and
+# one on its p99 Duration within this share of its Timeout.
+FUNCTION_ALARMS = ("Errors", "Throttles")
+DURATION_ALARM_SHARE = (0.8, 0.9)
+# Every alarm notifies this topic, firing and recovering.
+ALARM_TOPIC = {"Ref": "AlarmTopic"}
+# Totals the rate alarms read, published by metric filters on the functions' metric lines
+# (shared/gateway/src/request_log.rs: Errors 0|1 per answered request; shared/agent/src/agent/
+# turn_stats.rs: ModelErrors 0|1 per turn that called the model): metric -> (filter pattern,
+# value, whose log groups: "serving" = every function of the map, "agent" = those running the
+# agent).
+TOTALS = {
+    "Http5xx": ("{ $.Errors >= 0 }", "$.Errors", "serving"),
+    "TurnModelErrors": ("{ $.ModelErrors >= 0 }", "$.ModelErrors", "agent"),
+}

@@ -210,7 +210,8 @@ def check_function(doc, function, operations, needs, elsewhere, errors):
     check(log.get("LogFormat") == "JSON", "LoggingConfig.LogFormat must be JSON")
     check_log_group(doc, name, log, errors)
 
-    # reserved concurrency: a parameter of its own; a condition leaves it unreserved on 0/empty
+    # reserved concurrency: a parameter of its own, reserved by default (a flood is throttled,
+    # not billed); a condition leaves it unreserved on 0/empty
     rce = props.get("ReservedConcurrentExecutions")
     params = doc.get("Parameters", {})
     ok = isinstance(rce, dict) and "If" in rce and len(rce["If"]) == 3 and rce["If"][2] == NO_VALUE
@@ -218,7 +219,8 @@ def check_function(doc, function, operations, needs, elsewhere, errors):
     cond = doc.get("Conditions", {}).get(rce["If"][0], {}) if ok else {}
     check(param in params, "ReservedConcurrentExecutions must be `!If [<condition>, !Ref <its own parameter>, !Ref AWS::NoValue]`")
     if param in params:
-        check(str(params[param].get("Default")) in ("", "0"), f"{param} must default to unreserved (empty or 0)")
+        check(str(params[param].get("Default", "")).isdigit() and int(params[param]["Default"]) > 0,
+              f"{param} must default to a reserved concurrency (a whole number above 0)")
         check(param in str(cond) and "'0'" in str(cond), f"the condition of ReservedConcurrentExecutions must test {param} against 0 (and empty)")
 
     env = {**glob.get("Environment", {}).get("Variables", {}), **props.get("Environment", {}).get("Variables", {})}

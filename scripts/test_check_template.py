@@ -175,6 +175,12 @@ class CheckTemplate(unittest.TestCase):
         errors = self.errors(lambda d: d["Resources"].update(ChatKitFunction=copy.deepcopy(d["Resources"]["TurnsFunction"])))
         self.assertRefused(errors, "ChatKitFunction", "outside the set")
 
+    def test_reserved_concurrency_is_on_by_default(self):
+        for fn, param in (("TurnsFunction", "TurnsReservedConcurrency"), ("ThreadsFunction", "ThreadsReservedConcurrency")):
+            for default in ("", "0"):
+                errors = self.errors(lambda d: d["Parameters"][param].update(Default=default))
+                self.assertRefused(errors, fn, param, "reserved concurrency")
+
     # ---- the model: the key secret, or Bedrock (ModelApi bedrock) ------------------------------
 
     def test_the_bedrock_grant_exists_only_under_use_bedrock(self):

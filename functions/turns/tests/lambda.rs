@@ -147,3 +147,37 @@ async fn turns_cancel_from_another_container_saves_the_partial_reply() {
     assert_eq!(texts, ["Half an ans"], "{items:#?}");
     assert!(matches!(items.last(), Some(ThreadItem::SdkHiddenContext(_))), "{items:#?}");
 }
+
+/// The binary's exit and its stderr when it is started with `env` on a Lambda runtime.
+async fn start_failure(env: &[(&str, &str)]) -> (std::process::ExitStatus, String) {
+    let runtime = Runtime::start().await;
+    let mut command = Command::new(env!("CARGO_BIN_EXE_turns"));
+    command
+        .env_remove("OPENAI_API_KEY_SECRET_ARN")
+        .env_remove("CHATKIT_JWT_SECRET_ARN")
+        .env_remove("CHATKIT_DEV_AUTH")
+        .env_remove("CHATKIT_MCP_SERVERS")
+        .env("CHATKIT_JWT_SECRET", JWT_SECRET)
+        .env("OPENAI_API_KEY", "sk-turns-e2e")
+        .env("CHATKIT_TABLE_NAME", unique("start"))
+        .env("AWS_LAMBDA_RUNTIME_API", &runtime.address)
+        .env("AWS_LAMBDA_FUNCTION_NAME", "turns")
+        .envs(env.iter().copied())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true);
+    let output = tokio::time::timeout(Duration::from_secs(60), command.output())
+        .await
+        .expect("the function stops at start instead of serving")
+        .unwrap();
+    (output.status, String::from_utf8_lossy(&output.stderr).into_owned())
+}
+
+#[tokio::test]
+async fn a_malformed_setting_or_dev_auth_when_deployed_stops_the_start() {
+    let (status, stderr) = start_failure(&[("CHATKIT_MCP_SERVERS", "[{\"name\": \"docs\"")]).await;
+    assert!(!status.success() && stderr.contains("CHATKIT_MCP_SERVERS"), "{status}: {stderr}");
+    let (status, stderr) =
+        start_failure(&[("CHATKIT_DEV_AUTH", "1"), ("LAMBDA_TASK_ROOT", "/var/task")]).await;
+    assert!(!status.success() && stderr.contains("CHATKIT_DEV_AUTH"), "{status}: {stderr}");
+}

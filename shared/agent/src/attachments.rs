@@ -10,8 +10,9 @@
 //!   not read. Nothing is dropped silently.
 //!
 //! Cost per turn: presigning is local (no request); each inlined image or PDF and each text
-//! file is one `GetObject`, run concurrently. At most [`MAX_RESOLVED`] attachments (the
-//! newest) are resolved per turn; older ones are named.
+//! file is one `GetObject`, run concurrently; inline, one after the other (newest first)
+//! within [`MAX_INLINE_TURN_BYTES`], so a turn never holds more than that in memory. At most
+//! [`MAX_RESOLVED`] attachments (the newest) are resolved per turn; older ones are named.
 
 use std::collections::HashMap;
 
@@ -27,6 +28,9 @@ use crate::client::ModelApi;
 pub const MAX_RESOLVED: usize = 20;
 /// Largest image or PDF sent inline (base64 in the request body).
 pub const MAX_INLINE_BYTES: u64 = 20 * 1024 * 1024;
+/// Most bytes of images and PDFs one turn sends inline, all together (base64 adds a third,
+/// and the request body holds them again: about 3× this in a 256 MB function).
+pub const MAX_INLINE_TURN_BYTES: u64 = 24 * 1024 * 1024;
 
 /// What the model gets for one attachment.
 #[derive(Debug, Clone, PartialEq)]
@@ -101,28 +105,54 @@ pub async fn resolve(turn: &Turn, options: &AttachmentOptions) -> AttachmentInpu
     }
     let store = turn.attachments.as_deref();
     let user = &turn.context.user;
-    let resolved = join_all(wanted.iter().map(|a| resolve_one(store, user, a, options))).await;
+    let resolved = if options.inline {
+        resolve_inline(store, user, &wanted, options).await
+    } else {
+        let all = wanted.iter().map(|a| resolve_one(store, user, a, options, MAX_INLINE_BYTES));
+        join_all(all).await.into_iter().map(|(input, _)| input).collect()
+    };
     wanted.iter().map(|a| a.id().to_string()).zip(resolved).collect()
 }
 
+/// One after the other, newest first, within [`MAX_INLINE_TURN_BYTES`].
+async fn resolve_inline(
+    store: Option<&dyn AttachmentStore>,
+    user: &UserId,
+    wanted: &[&Attachment],
+    options: &AttachmentOptions,
+) -> Vec<AttachmentInput> {
+    let mut budget = MAX_INLINE_TURN_BYTES;
+    let mut resolved = Vec::with_capacity(wanted.len());
+    for attachment in wanted {
+        let (input, used) = resolve_one(store, user, attachment, options, budget).await;
+        budget -= used;
+        resolved.push(input);
+    }
+    resolved
+}
+
+/// What the model gets for `attachment`, and the bytes it inlined of `budget` (what is left
+/// of the turn's [`MAX_INLINE_TURN_BYTES`]).
 async fn resolve_one(
     store: Option<&dyn AttachmentStore>,
     user: &UserId,
     attachment: &Attachment,
     o: &AttachmentOptions,
-) -> AttachmentInput {
+    budget: u64,
+) -> (AttachmentInput, u64) {
     let unreadable = |reason: &str| AttachmentInput::Unreadable { reason: reason.to_string() };
     let Some(store) = store else {
-        return unreadable("attachments are not enabled on this server");
+        return (unreadable("attachments are not enabled on this server"), 0);
     };
+    let mut used = 0;
     let result = match kind(attachment.mime_type()) {
-        Kind::Image => url_or_data(store, user, attachment, o.inline)
+        Kind::Image => url_or_data(store, user, attachment, o.inline, budget, &mut used)
             .await
             .map(|url| AttachmentInput::Image { url }),
         Kind::Pdf if o.api == ModelApi::ChatCompletions => {
-            return unreadable("this model API does not read PDF files")
+            return (unreadable("this model API does not read PDF files"), 0)
         }
-        Kind::Pdf => url_or_data(store, user, attachment, o.inline)
+        Kind::Pdf => url_or_data(store, user, attachment, o.inline, budget, &mut used)
             .await
             .map(|url| AttachmentInput::File { url }),
         Kind::Text => text(store, user, attachment, o.text_max_bytes).await,
@@ -133,38 +163,50 @@ async fn resolve_one(
                 }
                 m => format!("{m} files are not sent to the model"),
             };
-            return AttachmentInput::Unreadable { reason };
+            return (AttachmentInput::Unreadable { reason }, 0);
         }
     };
-    result.unwrap_or_else(|reason| {
-        tracing::warn!(attachment = %attachment.id(), %reason, "an attachment could not be read for the model");
+    let input = result.unwrap_or_else(|reason| {
+        tracing::warn!(attachment = %chatkit_protocol::ids::echo(attachment.id()), %reason, "an attachment could not be read for the model");
         AttachmentInput::Unreadable { reason }
-    })
+    });
+    (input, used)
 }
 
 /// An expiring URL, or the bytes as a `data:` URL when `inline` (or when the store has no
-/// URLs).
+/// URLs), within what is left of the turn's inline `budget`; adds the bytes inlined to `used`.
 async fn url_or_data(
     store: &dyn AttachmentStore,
     user: &UserId,
     attachment: &Attachment,
     inline: bool,
+    budget: u64,
+    used: &mut u64,
 ) -> Result<String, String> {
     if !inline {
         if let Some(url) = store.download_url(user, attachment).await.map_err(|e| e.to_string())? {
             return Ok(url);
         }
     }
+    let cap = MAX_INLINE_BYTES.min(budget);
+    if cap == 0 {
+        return Err(format!(
+            "the newer attachments already use the {MAX_INLINE_TURN_BYTES} bytes one message can send inline"
+        ));
+    }
     let bytes = store
-        .read(user, attachment, MAX_INLINE_BYTES)
+        .read(user, attachment, cap)
         .await
         .map_err(|e| e.to_string())?
         .ok_or("its bytes cannot be read back from storage")?;
     if bytes.truncated() {
-        return Err(format!(
-            "it is larger than the {MAX_INLINE_BYTES} bytes that can be sent inline"
-        ));
+        return Err(if cap < MAX_INLINE_BYTES {
+            format!("with the newer attachments it is over the {MAX_INLINE_TURN_BYTES} bytes one message can send inline")
+        } else {
+            format!("it is larger than the {MAX_INLINE_BYTES} bytes that can be sent inline")
+        });
     }
+    *used += bytes.data.len() as u64;
     let data = base64::engine::general_purpose::STANDARD.encode(&bytes.data);
     Ok(format!("data:{};base64,{data}", attachment.mime_type()))
 }
@@ -191,4 +233,78 @@ async fn text(
     };
     let text = text.strip_prefix('\u{feff}').unwrap_or(text).to_string();
     Ok(AttachmentInput::Text { text, total_size: bytes.truncated().then_some(bytes.total_size) })
+}
+
+#[cfg(test)]
+mod tests {
+    use chatkit_protocol::CreateAttachmentParams;
+    use chatkit_store::{AttachmentBytes, StoreResult};
+
+    use super::*;
+
+    /// Objects of the sizes their names say (`9437184.png`), read up to the cap asked for.
+    struct Sized;
+
+    #[async_trait::async_trait]
+    impl AttachmentStore for Sized {
+        async fn create_attachment(
+            &self,
+            _: &UserId,
+            _: String,
+            _: &CreateAttachmentParams,
+        ) -> StoreResult<Attachment> {
+            unreachable!()
+        }
+
+        async fn delete_attachment(&self, _: &UserId, _: &Attachment) -> StoreResult<()> {
+            Ok(())
+        }
+
+        async fn read(
+            &self,
+            _: &UserId,
+            attachment: &Attachment,
+            max_bytes: u64,
+        ) -> StoreResult<Option<AttachmentBytes>> {
+            let size: u64 = attachment.name().trim_end_matches(".png").parse().unwrap();
+            Ok(Some(AttachmentBytes {
+                data: vec![0; size.min(max_bytes) as usize],
+                total_size: size,
+            }))
+        }
+    }
+
+    fn image(size: u64) -> Attachment {
+        serde_json::from_value(serde_json::json!({"type": "image", "id": format!("atc_{size}"),
+            "name": format!("{size}.png"), "mime_type": "image/png", "preview_url": "s3://b/k"}))
+        .unwrap()
+    }
+
+    #[tokio::test]
+    async fn inline_attachments_stay_within_the_turn_budget() {
+        const MIB: u64 = 1024 * 1024;
+        let o = AttachmentOptions { api: ModelApi::Responses, inline: true, text_max_bytes: 1024 };
+        let wanted = [image(10 * MIB), image(10 * MIB), image(10 * MIB), image(MIB)];
+        let wanted: Vec<&Attachment> = wanted.iter().collect();
+        let out = resolve_inline(Some(&Sized), &UserId::new("ada"), &wanted, &o).await;
+        let sent = |i: usize| matches!(&out[i], AttachmentInput::Image { url } if url.starts_with("data:image/png;base64,"));
+        assert!(
+            sent(0) && sent(1),
+            "the newest fit: {:?}",
+            &out[..2].iter().map(|i| format!("{i:?}").len()).collect::<Vec<_>>()
+        );
+        assert!(
+            matches!(&out[2], AttachmentInput::Unreadable { reason } if reason.contains("one message can send inline")),
+            "the third is over the budget"
+        );
+        assert!(sent(3), "a smaller one still fits in what is left");
+        let inlined: usize = out
+            .iter()
+            .map(|i| match i {
+                AttachmentInput::Image { url } => url.len(),
+                _ => 0,
+            })
+            .sum();
+        assert!((inlined as u64) < MAX_INLINE_TURN_BYTES * 4 / 3 + 1024, "{inlined}");
+    }
 }

@@ -79,8 +79,8 @@ pub struct AgentConfig {
     pub max_output_tokens: Option<u32>,
     /// `CHATKIT_TITLE_MODEL`: the model that writes thread titles; default = `model`.
     pub title_model: String,
-    /// `CHATKIT_CONNECT_TIMEOUT_MS`: TCP/TLS connect timeout. Default 5000. (Applied when the
-    /// caller builds the `reqwest::Client` with [`AgentConfig::client_builder`].)
+    /// `CHATKIT_CONNECT_TIMEOUT_MS`: TCP/TLS connect timeout. Default 5000. (Applied by the
+    /// shared client, `chatkit_gateway::http_client`.)
     pub connect_timeout: Duration,
     /// `CHATKIT_FIRST_TOKEN_TIMEOUT_MS`: from sending the request to the first output
     /// event. Default 30000.
@@ -252,12 +252,6 @@ impl AgentConfig {
     /// OpenAI-compatible server needs no key).
     pub fn has_model(&self) -> bool {
         self.api == ModelApi::Bedrock || self.api_key.is_some() || self.base_url != DEFAULT_BASE_URL
-    }
-
-    /// A `reqwest::ClientBuilder` with this config's connect timeout, for callers that build
-    /// the shared client (build it once per process and reuse it).
-    pub fn client_builder(&self) -> reqwest::ClientBuilder {
-        reqwest::Client::builder().connect_timeout(self.connect_timeout)
     }
 }
 

@@ -10,6 +10,7 @@ use crate::attachments::{AttachmentInput, AttachmentInputs};
 pub use crate::budget::estimate_tokens;
 use crate::budget::{trim_marked, InputBudgets};
 use crate::client::{InputItem, InputPart, Role};
+use crate::context::escape_delimiters;
 pub use crate::text::bounded;
 use crate::workflow::ToolCallRecord;
 
@@ -227,7 +228,8 @@ fn user_message(
 pub const TAGS_HEADER: &str = "# User-provided context for @-mentions\n- When referencing resolved entities, use their canonical \
     names **without** '@'.\n- The '@' form appears only in user text and should not be echoed.";
 
-/// A file name as shown to the model: one line, no backticks, bounded.
+/// A file name as shown to the model: one line, no backticks or quotes, its angle brackets
+/// escaped as the context block's are, bounded.
 fn display_name(name: &str) -> String {
     let clean: String = name
         .chars()
@@ -237,7 +239,7 @@ fn display_name(name: &str) -> String {
             c => c,
         })
         .collect();
-    bounded(clean.trim(), 200)
+    escape_delimiters(&bounded(clean.trim(), 200))
 }
 
 /// An attachment as model input parts; named whenever its content cannot be sent.
@@ -260,8 +262,9 @@ fn attachment_parts(attachment: &Attachment, resolved: Option<&AttachmentInput>)
                 Some(total) => format!(", only its first {} of {total} bytes", text.len()),
                 None => String::new(),
             };
-            // the file is the user's data, never instructions; its text cannot close the block
-            let text = text.replace("</attachment>", "<\\/attachment>");
+            // the file is the user's data, never instructions; its text cannot close the
+            // block (escaped as the context block's values are)
+            let text = escape_delimiters(text);
             vec![InputPart::Text(format!(
                 "[attached file `{name}` ({mime}){note}; its content follows]\n<attachment name=\"{name}\">\n{text}\n</attachment>"
             ))]

@@ -17,6 +17,7 @@
 mod agent;
 pub mod attachments;
 pub mod budget;
+pub mod capped;
 pub mod client;
 pub mod config;
 pub mod context;

@@ -141,8 +141,19 @@ impl Tool for RetrievalTool {
                 status.as_u16()
             )));
         }
-        response.json::<Value>().await.map_err(|e| {
-            ToolError::new(format!("the search service sent invalid JSON: {}", e.without_url()))
-        })
+        let body =
+            crate::capped::body(response, crate::capped::MAX_ANSWER_BYTES).await.map_err(|e| {
+                match e {
+                    crate::capped::ReadError::Transport(e) => ToolError::new(format!(
+                        "the search service's answer broke off: {}",
+                        e.without_url()
+                    )),
+                    too_large => {
+                        ToolError::new(format!("the search service's answer: {too_large}"))
+                    }
+                }
+            })?;
+        serde_json::from_slice::<Value>(&body)
+            .map_err(|_| ToolError::new("the search service sent invalid JSON"))
     }
 }

@@ -112,10 +112,13 @@ impl Transcriber {
         let response =
             request.send().await.map_err(|e| failed(ModelError::transport(&e, key).to_string()))?;
         let status = response.status();
-        let body = response
-            .text()
-            .await
-            .map_err(|e| failed(ModelError::transport(&e, key).to_string()))?;
+        let body = match crate::capped::body(response, crate::capped::MAX_ANSWER_BYTES).await {
+            Ok(bytes) => String::from_utf8_lossy(&bytes).into_owned(),
+            Err(crate::capped::ReadError::Transport(e)) => {
+                return Err(failed(ModelError::transport(&e, key).to_string()))
+            }
+            Err(too_large) => return Err(failed(format!("its answer: {too_large}"))),
+        };
         if !status.is_success() {
             return Err(failed(ModelError::status(status.as_u16(), &body, key).to_string()));
         }

@@ -128,12 +128,13 @@ impl ToolWorkflow {
         }
     }
 
-    /// Marks a task complete; `failure` is shown under it.
+    /// Marks a task complete, `failed` or not. The user sees only that it failed: the tool's
+    /// own error (an MCP server's or a service's words) goes to the model and the log.
     pub async fn finish(
         &mut self,
         sink: &EventSink,
         task_index: usize,
-        failure: Option<&str>,
+        failed: bool,
     ) -> Result<(), StreamClosed> {
         let Some((item, _)) = &mut self.open else { return Ok(()) };
         let Some(Task::Custom { status_indicator, content, icon, .. }) =
@@ -142,9 +143,9 @@ impl ToolWorkflow {
             return Ok(());
         };
         *status_indicator = StatusIndicator::Complete;
-        if let Some(reason) = failure {
+        if failed {
             self.failed += 1;
-            *content = Some(format!("Failed: {}", bounded(reason, 300)));
+            *content = Some("Failed".into());
             *icon = Some("circle-question".into());
         }
         let task = item.workflow.tasks[task_index].clone();

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use aws_config::timeout::TimeoutConfig;
 use aws_config::SdkConfig;
-use chatkit_settings::catalog::{AWS_ATTEMPT_TIMEOUT_MS, AWS_TIMEOUT_MS};
+use chatkit_settings::catalog::{AWS_ATTEMPT_TIMEOUT_MS, AWS_TIMEOUT_MS, DEADLINE_MARGIN_MS};
 use chatkit_settings::{Lookup, SettingError};
 use tokio::sync::OnceCell;
 
@@ -14,19 +14,29 @@ use tokio::sync::OnceCell;
 pub struct AwsTimeouts {
     /// TCP/TLS connect.
     pub connect: Duration,
-    /// One attempt (`CHATKIT_AWS_ATTEMPT_TIMEOUT_MS`, default 3000).
+    /// One attempt (`CHATKIT_AWS_ATTEMPT_TIMEOUT_MS`, default 2000).
     pub attempt: Duration,
-    /// The whole operation, retries included (`CHATKIT_AWS_TIMEOUT_MS`, default 10000).
+    /// The whole operation, retries included (`CHATKIT_AWS_TIMEOUT_MS`, default 4000).
     pub operation: Duration,
 }
 
 impl AwsTimeouts {
-    /// `CHATKIT_AWS_ATTEMPT_TIMEOUT_MS` and `CHATKIT_AWS_TIMEOUT_MS`.
+    /// `CHATKIT_AWS_ATTEMPT_TIMEOUT_MS` and `CHATKIT_AWS_TIMEOUT_MS`; an operation must end
+    /// within `CHATKIT_DEADLINE_MARGIN_MS`, the time a turn stopped at its deadline has to save.
     pub fn from_lookup(get: &dyn Lookup) -> Result<Self, SettingError> {
+        let operation = AWS_TIMEOUT_MS.millis(get)?;
+        let margin = DEADLINE_MARGIN_MS.millis(get)?;
+        if !margin.is_zero() && operation >= margin {
+            return Err(AWS_TIMEOUT_MS.error(format!(
+                "is {} ms, not shorter than CHATKIT_DEADLINE_MARGIN_MS ({} ms): a turn stopped at its deadline could not save what it said in time",
+                operation.as_millis(),
+                margin.as_millis()
+            )));
+        }
         Ok(Self {
-            connect: Duration::from_secs(3),
+            connect: Duration::from_secs(2).min(operation),
             attempt: AWS_ATTEMPT_TIMEOUT_MS.millis(get)?,
-            operation: AWS_TIMEOUT_MS.millis(get)?,
+            operation,
         })
     }
 }
@@ -88,5 +98,27 @@ impl AwsClients {
     pub async fn secrets_manager(&self) -> &aws_sdk_secretsmanager::Client {
         let config = self.config().await;
         self.secrets.get_or_init(|| async { aws_sdk_secretsmanager::Client::new(config) }).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_aws_call_ends_within_the_deadline_margin() {
+        let get = |pairs: &'static [(&'static str, &'static str)]| {
+            move |name: &str| pairs.iter().find(|(k, _)| *k == name).map(|(_, v)| v.to_string())
+        };
+        assert_eq!(AwsTimeouts::default().operation, Duration::from_secs(4));
+        let err =
+            AwsTimeouts::from_lookup(&get(&[("CHATKIT_AWS_TIMEOUT_MS", "5000")])).unwrap_err();
+        assert!(err.to_string().contains("CHATKIT_DEADLINE_MARGIN_MS"), "{err}");
+        const LONGER_MARGIN: &[(&str, &str)] =
+            &[("CHATKIT_AWS_TIMEOUT_MS", "5000"), ("CHATKIT_DEADLINE_MARGIN_MS", "8000")];
+        assert!(AwsTimeouts::from_lookup(&get(LONGER_MARGIN)).is_ok());
+        const NO_MARGIN: &[(&str, &str)] =
+            &[("CHATKIT_AWS_TIMEOUT_MS", "60000"), ("CHATKIT_DEADLINE_MARGIN_MS", "0")];
+        assert!(AwsTimeouts::from_lookup(&get(NO_MARGIN)).is_ok());
     }
 }

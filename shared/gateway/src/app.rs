@@ -18,9 +18,11 @@ use crate::users::UserHasher;
 
 /// The HTTP client shared by JWKS fetches, the model and tools: a connect limit
 /// (`CHATKIT_CONNECT_TIMEOUT_MS`) and a limit on every read (`CHATKIT_IDLE_TIMEOUT_MS`), so no
-/// outbound call can hang a request; each call adds its own total limit.
+/// outbound call can hang a request; each call adds its own total limit. It follows no
+/// redirect: the https and host checks made on a configured URL hold for every request.
 pub fn http_client(config: &GatewayConfig) -> reqwest::Client {
     reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
         .connect_timeout(config.connect_timeout)
         .read_timeout(config.read_timeout)
         .pool_idle_timeout(Duration::from_secs(60))
@@ -93,7 +95,8 @@ pub async fn serve(gateway: Arc<Gateway>) -> Result<(), Box<dyn std::error::Erro
     let host = BIND.text(get).unwrap_or_default();
     let addr: SocketAddr =
         format!("{host}:{port}").parse().map_err(|e| format!("bad address {host}:{port}: {e}"))?;
-    let (bound, serving) = crate::local::bind(gateway, addr).await?;
+    let (bound, serving) =
+        crate::local::bind(gateway, addr, crate::local::ReadTimeouts::default()).await?;
     println!("ChatKit endpoint: http://{bound}/chatkit");
     serving.await;
     Ok(())

@@ -150,6 +150,12 @@ impl AuthConfig {
             algs
         };
         let dev_auth = DEV_AUTH.flag(get)?;
+        if dev_auth && chatkit_settings::is_deployed_lambda(get) {
+            return Err(DEV_AUTH.error(
+                "is on in a deployed Lambda function, where it would trust any caller's X-User-ID header: \
+                 it is for local development only (make dev); remove it",
+            ));
+        }
         if !dev_auth && algorithms.is_empty() {
             return Err(JWT_SECRET_ARN.error(
                 "no authentication configured: set CHATKIT_JWT_SECRET_ARN (or CHATKIT_JWT_SECRET) for HS256, \
@@ -300,6 +306,17 @@ mod tests {
             error(&[iss, aud, ("CHATKIT_JWKS_URL", "ftp://idp.example/j")]).contains("https://")
         );
         assert!(error(&[iss, aud, ("CHATKIT_JWKS_URL", "idp.example/j")]).contains("not a URL"));
+    }
+
+    #[test]
+    fn dev_auth_stops_a_deployed_function() {
+        let dev = ("CHATKIT_DEV_AUTH", "1");
+        let deployed = ("LAMBDA_TASK_ROOT", "/var/task");
+        let err = error(&[LAMBDA, deployed, dev, SECRET]);
+        assert!(err.contains("CHATKIT_DEV_AUTH") && err.contains("deployed"), "{err}");
+        // `make dev` runs under cargo lambda watch, which sets no LAMBDA_TASK_ROOT
+        assert!(GatewayConfig::from_lookup(&lookup(&[LAMBDA, dev])).is_ok());
+        assert!(GatewayConfig::from_lookup(&lookup(&[LAMBDA, deployed, SECRET])).is_ok());
     }
 
     #[test]

@@ -27,13 +27,14 @@ pub(crate) fn json_response(status: u16, body: &serde_json::Value) -> Response<R
     response
 }
 
-/// The JSON error. Server-side failures (500, 503) get a generic message with the request id;
-/// what failed (a store error naming the table, a key fetch naming the issuer) goes to the
-/// log only.
+/// The JSON error. Server-side failures (500, 502, 503) get a generic message with the request
+/// id; what failed (a store error naming the table, a key fetch naming the issuer, an upstream
+/// service's own words) goes to the log only.
 pub(crate) fn error_response(err: &ChatKitError, request_id: &str) -> Response<ResponseBody> {
     let status = err.status();
     let generic = match status {
         500 => Some("Something went wrong on our side. Please try again later."),
+        502 => Some("A service this request needs did not answer properly. Please try again."),
         503 => Some("The service is temporarily unavailable. Please try again."),
         _ => None,
     };

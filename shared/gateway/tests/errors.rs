@@ -228,3 +228,48 @@ async fn server_failures_are_generic_with_the_request_id() {
     assert_eq!(status, 400);
     assert!(body["error"]["message"].as_str().unwrap().contains("nope"), "{body}");
 }
+
+async fn post(body: Value) -> (u16, String) {
+    let server = ChatKitServer::new(Arc::new(MemoryStore::new()), Arc::new(Silent));
+    let gateway = Gateway::new(
+        server,
+        Authenticator::new(None, None, vec![Algorithm::HS256]).with_dev_auth(true),
+        Cors::default(),
+        1 << 20,
+    );
+    let request = http::Request::post("/chatkit")
+        .header("x-user-id", "ada")
+        .body(Bytes::from(body.to_string()))
+        .unwrap();
+    let response = gateway.handle(request, "req-43").await;
+    let status = response.status().as_u16();
+    let body = response.into_body().collect().await.unwrap().to_bytes();
+    (status, String::from_utf8(body.to_vec()).unwrap())
+}
+
+#[tokio::test]
+async fn long_ids_are_refused_before_any_read_and_never_echoed_whole() {
+    let huge = "t".repeat(100_000);
+    let input = json!({"content": [{"type": "input_text", "text": "hi"}], "attachments": [], "inference_options": {}});
+    let mut with_attachment = input.clone();
+    with_attachment["attachments"] = json!([huge]);
+    for request in [
+        json!({"type": "threads.get_by_id", "params": {"thread_id": huge}}),
+        json!({"type": "items.list", "params": {"thread_id": "thr_1", "after": huge}}),
+        json!({"type": "threads.add_user_message", "params": {"thread_id": huge, "input": input}}),
+        json!({"type": "threads.create", "params": {"input": with_attachment}}),
+        json!({"type": "items.feedback", "params": {"thread_id": "thr_1", "item_ids": ["a", huge], "kind": "positive"}}),
+        json!({"type": "attachments.delete", "params": {"attachment_id": huge}}),
+    ] {
+        let (status, body) = post(request.clone()).await;
+        assert_eq!(status, 400, "{}: {body}", request["type"]);
+        assert!(body.len() < 400, "{}: a {} byte answer", request["type"], body.len());
+        assert!(body.contains("at most 128 bytes"), "{body}");
+    }
+    // an id of an allowed length that names nothing: 404, and the answer repeats only its start
+    let unknown = format!("thr_{}", "9".repeat(120));
+    let (status, body) =
+        post(json!({"type": "threads.get_by_id", "params": {"thread_id": unknown}})).await;
+    assert!(status == 404 || status == 400, "{status} {body}");
+    assert!(!body.contains(&unknown) && body.contains(&unknown[..30]), "{body}");
+}

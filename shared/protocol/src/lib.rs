@@ -8,6 +8,7 @@ pub mod attachment;
 pub mod content;
 pub mod events;
 pub mod functions;
+pub mod ids;
 pub mod items;
 pub mod requests;
 pub mod tasks;

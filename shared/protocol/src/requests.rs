@@ -152,6 +152,11 @@ impl ChatKitRequest {
             }
             None => Value::Object(Map::new()),
         };
+        if let Some((field, len)) = crate::ids::oversized_id(&params) {
+            let max = crate::ids::MAX_ID_BYTES;
+            let message = format!("`{field}` is {len} bytes long; ids are at most {max} bytes");
+            return Err(RequestError { field: Some(field), message });
+        }
         let op = Operation::parse(&kind, params)?;
         Ok(Self { op, metadata })
     }

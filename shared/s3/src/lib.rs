@@ -3,7 +3,7 @@
 //!
 //! - `attachments.create` validates the declared size and type ([`AttachmentSettings`]) and
 //!   stores the attachment with a pending upload; the client gets a presigned PUT that
-//!   expires within minutes and signs the content type.
+//!   expires within minutes and signs the content type and the declared size.
 //! - When a message first uses it, one `HeadObject` checks that the object exists with the
 //!   declared size and type.
 //! - Whenever attachments are sent, images get a freshly presigned GET as `preview_url`.
@@ -136,18 +136,23 @@ impl S3AttachmentStore {
             .map_err(|e| StoreError::Internal(format!("bad presigning expiry: {e}")))
     }
 
-    /// A presigned PUT for the attachment's object, with its content type signed.
+    /// A presigned PUT for the attachment's object, with its content type and its declared
+    /// size signed: S3 itself refuses a body of any other length.
     pub async fn presign_upload(
         &self,
         user: &UserId,
         attachment: &Attachment,
     ) -> StoreResult<UploadDescriptor> {
+        let size = declared_size(attachment).ok_or_else(|| {
+            StoreError::Internal("a pending attachment without its declared size".into())
+        })?;
         let presigned = self
             .client
             .put_object()
             .bucket(&self.settings.bucket)
             .key(object_key(user, attachment.id()))
             .content_type(attachment.mime_type())
+            .content_length(i64::try_from(size).unwrap_or(i64::MAX))
             .presigned(self.presigning(self.settings.upload_ttl)?)
             .await
             .map_err(|e| {

@@ -54,7 +54,7 @@ impl ActionContext {
         };
         let widget = widget.into();
         chatkit_protocol::widgets::validate_widget(&widget).map_err(|e| {
-            tracing::warn!(action = %self.action.kind, error = %e, "an action handler built an invalid widget");
+            tracing::warn!(action = %chatkit_protocol::ids::echo(&self.action.kind), error = %e, "an action handler built an invalid widget");
             StreamError::custom("The updated widget could not be shown.", false)
         })?;
         let mut item = sender.clone();

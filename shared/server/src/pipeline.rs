@@ -181,16 +181,32 @@ async fn run(job: StreamJob, out: mpsc::Sender<ThreadStreamEvent>) {
             task.abort();
             let items = timed_out_items(&state.last_thread, state.pending.into_items());
             warn!(request_id = %context.request_id, saved = items.len(), "turn stopped at its deadline");
-            for item in items {
-                match store.save_item(&context.user, &thread.id, &item).await {
-                    Ok(()) if !item.is_hidden() => {
-                        let _ = out.send(ThreadStreamEvent::ItemDone { item }).await;
-                    }
-                    Ok(()) => {}
-                    Err(err) => {
-                        warn!(request_id = %context.request_id, error = %err, "could not save a timed-out item");
+            let saving = async {
+                for item in items {
+                    match store.save_item(&context.user, &thread.id, &item).await {
+                        Ok(()) if !item.is_hidden() => {
+                            let _ = out.send(ThreadStreamEvent::ItemDone { item }).await;
+                        }
+                        Ok(()) => {}
+                        Err(err) => {
+                            warn!(request_id = %context.request_id, error = %err, "could not save a timed-out item");
+                        }
                     }
                 }
+            };
+            // the saves end before the invocation does, however slow the store is
+            let hard_deadline = context.deadline.map(|d| {
+                tokio::time::Instant::from_std(
+                    d.checked_sub(Duration::from_millis(200)).unwrap_or(d),
+                )
+            });
+            match hard_deadline {
+                Some(hard) => {
+                    if tokio::time::timeout_at(hard, saving).await.is_err() {
+                        warn!(request_id = %context.request_id, "the invocation's deadline came before every timed-out item was saved");
+                    }
+                }
+                None => saving.await,
             }
             Some(StreamError::transient("The reply took too long and was stopped; what it said so far is kept. Retry to ask again."))
         }

@@ -242,9 +242,9 @@ pub const ATTACHMENT_TYPES: Setting = s("CHATKIT_ATTACHMENT_TYPES", Group::Attac
 pub const ATTACHMENT_UPLOAD_SECONDS: Setting = s(
     "CHATKIT_ATTACHMENT_UPLOAD_SECONDS",
     Group::Attachments,
-    n("seconds", 1, 3_600),
+    n("seconds", 1, 900),
     "300",
-    "lifetime of the presigned upload URL",
+    "lifetime of the presigned upload URL (at most 15 minutes)",
 );
 pub const ATTACHMENT_URL_SECONDS: Setting = s("CHATKIT_ATTACHMENT_URL_SECONDS", Group::Attachments, n("seconds", 1, 43_200), "3600", "lifetime of presigned preview and model download URLs (fresh ones are minted whenever attachments are sent)");
 pub const ATTACHMENT_INLINE: Setting = s(
@@ -288,15 +288,15 @@ pub const AWS_ATTEMPT_TIMEOUT_MS: Setting = s(
     "CHATKIT_AWS_ATTEMPT_TIMEOUT_MS",
     Group::Storage,
     n("ms", 1, 600_000),
-    "3000",
+    "2000",
     "time limit of one attempt of every AWS call (DynamoDB, S3, Secrets Manager)",
 );
 pub const AWS_TIMEOUT_MS: Setting = s(
     "CHATKIT_AWS_TIMEOUT_MS",
     Group::Storage,
     n("ms", 1, 600_000),
-    "10000",
-    "time limit of a whole AWS operation, retries included",
+    "4000",
+    "time limit of a whole AWS operation, retries included; shorter than `CHATKIT_DEADLINE_MARGIN_MS` (when that is above 0), so a turn stopped at its deadline can still save what it said",
 );
 pub const CREATE_TABLE: Setting = s(
     "CHATKIT_CREATE_TABLE",

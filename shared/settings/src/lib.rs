@@ -10,7 +10,7 @@ mod setting;
 
 pub use catalog::ALL;
 pub use doc::markdown;
-pub use outbound::{check_outbound_url, is_local};
+pub use outbound::{check_outbound_url, is_deployed_lambda, is_local};
 pub use setting::{Group, Kind, Lookup, Setting, SettingError};
 
 /// A [`Lookup`] where nothing is set: every setting at its declared default.

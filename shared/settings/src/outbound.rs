@@ -8,7 +8,13 @@ use crate::setting::{Lookup, SettingError};
 /// outbound URLs be plain `http://`, and only to a loopback host.
 pub fn is_local(get: &dyn Lookup) -> bool {
     let on_lambda = get.get("AWS_LAMBDA_RUNTIME_API").is_some_and(|v| !v.trim().is_empty());
-    !on_lambda || DEV_AUTH.flag(get).unwrap_or(false)
+    !on_lambda || (DEV_AUTH.flag(get).unwrap_or(false) && !is_deployed_lambda(get))
+}
+
+/// A deployed Lambda function: Lambda sets `LAMBDA_TASK_ROOT` in every execution environment;
+/// `cargo lambda watch` (`make dev`) does not.
+pub fn is_deployed_lambda(get: &dyn Lookup) -> bool {
+    get.get("LAMBDA_TASK_ROOT").is_some_and(|v| !v.trim().is_empty())
 }
 
 fn is_loopback(url: &url::Url) -> bool {

@@ -92,10 +92,13 @@ pub struct ThreadWithItems {
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     /// No such record for this user (also: it belongs to someone else).
-    #[error("{kind} not found: {id}")]
+    #[error("{kind} not found: {}", chatkit_protocol::ids::echo(id))]
     NotFound { kind: &'static str, id: String },
     /// A record id the store cannot key (ids must come from [`ids::new_id`]).
-    #[error("invalid {kind} id `{id}`: ids must be `<prefix>_<ULID>` as made by generate_id")]
+    #[error(
+        "invalid {kind} id `{}`: ids must be `<prefix>_<ULID>` as made by generate_id",
+        chatkit_protocol::ids::echo(id)
+    )]
     InvalidId { kind: &'static str, id: String },
     /// A record too large for the backend even once compressed (nothing was written).
     #[error("{what} is too large to store: {size} bytes once encoded, the limit is {limit}")]

@@ -254,7 +254,8 @@ async fn the_invocation_deadline_ends_a_turn_with_a_retryable_error() {
     let runtime = Runtime::start().await;
     let table = unique("deadline");
     // Lambda would kill the invocation 6 s in; the turn stops 4 s before
-    let _function = lambda(&runtime, &stub, &table, &[("CHATKIT_DEADLINE_MARGIN_MS", "4000")]);
+    let margin = [("CHATKIT_DEADLINE_MARGIN_MS", "4000"), ("CHATKIT_AWS_TIMEOUT_MS", "3000")];
+    let _function = lambda(&runtime, &stub, &table, &margin);
     let event = function_url_event(&token("ada"), &create("hello"));
     let started = Instant::now();
     let mut invocation =

@@ -72,7 +72,7 @@ impl Agent {
             ),
             Err(message) => (json!({"error": message}).to_string(), Some(message)),
         };
-        workflow.finish(sink, task, failure.as_deref()).await?;
+        workflow.finish(sink, task, failure.is_some()).await?;
         Ok(ToolCallRecord::new(
             &call.call_id,
             &call.name,

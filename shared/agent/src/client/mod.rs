@@ -350,9 +350,10 @@ impl ModelClient {
         let body = self.body(request, false);
         let call = async {
             let response = self.send(&body).await?;
-            let value: Value = response
-                .json()
+            let bytes = crate::capped::body(response, crate::capped::MAX_ANSWER_BYTES)
                 .await
+                .map_err(|e| ModelError::Invalid(format!("unreadable reply: {e}")))?;
+            let value: Value = serde_json::from_slice(&bytes)
                 .map_err(|e| ModelError::Invalid(format!("unreadable reply: {e}")))?;
             match self.api {
                 ModelApi::ChatCompletions => chat::output_text(&value),
@@ -406,7 +407,9 @@ impl ModelClient {
         if status.is_success() {
             return Ok(response);
         }
-        let text = response.text().await.unwrap_or_default();
+        // an error body is read up to the cap: what was read of a larger one is not kept
+        let body = crate::capped::body(response, crate::capped::MAX_ANSWER_BYTES).await;
+        let text = String::from_utf8_lossy(&body.unwrap_or_default()).into_owned();
         Err(ModelError::status(status.as_u16(), &text, key.as_deref()))
     }
 }

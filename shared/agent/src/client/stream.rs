@@ -10,10 +10,11 @@ use eventsource_stream::{Event, EventStreamError, Eventsource};
 use futures::{Stream, StreamExt};
 use tokio::time::{timeout, timeout_at, Instant};
 
+use crate::capped::{self, ReadError, MAX_SSE_LINE_BYTES};
+
 use super::{bedrock, chat, responses, ModelError, ModelEvent};
 
-type SseStream =
-    Pin<Box<dyn Stream<Item = Result<Event, EventStreamError<reqwest::Error>>> + Send>>;
+type SseStream = Pin<Box<dyn Stream<Item = Result<Event, EventStreamError<ReadError>>> + Send>>;
 
 /// The per-API event parser.
 pub(crate) enum Parser {
@@ -90,7 +91,8 @@ impl ModelStream {
         first_timeout: Duration,
         idle_timeout: Duration,
     ) -> Self {
-        let events = Box::pin(response.bytes_stream().eventsource());
+        let chunks = capped::lines(response.bytes_stream(), MAX_SSE_LINE_BYTES);
+        let events = Box::pin(chunks.eventsource());
         Self::from_source(
             Source::Sse { events, parser },
             first_deadline,
@@ -166,9 +168,9 @@ impl ModelStream {
     }
 }
 
-fn cut_reason(err: &EventStreamError<reqwest::Error>) -> String {
+fn cut_reason(err: &EventStreamError<ReadError>) -> String {
     match err {
-        EventStreamError::Transport(e) => {
+        EventStreamError::Transport(ReadError::Transport(e)) => {
             let mut text = e.to_string();
             if let Some(source) = std::error::Error::source(e) {
                 text = format!("{text}: {source}");

@@ -261,6 +261,17 @@ async fn a_tool_error_is_a_failed_call_for_the_model_and_the_turn_goes_on() {
     let failed = events.iter().any(|e| matches!(e, ThreadStreamEvent::ItemDone { item: ThreadItem::Workflow(w) }
         if matches!(&w.workflow.tasks[0], chatkit_protocol::Task::Custom { content: Some(c), .. } if c.starts_with("Failed"))));
     assert!(failed, "{:?}", types(&events));
+    // the server's own words reach the model, not the task the user sees
+    let shown: Vec<String> = events
+        .iter()
+        .filter_map(|e| match e {
+            ThreadStreamEvent::ItemDone { item: ThreadItem::Workflow(w) } => {
+                Some(format!("{:?}", w.workflow))
+            }
+            _ => None,
+        })
+        .collect();
+    assert!(!shown.is_empty() && !shown.iter().any(|w| w.contains("quota exceeded")), "{shown:?}");
 }
 
 #[tokio::test]

@@ -342,7 +342,10 @@ pub(crate) async fn retry_after_item(
         }
         newer.extend(page.data.iter().map(|item| item.id().to_string()));
         if !page.has_more {
-            return Err(ChatKitError::NotFound(format!("item not found: {}", p.item_id)));
+            return Err(ChatKitError::NotFound(format!(
+                "item not found: {}",
+                chatkit_protocol::ids::echo(&p.item_id)
+            )));
         }
         let next = PageRequest::new(100, Order::Desc).after(page.after.clone());
         page = s.store.load_thread_items(&ctx.user, &loaded.thread.id, &next).await?.items;

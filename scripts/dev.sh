@@ -3,6 +3,8 @@
 # and `cargo lambda watch` serving the functions through their Lambda event path (`turns` with
 # response streaming, `threads` buffered, and the all-in-one `chatkit`), each at
 # /lambda-url/<name>/, rebuilt on every change; the demo page routes through the kit.
+# The functions get this script's environment: `CHATKIT_EXAMPLE_ORDERS=1 make dev` turns the
+# orders example on (with a model: ask the demo page "show me order #42").
 # Ctrl-C stops them all.
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -56,6 +58,10 @@ done
 
 if [[ -n "${OPENAI_API_KEY:-}" || -n "${OPENAI_BASE_URL:-}" ]]; then
     model="the agent (${CHATKIT_MODEL:-gpt-4.1-mini} at ${OPENAI_BASE_URL:-https://api.openai.com/v1})"
+    if [[ "${CHATKIT_EXAMPLE_ORDERS:-0}" == 1 ]]; then
+        model="$model
+          with the orders example (examples/orders): ask \"show me order #42\" (or #7)"
+    fi
 else
     model="the offline responder (set OPENAI_API_KEY, or OPENAI_BASE_URL for Ollama & co, then rerun make dev)"
 fi

@@ -22,7 +22,7 @@ import {
   shownAssistantText,
   uniqueUser,
 } from "./helpers.js";
-import { PARTIAL_REPLY, REPLY_TAIL, STALLED_REPLY, STUB_TITLE } from "./stub-model.js";
+import { PARTIAL_REPLY, REPLY_TAIL, SHOW_ORDER, SHOW_ORDER_CALL, STALLED_REPLY, STUB_TITLE } from "./stub-model.js";
 
 const TITLE = "Lambda response streaming – Demo docs";
 /** A 1×1 PNG. */
@@ -162,6 +162,68 @@ describe("the demo page against the real functions", () => {
     const again = page.locator("openai-chatkit [data-role=user] img[data-attachment-preview]").first();
     await again.waitFor();
     await expect.poll(() => again.evaluate(loaded), { timeout: 15_000 }).toBe(1);
+    await context.close();
+  });
+
+  it("the orders example: the card shows, Approve replaces it, the effect and the notice arrive, and the approved card is what the thread keeps", async () => {
+    const { context } = await newContext(browser);
+    const page = await context.newPage();
+    const user = uniqueUser("orders");
+    await openDemo(page, user, "Ada Lovelace");
+    // what a page's onEffect gets: the element's chatkit.effect events
+    await page.evaluate(() => {
+      const effects: unknown[] = [];
+      (window as unknown as { __effects: unknown[] }).__effects = effects;
+      document.querySelector("openai-chatkit")!.addEventListener("chatkit.effect", (event) => effects.push((event as CustomEvent).detail));
+    });
+    const marker = `${SHOW_ORDER} ${uniqueUser("m")}`;
+    await sendMessage(page, marker);
+
+    // the model called show_order (turns runs with CHATKIT_EXAMPLE_ORDERS=1): the card, then
+    // the model's reply to the tool's output
+    const card = page.locator('openai-chatkit [data-role="widget"]');
+    await card.locator('[data-widget-type="Title"]', { hasText: "Order #42" }).waitFor({ timeout: 30_000 });
+    expect(await card.count()).toBe(1);
+    expect(await card.locator('[data-widget-type="Caption"]').textContent()).toBe("Ada Lovelace");
+    expect(await card.locator('[data-widget-type="Text"]').allTextContents()).toEqual(["2 × Notebook", "1 × Fountain pen", "Total: 31.50 EUR"]);
+    const buttons = card.locator('button[data-widget-type="Button"]');
+    expect(await buttons.allTextContents()).toEqual(["Approve", "Reject"]);
+    expect(await buttons.evaluateAll((all) => all.map((b) => b.getAttribute("data-action")))).toEqual(["orders.approve", "orders.reject"]);
+    expect(await finishedReply(page)).toContain(REPLY_TAIL);
+    const calls = (await modelRequests()).filter((r) => JSON.stringify(r.body.messages).includes(marker));
+    expect(calls).toHaveLength(2);
+    expect(calls[0]!.body.tools?.map((t) => t.function?.name)).toContain(SHOW_ORDER_CALL.name);
+    const output = calls[1]!.body.messages!.at(-1)!;
+    expect(output).toMatchObject({ role: "tool", tool_call_id: SHOW_ORDER_CALL.id });
+    expect(JSON.parse(output.content as string)).toMatchObject({ order_id: "42", status: "pending" });
+
+    // Approve (enabled once the turn is over): threads.custom_action, streamed by turns
+    await card.getByRole("button", { name: "Approve" }).click();
+    await card.locator('[data-widget-type="Badge"]', { hasText: "Approved" }).waitFor({ timeout: 15_000 });
+    expect(await card.locator('[data-widget-type="Title"]').textContent()).toBe("Order #42");
+    expect(await card.locator("button").count()).toBe(0);
+    const notice = page.locator("openai-chatkit [data-notice]");
+    await expect.poll(() => notice.textContent(), { timeout: 15_000 }).toBe("Order **#42** approved.");
+    expect(await notice.getAttribute("data-level")).toBe("info");
+    expect(await notice.isVisible()).toBe(true);
+    expect(await page.evaluate(() => (window as unknown as { __effects: unknown[] }).__effects)).toEqual([
+      { name: "order_approved", data: { order_id: "42" } },
+    ]);
+    const actions = (await functionRequests(user)).filter((r) => r.type === "threads.custom_action");
+    expect(actions.map((r) => [r.fn, r.status])).toEqual([["turns", 200]]);
+    // no model call for an approval
+    expect((await modelRequests()).filter((r) => JSON.stringify(r.body.messages).includes(marker))).toHaveLength(2);
+
+    // reopened (threads.get_by_id, from threads): the approved card, between question and reply
+    await page.reload({ waitUntil: "domcontentloaded" });
+    await page.locator("openai-chatkit [data-standin]").waitFor();
+    await page.locator("openai-chatkit [data-threads] button").first().click();
+    const stored = page.locator('openai-chatkit [data-role="widget"]');
+    await stored.locator('[data-widget-type="Badge"]', { hasText: "Approved" }).waitFor();
+    expect(await stored.locator('[data-widget-type="Title"]').textContent()).toBe("Order #42");
+    expect(await stored.locator("button").count()).toBe(0);
+    const items = page.locator("openai-chatkit [data-items] > li");
+    expect(await items.evaluateAll((all) => all.map((li) => li.getAttribute("data-role")))).toEqual(["user", "widget", "assistant"]);
     await context.close();
   });
 

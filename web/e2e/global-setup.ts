@@ -1,9 +1,9 @@
 // Starts, once for all browser tests: the model stub, the split backend — the real `turns` and
-// `threads` binaries on one DynamoDB Local table (attachments in moto's S3), each behind a
-// recording proxy (function-proxy.ts) whose URLs are the routes — the demo page server
-// (web/demo) with those routes, two demo pages whose routes are wrong (swapped, and the single
-// URL of the `threads` function), and the built Next.js example under `next start`, routing
-// through the same proxies.
+// `threads` binaries on one DynamoDB Local table (attachments in moto's S3; `turns` with the
+// orders example, CHATKIT_EXAMPLE_ORDERS=1), each behind a recording proxy (function-proxy.ts)
+// whose URLs are the routes — the demo page server (web/demo) with those routes, two demo
+// pages whose routes are wrong (swapped, and the single URL of the `threads` function), and the
+// built Next.js example under `next start`, routing through the same proxies.
 import type { TestProject } from "vitest/node";
 
 import { signToken, startDemoServer } from "../demo/server.mjs";
@@ -70,7 +70,8 @@ export default async function setup(project: TestProject) {
     const threads = await startFunction({ ...shared, name: "threads", port: ports.threads });
     functions.push(threads);
     await warmUp(threads.url, "threads.list");
-    const turns = await startFunction({ ...shared, name: "turns", port: ports.turns });
+    // the orders example (examples/orders): its tool and its actions run in turns
+    const turns = await startFunction({ ...shared, name: "turns", port: ports.turns, env: { CHATKIT_EXAMPLE_ORDERS: "1" } });
     functions.push(turns);
     await warmUp(turns.url, "turns.cancel");
   } catch (error) {

@@ -1,6 +1,10 @@
 // The Next.js example (next build + next start) in headless Chromium: the httpOnly cookie, the
 // proxy route streaming from the real functions (routing each request to `turns` or
-// `threads`, and a stop's `turns.cancel`), the React selection Ask and the script gate.
+// `threads`, and a stop's `turns.cancel`) and refusing another site's form post, the React
+// selection Ask and the script gate.
+import { createServer } from "node:http";
+import type { AddressInfo } from "node:net";
+
 import type { Browser, BrowserContext, Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
 
@@ -49,6 +53,38 @@ async function openChat(page: Page) {
   await page.locator(".chat-panel").waitFor({ state: "visible" });
 }
 
+/** A page on another origin (its own server, on a port of its own): `html` at `/`. */
+async function otherSite(html: string): Promise<{ port: number; close(): Promise<void> }> {
+  const server = createServer((_, res) => res.writeHead(200, { "content-type": "text/html; charset=utf-8" }).end(html));
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  return {
+    port: (server.address() as AddressInfo).port,
+    close() {
+      server.closeAllConnections();
+      return new Promise((resolve) => server.close(() => resolve()));
+    },
+  };
+}
+
+const attribute = (value: string) =>
+  value.replace(/&/g, "&amp;").replace(/"/g, "&quot;").replace(/'/g, "&#39;").replace(/</g, "&lt;").replace(/>/g, "&gt;");
+
+/**
+ * Another site's form posting a ChatKit request to `action` as `text/plain` (a form needs no
+ * preflight). The browser sends `name=value\r\n`: split at a `=` inside a JSON string, the
+ * body is `json` (a well-formed `threads.create`) and a line break.
+ */
+function forgedForm(action: string, marker: string): { html: string; json: string } {
+  const input = { content: [{ type: "input_text", text: `forged = by another site ${marker}` }], attachments: [], inference_options: {} };
+  const json = JSON.stringify({ type: "threads.create", params: { input } });
+  const eq = json.indexOf("=");
+  const html =
+    `<!doctype html><title>Prizes</title><form method="post" enctype="text/plain" action="${attribute(action)}">` +
+    `<input type="hidden" name="${attribute(json.slice(0, eq))}" value="${attribute(json.slice(eq + 1))}">` +
+    `<button>Claim your prize</button></form>`;
+  return { html, json };
+}
+
 describe("the Next.js example against the real functions", () => {
   it("without the cookie: the proxy answers 401 and the gate asks to sign in", async () => {
     const { context } = await newContext(browser);
@@ -67,6 +103,63 @@ describe("the Next.js example against the real functions", () => {
     });
     expect(status).toBe(401);
     expect(body.error.code).toBe("unauthorized");
+    await context.close();
+  });
+
+  it("another site's text/plain form post with the victim's cookie: 403, nothing reaches the functions", async () => {
+    const { context } = await newContext(browser);
+    const page = await context.newPage();
+    const user = uniqueUser("next-csrf");
+    // the victim signs in: the httpOnly cookie is in the browser (no page of the app open, so
+    // none of this user's requests reach a function but the forged ones, if any)
+    const signInUrl = new URL("api/sign-in", inject("nextUrl"));
+    signInUrl.searchParams.set("user", user);
+    signInUrl.searchParams.set("name", "Grace Hopper");
+    expect((await context.request.get(signInUrl.href, { maxRedirects: 0 })).status()).toBe(303);
+    const [cookie] = (await context.cookies()).filter((c) => c.name === "chatkit_token");
+    expect(cookie?.httpOnly).toBe(true);
+
+    const action = new URL("api/chatkit", inject("nextUrl")).href;
+    const forged = forgedForm(action, uniqueUser("q"));
+    const site = await otherSite(forged.html);
+    try {
+      // 127.0.0.1 on another port: another origin of the same site, so the Lax cookie goes along
+      // (as from a sibling subdomain); localhost: another site, which a Lax cookie never follows
+      for (const [host, cookieSent] of [["127.0.0.1", true], ["localhost", false]] as const) {
+        const origin = `http://${host}:${site.port}`;
+        await page.goto(`${origin}/`, { waitUntil: "domcontentloaded" });
+        const answered = page.waitForResponse((r) => r.url() === action && r.request().method() === "POST");
+        await page.getByRole("button", { name: "Claim your prize" }).click();
+        const response = await answered;
+        const sent = response.request();
+        expect(JSON.parse(sent.postData() ?? "")).toEqual(JSON.parse(forged.json));
+        expect(await sent.headerValue("content-type")).toBe("text/plain");
+        expect(await sent.headerValue("origin")).toBe(origin);
+        expect((await sent.headerValue("cookie"))?.includes(`chatkit_token=${cookie!.value}`) ?? false, host).toBe(cookieSent);
+        expect(response.status(), host).toBe(403);
+        const body = (await response.json()) as { error: { code: string; message: string } };
+        expect(body.error.code).toBe("forbidden");
+        expect(body.error.message).toContain(origin);
+      }
+    } finally {
+      await site.close();
+    }
+    // refused before anything was sent on (a forwarded request is recorded before its answer)
+    expect(await functionRequests(user)).toEqual([]);
+
+    // the cookie itself works from the app's own page, and the user has no thread
+    await page.goto(inject("nextUrl"), { waitUntil: "domcontentloaded" });
+    const [status, threads] = await page.evaluate(async () => {
+      const response = await fetch("/api/chatkit", {
+        method: "POST",
+        headers: { "content-type": "application/json" },
+        body: JSON.stringify({ type: "threads.list", params: { limit: 10, order: "desc" } }),
+      });
+      return [response.status, await response.json()] as const;
+    });
+    expect(status).toBe(200);
+    expect(threads.data).toEqual([]);
+    expect((await functionRequests(user)).map((r) => r.type)).not.toContain("threads.create");
     await context.close();
   });
 

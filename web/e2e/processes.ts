@@ -79,6 +79,8 @@ export interface FunctionOptions {
   allowedOrigins: string;
   /** Attachments on, in this bucket (moto's S3 at AWS_ENDPOINT_URL_S3). */
   attachmentsBucket?: string;
+  /** More settings for this function (e.g. `CHATKIT_EXAMPLE_ORDERS`), set last. */
+  env?: Record<string, string>;
 }
 
 /** A real function in its local HTTP mode, on DynamoDB Local (scripts/with-dynamodb.sh). */
@@ -102,6 +104,7 @@ export async function startFunction(options: FunctionOptions) {
     RUST_LOG: "warn",
   });
   if (options.attachmentsBucket) env.CHATKIT_ATTACHMENTS_BUCKET = options.attachmentsBucket;
+  Object.assign(env, options.env);
   const child = spawn(functionBinary(options.name), [], { env, stdio: ["ignore", "pipe", "pipe"] });
   const log = collect(child);
   try {
@@ -137,6 +140,8 @@ export async function startNext(options: NextOptions) {
       CHATKIT_TURNS_URL: options.routes.turns,
       CHATKIT_THREADS_URL: options.routes.threads,
       CHATKIT_DEV_JWT_SECRET: options.jwtSecret,
+      // the example's sign-in route is for development; a built app needs the opt-in
+      CHATKIT_DEV_SIGN_IN: "1",
     },
     stdio: ["ignore", "pipe", "pipe"],
   });

@@ -1,14 +1,19 @@
 // An OpenAI-compatible model stub on 127.0.0.1 (Chat Completions): streams a reply as real SSE,
 // one word per chunk with a pause between them (a long reply, or one that stalls, when asked
-// for), answers the title call, and records every request. Tests read the record at GET /__requests (they run in other
-// processes).
+// for), calls the orders example's `show_order` tool when asked to (SHOW_ORDER), answers the
+// title call, and records every request. Tests read the record at GET /__requests (they run in
+// other processes).
 import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
 
 export interface RecordedRequest {
   path: string;
   authorization: string | undefined;
-  body: { stream?: boolean; messages?: { role: string; content: unknown }[] } & Record<string, unknown>;
+  body: {
+    stream?: boolean;
+    messages?: { role: string; content: unknown; tool_call_id?: string; tool_calls?: unknown[] }[];
+    tools?: { type: string; function?: { name?: string } }[];
+  } & Record<string, unknown>;
   /** For a streamed reply: sent to the end, or the client (the function) went away first. */
   outcome?: "streaming" | "completed" | "client-gone";
 }
@@ -25,6 +30,14 @@ export const LONG_REPLY = "(a long answer, please)";
 export const STALLED_REPLY = "(stall after a few words)";
 /** The words a stalled reply ends with before it stalls. */
 export const PARTIAL_REPLY = "Here is the first part of";
+/**
+ * A question with this, to a function offering `show_order` (CHATKIT_EXAMPLE_ORDERS=1), gets
+ * that tool called (SHOW_ORDER_CALL) instead of a reply; once the tool's output follows the
+ * question, the usual reply.
+ */
+export const SHOW_ORDER = "show me order #42";
+/** The tool call a SHOW_ORDER question gets. */
+export const SHOW_ORDER_CALL = { id: "call_stub_show_order", name: "show_order", arguments: '{"order_id":"42"}' };
 
 function lastUserText(body: RecordedRequest["body"]): string {
   const user = [...(body.messages ?? [])].reverse().find((m) => m.role === "user");
@@ -32,6 +45,18 @@ function lastUserText(body: RecordedRequest["body"]): string {
   if (typeof content === "string") return content;
   if (Array.isArray(content)) return content.map((p: { text?: string }) => p.text ?? "").join(" ");
   return "";
+}
+
+/** SHOW_ORDER asked, `show_order` offered, and no tool output after the question yet. */
+function callsShowOrder(body: RecordedRequest["body"]): boolean {
+  const messages = body.messages ?? [];
+  const asked = messages.map((m) => m.role).lastIndexOf("user");
+  return (
+    asked !== -1 &&
+    lastUserText(body).includes(SHOW_ORDER) &&
+    (body.tools ?? []).some((tool) => tool.function?.name === SHOW_ORDER_CALL.name) &&
+    !messages.slice(asked + 1).some((m) => m.role === "tool")
+  );
 }
 
 function chunk(delta: Record<string, unknown>, finish: string | null = null) {
@@ -49,6 +74,19 @@ export async function startStubModel({ delayMs = 120 }: { delayMs?: number } = {
     res.on("close", () => {
       if (record.outcome === "streaming") record.outcome = "client-gone";
     });
+    if (callsShowOrder(body)) {
+      // one tool call in one piece, as the Chat Completions stream shapes it
+      const { id, name, arguments: args } = SHOW_ORDER_CALL;
+      res.writeHead(200, { "content-type": "text/event-stream" });
+      res.write(chunk({ role: "assistant", content: null }));
+      await sleep(delayMs);
+      res.write(chunk({ tool_calls: [{ index: 0, id, type: "function", function: { name, arguments: args } }] }));
+      res.write(chunk({}, "tool_calls"));
+      res.write(`data: ${JSON.stringify({ id: "chatcmpl-stub", choices: [], usage: { prompt_tokens: 10, completion_tokens: 5 } })}\n\n`);
+      res.end("data: [DONE]\n\n");
+      record.outcome = "completed";
+      return;
+    }
     const asked = lastUserText(body).replace(/\s+/g, " ").trim().slice(0, 80);
     const filler = lastUserText(body).includes(LONG_REPLY) ? "and so on ".repeat(250) : "";
     const stalls = lastUserText(body).includes(STALLED_REPLY);

@@ -4,9 +4,21 @@ import { createHmac } from "node:crypto";
 
 export const COOKIE_NAME = "chatkit_token";
 
-/** The local HS256 secret, only when explicitly configured for development. */
-export function devSecret(): string | undefined {
-  return process.env.CHATKIT_DEV_JWT_SECRET || undefined;
+/** Whether local sign-in may mint tokens: the secret, or why it is off. */
+export type DevSignIn = { secret: string } | { off: string };
+
+/**
+ * Local sign-in signs a token for any user it is asked for, so it is on only with
+ * CHATKIT_DEV_JWT_SECRET set and, in a production build, CHATKIT_DEV_SIGN_IN=1 as well (the
+ * browser tests run `next start` that way); `next dev` needs only the secret.
+ */
+export function devSignIn(): DevSignIn {
+  const secret = process.env.CHATKIT_DEV_JWT_SECRET;
+  if (!secret) return { off: "local sign-in is off: set CHATKIT_DEV_JWT_SECRET to the function's local secret" };
+  if (process.env.NODE_ENV === "production" && process.env.CHATKIT_DEV_SIGN_IN !== "1") {
+    return { off: "local sign-in is off in a production build: it is for `next dev` (CHATKIT_DEV_SIGN_IN=1 turns it on for local tests)" };
+  }
+  return { secret };
 }
 
 const base64url = (value: string | Buffer) => Buffer.from(value).toString("base64url");

@@ -114,20 +114,27 @@ function ownOrigins(request: Request): Set<string> {
   return origins;
 }
 
+/** A header value for an error message: quoted, at most its first 40 characters. */
+function preview(value: string): string {
+  return value.length > 40 ? `${JSON.stringify(value.slice(0, 40))}…` : JSON.stringify(value);
+}
+
 /** Why a request may not use the proxy (a cross-site request or a form post), if it may not. */
 function forbidden(request: Request, allowedOrigins: ReadonlySet<string>): string | undefined {
   const origin = request.headers.get("origin");
   if (origin !== null) {
     const normalized = originOf(origin);
     if (!normalized || !(allowedOrigins.has(normalized) || ownOrigins(request).has(normalized))) {
-      return `requests from origin ${JSON.stringify(origin)} are not allowed: only this app's own pages may use the ChatKit proxy`;
+      return `requests from origin ${preview(origin)} are not allowed: only this app's own pages may use the ChatKit proxy`;
     }
   } else if (request.headers.get("sec-fetch-site") !== "same-origin") {
     return "the request has no Origin header and no Sec-Fetch-Site: same-origin: only this app's own pages may use the ChatKit proxy";
   }
-  const mediaType = (request.headers.get("content-type") ?? "").split(";")[0]!.trim().toLowerCase();
+  const contentType = request.headers.get("content-type");
+  const mediaType = (contentType ?? "").split(";")[0]!.trim().toLowerCase();
   if (mediaType !== "application/json") {
-    return "the request must have Content-Type: application/json";
+    const sent = contentType === null ? "no Content-Type" : `Content-Type ${preview(mediaType)}`;
+    return `the request has ${sent}: the ChatKit proxy takes only application/json`;
   }
   return undefined;
 }

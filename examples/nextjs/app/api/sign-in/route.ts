@@ -1,17 +1,17 @@
 // Local sign-in for `make dev`: sets the httpOnly cookie with a token the local function
-// accepts, then goes back to the page. Off unless CHATKIT_DEV_JWT_SECRET is set.
+// accepts, then goes back to the page. It signs in as whoever the query names, so it is off
+// unless CHATKIT_DEV_JWT_SECRET is set, and off in a production build without
+// CHATKIT_DEV_SIGN_IN=1 (dev-token.ts).
 import { NextResponse, type NextRequest } from "next/server";
 
-import { COOKIE_NAME, devSecret, signDevToken } from "../../dev-token";
+import { COOKIE_NAME, devSignIn, signDevToken } from "../../dev-token";
 
 export function GET(request: NextRequest) {
-  const secret = devSecret();
-  if (!secret) {
-    return NextResponse.json(
-      { error: { code: "not_found", message: "local sign-in is off: set CHATKIT_DEV_JWT_SECRET to the function's local secret" } },
-      { status: 404 },
-    );
+  const signIn = devSignIn();
+  if ("off" in signIn) {
+    return NextResponse.json({ error: { code: "not_found", message: signIn.off } }, { status: 404 });
   }
+  const { secret } = signIn;
   const id = (request.nextUrl.searchParams.get("user") || "demo-user").slice(0, 64);
   const name = (request.nextUrl.searchParams.get("name") || "Demo User").slice(0, 100);
   // a relative Location: request.url names the host Next.js bound to, not the one the browser used

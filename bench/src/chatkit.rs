@@ -57,6 +57,8 @@ impl Chatkit {
             // high enough never to refuse the bench's own turns
             .env("CHATKIT_TURNS_PER_MINUTE", "1000000")
             .env("CHATKIT_TOKENS_PER_DAY", "1000000000")
+            // likewise the per-container limit on reads (counted in memory, measured too)
+            .env("CHATKIT_REQUESTS_PER_MINUTE", "1000000")
             .env("RUST_LOG", "info")
             .env("NO_PROXY", "127.0.0.1,localhost")
             .env("no_proxy", "127.0.0.1,localhost")

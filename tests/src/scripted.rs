@@ -148,7 +148,17 @@ impl Responder for Scripted {
                     id: sink.new_id("msg"),
                     thread_id,
                     created_at: now,
-                    widget: json!({"type": "Card", "children": [{"type": "Text", "value": "Order #42"}]}),
+                    // the actions the router tests send from it (a request naming a widget
+                    // may only send an action the widget offers)
+                    widget: json!({"type": "Card", "children": [
+                        {"type": "Text", "value": "Order #42"},
+                        {"type": "Row", "children": [
+                            {"type": "Button", "label": "Cancel", "onClickAction": {"type": "order.cancel", "payload": {"id": 42}}},
+                            {"type": "Button", "label": "Toggle", "onClickAction": {"type": "toggle"}},
+                            {"type": "Button", "label": "Add", "onClickAction": {"type": "counter.add", "payload": {"n": 41}}},
+                            {"type": "Button", "label": "Set", "onClickAction": {"type": "counter.set", "payload": {"n": 41}}}
+                        ]}
+                    ]}),
                     copy_text: Some("Order #42".into()),
                 };
                 sink.done(widget).await?;

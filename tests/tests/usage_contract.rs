@@ -20,7 +20,7 @@ fn ada() -> UserId {
 }
 
 fn limits(turns: u64, tokens: u64) -> UsageLimits {
-    UsageLimits { turns_per_minute: turns, tokens_per_day: tokens }
+    UsageLimits { turns_per_minute: turns, tokens_per_day: tokens, tokens_per_turn: 0 }
 }
 
 async fn turns_per_minute_are_counted_and_refused(store: &dyn UsageStore) {
@@ -89,9 +89,9 @@ async fn both_limits_together(store: &dyn UsageStore) {
     assert_eq!(store.admit_turn(&ada(), at(40), &limits(0, 0)).await.unwrap(), Admission::Admitted);
 }
 
-async fn concurrent_turns_never_exceed_the_limit(store: Arc<dyn UsageStore>) {
-    let l = limits(5, 1_000_000);
-    let attempts: Vec<_> = (0..20)
+/// Admits `attempts` turns of ada at once; how many were admitted.
+async fn admit_at_once(store: &Arc<dyn UsageStore>, l: UsageLimits, attempts: usize) -> usize {
+    let attempts: Vec<_> = (0..attempts)
         .map(|_| {
             let store = store.clone();
             tokio::spawn(async move { store.admit_turn(&ada(), at(0), &l).await.unwrap() })
@@ -103,12 +103,47 @@ async fn concurrent_turns_never_exceed_the_limit(store: Arc<dyn UsageStore>) {
             admitted += 1;
         }
     }
-    assert_eq!(admitted, 5);
+    admitted
+}
+
+async fn concurrent_turns_never_exceed_the_limit(store: Arc<dyn UsageStore>) {
+    assert_eq!(admit_at_once(&store, limits(5, 1_000_000), 20).await, 5);
     assert_eq!(store.usage(&ada(), at(0)).await.unwrap().turns_this_minute, 5);
+}
+
+async fn reservations_hold_the_day_under_concurrency(store: Arc<dyn UsageStore>) {
+    let l = UsageLimits { turns_per_minute: 0, tokens_per_day: 10_000, tokens_per_turn: 3_000 };
+    assert_eq!(
+        admit_at_once(&store, l, 20).await,
+        3,
+        "3 × 3 000 fit in 10 000, a fourth would not"
+    );
+    assert_eq!(store.usage(&ada(), at(0)).await.unwrap().tokens_today, 9_000);
+    // a further round: what fits is granted, then nothing more
+    assert!(store.reserve_tokens(&ada(), at(1), 1_000, &l).await.unwrap());
+    assert!(!store.reserve_tokens(&ada(), at(1), 1, &l).await.unwrap());
+    assert!(!store.reserve_tokens(&ada(), at(1), 20_000, &l).await.unwrap());
+    assert!(matches!(
+        store.admit_turn(&ada(), at(2), &l).await.unwrap(),
+        Admission::Refused { limit: Limit::TokensPerDay, .. }
+    ));
+    // the turns end having used less than they reserved: the rest comes back
+    store.add_tokens(&ada(), at(2), -4_000).await.unwrap();
+    assert_eq!(store.usage(&ada(), at(2)).await.unwrap().tokens_today, 6_000);
+    assert_eq!(store.admit_turn(&ada(), at(3), &l).await.unwrap(), Admission::Admitted);
+    assert_eq!(store.usage(&ada(), at(3)).await.unwrap().tokens_today, 9_000);
+    // a reservation larger than the day is capped at the day
+    let big = UsageLimits { tokens_per_turn: 50_000, ..l };
+    assert_eq!(big.reservation(), 10_000);
 }
 
 mod memory {
     use super::*;
+
+    #[tokio::test]
+    async fn reservations() {
+        reservations_hold_the_day_under_concurrency(Arc::new(MemoryUsage::new())).await;
+    }
 
     #[tokio::test]
     async fn turns_per_minute() {
@@ -149,6 +184,12 @@ mod dynamodb {
     #[tokio::test]
     async fn both() {
         both_limits_together(DynamoHarness::new("usage-both").await.dynamo()).await;
+    }
+
+    #[tokio::test]
+    async fn reservations() {
+        let h = DynamoHarness::new("usage-reservations").await;
+        reservations_hold_the_day_under_concurrency(Arc::new(h.dynamo().clone())).await;
     }
 
     #[tokio::test]

@@ -10,6 +10,9 @@
 //! - [`RejectOrder`], the handler of `orders.reject`: marks the card rejected and starts a
 //!   model turn that knows what the user did (so the assistant can follow up).
 //!
+//! The handlers read the payload with `widget_payload`: checked against the card's own
+//! action, so the `order_id` is the one the server rendered, never one the user typed in.
+//!
 //! Wire it into the agent with [`with_orders`].
 
 use std::sync::Arc;
@@ -157,7 +160,7 @@ impl ActionHandler for ApproveOrder {
         mut action: ActionContext,
         events: EventSink,
     ) -> Result<(), StreamError> {
-        let OrderPayload { order_id } = action.payload()?;
+        let OrderPayload { order_id } = action.widget_payload()?;
         let order = order_of(&order_id).ok_or_else(|| {
             StreamError::custom(format!("Order #{order_id} no longer exists."), false)
         })?;
@@ -180,7 +183,7 @@ impl ActionHandler for ApproveOrder {
         &self,
         action: SyncActionContext,
     ) -> Result<Option<WidgetItem>, ChatKitError> {
-        let OrderPayload { order_id } = action.payload()?;
+        let OrderPayload { order_id } = action.widget_payload()?;
         let order = order_of(&order_id)
             .ok_or_else(|| ChatKitError::NotFound(format!("order not found: {order_id}")))?;
         action
@@ -202,7 +205,7 @@ impl ActionHandler for RejectOrder {
         mut action: ActionContext,
         events: EventSink,
     ) -> Result<(), StreamError> {
-        let OrderPayload { order_id } = action.payload()?;
+        let OrderPayload { order_id } = action.widget_payload()?;
         let order = order_of(&order_id).ok_or_else(|| {
             StreamError::custom(format!("Order #{order_id} no longer exists."), false)
         })?;

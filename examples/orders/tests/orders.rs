@@ -207,10 +207,23 @@ async fn unknown_types_bad_payloads_and_non_widget_senders_are_clear_errors() {
     let mut body = action(&thread_id, &card.id, REJECT, json!({"order_id": "42"}));
     body["type"] = json!("threads.sync_custom_action");
     assert_eq!(h.call(body).await.unwrap_err().status(), 400);
-    // a payload of the wrong shape: an error event naming the problem, nothing changed
-    let events = h.stream(action(&thread_id, &card.id, APPROVE, json!({"order": 42}))).await;
+    // a payload the card does not offer (another order, or another shape): 400 before
+    // anything streams, for both kinds of request
+    for payload in [json!({"order_id": "7"}), json!({"order": 42}), json!(null)] {
+        for kind in ["threads.custom_action", "threads.sync_custom_action"] {
+            let mut body = action(&thread_id, &card.id, APPROVE, payload.clone());
+            body["type"] = json!(kind);
+            let err = h.call(body).await.unwrap_err();
+            assert_eq!(err.status(), 400, "{kind} {payload}");
+            assert!(err.to_string().contains("offers no `orders.approve` action"), "{err}");
+        }
+    }
+    // an approve with no sending widget: refused by the handler, as an error event
+    let mut unbound = action(&thread_id, &card.id, APPROVE, json!({"order_id": "7"}));
+    unbound["params"].as_object_mut().unwrap().remove("item_id");
+    let events = h.stream(unbound).await;
     assert!(
-        matches!(events.last(), Some(ThreadStreamEvent::Error { message: Some(m), .. }) if m.contains("payload")),
+        matches!(events.last(), Some(ThreadStreamEvent::Error { message: Some(m), .. }) if m.contains("must come from its widget")),
         "{events:?}"
     );
     // a sender that is not a widget

@@ -262,6 +262,17 @@ impl Agent {
                 turn_start,
                 &turn.context.request_id,
             )?;
+            // the round's worst case must fit in what the turn reserved of the user's day (or
+            // in what it can still reserve): the daily limit holds however many turns run
+            let worst =
+                chatkit_store::usage::round_reservation(estimate, self.config.max_output_tokens);
+            if !turn.context.tokens.ensure(worst).await {
+                workflow.close(sink).await?;
+                return Err(StreamError::custom(
+                    "You have used today's assistant allowance, so this reply stops here. It renews at midnight UTC.",
+                    false,
+                ));
+            }
             // the turn's tokens count against the user's daily limit: the input estimate now
             // (it is billed even if the turn is cut), the provider's figures once it reports them
             turn.context.tokens.add(estimate);

@@ -6,7 +6,9 @@ use chatkit_dynamodb::DynamoStore;
 use chatkit_gateway::ServerInit;
 use chatkit_s3::{AttachmentSettings, S3AttachmentStore};
 use chatkit_server::{ChatKitServer, ServerConfig};
-use chatkit_settings::catalog::{CREATE_TABLE, TOKENS_PER_DAY, TURNS_PER_MINUTE};
+use chatkit_settings::catalog::{
+    CREATE_TABLE, MAX_OUTPUT_TOKENS, MODEL_INPUT_TOKEN_BUDGET, TOKENS_PER_DAY, TURNS_PER_MINUTE,
+};
 use chatkit_settings::{Lookup, SettingError};
 use chatkit_store::UsageLimits;
 use futures::future::BoxFuture;
@@ -24,9 +26,15 @@ pub(crate) fn lazy(
     let server_config = ServerConfig::from_lookup(get)?;
     // attachments are on when CHATKIT_ATTACHMENTS_BUCKET is set
     let attachment_settings = AttachmentSettings::from_lookup(get)?;
+    let max_output: u32 = MAX_OUTPUT_TOKENS.number(get)?;
     let usage_limits = UsageLimits {
         turns_per_minute: TURNS_PER_MINUTE.number(get)?,
         tokens_per_day: TOKENS_PER_DAY.number(get)?,
+        // a turn's first round at its worst: the whole input budget and the output cap
+        tokens_per_turn: chatkit_store::usage::round_reservation(
+            MODEL_INPUT_TOKEN_BUDGET.number(get)?,
+            (max_output > 0).then_some(max_output),
+        ),
     };
     if usage_limits.is_off() {
         warn!("CHATKIT_TURNS_PER_MINUTE and CHATKIT_TOKENS_PER_DAY are 0: nothing limits what one user can make the model do");

@@ -7,16 +7,18 @@
 //! ```
 //!
 //! Requests: admitting a turn with both limits on is one TransactWriteItems (an UpdateItem
-//! `ADD n 1` on the minute record, conditional on `n < turns limit`, and a ConditionCheck
-//! `n < tokens limit` on the day record); with one limit, one UpdateItem or one GetItem.
-//! Recording a turn's tokens is one UpdateItem `ADD`. Expired windows are removed by the
-//! table's TTL, free of charge.
+//! `ADD n 1` on the minute record, conditional on `n < turns limit`, and an UpdateItem
+//! `ADD n <reservation>` on the day record, conditional on `n + reservation <= tokens
+//! limit`); with one limit, one UpdateItem. Reserving more for a further round is one
+//! conditional UpdateItem; settling a turn's tokens one UpdateItem `ADD` (negative when it
+//! used less than it reserved). Expired windows are removed by the table's TTL, free of
+//! charge.
 
 use std::time::SystemTime;
 
 use async_trait::async_trait;
 use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
-use aws_sdk_dynamodb::types::{AttributeValue, ConditionCheck, TransactWriteItem, Update};
+use aws_sdk_dynamodb::types::{AttributeValue, TransactWriteItem, Update};
 use chatkit_store::usage::Windows;
 use chatkit_store::{Admission, Limit, StoreResult, Usage, UsageLimits, UsageStore, UserId};
 
@@ -43,8 +45,14 @@ fn day_key(user: &UserId, w: &Windows) -> Key {
     keys::key(usage_pk(user), format!("D#{}", w.day))
 }
 
-fn number(n: u64) -> AttributeValue {
+fn number(n: impl ToString) -> AttributeValue {
     AttributeValue::N(n.to_string())
+}
+
+/// The `:limit` of [`BELOW_LIMIT`] that lets `n + by` reach `limit` and no further (`None`:
+/// `by` alone passes it).
+fn room_for(by: u64, limit: u64) -> Option<u64> {
+    (by <= limit).then(|| limit - by + 1)
 }
 
 impl DynamoStore {
@@ -52,7 +60,7 @@ impl DynamoStore {
     fn add_update(
         &self,
         key: Key,
-        by: u64,
+        by: i64,
         expires_at: u64,
         limit: Option<u64>,
     ) -> StoreResult<Update> {
@@ -70,6 +78,33 @@ impl DynamoStore {
                 .expression_attribute_values(":limit", number(limit));
         }
         built(update.build())
+    }
+
+    /// Sends `update` (built by [`Self::add_update`]); `false` when its condition failed.
+    async fn conditional_update(&self, update: Update) -> StoreResult<bool> {
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(update.key))
+            .update_expression(update.update_expression)
+            .set_condition_expression(update.condition_expression)
+            .set_expression_attribute_names(update.expression_attribute_names)
+            .set_expression_attribute_values(update.expression_attribute_values)
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(true),
+            Err(e)
+                if matches!(
+                    e.as_service_error(),
+                    Some(UpdateItemError::ConditionalCheckFailedException(_))
+                ) =>
+            {
+                Ok(false)
+            }
+            Err(e) => Err(error::sdk("UpdateItem", e)),
+        }
     }
 
     async fn count(&self, key: Key) -> StoreResult<u64> {
@@ -102,58 +137,42 @@ impl UsageStore for DynamoStore {
     ) -> StoreResult<Admission> {
         let w = Windows::at(now);
         let minute_expires = epoch(now) + w.minute_left.as_secs() + 120;
+        let day_expires = epoch(now) + w.day_left.as_secs() + 2 * 86_400;
+        let reserve = limits.reservation();
+        // the day's record: ADD the reservation while it fits (a check alone without one)
+        let day_update = |limit: u64| -> StoreResult<Option<Update>> {
+            let Some(below) = room_for(reserve.max(1), limit) else { return Ok(None) };
+            let by = i64::try_from(reserve).unwrap_or(i64::MAX);
+            self.add_update(day_key(user, &w), by, day_expires, Some(below)).map(Some)
+        };
         match (limits.turns_per_minute, limits.tokens_per_day) {
             (0, 0) => Ok(Admission::Admitted),
-            (0, tokens) => {
-                let used = self.count(day_key(user, &w)).await?;
-                Ok(if used >= tokens {
-                    w.refused(Limit::TokensPerDay)
-                } else {
+            (0, tokens) => match day_update(tokens)? {
+                None => Ok(w.refused(Limit::TokensPerDay)),
+                Some(update) => Ok(if self.conditional_update(update).await? {
                     Admission::Admitted
-                })
-            }
+                } else {
+                    w.refused(Limit::TokensPerDay)
+                }),
+            },
             (turns, 0) => {
                 let update =
                     self.add_update(minute_key(user, &w), 1, minute_expires, Some(turns))?;
-                let result = self
-                    .client
-                    .update_item()
-                    .table_name(&self.table)
-                    .set_key(Some(update.key))
-                    .update_expression(update.update_expression)
-                    .set_condition_expression(update.condition_expression)
-                    .set_expression_attribute_names(update.expression_attribute_names)
-                    .set_expression_attribute_values(update.expression_attribute_values)
-                    .send()
-                    .await;
-                match result {
-                    Ok(_) => Ok(Admission::Admitted),
-                    Err(e)
-                        if matches!(
-                            e.as_service_error(),
-                            Some(UpdateItemError::ConditionalCheckFailedException(_))
-                        ) =>
-                    {
-                        Ok(w.refused(Limit::TurnsPerMinute))
-                    }
-                    Err(e) => Err(error::sdk("UpdateItem", e)),
-                }
+                Ok(if self.conditional_update(update).await? {
+                    Admission::Admitted
+                } else {
+                    w.refused(Limit::TurnsPerMinute)
+                })
             }
             (turns, tokens) => {
+                let Some(reserve_tokens) = day_update(tokens)? else {
+                    return Ok(w.refused(Limit::TokensPerDay));
+                };
                 let count_turn =
                     self.add_update(minute_key(user, &w), 1, minute_expires, Some(turns))?;
-                let check_tokens = built(
-                    ConditionCheck::builder()
-                        .table_name(&self.table)
-                        .set_key(Some(day_key(user, &w)))
-                        .condition_expression(BELOW_LIMIT)
-                        .expression_attribute_names("#n", COUNT)
-                        .expression_attribute_values(":limit", number(tokens))
-                        .build(),
-                )?;
                 let actions = vec![
                     TransactWriteItem::builder().update(count_turn).build(),
-                    TransactWriteItem::builder().condition_check(check_tokens).build(),
+                    TransactWriteItem::builder().update(reserve_tokens).build(),
                 ];
                 match self.transact(actions).await {
                     Ok(()) => Ok(Admission::Admitted),
@@ -172,24 +191,38 @@ impl UsageStore for DynamoStore {
         }
     }
 
-    async fn add_tokens(&self, user: &UserId, now: SystemTime, tokens: u64) -> StoreResult<()> {
+    async fn reserve_tokens(
+        &self,
+        user: &UserId,
+        now: SystemTime,
+        tokens: u64,
+        limits: &UsageLimits,
+    ) -> StoreResult<bool> {
+        if tokens == 0 {
+            return Ok(true);
+        }
+        let w = Windows::at(now);
+        let expires_at = epoch(now) + w.day_left.as_secs() + 2 * 86_400;
+        let by = i64::try_from(tokens).unwrap_or(i64::MAX);
+        let limit = match limits.tokens_per_day {
+            0 => None,
+            limit => match room_for(tokens, limit) {
+                Some(below) => Some(below),
+                None => return Ok(false),
+            },
+        };
+        let update = self.add_update(day_key(user, &w), by, expires_at, limit)?;
+        self.conditional_update(update).await
+    }
+
+    async fn add_tokens(&self, user: &UserId, now: SystemTime, tokens: i64) -> StoreResult<()> {
         if tokens == 0 {
             return Ok(());
         }
         let w = Windows::at(now);
         let expires_at = epoch(now) + w.day_left.as_secs() + 2 * 86_400;
         let update = self.add_update(day_key(user, &w), tokens, expires_at, None)?;
-        self.client
-            .update_item()
-            .table_name(&self.table)
-            .set_key(Some(update.key))
-            .update_expression(update.update_expression)
-            .set_expression_attribute_names(update.expression_attribute_names)
-            .set_expression_attribute_values(update.expression_attribute_values)
-            .send()
-            .await
-            .map(drop)
-            .map_err(|e| error::sdk("UpdateItem", e))
+        self.conditional_update(update).await.map(drop)
     }
 
     async fn usage(&self, user: &UserId, now: SystemTime) -> StoreResult<Usage> {

@@ -12,7 +12,7 @@ use http::{HeaderMap, Request};
 /// The request headers a preflight allows, whatever it asks for: the credentials, the JSON
 /// body, and the two ids the ChatKit web component has been seen to send.
 pub const ALLOWED_HEADERS: &str =
-    "authorization, content-type, chatkit-device-id, chatkit-frame-instance-id";
+    "authorization, content-type, chatkit-device-id, chatkit-frame-instance-id, idempotency-key";
 
 /// Which browser origins may call the endpoint.
 #[derive(Debug, Clone, Default)]

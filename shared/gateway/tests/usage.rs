@@ -76,7 +76,7 @@ async fn threads(store: &MemoryStore) -> usize {
 
 #[tokio::test]
 async fn over_the_daily_tokens_a_turn_gets_429_before_anything_happens() {
-    let s = setup(UsageLimits { turns_per_minute: 100, tokens_per_day: 1000 });
+    let s = setup(UsageLimits { turns_per_minute: 100, tokens_per_day: 1000, tokens_per_turn: 0 });
     for n in 0..2 {
         let (status, _, body) = send(&s.gateway, &create(n)).await;
         assert_eq!(status, 200);
@@ -118,7 +118,7 @@ async fn over_the_turns_per_minute_a_turn_gets_429_with_the_seconds_to_wait() {
     // the window is the UTC minute: a run that straddles a minute boundary is run again
     for _ in 0..3 {
         let started = minute();
-        let s = setup(UsageLimits { turns_per_minute: 2, tokens_per_day: 0 });
+        let s = setup(UsageLimits { turns_per_minute: 2, tokens_per_day: 0, tokens_per_turn: 0 });
         for n in 0..2 {
             assert_eq!(send(&s.gateway, &create(n)).await.0, 200);
         }

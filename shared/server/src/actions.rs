@@ -27,7 +27,22 @@ pub struct ActionContext {
 }
 
 impl ActionContext {
-    /// The payload as `T`; a payload of the wrong shape is a clear error event.
+    /// The payload of an action a widget sent, as `T`: the server has checked it against the
+    /// action that widget offers, so its declared fields are what the server rendered. An
+    /// action with no sending widget (`chatkit.sendCustomAction` from the page, any payload)
+    /// is refused. Use this for anything the payload names (an order, a record).
+    pub fn widget_payload<T: DeserializeOwned>(&self) -> Result<T, StreamError> {
+        if self.sender.is_none() {
+            return Err(StreamError::custom(
+                format!("the `{}` action must come from its widget", self.action.kind),
+                false,
+            ));
+        }
+        self.payload()
+    }
+
+    /// The payload as `T`, as the client sent it; a payload of the wrong shape is a clear
+    /// error event.
     pub fn payload<T: DeserializeOwned>(&self) -> Result<T, StreamError> {
         serde_json::from_value(self.action.payload.clone()).map_err(|e| {
             StreamError::custom(
@@ -96,7 +111,19 @@ pub struct SyncActionContext {
 }
 
 impl SyncActionContext {
-    /// The payload as `T`; a payload of the wrong shape is a 400.
+    /// As [`ActionContext::widget_payload`]: checked against the sending widget's action; an
+    /// action with no sending widget is a 400.
+    pub fn widget_payload<T: DeserializeOwned>(&self) -> Result<T, ChatKitError> {
+        if self.sender.is_none() {
+            return Err(ChatKitError::BadRequest {
+                message: format!("the `{}` action must come from its widget", self.action.kind),
+                field: Some("params.item_id".into()),
+            });
+        }
+        self.payload()
+    }
+
+    /// The payload as `T`, as the client sent it; a payload of the wrong shape is a 400.
     pub fn payload<T: DeserializeOwned>(&self) -> Result<T, ChatKitError> {
         serde_json::from_value(self.action.payload.clone()).map_err(|e| ChatKitError::BadRequest {
             message: format!("the `{}` action's payload is not valid: {e}", self.action.kind),

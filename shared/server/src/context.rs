@@ -2,8 +2,8 @@
 
 use std::fmt;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
-use std::time::Instant;
+use std::sync::{Arc, OnceLock};
+use std::time::{Instant, SystemTime};
 
 use chatkit_store::UserId;
 use serde_json::{Map, Value};
@@ -31,32 +31,91 @@ pub struct RequestContext {
     pub deadline: Option<Instant>,
 }
 
-/// A running count of the model tokens a turn used (shared by every clone of the context).
+/// A running count of the model tokens a turn used, and what it reserved of the user's day
+/// under the usage limits (shared by every clone of the context).
 #[derive(Clone, Debug, Default)]
-pub struct TokenMeter(Arc<AtomicU64>);
+pub struct TokenMeter(Arc<MeterState>);
+
+#[derive(Default)]
+struct MeterState {
+    used: AtomicU64,
+    reserved: AtomicU64,
+    /// Set when a usage limit admitted the turn: reserves more of the day, and when.
+    reserver: OnceLock<(Arc<dyn TokenReserver>, SystemTime)>,
+}
+
+impl fmt::Debug for MeterState {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TokenMeter")
+            .field("used", &self.used)
+            .field("reserved", &self.reserved)
+            .finish()
+    }
+}
+
+/// Reserves more of a user's daily token allowance (the usage limits' counters).
+#[async_trait::async_trait]
+pub trait TokenReserver: Send + Sync {
+    /// Whether `tokens` more could be reserved.
+    async fn reserve(&self, tokens: u64) -> bool;
+}
 
 impl TokenMeter {
     /// Counts `tokens` more (input and output, as reported by the provider; an estimate
     /// before the report comes, see [`TokenMeter::settle`]).
     pub fn add(&self, tokens: u64) {
-        self.0.fetch_add(tokens, Ordering::Relaxed);
+        self.0.used.fetch_add(tokens, Ordering::Relaxed);
     }
 
     /// Replaces an earlier estimate by the reported count.
     pub fn settle(&self, estimate: u64, reported: u64) {
-        let _ = self.0.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |v| {
+        let _ = self.0.used.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |v| {
             Some(v.saturating_sub(estimate).saturating_add(reported))
         });
     }
 
     /// The count so far.
     pub fn get(&self) -> u64 {
-        self.0.load(Ordering::Relaxed)
+        self.0.used.load(Ordering::Relaxed)
     }
 
     /// Takes the count (leaving zero): what is still to be recorded.
     pub fn take(&self) -> u64 {
-        self.0.swap(0, Ordering::Relaxed)
+        self.0.used.swap(0, Ordering::Relaxed)
+    }
+
+    /// Whether the turn may use `tokens` more (a model round's worst case, before it is
+    /// sent): within what it reserved, or once the rest is reserved; always when no usage
+    /// limit counts tokens. A turn that gets `false` stops: the user's day is spent.
+    pub async fn ensure(&self, tokens: u64) -> bool {
+        let Some((reserver, _)) = self.0.reserver.get() else { return true };
+        let reserved = self.0.reserved.load(Ordering::Relaxed);
+        let needed = self.get().saturating_add(tokens).saturating_sub(reserved);
+        if needed == 0 {
+            return true;
+        }
+        let granted = reserver.reserve(needed).await;
+        if granted {
+            self.0.reserved.fetch_add(needed, Ordering::Relaxed);
+        }
+        granted
+    }
+
+    /// Records the reservation made when the turn was admitted.
+    pub(crate) fn start_reservation(
+        &self,
+        reserved: u64,
+        reserver: Arc<dyn TokenReserver>,
+        at: SystemTime,
+    ) {
+        self.0.reserved.store(reserved, Ordering::Relaxed);
+        let _ = self.0.reserver.set((reserver, at));
+    }
+
+    /// Takes what was reserved (leaving zero), and when: what settling gives back.
+    pub(crate) fn take_reserved(&self) -> (u64, Option<SystemTime>) {
+        let at = self.0.reserver.get().map(|(_, at)| *at);
+        (self.0.reserved.swap(0, Ordering::Relaxed), at)
     }
 }
 

@@ -5,6 +5,7 @@
 
 pub mod actions;
 mod cancel;
+mod container_limits;
 mod context;
 mod emit;
 mod error;
@@ -18,8 +19,8 @@ mod sink;
 mod usage;
 
 use chatkit_settings::catalog::{
-    CANCEL_POLL_MS, DEADLINE_MARGIN_MS, DUPLICATE_WINDOW_SECONDS, MAX_BODY_BYTES,
-    TURN_BUDGET_SECONDS,
+    ATTACHMENTS_PER_MINUTE, CANCEL_POLL_MS, DEADLINE_MARGIN_MS, DUPLICATE_WINDOW_SECONDS,
+    MAX_BODY_BYTES, REQUESTS_PER_MINUTE, TURN_BUDGET_SECONDS,
 };
 use chatkit_settings::{Lookup, SettingError};
 use std::sync::Arc;
@@ -31,7 +32,8 @@ use serde_json::Value;
 
 pub use actions::{ActionContext, ActionHandler, ActionRegistry, SyncActionContext};
 pub use chatkit_store::{AttachmentBytes, AttachmentStore};
-pub use context::{RequestContext, TokenMeter};
+pub use container_limits::ContainerLimits;
+pub use context::{RequestContext, TokenMeter, TokenReserver};
 pub use emit::WidgetStream;
 pub use error::{ChatKitError, StreamError};
 pub use limits::Limits;
@@ -60,6 +62,8 @@ pub struct ServerConfig {
     /// How often a running turn reads its cancel flag (`turns.cancel` from another
     /// container); zero: only a cancel that lands in the same process stops it.
     pub cancel_poll: Duration,
+    /// Per-user, per-container limits on the requests that call no model.
+    pub container_limits: ContainerLimits,
 }
 
 impl Default for ServerConfig {
@@ -86,6 +90,10 @@ impl ServerConfig {
             turn_budget: (!turn_budget.is_zero()).then_some(turn_budget),
             deadline_margin: DEADLINE_MARGIN_MS.millis(get)?,
             cancel_poll: CANCEL_POLL_MS.millis(get)?,
+            container_limits: ContainerLimits {
+                requests_per_minute: REQUESTS_PER_MINUTE.number(get)?,
+                attachments_per_minute: ATTACHMENTS_PER_MINUTE.number(get)?,
+            },
         })
     }
 }
@@ -121,6 +129,7 @@ pub struct ChatKitServer {
     pub(crate) usage: Option<usage::UsageControl>,
     pub(crate) running: Arc<cancel::RunningTurns>,
     pub(crate) function: Option<Function>,
+    pub(crate) meter: Arc<container_limits::ContainerMeter>,
 }
 
 impl ChatKitServer {
@@ -134,6 +143,7 @@ impl ChatKitServer {
             usage: None,
             running: Arc::default(),
             function: None,
+            meter: Arc::default(),
         }
     }
 
@@ -240,13 +250,25 @@ impl ChatKitServer {
             }
         }
         self.config.limits.check(&context, &request.op)?;
-        if let Some(usage) = &self.usage {
-            if usage::calls_a_model(&request.op) {
+        let now = std::time::SystemTime::now();
+        self.meter.admit(&self.config.container_limits, &context.user, &request.op, now)?;
+        let admitted = match &self.usage {
+            Some(usage) if usage::calls_a_model(&request.op) => {
                 usage.admit(&context).await?;
+                Some((usage, context.clone()))
+            }
+            _ => None,
+        };
+        context.metadata = request.metadata;
+        let response = self.dispatch(request.op, context).await;
+        // a stream settles its turn's tokens when it ends; anything else settles now (a
+        // refused request or a dictation gives back what its admission reserved)
+        if let Some((usage, context)) = admitted {
+            if !matches!(response, Ok(ChatKitResponse::Stream(_))) {
+                usage.settle(&context).await;
             }
         }
-        context.metadata = request.metadata;
-        self.dispatch(request.op, context).await
+        response
     }
 
     async fn dispatch(

@@ -106,6 +106,8 @@ pub const DEADLINE_MARGIN_MS: Setting = s("CHATKIT_DEADLINE_MARGIN_MS", Group::L
 pub const CANCEL_POLL_MS: Setting = s("CHATKIT_CANCEL_POLL_MS", Group::Limits, n("ms", 0, 600_000), "2000", "how often a running turn reads its `turns.cancel` flag (one eventually consistent GetItem each); 0: only a cancel landing in the same process stops it");
 pub const DUPLICATE_WINDOW_SECONDS: Setting = s("CHATKIT_DUPLICATE_WINDOW_SECONDS", Group::Limits, n("seconds", 0, 86_400), "10", "the same message (same thread, same input) sent again within this window is a double submit: stored once, the repeat gets 409; 0 turns it off (an `Idempotency-Key` header still applies)");
 pub const TURNS_PER_MINUTE: Setting = p(s("CHATKIT_TURNS_PER_MINUTE", Group::Limits, n("turns", 0, 1_000_000), "20", "most turns (messages, tool outputs, structured inputs, retries, actions, dictations) one user may start per UTC minute; more get 429 JSON (`rate_limited`) with `Retry-After`, before anything is stored or the model is called; counted atomically in the table, so all containers agree; 0 turns it off"), "TurnsPerMinute");
+pub const REQUESTS_PER_MINUTE: Setting = s("CHATKIT_REQUESTS_PER_MINUTE", Group::Limits, n("requests", 0, 1_000_000), "300", "most requests that call no model (reads, renames, deletes, feedback, cancels) one user may make per UTC minute to one container; more get 429 with `Retry-After`; counted in the container's memory (no DynamoDB request), so N warm containers allow up to N times this; 0 turns it off");
+pub const ATTACHMENTS_PER_MINUTE: Setting = s("CHATKIT_ATTACHMENTS_PER_MINUTE", Group::Limits, n("attachments", 0, 1_000_000), "20", "most `attachments.create` one user may make per UTC minute to one container (each is an upload URL for up to `CHATKIT_ATTACHMENT_MAX_BYTES`); more get 429 with `Retry-After`; counted like `CHATKIT_REQUESTS_PER_MINUTE`; 0 turns it off");
 pub const TOKENS_PER_DAY: Setting = p(s("CHATKIT_TOKENS_PER_DAY", Group::Limits, n("tokens", 0, 1_000_000_000_000), "1000000", "most model tokens (input + output) one user may use per UTC day; then 429 until midnight UTC; 0 turns it off (see [security](security.md))"), "TokensPerDay");
 pub const OPENAI_API_KEY_SECRET_ARN: Setting = s("OPENAI_API_KEY_SECRET_ARN", Group::Model, Kind::Text, "", "model API key in Secrets Manager (SAM: the key secret), read before each model call from a cache refreshed every `CHATKIT_SECRET_REFRESH_SECONDS`: the template's placeholder (`REPLACE_WITH…`) counts as no key, and a key put in (or rotated) is used within one refresh period");
 pub const OPENAI_API_KEY: Setting =
@@ -373,6 +375,8 @@ pub const ALL: &[Setting] = &[
     DUPLICATE_WINDOW_SECONDS,
     TURNS_PER_MINUTE,
     TOKENS_PER_DAY,
+    REQUESTS_PER_MINUTE,
+    ATTACHMENTS_PER_MINUTE,
     OPENAI_API_KEY_SECRET_ARN,
     OPENAI_API_KEY,
     OPENAI_BASE_URL,

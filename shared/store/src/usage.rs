@@ -1,6 +1,13 @@
 //! Per-user usage counters, the store capability behind the abuse limits: turns per minute
 //! and model tokens per day, each counted atomically in fixed UTC windows (a minute, a day),
 //! so every container of the function sees the same numbers.
+//!
+//! Tokens are reserved before they are used: admitting a turn reserves its first round's
+//! worst case (`tokens_per_turn`), a turn that needs more reserves more before its next
+//! round ([`UsageStore::reserve_tokens`]), and the end of the turn settles the difference
+//! ([`UsageStore::add_tokens`] with what it used minus what it reserved). So however many
+//! turns run at once, the day's count stays within the limit but for what the provider
+//! reports beyond a round's estimate.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -17,12 +24,33 @@ pub struct UsageLimits {
     pub turns_per_minute: u64,
     /// Model tokens (input + output, as the provider reports them) per UTC day.
     pub tokens_per_day: u64,
+    /// Tokens a turn reserves when admitted (its first round's worst case: the input budget
+    /// plus the output cap); 0 reserves nothing (the day is only checked).
+    pub tokens_per_turn: u64,
 }
 
 impl UsageLimits {
     pub fn is_off(&self) -> bool {
         self.turns_per_minute == 0 && self.tokens_per_day == 0
     }
+
+    /// What admitting a turn reserves: `tokens_per_turn`, at most the day's limit; nothing
+    /// when tokens are not limited.
+    pub fn reservation(&self) -> u64 {
+        if self.tokens_per_day == 0 {
+            0
+        } else {
+            self.tokens_per_turn.min(self.tokens_per_day)
+        }
+    }
+}
+
+/// What a model round without an output cap is reserved for, as its output.
+pub const UNCAPPED_OUTPUT_TOKENS: u64 = 16_384;
+
+/// A model round's worst case, reserved before it is sent: its input plus its output cap.
+pub fn round_reservation(input_tokens: u64, max_output_tokens: Option<u32>) -> u64 {
+    input_tokens.saturating_add(max_output_tokens.map_or(UNCAPPED_OUTPUT_TOKENS, u64::from))
 }
 
 /// Which limit refused a turn.
@@ -82,8 +110,9 @@ impl Windows {
 #[async_trait]
 pub trait UsageStore: Send + Sync {
     /// Admits one turn at `now`: refused, and not counted, when the user already had
-    /// `turns_per_minute` turns this minute or reached `tokens_per_day` tokens today;
-    /// otherwise counted, atomically with the check.
+    /// `turns_per_minute` turns this minute or today's tokens plus the turn's
+    /// [`UsageLimits::reservation`] would pass `tokens_per_day`; otherwise the turn is
+    /// counted and its reservation added to the day, atomically with the check.
     async fn admit_turn(
         &self,
         user: &UserId,
@@ -91,8 +120,19 @@ pub trait UsageStore: Send + Sync {
         limits: &UsageLimits,
     ) -> StoreResult<Admission>;
 
-    /// Adds the model tokens a turn used to the user's day.
-    async fn add_tokens(&self, user: &UserId, now: SystemTime, tokens: u64) -> StoreResult<()>;
+    /// Reserves `tokens` more of `now`'s day, atomically, if that stays within
+    /// `tokens_per_day` (a limit of 0: always); whether it did.
+    async fn reserve_tokens(
+        &self,
+        user: &UserId,
+        now: SystemTime,
+        tokens: u64,
+        limits: &UsageLimits,
+    ) -> StoreResult<bool>;
+
+    /// Adds `tokens` to the user's day at `now` (negative: gives back what was reserved and
+    /// not used).
+    async fn add_tokens(&self, user: &UserId, now: SystemTime, tokens: i64) -> StoreResult<()>;
 
     /// The user's counters at `now`.
     async fn usage(&self, user: &UserId, now: SystemTime) -> StoreResult<Usage>;
@@ -123,7 +163,10 @@ impl UsageStore for MemoryUsage {
         let mut counters = self.counters.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         let turns = counters.get(&(user.clone(), 'M', w.minute)).copied().unwrap_or(0);
         let tokens = counters.get(&(user.clone(), 'D', w.day)).copied().unwrap_or(0);
-        if limits.tokens_per_day > 0 && tokens >= limits.tokens_per_day {
+        let reserve = limits.reservation();
+        if limits.tokens_per_day > 0
+            && tokens.saturating_add(reserve.max(1)) > limits.tokens_per_day
+        {
             return Ok(w.refused(Limit::TokensPerDay));
         }
         if limits.turns_per_minute > 0 && turns >= limits.turns_per_minute {
@@ -132,13 +175,34 @@ impl UsageStore for MemoryUsage {
         if limits.turns_per_minute > 0 {
             *counters.entry((user.clone(), 'M', w.minute)).or_default() += 1;
         }
+        if reserve > 0 {
+            *counters.entry((user.clone(), 'D', w.day)).or_default() += reserve;
+        }
         Ok(Admission::Admitted)
     }
 
-    async fn add_tokens(&self, user: &UserId, now: SystemTime, tokens: u64) -> StoreResult<()> {
+    async fn reserve_tokens(
+        &self,
+        user: &UserId,
+        now: SystemTime,
+        tokens: u64,
+        limits: &UsageLimits,
+    ) -> StoreResult<bool> {
         let w = Windows::at(now);
         let mut counters = self.counters.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-        *counters.entry((user.clone(), 'D', w.day)).or_default() += tokens;
+        let day = counters.entry((user.clone(), 'D', w.day)).or_default();
+        if limits.tokens_per_day > 0 && day.saturating_add(tokens) > limits.tokens_per_day {
+            return Ok(false);
+        }
+        *day += tokens;
+        Ok(true)
+    }
+
+    async fn add_tokens(&self, user: &UserId, now: SystemTime, tokens: i64) -> StoreResult<()> {
+        let w = Windows::at(now);
+        let mut counters = self.counters.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let day = counters.entry((user.clone(), 'D', w.day)).or_default();
+        *day = day.saturating_add_signed(tokens);
         Ok(())
     }
 

@@ -42,7 +42,9 @@ async fn seeded_store() -> Arc<MemoryStore> {
             json!({"id": "msg_01JD0000000000000000000002", "type": "user_message", "content": [{"type": "input_text", "text": "hello"}], "inference_options": {}}),
         ),
         item(
-            json!({"id": "msg_01JD0000000000000000000003", "type": "widget", "widget": {"type": "Card", "children": []}}),
+            json!({"id": "msg_01JD0000000000000000000003", "type": "widget", "widget": {"type": "Card", "children": [
+                {"type": "Button", "label": "Cancel", "onClickAction": {"type": "order.cancel", "payload": {"order_id": "42"}}},
+                {"type": "Button", "label": "Done", "onClickAction": {"type": "todo.toggle"}}]}}),
         ),
         item(
             json!({"id": "tc_01JD0000000000000000000004", "type": "client_tool_call", "call_id": "c1", "name": "get_selection", "arguments": {}}),

@@ -139,7 +139,8 @@ struct Counter;
 
 fn counter(n: i64) -> Value {
     json!({"type": "Card", "children": [{"type": "Text", "value": format!("Count: {n}")},
-        {"type": "Button", "label": "+1", "onClickAction": {"type": "counter.add", "payload": {"n": n}}}]})
+        {"type": "Button", "label": "+1", "onClickAction": {"type": "counter.add", "payload": {"n": n}}},
+        {"type": "Button", "label": "Keep", "onClickAction": {"type": "counter.set", "payload": {"n": n}}}]})
 }
 
 #[async_trait]
@@ -193,9 +194,10 @@ async fn a_server_action_registry_dispatches_by_type_and_refuses_unknown_types()
             _ => None,
         })
         .unwrap();
-    let action = |kind: &str, op: &str| json!({"type": op, "params": {"thread_id": thread.id, "item_id": widget.id, "action": {"type": kind, "payload": {"n": 41}}}});
+    let action = |kind: &str, op: &str, n: i64| json!({"type": op, "params": {"thread_id": thread.id, "item_id": widget.id, "action": {"type": kind, "payload": {"n": n}}}});
 
-    let Ok(ChatKitResponse::Stream(s)) = call(action("counter.add", "threads.custom_action")).await
+    let Ok(ChatKitResponse::Stream(s)) =
+        call(action("counter.add", "threads.custom_action", 41)).await
     else {
         panic!()
     };
@@ -206,12 +208,15 @@ async fn a_server_action_registry_dispatches_by_type_and_refuses_unknown_types()
     };
     assert_eq!(w.widget["children"][0]["value"], "Count: 42");
 
+    // the card now offers n = 42 only: an action with the old payload is refused
+    let stale = call(action("counter.set", "threads.sync_custom_action", 41)).await.unwrap_err();
+    assert_eq!(stale.status(), 400, "{stale:?}");
     let Ok(ChatKitResponse::Json(response)) =
-        call(action("counter.set", "threads.sync_custom_action")).await
+        call(action("counter.set", "threads.sync_custom_action", 42)).await
     else {
         panic!()
     };
-    assert_eq!(response["updated_item"]["widget"]["children"][0]["value"], "Count: 41");
+    assert_eq!(response["updated_item"]["widget"]["children"][0]["value"], "Count: 42");
     let stored = store.load_item(&UserId::new("u1"), &thread.id, &widget.id).await.unwrap();
     assert_eq!(
         serde_json::to_value(stored).unwrap(),
@@ -220,7 +225,7 @@ async fn a_server_action_registry_dispatches_by_type_and_refuses_unknown_types()
     );
 
     for op in ["threads.custom_action", "threads.sync_custom_action"] {
-        let err = call(action("counter.reset", op)).await.unwrap_err();
+        let err = call(action("counter.reset", op, 42)).await.unwrap_err();
         assert_eq!(err.status(), 400, "{op}");
         let body = err.to_body("r");
         assert_eq!(body["error"]["field"], "params.action.type");

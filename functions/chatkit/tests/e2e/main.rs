@@ -205,7 +205,14 @@ async fn a_user_over_the_turn_limit_gets_429_with_retry_after_and_the_model_is_n
         &stub,
         JWT_SECRET,
         MODEL_KEY,
-        &[("CHATKIT_TURNS_PER_MINUTE", "1000"), ("CHATKIT_TOKENS_PER_DAY", "20")],
+        // a turn reserves its first round's worst case, 2 000 in + 100 out; the day has room
+        // for that plus about 20 tokens
+        &[
+            ("CHATKIT_TURNS_PER_MINUTE", "1000"),
+            ("CHATKIT_TOKENS_PER_DAY", "2120"),
+            ("CHATKIT_MODEL_INPUT_TOKEN_BUDGET", "2000"),
+            ("CHATKIT_MAX_OUTPUT_TOKENS", "100"),
+        ],
     )
     .await;
     let ada = token("ada");
@@ -214,7 +221,8 @@ async fn a_user_over_the_turn_limit_gets_429_with_retry_after_and_the_model_is_n
     let calls = stub.model_bodies().len();
     stub.push(chat_text(&["second reply"]));
     f.stream(&ada, json!({"type": "threads.create", "params": {"input": message("second")}})).await;
-    // 24 tokens today, over the 20 allowed (counted in DynamoDB, so every container agrees)
+    // 24 tokens today: no room left for another turn's 2 100 (counted in DynamoDB, so every
+    // container agrees)
     let refused = f
         .post(
             Some(&ada),

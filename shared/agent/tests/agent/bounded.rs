@@ -174,10 +174,10 @@ async fn the_tokens_a_turn_used_count_against_the_users_day_as_reported() {
     let usage = Arc::new(MemoryUsage::new());
     let agent = Agent::new(config, reqwest::Client::new());
     let mut h = Harness::with_responder(stub, Arc::new(agent));
-    h.server = h
-        .server
-        .clone()
-        .with_usage_limits(usage.clone(), UsageLimits { turns_per_minute: 0, tokens_per_day: 30 });
+    h.server = h.server.clone().with_usage_limits(
+        usage.clone(),
+        UsageLimits { turns_per_minute: 0, tokens_per_day: 30, tokens_per_turn: 0 },
+    );
     h.stub.set_retrieval(200, json!({"results": []}));
     // two model rounds (a tool call, then the answer): 9 + 3 tokens each, as the stub reports
     h.stub.push(chat_tool_call("c1", "search_knowledge_base", r#"{"query":"x"}"#));

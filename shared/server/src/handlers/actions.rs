@@ -4,7 +4,9 @@
 
 use std::sync::Arc;
 
-use chatkit_protocol::{CustomActionParams, SyncCustomActionResponse, ThreadItem, WidgetItem};
+use chatkit_protocol::{
+    Action, CustomActionParams, SyncCustomActionResponse, ThreadItem, WidgetItem,
+};
 use serde_json::Value;
 
 use super::pipeline::{load_recent, stream, turn};
@@ -21,6 +23,43 @@ fn sender(item: ThreadItem) -> Result<WidgetItem, ChatKitError> {
             "item {} is not a widget and cannot send actions",
             other.id()
         ))),
+    }
+}
+
+/// A request naming the widget that sent it may only send an action that widget offers: one
+/// of its components has an action of this type whose declared payload fields all hold the
+/// same values in the request (a form adds its fields beside them). So a user cannot change
+/// a button's `order_id` on the way.
+fn check_offered(widget: &WidgetItem, action: &Action) -> Result<(), ChatKitError> {
+    let tree = serde_json::to_value(&widget.widget).unwrap_or_default();
+    if offers(&tree, action) {
+        return Ok(());
+    }
+    Err(ChatKitError::BadRequest {
+        message: format!(
+            "widget {} offers no `{}` action with this payload",
+            chatkit_protocol::ids::echo(&widget.id),
+            chatkit_protocol::ids::echo(&action.kind)
+        ),
+        field: Some("params.action".into()),
+    })
+}
+
+fn offers(node: &Value, action: &Action) -> bool {
+    match node {
+        Value::Object(fields) => {
+            let declared = fields.get("type").and_then(Value::as_str) == Some(action.kind.as_str())
+                && match fields.get("payload") {
+                    None | Some(Value::Null) => true,
+                    Some(Value::Object(declared)) => {
+                        declared.iter().all(|(key, value)| action.payload.get(key) == Some(value))
+                    }
+                    Some(other) => &action.payload == other,
+                };
+            declared || fields.values().any(|child| offers(child, action))
+        }
+        Value::Array(children) => children.iter().any(|child| offers(child, action)),
+        _ => false,
     }
 }
 
@@ -55,6 +94,9 @@ pub(crate) async fn custom_action(
             None => s.store.load_item(&ctx.user, &loaded.thread.id, id).await?,
         })?),
     };
+    if let Some(widget) = &widget {
+        check_offered(widget, &p.action)?;
+    }
     let turn = turn(s, ctx, loaded.thread, None, history);
     let action = p.action;
     Ok(stream(s, turn, vec![], vec![], move |responder, turn, sink| {
@@ -84,6 +126,9 @@ pub(crate) async fn sync_custom_action(
         None => None,
         Some(id) => Some(sender(s.store.load_item(&ctx.user, &thread.id, id).await?)?),
     };
+    if let Some(widget) = &widget {
+        check_offered(widget, &p.action)?;
+    }
     let response = match handler {
         Some(handler) => {
             let thread_id = thread.id.clone();
@@ -102,4 +147,34 @@ pub(crate) async fn sync_custom_action(
         None => s.responder.sync_action(&ctx, &thread, p.action, widget).await?,
     };
     to_json(&response)
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    fn action(kind: &str, payload: Value) -> Action {
+        Action { kind: kind.into(), payload }
+    }
+
+    #[test]
+    fn a_widget_offers_its_own_actions_only() {
+        let card = json!({"type": "Card", "children": [
+            {"type": "Button", "label": "Approve", "onClickAction": {"type": "orders.approve", "payload": {"order_id": "42"}}},
+            {"type": "Form", "onSubmitAction": {"type": "notes.save", "payload": {"note_id": "n1"}}, "children": []},
+            {"type": "Button", "label": "Refresh", "onClickAction": {"type": "refresh"}}
+        ]});
+        assert!(offers(&card, &action("orders.approve", json!({"order_id": "42"}))));
+        assert!(!offers(&card, &action("orders.approve", json!({"order_id": "7"}))));
+        assert!(!offers(&card, &action("orders.approve", json!({}))));
+        assert!(!offers(&card, &action("orders.approve", Value::Null)));
+        assert!(!offers(&card, &action("orders.reject", json!({"order_id": "42"}))));
+        // a form's fields come beside the declared ones
+        assert!(offers(&card, &action("notes.save", json!({"note_id": "n1", "text": "hi"}))));
+        assert!(!offers(&card, &action("notes.save", json!({"note_id": "n2", "text": "hi"}))));
+        // an action declared without a payload binds nothing
+        assert!(offers(&card, &action("refresh", json!({"anything": 1}))));
+    }
 }

@@ -64,6 +64,9 @@ def task_card() -> CallToolResult:
         "children": [
             {"type": "Title", "value": "Your tasks"},
             {"type": "Text", "value": "Write the report"},
+            # what the agent removes from a third party's widget unless the server lists it
+            {"type": "Image", "src": "https://tracker.example/pixel.gif"},
+            {"type": "Button", "label": "Approve", "onClickAction": {"type": "orders.approve", "payload": {"order_id": "42"}}},
         ],
     }
     return CallToolResult(content=[TextContent(type="text", text="Your tasks: Write the report")], structured_content=widget)

@@ -67,6 +67,13 @@ pub struct McpServerConfig {
     /// Longest wait for one request to this server (listing, a call). Default 30000.
     #[serde(default)]
     pub timeout_ms: Option<u64>,
+    /// `https` hosts whose images its widgets may show; absent = none (they are removed).
+    #[serde(default)]
+    pub image_hosts: Option<Vec<String>>,
+    /// Action types its widgets' buttons and forms may send (your handlers must expect them);
+    /// absent = none (they are removed).
+    #[serde(default)]
+    pub actions: Option<Vec<String>>,
 }
 
 impl McpServerConfig {
@@ -84,7 +91,7 @@ impl McpServerConfig {
 pub fn parse_servers(json: &str) -> Result<Vec<McpServerConfig>, String> {
     let servers: Vec<McpServerConfig> = serde_json::from_str(json).map_err(|e| {
         format!(
-            r#"expected a JSON array of {{"name", "url", "auth", "tools"?, "timeout_ms"?}}: {e}"#
+            r#"expected a JSON array of {{"name", "url", "auth", "tools"?, "timeout_ms"?, "image_hosts"?, "actions"?}}: {e}"#
         )
     })?;
     for (i, server) in servers.iter().enumerate() {

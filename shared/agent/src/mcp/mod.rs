@@ -15,6 +15,7 @@
 
 mod config;
 mod session;
+mod widget;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};

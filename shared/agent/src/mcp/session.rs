@@ -234,13 +234,19 @@ impl Tool for McpTool {
         let output = tool_output(&result)?;
         // structured content that is a ChatKit widget is shown as one; anything claiming to
         // be a widget that is not valid is only text (for the model), never a broken frame
-        match result.structured_content.as_ref().filter(|content| looks_like_widget(content)) {
-            Some(widget) => match validate_widget(widget) {
+        let config = &self.turn.client.servers[self.server];
+        let widget = result
+            .structured_content
+            .as_ref()
+            .filter(|content| looks_like_widget(content))
+            .map(|content| super::widget::sanitize(content, config));
+        match widget {
+            Some(widget) => match validate_widget(&widget) {
                 Ok(()) => {
                     let copy_text =
                         output.as_str().filter(|t| !t.trim().is_empty()).map(str::to_string);
                     ctx.events
-                        .widget(widget.clone(), copy_text)
+                        .widget(widget, copy_text)
                         .await
                         .map_err(|_| ToolError::new("the stream closed"))?;
                     Ok(

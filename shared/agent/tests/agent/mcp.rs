@@ -303,6 +303,10 @@ async fn structured_content_that_is_a_widget_is_shown_as_one_and_an_invalid_one_
     let widget = widget.unwrap_or_else(|| panic!("a widget item: {:?}", types(&events)));
     assert_eq!(widget.widget["type"], "Card");
     assert_eq!(widget.widget["children"][1]["value"], "Write the report");
+    // the tracking image and the action of a type the server may not send are gone
+    let shown = widget.widget.to_string();
+    assert!(!shown.contains("tracker.example") && !shown.contains("orders.approve"), "{shown}");
+    assert_eq!(widget.widget["children"][2]["label"], "Approve");
     assert_eq!(widget.copy_text.as_deref(), Some("Your tasks: Write the report"));
     assert!(tool_output(&h, 1).contains("as a widget"), "{}", tool_output(&h, 1));
     let kinds = types(&events);

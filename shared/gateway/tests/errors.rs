@@ -175,8 +175,9 @@ impl Responder for Silent {
     }
 }
 
-async fn list_with(error: fn() -> StoreError) -> (u16, Value) {
-    let server = ChatKitServer::new(Arc::new(Failing(MemoryStore::new(), error)), Arc::new(Silent));
+/// `body` posted as ada to a gateway over `store`: the status and the body.
+async fn answer(store: Arc<dyn chatkit_store::Store>, body: Value) -> (u16, String) {
+    let server = ChatKitServer::new(store, Arc::new(Silent));
     let gateway = Gateway::new(
         server,
         Authenticator::new(None, None, vec![Algorithm::HS256]).with_dev_auth(true),
@@ -185,12 +186,18 @@ async fn list_with(error: fn() -> StoreError) -> (u16, Value) {
     );
     let request = http::Request::post("/chatkit")
         .header("x-user-id", "ada")
-        .body(Bytes::from(json!({"type": "threads.list", "params": {}}).to_string()))
+        .body(Bytes::from(body.to_string()))
         .unwrap();
     let response = gateway.handle(request, "req-42").await;
     let status = response.status().as_u16();
     let body = response.into_body().collect().await.unwrap().to_bytes();
-    (status, serde_json::from_slice(&body).unwrap())
+    (status, String::from_utf8(body.to_vec()).unwrap())
+}
+
+async fn list_with(error: fn() -> StoreError) -> (u16, Value) {
+    let store = Arc::new(Failing(MemoryStore::new(), error));
+    let (status, body) = answer(store, json!({"type": "threads.list", "params": {}})).await;
+    (status, serde_json::from_slice(body.as_bytes()).unwrap())
 }
 
 const DETAIL: &str = "DynamoDB Query: ThrottlingException: table arn:aws:dynamodb:eu-west-1:123456789012:table/prod-chatkit";
@@ -230,21 +237,7 @@ async fn server_failures_are_generic_with_the_request_id() {
 }
 
 async fn post(body: Value) -> (u16, String) {
-    let server = ChatKitServer::new(Arc::new(MemoryStore::new()), Arc::new(Silent));
-    let gateway = Gateway::new(
-        server,
-        Authenticator::new(None, None, vec![Algorithm::HS256]).with_dev_auth(true),
-        Cors::default(),
-        1 << 20,
-    );
-    let request = http::Request::post("/chatkit")
-        .header("x-user-id", "ada")
-        .body(Bytes::from(body.to_string()))
-        .unwrap();
-    let response = gateway.handle(request, "req-43").await;
-    let status = response.status().as_u16();
-    let body = response.into_body().collect().await.unwrap().to_bytes();
-    (status, String::from_utf8(body.to_vec()).unwrap())
+    answer(Arc::new(MemoryStore::new()), body).await
 }
 
 #[tokio::test]

@@ -3,18 +3,25 @@
 //! another user's, with a responder that answers every turn. Nothing may panic; a refusal is
 //! a 4xx (or the documented 501 of a feature this server was not given), never a 5xx; no
 //! answer holds the other user's thread. In the input, `$A`/`$I` stand for the caller's thread
-//! and its first item, `$B`/`$J` for the other user's, so the fuzzer reaches the handlers
-//! behind an existing thread (the seeds in `fuzz/seeds/request` use them).
+//! and its first item, `$B`/`$J` for the other user's, and `$W` for a widget in the caller's
+//! thread offering actions, so the fuzzer reaches the handlers behind an existing thread and
+//! the action check (the seeds in `fuzz/seeds/request` use them; some carry ids past the
+//! 128-byte limit and tampered action payloads). The per-container request limits are off,
+//! so every input reaches its handler.
 
 #![no_main]
 
 use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
-use chatkit_protocol::{timestamp, AssistantMessageContent, AssistantMessageItem, ChatKitRequest};
-use chatkit_server::{
-    ChatKitResponse, ChatKitServer, EventSink, RequestContext, Responder, StreamError, Turn,
+use chatkit_protocol::{
+    timestamp, AssistantMessageContent, AssistantMessageItem, ChatKitRequest, WidgetItem,
 };
+use chatkit_server::{
+    ChatKitResponse, ChatKitServer, ContainerLimits, EventSink, RequestContext, Responder,
+    ServerConfig, StreamError, Turn,
+};
+use chatkit_store::prelude::*;
 use chatkit_store::{MemoryStore, UserId};
 use futures::StreamExt;
 use libfuzzer_sys::fuzz_target;
@@ -50,7 +57,11 @@ const RUNS_PER_WORLD: u32 = 20_000;
 fn new_world() -> World {
     {
         let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
-        let server = ChatKitServer::new(Arc::new(MemoryStore::new()), Arc::new(Reply));
+        let mut config = ServerConfig::default();
+        config.container_limits =
+            ContainerLimits { requests_per_minute: 0, attachments_per_minute: 0 };
+        let server =
+            ChatKitServer::new(Arc::new(MemoryStore::new()), Arc::new(Reply)).with_config(config);
         let ids = rt.block_on(async {
             let mut ids = Vec::new();
             for (user, text, thread_token, item_token) in [("ada", "hello", "$A", "$I"), ("bob", SECRET, "$B", "$J")] {
@@ -63,6 +74,19 @@ fn new_world() -> World {
                 let thread = list["data"][0]["id"].as_str().unwrap().to_string();
                 let body = format!(r#"{{"type":"items.list","params":{{"thread_id":"{thread}"}}}}"#);
                 let Ok(ChatKitResponse::Json(items)) = server.process(body.as_bytes(), ctx()).await else { panic!("items.list") };
+                if user == "ada" {
+                    let widget = WidgetItem {
+                        id: "msg_01JD0000000000000000000009".into(),
+                        thread_id: thread.clone(),
+                        created_at: timestamp::now(),
+                        widget: serde_json::json!({"type": "Card", "children": [
+                            {"type": "Button", "label": "Approve", "onClickAction": {"type": "orders.approve", "payload": {"order_id": "42"}}},
+                            {"type": "Form", "onSubmitAction": {"type": "notes.save", "payload": {"note_id": "n1"}}, "children": []}]}),
+                        copy_text: None,
+                    };
+                    server.store().save_item(&UserId::new(user), &thread, &widget.clone().into()).await.unwrap();
+                    ids.push(("$W", widget.id));
+                }
                 ids.push((thread_token, thread));
                 ids.push((item_token, items["data"][0]["id"].as_str().unwrap().to_string()));
             }

@@ -25,11 +25,12 @@ use crate::client::{
     InputItem, ModelClient, ModelEvent, ModelRequest, Role, ToolCall, ToolChoice, ToolSpec, Usage,
 };
 use crate::config::{AgentConfig, ClientToolSpec, ModelApi};
-use crate::mcp::{McpClient, ServiceTokens};
+use crate::mcp::McpClient;
 use crate::reply::Reply;
 use crate::title::{wants_title, PendingTitle};
 use crate::tools::{spec, RetrievalTool, Tool, ToolContext};
 use crate::transcribe::Transcriber;
+use crate::upstream_auth::{Credentials, ServiceTokens};
 use crate::workflow::{ToolCallRecord, ToolWorkflow, MAX_TOOL_OUTPUT};
 use crate::{budget, context, input};
 
@@ -49,6 +50,7 @@ pub struct Agent {
     transcriber: Transcriber,
     tools: Vec<Arc<dyn Tool>>,
     mcp: Option<Arc<McpClient>>,
+    credentials: Arc<Credentials>,
     actions: ActionRegistry,
 }
 
@@ -64,27 +66,38 @@ impl Agent {
     pub fn new(config: AgentConfig, http: reqwest::Client) -> Self {
         let client = ModelClient::new(http.clone(), config.client_config());
         let transcriber = Transcriber::new(http.clone(), config.transcriber_config());
+        let credentials = Arc::new(Credentials::new(http.clone()));
         let mut tools: Vec<Arc<dyn Tool>> = Vec::new();
         if let Some(url) = &config.retrieval_url {
-            tools.push(Arc::new(RetrievalTool::new(http.clone(), url.clone())));
+            let tool = RetrievalTool::new(http.clone(), url.clone())
+                .with_auth(config.retrieval_auth.clone(), credentials.clone());
+            tools.push(Arc::new(tool));
         }
         let mcp = (!config.mcp_servers.is_empty()).then(|| {
-            Arc::new(McpClient::new(http, config.mcp_servers.clone(), config.mcp_tools_ttl))
+            let servers = config.mcp_servers.clone();
+            Arc::new(McpClient::new(http, servers, config.mcp_tools_ttl, credentials.clone()))
         });
-        Self { config, client, transcriber, tools, mcp, actions: ActionRegistry::new() }
+        Self {
+            config,
+            client,
+            transcriber,
+            tools,
+            mcp,
+            credentials,
+            actions: ActionRegistry::new(),
+        }
     }
 
-    /// Where MCP servers configured with `{"secret_arn": …}` get their service token.
-    pub fn with_service_tokens(mut self, tokens: Arc<dyn ServiceTokens>) -> Self {
-        if let Some(mcp) = &self.mcp {
-            let client = McpClient::new(
-                mcp.http().clone(),
-                mcp.servers().to_vec(),
-                self.config.mcp_tools_ttl,
-            );
-            self.mcp = Some(Arc::new(client.with_service_tokens(tokens)));
-        }
+    /// Where secrets named by ARN are read: MCP service tokens (`{"secret_arn": …}`) and
+    /// token-exchange client secrets (`client_secret_arn`).
+    pub fn with_service_tokens(self, tokens: Arc<dyn ServiceTokens>) -> Self {
+        self.credentials.set_secret_reader(tokens);
         self
+    }
+
+    /// The credentials of the services it calls (token exchanges sent, for metrics and tests).
+    pub fn credentials(&self) -> &Arc<Credentials> {
+        &self.credentials
     }
 
     /// Adds a server tool.

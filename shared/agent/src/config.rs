@@ -7,10 +7,11 @@ use serde_json::Value;
 
 use chatkit_settings::catalog::{
     ATTACHMENT_INLINE, ATTACHMENT_TEXT_MAX_BYTES, CLIENT_TOOLS, CONNECT_TIMEOUT_MS,
-    FIRST_TOKEN_TIMEOUT_MS, HISTORY_TOKEN_BUDGET, IDLE_TIMEOUT_MS, MAX_OUTPUT_TOKENS,
+    FIRST_TOKEN_TIMEOUT_MS, HISTORY_TOKEN_BUDGET, IDLE_TIMEOUT_MS, JWT_AUDIENCE, MAX_OUTPUT_TOKENS,
     MAX_TOOL_ITERATIONS, MCP_SERVERS, MCP_TOOLS_TTL_SECONDS, MODEL, MODELS, MODEL_API,
-    MODEL_MAX_RETRIES, MODEL_RETRY_BACKOFF_MS, OPENAI_API_KEY, OPENAI_BASE_URL, RETRIEVAL_URL,
-    SYSTEM_PROMPT, SYSTEM_PROMPT_FILE, TITLE_MODEL, TRANSCRIBE_MAX_BYTES, TRANSCRIBE_MODEL,
+    MODEL_MAX_RETRIES, MODEL_RETRY_BACKOFF_MS, OPENAI_API_KEY, OPENAI_BASE_URL, RETRIEVAL_AUTH,
+    RETRIEVAL_URL, SYSTEM_PROMPT, SYSTEM_PROMPT_FILE, TITLE_MODEL, TRANSCRIBE_MAX_BYTES,
+    TRANSCRIBE_MODEL,
 };
 use chatkit_settings::{Lookup, SettingError};
 
@@ -19,6 +20,7 @@ use crate::client::ClientConfig;
 pub use crate::client::ModelApi;
 use crate::mcp::{parse_servers, McpServerConfig};
 use crate::transcribe::TranscriberConfig;
+use crate::upstream_auth::{parse_auth, UpstreamAuth};
 
 /// The default model API base URL.
 pub const DEFAULT_BASE_URL: &str = OPENAI_BASE_URL.default;
@@ -98,6 +100,8 @@ pub struct AgentConfig {
     /// `CHATKIT_RETRIEVAL_URL`: enables the built-in retrieval tool, which POSTs
     /// `{"query", "user_id"}` there.
     pub retrieval_url: Option<String>,
+    /// `CHATKIT_RETRIEVAL_AUTH`: how the retrieval tool authenticates. Default `user_token`.
+    pub retrieval_auth: UpstreamAuth,
     /// `CHATKIT_CLIENT_TOOLS`: JSON array of `{name, description, parameters}`.
     pub client_tools: Vec<ClientToolSpec>,
     /// `CHATKIT_MCP_SERVERS`: JSON array of `{"name", "url", "auth", "tools"?, "timeout_ms"?}`.
@@ -133,12 +137,42 @@ impl std::fmt::Debug for AgentConfig {
             .field("title_model", &self.title_model)
             .field("max_tool_iterations", &self.max_tool_iterations)
             .field("retrieval_url", &self.retrieval_url)
+            .field("retrieval_auth", &self.retrieval_auth)
             .field("client_tools", &self.client_tools.iter().map(|t| &t.name).collect::<Vec<_>>())
             .field("mcp_servers", &self.mcp_servers.iter().map(|s| &s.name).collect::<Vec<_>>())
             .field("attachment_inline", &self.attachment_inline)
             .field("transcribe_model", &self.transcribe_model)
             .finish_non_exhaustive()
     }
+}
+
+/// A token exchange's endpoint is an outbound URL like the others; its client secret in the
+/// environment must be there; and since the identity provider issues tokens for other
+/// audiences, this function must check its own (`CHATKIT_JWT_AUDIENCE`), or a service could
+/// replay the token issued to it here.
+fn check_auth(
+    setting: &'static str,
+    auth: &UpstreamAuth,
+    get: &dyn Lookup,
+    local: bool,
+) -> Result<(), SettingError> {
+    let UpstreamAuth::TokenExchange(exchange) = auth else { return Ok(()) };
+    chatkit_settings::check_outbound_url(setting, &exchange.token_url, local)?;
+    if let Some(name) = auth.secret_env() {
+        if get.get(name).is_none_or(|v| v.is_empty()) {
+            return Err(SettingError::new(
+                setting,
+                format!("the token exchange's client secret `{name}` is not set"),
+            ));
+        }
+    }
+    if JWT_AUDIENCE.text(get).is_none() {
+        return Err(SettingError::new(
+            setting,
+            format!("`token_exchange` needs {} set, so that tokens the identity provider issues for other services are refused here", JWT_AUDIENCE.name),
+        ));
+    }
+    Ok(())
 }
 
 impl Default for AgentConfig {
@@ -177,6 +211,15 @@ impl AgentConfig {
         for server in &mcp_servers {
             chatkit_settings::check_outbound_url(MCP_SERVERS.name, &server.url, local)?;
         }
+        let retrieval_auth = parse_auth(&RETRIEVAL_AUTH.text(get).unwrap_or_default())
+            .map_err(|e| RETRIEVAL_AUTH.error(e))?;
+        let auths = mcp_servers
+            .iter()
+            .map(|server| (MCP_SERVERS.name, &server.auth))
+            .chain([(RETRIEVAL_AUTH.name, &retrieval_auth)]);
+        for (setting, auth) in auths {
+            check_auth(setting, auth, get, local)?;
+        }
         let max_output_tokens: u32 = MAX_OUTPUT_TOKENS.number(get)?;
         Ok(Self {
             base_url: OPENAI_BASE_URL
@@ -204,6 +247,7 @@ impl AgentConfig {
             retry_backoff: MODEL_RETRY_BACKOFF_MS.millis(get)?,
             max_tool_iterations: MAX_TOOL_ITERATIONS.number(get)?,
             retrieval_url: RETRIEVAL_URL.url(get)?,
+            retrieval_auth,
             client_tools,
             mcp_servers,
             mcp_tools_ttl: MCP_TOOLS_TTL_SECONDS.seconds(get)?,
@@ -274,6 +318,50 @@ mod tests {
         assert_eq!(c.api, ModelApi::Responses);
         assert_eq!(c.max_tool_iterations, 5);
         assert!(!c.has_model());
+    }
+
+    #[test]
+    fn a_token_exchange_needs_an_audience_an_https_endpoint_and_its_secret() {
+        let exchange = |url: &str| {
+            format!(
+                r#"{{"token_exchange": {{"token_url": "{url}", "client_id": "c", "client_secret_env": "IDP_SECRET"}}}}"#
+            )
+        };
+        let mcp = |auth: &str| {
+            format!(r#"[{{"name": "v", "url": "https://v.test/mcp", "auth": {auth}}}]"#)
+        };
+        let good = exchange("https://idp.test/token");
+        let audience = ("CHATKIT_JWT_AUDIENCE", "chatkit-api");
+        let secret = ("IDP_SECRET", "s3cret");
+        for var in ["CHATKIT_MCP_SERVERS", "CHATKIT_RETRIEVAL_AUTH"] {
+            let value = |auth: &str| {
+                if var == "CHATKIT_MCP_SERVERS" {
+                    mcp(auth)
+                } else {
+                    auth.to_string()
+                }
+            };
+            let ok = value(&good);
+            let c = AgentConfig::from_lookup(lookup(&[(var, &ok), audience, secret])).unwrap();
+            let auth = if var == "CHATKIT_MCP_SERVERS" {
+                &c.mcp_servers[0].auth
+            } else {
+                &c.retrieval_auth
+            };
+            assert!(matches!(auth, UpstreamAuth::TokenExchange(_)));
+            let on_lambda = ("AWS_LAMBDA_RUNTIME_API", "127.0.0.1:9001");
+            let plain = value(&exchange("http://idp.test/token"));
+            for (pairs, needle) in [
+                (vec![(var, ok.as_str()), secret], "CHATKIT_JWT_AUDIENCE"),
+                (vec![(var, ok.as_str()), audience], "IDP_SECRET"),
+                (vec![(var, plain.as_str()), audience, secret, on_lambda], "https://"),
+            ] {
+                let err = AgentConfig::from_lookup(lookup(&pairs)).unwrap_err();
+                assert_eq!(err.variable, var);
+                assert!(err.message.contains(needle), "{err}");
+            }
+        }
+        assert_eq!(AgentConfig::default().retrieval_auth, UpstreamAuth::UserToken);
     }
 
     #[test]

@@ -27,8 +27,10 @@ mod offline;
 mod reply;
 pub mod text;
 mod title;
+pub mod token_exchange;
 pub mod tools;
 pub mod transcribe;
+pub mod upstream_auth;
 pub mod workflow;
 
 use std::sync::Arc;

@@ -1,6 +1,7 @@
 //! Server tools: functions the model can call that run here, with the caller's identity
 //! carried through code (never through the prompt). Ships [`RetrievalTool`].
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -8,6 +9,7 @@ use chatkit_server::{EventSink, RequestContext};
 use serde_json::{json, Value};
 
 use crate::client::ToolSpec;
+use crate::upstream_auth::{Credentials, UpstreamAuth};
 
 /// What a tool may know about the turn it runs in, and how it shows things to the user.
 #[derive(Clone)]
@@ -74,17 +76,28 @@ pub(crate) fn spec(tool: &dyn Tool) -> ToolSpec {
 }
 
 /// Searches a retrieval service: POSTs `{"query", "user_id"}` as JSON to the configured URL,
-/// with `Authorization: Bearer <the caller's access token>` when there is one, and hands the
-/// JSON answer to the model.
+/// authenticated as `CHATKIT_RETRIEVAL_AUTH` says (default: the caller's bearer token when
+/// there is one), and hands the JSON answer to the model.
 pub struct RetrievalTool {
     http: reqwest::Client,
     url: String,
     timeout: Duration,
+    auth: UpstreamAuth,
+    credentials: Arc<Credentials>,
 }
 
 impl RetrievalTool {
     pub fn new(http: reqwest::Client, url: impl Into<String>) -> Self {
-        Self { http, url: url.into(), timeout: Duration::from_secs(15) }
+        let credentials = Arc::new(Credentials::new(http.clone()));
+        let (url, auth) = (url.into(), UpstreamAuth::UserToken);
+        Self { http, url, timeout: Duration::from_secs(15), auth, credentials }
+    }
+
+    /// How it authenticates (see [`UpstreamAuth`]), through the agent's `credentials`.
+    pub fn with_auth(mut self, auth: UpstreamAuth, credentials: Arc<Credentials>) -> Self {
+        self.auth = auth;
+        self.credentials = credentials;
+        self
     }
 
     pub fn with_timeout(mut self, timeout: Duration) -> Self {
@@ -128,7 +141,16 @@ impl Tool for RetrievalTool {
             .post(&self.url)
             .timeout(self.timeout)
             .json(&json!({"query": query, "user_id": ctx.request.user.as_str()}));
-        if let Some(token) = &ctx.request.access_token {
+        let bearer = match (&self.auth, &ctx.request.access_token) {
+            // without a token (dev auth), the default form sends none, as before
+            (UpstreamAuth::UserToken, None) => None,
+            (auth, _) => {
+                self.credentials.bearer(auth, &self.url, &ctx.request).await.map_err(|e| {
+                    ToolError::new(format!("the search service is unavailable: {e}"))
+                })?
+            }
+        };
+        if let Some(token) = bearer {
             request = request.bearer_auth(token);
         }
         let response = request.send().await.map_err(|e| {

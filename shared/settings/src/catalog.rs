@@ -204,6 +204,16 @@ pub const RETRIEVAL_URL: Setting = p(
     s("CHATKIT_RETRIEVAL_URL", Group::Tools, Kind::Url, "", "enables the built-in retrieval tool"),
     "RetrievalUrl",
 );
+pub const RETRIEVAL_AUTH: Setting = p(
+    s(
+        "CHATKIT_RETRIEVAL_AUTH",
+        Group::Tools,
+        Kind::Text,
+        "user_token",
+        "how the retrieval tool authenticates: the forms of an MCP server's `auth` (see [credentials for tools](agent.md#credentials-for-tools)); `token_exchange` for a service that is not first-party",
+    ),
+    "RetrievalAuth",
+);
 pub const EXAMPLE_ORDERS: Setting = s(
     "CHATKIT_EXAMPLE_ORDERS",
     Group::Tools,
@@ -228,7 +238,7 @@ pub const MCP_SERVERS: Setting = p(
     ),
     "McpServers",
 );
-pub const MCP_TOOLS_TTL_SECONDS: Setting = s("CHATKIT_MCP_TOOLS_TTL_SECONDS", Group::Tools, n("seconds", 0, 86_400), "300", "how long a warm container reuses an MCP server's tool list (per user for `user_token` servers)");
+pub const MCP_TOOLS_TTL_SECONDS: Setting = s("CHATKIT_MCP_TOOLS_TTL_SECONDS", Group::Tools, n("seconds", 0, 86_400), "300", "how long a warm container reuses an MCP server's tool list (per user for `user_token` and `token_exchange` servers)");
 pub const ATTACHMENTS_BUCKET: Setting = p(s("CHATKIT_ATTACHMENTS_BUCKET", Group::Attachments, Kind::Text, "", "S3 bucket for attachment bytes (SAM: the created bucket); attachments are on when set (see [attachments](attachments.md))"), "Attachments");
 pub const ATTACHMENT_MAX_BYTES: Setting = p(
     s(
@@ -396,6 +406,7 @@ pub const ALL: &[Setting] = &[
     MODEL_RETRY_BACKOFF_MS,
     MAX_TOOL_ITERATIONS,
     RETRIEVAL_URL,
+    RETRIEVAL_AUTH,
     CLIENT_TOOLS,
     EXAMPLE_ORDERS,
     MCP_SERVERS,

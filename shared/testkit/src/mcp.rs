@@ -42,6 +42,23 @@ impl McpServer {
     /// Starts the server accepting `tokens` (`(token, user)`); `stateless`: no sessions,
     /// JSON answers.
     pub async fn start(stateless: bool, tokens: &[(&str, &str)]) -> Self {
+        Self::start_with(stateless, tokens, &[]).await
+    }
+
+    /// Also an identity provider for RFC 8693 token exchange, accepting on `/mcp` only the
+    /// tokens it issued for its own URL (see `tests/mcp/server.py`): subject tokens are HS256
+    /// JWTs under `jwt_secret`, the client is `client` (`(id, secret)`), and `args` adds
+    /// `--subject-audience`, `--exchange-ttl`, `--resource`.
+    pub async fn start_idp(jwt_secret: &str, client: (&str, &str), args: &[&str]) -> Self {
+        let mut all = vec!["--jwt-secret", jwt_secret];
+        let client = format!("{}:{}", client.0, client.1);
+        all.extend(["--client", client.as_str()]);
+        all.extend(args);
+        Self::start_with(false, &[], &all).await
+    }
+
+    /// `start` with more command-line arguments.
+    pub async fn start_with(stateless: bool, tokens: &[(&str, &str)], args: &[&str]) -> Self {
         let mut command = Command::new(python());
         command.arg(repo_root().join("tests/mcp/server.py"));
         if stateless {
@@ -50,6 +67,7 @@ impl McpServer {
         for (token, user) in tokens {
             command.arg("--token").arg(format!("{token}={user}"));
         }
+        command.args(args);
         let mut child = command
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
@@ -80,7 +98,19 @@ impl McpServer {
         Self { url: format!("{base}/mcp"), base, _child: child }
     }
 
-    /// Every request the server received: `{http, method, token, session}`.
+    /// The identity provider's token endpoint (see [`McpServer::start_idp`]).
+    pub fn token_url(&self) -> String {
+        format!("{}/oauth/token", self.base)
+    }
+
+    /// Makes every later token exchange fail with `invalid_grant` (whose description echoes
+    /// the subject token, as a careless provider might).
+    pub async fn refuse_exchanges(&self) {
+        reqwest::Client::new().post(format!("{}/_idp/refuse", self.base)).send().await.unwrap();
+    }
+
+    /// Every request the server received: `{http, method, token, session}` (token exchanges:
+    /// `{method: "token_exchange", resource, subject_user, content_type}`).
     pub async fn log(&self) -> Vec<Value> {
         reqwest::get(format!("{}/_log", self.base)).await.unwrap().json().await.unwrap()
     }

@@ -13,6 +13,7 @@ mod function;
 mod lambda;
 mod mcp;
 mod settings;
+mod token_exchange;
 
 use std::time::{SystemTime, UNIX_EPOCH};
 

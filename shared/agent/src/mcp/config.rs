@@ -2,55 +2,13 @@
 
 use std::time::Duration;
 
-use serde::{Deserialize, Deserializer};
+use serde::Deserialize;
+
+pub use crate::upstream_auth::UpstreamAuth as McpAuth;
+use crate::upstream_auth::UpstreamAuth;
 
 /// The default longest wait for one MCP request (connect + answer).
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
-
-/// How the agent authenticates to an MCP server. Credentials travel only in the
-/// `Authorization` header, never in the model input, tool arguments, stored items or logs.
-#[derive(Clone, PartialEq, Eq)]
-pub enum McpAuth {
-    /// `"user_token"`: the caller's verified bearer token (the JWT that authenticated the
-    /// ChatKit request, from the header or the cookie), on every MCP request.
-    UserToken,
-    /// `{"secret_arn": …}`: a service token read from Secrets Manager (cached and refreshed
-    /// like the other secrets).
-    SecretArn(String),
-    /// `"none"`.
-    None,
-}
-
-impl std::fmt::Debug for McpAuth {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            McpAuth::UserToken => f.write_str("user_token"),
-            McpAuth::SecretArn(arn) => write!(f, "secret_arn({arn})"),
-            McpAuth::None => f.write_str("none"),
-        }
-    }
-}
-
-impl<'de> Deserialize<'de> for McpAuth {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        #[derive(Deserialize)]
-        #[serde(untagged)]
-        enum Wire {
-            Name(String),
-            Secret { secret_arn: String },
-        }
-        match Wire::deserialize(deserializer) {
-            Ok(Wire::Name(name)) if name == "user_token" => Ok(McpAuth::UserToken),
-            Ok(Wire::Name(name)) if name == "none" => Ok(McpAuth::None),
-            Ok(Wire::Secret { secret_arn }) if !secret_arn.trim().is_empty() => {
-                Ok(McpAuth::SecretArn(secret_arn.trim().to_string()))
-            }
-            _ => Err(serde::de::Error::custom(
-                r#"`auth` must be "user_token", "none" or {"secret_arn": "<arn>"}"#,
-            )),
-        }
-    }
-}
 
 /// One MCP server (streamable HTTP).
 #[derive(Debug, Clone, PartialEq, Deserialize)]
@@ -60,7 +18,8 @@ pub struct McpServerConfig {
     pub name: String,
     /// The streamable HTTP endpoint, e.g. `https://tasks.example.com/mcp`.
     pub url: String,
-    pub auth: McpAuth,
+    /// How the agent authenticates to it (see [`UpstreamAuth`]).
+    pub auth: UpstreamAuth,
     /// Allowlist of the server's tool names; absent = all of them.
     #[serde(default)]
     pub tools: Option<Vec<String>>,

@@ -3,11 +3,12 @@
 //!
 //! - Each allowed tool of server `tasks` is offered to the model as `tasks__<tool>`, with the
 //!   server's description and input schema.
-//! - Credentials go only into the `Authorization` header of MCP requests (`user_token`: the
-//!   caller's verified bearer token; `secret_arn`: a service token from Secrets Manager).
+//! - Credentials go only into the `Authorization` header of MCP requests (`token_exchange`: a
+//!   token issued for that server alone; `user_token`: the caller's verified bearer token;
+//!   `secret_arn`: a service token from Secrets Manager; see [`crate::upstream_auth`]).
 //!   They are never in the model input, the instructions, tool arguments, stored items or logs.
 //! - Tool lists are cached per warm container for `CHATKIT_MCP_TOOLS_TTL_SECONDS`. A
-//!   `user_token` server's list is cached per user; sessions are never cached across turns,
+//!   per-user server's list (`user_token`, `token_exchange`) is cached per user; sessions are never cached across turns,
 //!   so one user's token never serves another user's call.
 //! - A server that is down or refuses at listing time leaves the turn running without its
 //!   tools (a warning is logged); a call that fails or times out is a failed tool call for
@@ -21,22 +22,15 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use async_trait::async_trait;
 use chatkit_server::RequestContext;
 
+pub use crate::upstream_auth::{Credentials, ServiceTokens};
 pub use config::{parse_servers, McpAuth, McpServerConfig, DEFAULT_TIMEOUT};
 pub use session::{McpTool, McpTurn};
 
-/// Reads service tokens (`auth: {"secret_arn": …}`); the function wires Secrets Manager in.
-#[async_trait]
-pub trait ServiceTokens: Send + Sync + 'static {
-    /// The token stored in the secret (cached by the implementation).
-    async fn token(&self, secret_arn: &str) -> Result<Arc<str>, String>;
-}
-
 /// Default `CHATKIT_MCP_TOOLS_TTL_SECONDS`.
 pub const DEFAULT_TOOLS_TTL: Duration = Duration::from_secs(300);
-/// Most cached tool lists (per server and, for `user_token` servers, per user).
+/// Most cached tool lists (per server and, for per-user servers, per user).
 const MAX_CACHED_LISTS: usize = 1024;
 /// Longest tool description passed to the model.
 const MAX_DESCRIPTION: usize = 1024;
@@ -52,7 +46,7 @@ pub struct ListedTool {
     pub input_schema: serde_json::Value,
 }
 
-/// Whose tool list a cache entry is: one list per server, or per user for `user_token`
+/// Whose tool list a cache entry is: one list per server, or per user for per-user
 /// servers (what a server lists may depend on who asks).
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 struct CacheKey {
@@ -68,20 +62,20 @@ type CachedList = (Instant, Arc<Vec<ListedTool>>);
 pub struct McpClient {
     http: reqwest::Client,
     servers: Vec<McpServerConfig>,
-    tokens: Option<Arc<dyn ServiceTokens>>,
+    credentials: Arc<Credentials>,
     ttl: Duration,
     cache: Mutex<HashMap<CacheKey, CachedList>>,
 }
 
 impl McpClient {
-    pub fn new(http: reqwest::Client, servers: Vec<McpServerConfig>, ttl: Duration) -> Self {
-        Self { http, servers, tokens: None, ttl, cache: Mutex::new(HashMap::new()) }
-    }
-
-    /// Where `secret_arn` servers get their token.
-    pub fn with_service_tokens(mut self, tokens: Arc<dyn ServiceTokens>) -> Self {
-        self.tokens = Some(tokens);
-        self
+    /// A client on `http`, authenticating through `credentials` (shared with the other tools).
+    pub fn new(
+        http: reqwest::Client,
+        servers: Vec<McpServerConfig>,
+        ttl: Duration,
+        credentials: Arc<Credentials>,
+    ) -> Self {
+        Self { http, servers, credentials, ttl, cache: Mutex::new(HashMap::new()) }
     }
 
     pub fn http(&self) -> &reqwest::Client {
@@ -98,8 +92,8 @@ impl McpClient {
     }
 
     fn cache_key(&self, server: usize, context: &RequestContext) -> CacheKey {
-        let user = matches!(self.servers[server].auth, McpAuth::UserToken)
-            .then(|| context.user.as_str().to_string());
+        let user =
+            self.servers[server].auth.is_per_user().then(|| context.user.as_str().to_string());
         CacheKey { server, user }
     }
 

@@ -17,7 +17,7 @@ use serde_json::{json, Value};
 use tokio::sync::Mutex;
 use tracing::{debug, warn};
 
-use super::{function_name, CacheKey, ListedTool, McpAuth, McpClient, MAX_DESCRIPTION};
+use super::{function_name, CacheKey, ListedTool, McpClient, MAX_DESCRIPTION};
 use crate::text::bounded;
 use crate::tools::{Tool, ToolContext, ToolError};
 
@@ -42,26 +42,8 @@ impl McpTurn {
 
     /// The `Authorization` bearer value for `server`, if it takes one.
     async fn credential(&self, server: usize) -> Result<Option<Arc<str>>, String> {
-        match &self.client.servers[server].auth {
-            McpAuth::None => Ok(None),
-            McpAuth::UserToken => match &self.context.access_token {
-                Some(token) => Ok(Some(token.clone())),
-                None => Err(
-                    "it needs the caller's bearer token, and this request carries none (dev auth?)"
-                        .into(),
-                ),
-            },
-            McpAuth::SecretArn(arn) => match &self.client.tokens {
-                Some(tokens) => tokens
-                    .token(arn)
-                    .await
-                    .map(Some)
-                    .map_err(|e| format!("its service token is unavailable: {e}")),
-                None => {
-                    Err("its service token needs a secret reader, and none is configured".into())
-                }
-            },
-        }
+        let config = &self.client.servers[server];
+        self.client.credentials.bearer(&config.auth, &config.url, &self.context).await
     }
 
     /// Opens a session (the MCP handshake, with this caller's credentials).

@@ -33,6 +33,7 @@ SCOPES = {
     "table": {"GetAtt": ["ChatTable", "Arn"]},
     "index gsi1": {"Sub": "${ChatTable.Arn}/index/gsi1"},
     "attachment objects": {"Sub": "${AttachmentsBucket.Arn}/attachments/*"},
+    "attachment uploads": {"Sub": "${AttachmentsBucket.Arn}/uploads/*"},
     "JWT secret": {"Ref": "JwtSecret"},
     "model key secret": {"Ref": "OpenAIApiKeySecret"},
     "MCP token secrets": {"Ref": "McpSecretArns"},
@@ -47,6 +48,7 @@ SCOPES = {
 # Bedrock model only with it.
 SCOPE_CONDITIONS = {
     "attachment objects": ("AttachmentsOn", True),
+    "attachment uploads": ("AttachmentsOn", True),
     "JWT secret": ("HasJwks", False),
     "MCP token secrets": ("HasMcpSecrets", True),
     "model key secret": ("UseBedrock", False),
@@ -58,8 +60,12 @@ def db(*actions, scope="table"):
     return {(f"dynamodb:{a}", scope) for a in actions}
 
 
-def s3(*actions):
-    return {(f"s3:{a}", "attachment objects") for a in actions}
+def s3(*actions, scope="attachment objects"):
+    return {(f"s3:{a}", scope) for a in actions}
+
+
+def uploads(*actions):
+    return s3(*actions, scope="attachment uploads")
 
 
 def secret(scope):
@@ -98,13 +104,15 @@ CALLS = {
     "admit_turn": db("GetItem", "UpdateItem", "ConditionCheckItem"),
     "add_tokens": db("UpdateItem"),
     # attachment bytes: shared/s3/src/lib.rs (a presigned URL works only if the role that
-    # signed it may make the call; HeadObject needs GetObject; DeleteObjects DeleteObject)
-    "s3.presign_upload": s3("PutObject"),
+    # signed it may make the call; HeadObject needs GetObject; DeleteObjects DeleteObject;
+    # CopyObject GetObject on the source and PutObject on the target). Upload URLs write
+    # uploads/ only; the checked copy in attachments/ is what is served.
+    "s3.presign_upload": uploads("PutObject"),
     "s3.presign_download": s3("GetObject"),
-    "s3.check_upload": s3("GetObject"),
+    "s3.check_upload": uploads("GetObject") | s3("PutObject"),
     "s3.read": s3("GetObject"),
-    "s3.delete_attachment": s3("DeleteObject"),
-    "s3.delete_attachments": s3("DeleteObject"),
+    "s3.delete_attachment": s3("DeleteObject") | uploads("DeleteObject"),
+    "s3.delete_attachments": s3("DeleteObject") | uploads("DeleteObject"),
     # shared/aws/src/agent.rs: the model key (read when the agent is built, then before each
     # model call), or with CHATKIT_MODEL_API=bedrock ConverseStream (its IAM action is
     # InvokeModelWithResponseStream) with the function's role; MCP service tokens (when a turn
@@ -126,7 +134,8 @@ FUNCTION_CALLS = {"ping": "the warm-up", "jwt": "token verification (HS256)"}
 TURN = ["admit_turn", "save_item", "save_thread", "delete_items", "is_cancelled", "add_tokens",
         "model", "mcp", "s3.read", "s3.presign_download"]
 # a new user message (handlers/turns.rs user_message): its attachments checked (HeadObject of
-# pending uploads), linked to the thread, presented with fresh preview URLs
+# pending uploads, CopyObject to the served key), linked to the thread, presented with fresh
+# preview URLs
 MESSAGE = ["load_attachment", "s3.check_upload", "save_attachment", "s3.presign_download"]
 
 # Operation -> the calls its handler (shared/server/src/handlers) makes.

@@ -131,7 +131,7 @@ async fn cleanup_deletes_records_and_attachments_and_is_idempotent() {
 /// go in one `DeleteObjects`, another thread's stay; and what a cleanup costs.
 #[tokio::test]
 async fn cleanup_deletes_the_attachment_objects_on_s3() {
-    use chatkit_s3::{object_key, AttachmentSettings, S3AttachmentStore};
+    use chatkit_s3::{served_key, upload_key, AttachmentSettings, S3AttachmentStore};
     if std::env::var_os("AWS_ENDPOINT_URL_S3").is_none() {
         panic!("AWS_ENDPOINT_URL_S3 is not set: run these tests through `make test`, which starts moto");
     }
@@ -146,8 +146,8 @@ async fn cleanup_deletes_the_attachment_objects_on_s3() {
     let sdk = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
     let s3 = Arc::new(S3AttachmentStore::new(&sdk, settings));
     s3.client().create_bucket().bucket(&bucket).send().await.expect("moto create_bucket");
-    for attachment in [&own, &foreign] {
-        let key = object_key(&ada(), attachment.id());
+    let keys = |a: &chatkit_protocol::Attachment| [served_key(&ada(), a), upload_key(&ada(), a)];
+    for key in [&own, &foreign].into_iter().flat_map(keys) {
         s3.client()
             .put_object()
             .bucket(&bucket)
@@ -157,10 +157,18 @@ async fn cleanup_deletes_the_attachment_objects_on_s3() {
             .await
             .expect("moto put_object");
     }
+    // both the served object and the upload exist (the check copies one to the other)
     let exists = |attachment: &chatkit_protocol::Attachment| {
-        let request =
-            s3.client().head_object().bucket(&bucket).key(object_key(&ada(), attachment.id()));
-        async move { request.send().await.is_ok() }
+        let requests =
+            keys(attachment).map(|key| s3.client().head_object().bucket(&bucket).key(key).send());
+        async move {
+            let [served, upload] = requests;
+            match (served.await.is_ok(), upload.await.is_ok()) {
+                (true, true) => true,
+                (false, false) => false,
+                other => panic!("served and upload objects differ: {other:?}"),
+            }
+        }
     };
 
     h.store().delete_thread(&ada(), &thread.id).await.unwrap();
@@ -174,8 +182,8 @@ async fn cleanup_deletes_the_attachment_objects_on_s3() {
         (h.dynamo().request_count() - dynamo_before, s3.request_count() - s3_before);
     eprintln!("cleanup of a thread of 4 records with 1 attachment: {dynamo} DynamoDB requests, {s3_requests} S3 request");
     assert_eq!(s3_requests, 1, "one DeleteObjects");
-    assert!(!exists(&own).await, "the deleted thread's object is gone");
-    assert!(exists(&foreign).await, "another thread's object stays");
+    assert!(!exists(&own).await, "the deleted thread's objects are gone (served and upload)");
+    assert!(exists(&foreign).await, "another thread's objects stay");
     assert!(h.store().load_attachment(&ada(), own.id()).await.is_err());
 }
 

@@ -3,13 +3,20 @@
 //!
 //! - `attachments.create` validates the declared size and type ([`AttachmentSettings`]) and
 //!   stores the attachment with a pending upload; the client gets a presigned PUT that
-//!   expires within minutes and signs the content type and the declared size.
-//! - When a message first uses it, one `HeadObject` checks that the object exists with the
-//!   declared size and type.
+//!   expires within minutes and signs the content type and the declared size, for the upload
+//!   key `uploads/<user part>/<id>`.
+//! - When a message first uses it, one `HeadObject` checks that the upload exists with the
+//!   declared size and type, and one `CopyObject` (on that `ETag` only) copies exactly those
+//!   bytes to the served key `attachments/<user part>/<id>`, which no upload URL can write.
+//!   Previews and the model read only the served key: a second PUT to the upload URL changes
+//!   nothing anyone sees. (Uploads expire by a lifecycle rule after a day, and are deleted
+//!   with the attachment.)
 //! - Whenever attachments are sent, images get a freshly presigned GET as `preview_url`.
 //!   Presigning is a local computation: it costs no request.
-//! - Object keys are `attachments/<hash of the user id>/<attachment id>`: derived from the
-//!   verified user and the server-minted id, never from the client's file name.
+//! - The user part is a keyed HMAC of the verified user id (`CHATKIT_USER_HASH_KEY`), so a URL
+//!   does not confirm a guessed id; the id is server-minted, never the client's file name.
+//!   Each attachment records its object key (private metadata), so attachments made before
+//!   (an unkeyed SHA-256 of the user id) are read where they are.
 //!
 //! Build one with [`S3AttachmentStore::new`] from the function's shared AWS config.
 
@@ -35,10 +42,12 @@ use serde_json::{json, Map, Value};
 use sha2::{Digest, Sha256};
 use tracing::warn;
 
-pub use settings::AttachmentSettings;
+pub use settings::{AttachmentSettings, PrefixKey};
 
-/// Every object key starts with this.
+/// Every served object key starts with this.
 pub const KEY_PREFIX: &str = "attachments/";
+/// Every upload key starts with this (the upload URLs write only here).
+pub const UPLOAD_PREFIX: &str = "uploads/";
 /// Longest accepted file name, in bytes.
 pub const MAX_NAME_BYTES: usize = 255;
 
@@ -52,11 +61,29 @@ pub fn media_type(raw: &str) -> Option<String> {
     (token(kind) && token(sub)).then_some(essence)
 }
 
-/// The object key of an attachment: `attachments/<32 hex of SHA-256(user)>/<id>`.
-pub fn object_key(user: &UserId, attachment_id: &str) -> String {
+/// The object key of attachments made before keys were recorded:
+/// `attachments/<32 hex of SHA-256(user)>/<id>`.
+pub fn legacy_object_key(user: &UserId, attachment_id: &str) -> String {
     let digest = Sha256::digest(user.as_str().as_bytes());
     let hash: String = digest.iter().take(16).map(|b| format!("{b:02x}")).collect();
     format!("{KEY_PREFIX}{hash}/{attachment_id}")
+}
+
+/// The key its bytes are served from: the one recorded when it was made, else the legacy one.
+pub fn served_key(user: &UserId, attachment: &Attachment) -> String {
+    let recorded = attachment.metadata().and_then(|m| m.get("key")).and_then(Value::as_str);
+    match recorded {
+        Some(key) if key.starts_with(KEY_PREFIX) && key.ends_with(attachment.id()) => {
+            key.to_string()
+        }
+        _ => legacy_object_key(user, attachment.id()),
+    }
+}
+
+/// The key its upload URL writes: the served key under [`UPLOAD_PREFIX`].
+pub fn upload_key(user: &UserId, attachment: &Attachment) -> String {
+    let served = served_key(user, attachment);
+    format!("{UPLOAD_PREFIX}{}", &served[KEY_PREFIX.len()..])
 }
 
 fn human(bytes: u64) -> String {
@@ -101,11 +128,20 @@ fn describe<E: ProvideErrorMetadata + std::error::Error + 'static, R: std::fmt::
 }
 
 /// Attachment bytes in one S3 bucket. Cheap to clone.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct S3AttachmentStore {
     client: Client,
     settings: Arc<AttachmentSettings>,
+    prefix_key: Arc<aws_lc_rs::hmac::Key>,
     requests: Arc<AtomicU64>,
+}
+
+impl std::fmt::Debug for S3AttachmentStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("S3AttachmentStore")
+            .field("settings", &self.settings)
+            .finish_non_exhaustive()
+    }
 }
 
 impl S3AttachmentStore {
@@ -120,7 +156,23 @@ impl S3AttachmentStore {
             .response_checksum_validation(ResponseChecksumValidation::WhenRequired)
             .interceptor(counter::RequestCounter(requests.clone()))
             .build();
-        Self { client: Client::from_conf(conf), settings: Arc::new(settings), requests }
+        let key = match &settings.prefix_key {
+            Some(key) => key.0.as_bytes().to_vec(),
+            None => {
+                let mut key = vec![0u8; 32];
+                aws_lc_rs::rand::fill(&mut key).expect("the system random source works");
+                key
+            }
+        };
+        let prefix_key = Arc::new(aws_lc_rs::hmac::Key::new(aws_lc_rs::hmac::HMAC_SHA256, &key));
+        Self { client: Client::from_conf(conf), settings: Arc::new(settings), prefix_key, requests }
+    }
+
+    /// The served key of a new attachment: `attachments/<32 hex of HMAC(key, user)>/<id>`.
+    pub fn new_object_key(&self, user: &UserId, attachment_id: &str) -> String {
+        let tag = aws_lc_rs::hmac::sign(&self.prefix_key, user.as_str().as_bytes());
+        let part: String = tag.as_ref()[..16].iter().map(|b| format!("{b:02x}")).collect();
+        format!("{KEY_PREFIX}{part}/{attachment_id}")
     }
 
     pub fn settings(&self) -> &AttachmentSettings {
@@ -150,7 +202,7 @@ impl S3AttachmentStore {
             .client
             .put_object()
             .bucket(&self.settings.bucket)
-            .key(object_key(user, attachment.id()))
+            .key(upload_key(user, attachment))
             .content_type(attachment.mime_type())
             .content_length(i64::try_from(size).unwrap_or(i64::MAX))
             .presigned(self.presigning(self.settings.upload_ttl)?)
@@ -177,7 +229,7 @@ impl S3AttachmentStore {
             .client
             .get_object()
             .bucket(&self.settings.bucket)
-            .key(object_key(user, attachment.id()))
+            .key(served_key(user, attachment))
             .presigned(self.presigning(self.settings.url_ttl)?)
             .await
             .map_err(|e| {
@@ -190,8 +242,8 @@ impl S3AttachmentStore {
     }
 
     /// What is stored until a fresh URL replaces it on the way out (no signature is stored).
-    fn unsigned_url(&self, user: &UserId, attachment_id: &str) -> String {
-        format!("s3://{}/{}", self.settings.bucket, object_key(user, attachment_id))
+    fn unsigned_url(&self, key: &str) -> String {
+        format!("s3://{}/{key}", self.settings.bucket)
     }
 
     fn validate(&self, p: &CreateAttachmentParams) -> StoreResult<String> {
@@ -260,13 +312,15 @@ impl AttachmentStore for S3AttachmentStore {
         p: &CreateAttachmentParams,
     ) -> StoreResult<Attachment> {
         let mime_type = self.validate(p)?;
-        let url = self.unsigned_url(user, &id);
+        let key = self.new_object_key(user, &id);
+        let url = self.unsigned_url(&key);
         let upload_descriptor = Some(UploadDescriptor {
             url: url.clone(),
             method: UploadMethod::Put,
             headers: BTreeMap::from([("content-type".to_string(), mime_type.clone())]),
         });
-        let metadata = Some(Map::from_iter([("size".to_string(), json!(p.size))]));
+        let metadata =
+            Some(Map::from_iter([("size".to_string(), json!(p.size)), ("key".into(), json!(key))]));
         let name = p.name.trim().to_string();
         Ok(if mime_type.starts_with("image/") {
             Attachment::Image {
@@ -283,32 +337,22 @@ impl AttachmentStore for S3AttachmentStore {
         })
     }
 
+    /// One `DeleteObjects`: the served object and the upload.
     async fn delete_attachment(&self, user: &UserId, attachment: &Attachment) -> StoreResult<()> {
-        self.client
-            .delete_object()
-            .bucket(&self.settings.bucket)
-            .key(object_key(user, attachment.id()))
-            .send()
-            .await
-            .map_err(|e| {
-                StoreError::Unavailable(format!(
-                    "could not delete the attachment's bytes: {}",
-                    describe(&e)
-                ))
-            })?;
-        Ok(())
+        self.delete_attachments(user, std::slice::from_ref(attachment)).await
     }
 
-    /// One `DeleteObjects` per 1000 attachments.
+    /// One `DeleteObjects` per 500 attachments (their served objects and uploads).
     async fn delete_attachments(
         &self,
         user: &UserId,
         attachments: &[Attachment],
     ) -> StoreResult<()> {
-        for chunk in attachments.chunks(1000) {
+        for chunk in attachments.chunks(500) {
             let objects = chunk
                 .iter()
-                .map(|a| ObjectIdentifier::builder().key(object_key(user, a.id())).build())
+                .flat_map(|a| [served_key(user, a), upload_key(user, a)])
+                .map(|key| ObjectIdentifier::builder().key(key).build())
                 .collect::<Result<Vec<_>, _>>()
                 .map_err(|e| StoreError::Internal(e.to_string()))?;
             let delete = Delete::builder()
@@ -340,16 +384,13 @@ impl AttachmentStore for S3AttachmentStore {
         Ok(())
     }
 
-    /// One `HeadObject`: the object exists, with the declared size and type.
+    /// One `HeadObject`: the upload exists, with the declared size and type; then one
+    /// `CopyObject` of exactly those bytes (that `ETag`) to the served key.
     async fn check_upload(&self, user: &UserId, attachment: &Attachment) -> StoreResult<()> {
         let name = attachment.name();
-        let head = self
-            .client
-            .head_object()
-            .bucket(&self.settings.bucket)
-            .key(object_key(user, attachment.id()))
-            .send()
-            .await;
+        let upload = upload_key(user, attachment);
+        let head =
+            self.client.head_object().bucket(&self.settings.bucket).key(&upload).send().await;
         let head = match head {
             Ok(head) => head,
             // without s3:ListBucket (the template grants none), S3 answers 403 for a missing key
@@ -382,7 +423,30 @@ impl AttachmentStore for S3AttachmentStore {
                 if uploaded_type.is_empty() { "an unknown type" } else { &uploaded_type }
             )));
         }
-        Ok(())
+        let Some(etag) = head.e_tag() else {
+            return Err(StoreError::Unavailable(format!(
+                "could not check the upload of `{name}`: S3 gave no ETag"
+            )));
+        };
+        let copied = self
+            .client
+            .copy_object()
+            .bucket(&self.settings.bucket)
+            .copy_source(format!("{}/{upload}", self.settings.bucket))
+            .copy_source_if_match(etag)
+            .key(served_key(user, attachment))
+            .send()
+            .await;
+        match copied {
+            Ok(_) => Ok(()),
+            Err(err) if status_of(&err) == Some(412) => Err(StoreError::invalid(format!(
+                "attachment `{name}` changed while it was being checked; attach it again"
+            ))),
+            Err(err) => Err(StoreError::Unavailable(format!(
+                "could not keep the checked upload of `{name}`: {}",
+                describe(&err)
+            ))),
+        }
     }
 
     /// Fresh presigned URLs: the PUT while the upload is pending, the preview GET of images.
@@ -426,7 +490,7 @@ impl AttachmentStore for S3AttachmentStore {
             .client
             .get_object()
             .bucket(&self.settings.bucket)
-            .key(object_key(user, attachment.id()));
+            .key(served_key(user, attachment));
         if max_bytes < u64::MAX {
             request = request.range(format!("bytes=0-{}", max_bytes.saturating_sub(1)));
         }

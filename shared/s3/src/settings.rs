@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use chatkit_settings::catalog::{
     ATTACHMENTS_BUCKET, ATTACHMENT_MAX_BYTES, ATTACHMENT_TYPES, ATTACHMENT_UPLOAD_SECONDS,
-    ATTACHMENT_URL_SECONDS, AWS_ENDPOINT_URL_S3,
+    ATTACHMENT_URL_SECONDS, AWS_ENDPOINT_URL_S3, USER_HASH_KEY,
 };
 use chatkit_settings::{Lookup, SettingError};
 
@@ -29,6 +29,20 @@ pub struct AttachmentSettings {
     /// Path-style addressing (`http://host/bucket/key`), on when `AWS_ENDPOINT_URL_S3` points
     /// the client at an S3-compatible server such as moto or MinIO.
     pub path_style: bool,
+    /// `CHATKIT_USER_HASH_KEY`: the HMAC key of the per-user part of object keys (so a key
+    /// does not confirm a guessed user id). Unset: a random key per container (each
+    /// attachment records its object key, so nothing depends on the key staying the same).
+    pub prefix_key: Option<PrefixKey>,
+}
+
+/// A secret key; `Debug` does not print it.
+#[derive(Clone, PartialEq, Eq)]
+pub struct PrefixKey(pub String);
+
+impl std::fmt::Debug for PrefixKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("<redacted>")
+    }
 }
 
 impl AttachmentSettings {
@@ -67,6 +81,7 @@ impl AttachmentSettings {
             upload_ttl: ATTACHMENT_UPLOAD_SECONDS.seconds(get)?,
             url_ttl: ATTACHMENT_URL_SECONDS.seconds(get)?,
             path_style: AWS_ENDPOINT_URL_S3.is_set(get),
+            prefix_key: USER_HASH_KEY.raw(get).map(PrefixKey),
         })
     }
 

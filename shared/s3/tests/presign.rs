@@ -7,7 +7,9 @@ use std::collections::HashMap;
 use aws_config::{BehaviorVersion, Region, SdkConfig};
 use aws_sdk_s3::config::{Credentials, SharedCredentialsProvider};
 use chatkit_protocol::{Attachment, CreateAttachmentParams};
-use chatkit_s3::{object_key, AttachmentSettings, S3AttachmentStore};
+use chatkit_s3::{
+    legacy_object_key, served_key, upload_key, AttachmentSettings, PrefixKey, S3AttachmentStore,
+};
 use chatkit_store::UserId;
 use chatkit_store::{AttachmentStore, StoreError};
 
@@ -78,22 +80,29 @@ async fn the_upload_url_signs_the_content_type_and_expires_in_minutes() {
         "no signature is stored"
     );
 
+    let key = served_key(&user, &stored);
+    let upload = upload_key(&user, &stored);
     let sent = s.present(&user, stored).await;
     assert!(sent.metadata().is_none());
     let descriptor = sent.upload_descriptor().expect("pending upload keeps its descriptor");
     let url = &descriptor.url;
-    let key = object_key(&user, "atc_01JD0000000000000000000001");
     assert!(
         key.starts_with("attachments/") && key.ends_with("/atc_01JD0000000000000000000001"),
         "{key}"
     );
+    assert_eq!(upload, format!("uploads/{}", &key["attachments/".len()..]));
     assert!(
         !key.contains("passwd") && !key.contains("auth0"),
         "neither the file name nor the raw user id: {key}"
     );
+    assert_ne!(
+        key,
+        legacy_object_key(&user, "atc_01JD0000000000000000000001"),
+        "keyed: a guessed user id cannot be confirmed from a URL"
+    );
     assert!(
-        url.starts_with(&format!("https://chat-uploads.s3.eu-west-1.amazonaws.com/{key}?")),
-        "{url}"
+        url.starts_with(&format!("https://chat-uploads.s3.eu-west-1.amazonaws.com/{upload}?")),
+        "the upload URL writes only the upload key: {url}"
     );
     let q = query(url);
     assert_eq!(q["X-Amz-Expires"], "300");
@@ -118,6 +127,7 @@ async fn the_upload_url_signs_the_content_type_and_expires_in_minutes() {
         "the client sends the signed type"
     );
 
+    // the preview reads only the served key, which the upload URL cannot write
     let Attachment::Image { preview_url, .. } = &sent else { panic!("an image") };
     assert!(
         preview_url.starts_with(&format!("https://chat-uploads.s3.eu-west-1.amazonaws.com/{key}?")),
@@ -180,7 +190,7 @@ async fn path_style_for_a_local_endpoint() {
         .unwrap();
     let sent = s.present(&user, a).await;
     let url = &sent.upload_descriptor().unwrap().url;
-    assert!(url.starts_with("http://127.0.0.1:5000/local-bucket/attachments/"), "{url}");
+    assert!(url.starts_with("http://127.0.0.1:5000/local-bucket/uploads/"), "{url}");
 }
 
 #[tokio::test]
@@ -214,4 +224,31 @@ async fn create_refuses_what_the_limits_exclude() {
         create(params("notes.txt", 10, "text/plain; charset=utf-8")).await.unwrap().mime_type(),
         "text/plain"
     );
+}
+
+#[tokio::test]
+async fn the_user_part_of_keys_is_keyed_and_recorded() {
+    let keyed = |key: &str| {
+        let mut settings = AttachmentSettings::new("chat-uploads");
+        settings.prefix_key = Some(PrefixKey(key.into()));
+        S3AttachmentStore::new(&sdk(), settings)
+    };
+    let (a, b, other) =
+        (keyed("k1-0123456789abcdef"), keyed("k1-0123456789abcdef"), keyed("k2-0123456789abcdef"));
+    let user = UserId::new("ada@example.com");
+    let id = "atc_01JD0000000000000000000009";
+    assert_eq!(
+        a.new_object_key(&user, id),
+        b.new_object_key(&user, id),
+        "stable across containers"
+    );
+    assert_ne!(a.new_object_key(&user, id), other.new_object_key(&user, id), "keyed");
+    assert_ne!(a.new_object_key(&user, id), a.new_object_key(&UserId::new("bob"), id));
+    // an attachment records its key; one made before keys were recorded is read where it is
+    let made = a
+        .create_attachment(&user, id.into(), &params("a.pdf", 3, "application/pdf"))
+        .await
+        .unwrap();
+    assert_eq!(served_key(&user, &made), a.new_object_key(&user, id));
+    assert_eq!(served_key(&user, &made.clone().without_metadata()), legacy_object_key(&user, id));
 }

@@ -155,8 +155,8 @@ async fn upload_message_model_preview_and_delete_through_s3() {
     let id = image["id"].as_str().unwrap();
     let path = put_url.path().to_string();
     assert!(
-        path.starts_with(&format!("/{bucket}/attachments/")) && path.ends_with(&format!("/{id}")),
-        "{path}"
+        path.starts_with(&format!("/{bucket}/uploads/")) && path.ends_with(&format!("/{id}")),
+        "the upload URL writes only the upload key: {path}"
     );
     assert!(!path.contains("receipt"), "the key never holds the client's file name: {path}");
     let q = query(put_url.as_str());
@@ -214,11 +214,21 @@ async fn upload_message_model_preview_and_delete_through_s3() {
         .await;
     let listed = &thread["items"]["data"][0]["attachments"];
     assert_eq!(listed.as_array().unwrap().len(), 3);
-    let preview = listed[0]["preview_url"].as_str().unwrap();
+    let preview = listed[0]["preview_url"].as_str().unwrap().to_string();
     assert!(preview.starts_with(&endpoint()), "{preview}");
-    let fetched = f.client.get(preview).send().await.unwrap();
+    assert!(preview.contains(&format!("/{bucket}/attachments/")), "served from the checked copy");
+    let fetched = f.client.get(&preview).send().await.unwrap();
     assert_eq!(fetched.headers()["content-type"], "image/png");
     assert_eq!(fetched.bytes().await.unwrap().as_ref(), PNG);
+
+    // a second PUT to the (still valid) upload URL, same size and type, changes nothing served:
+    // previews and the model read the copy made when the upload was checked
+    let mut swapped = PNG.to_vec();
+    swapped[PNG.len() - 1] ^= 0xff;
+    put(&f, &image, &swapped, None).await;
+    let fetched = f.client.get(&preview).send().await.unwrap();
+    assert_eq!(fetched.bytes().await.unwrap().as_ref(), PNG, "the checked bytes are served");
+    assert_eq!(f.client.get(&image_url).send().await.unwrap().bytes().await.unwrap().as_ref(), PNG);
     let (_, page) = f
         .json(&token("ada"), json!({"type": "items.list", "params": {"thread_id": thread_id}}))
         .await;
@@ -226,23 +236,24 @@ async fn upload_message_model_preview_and_delete_through_s3() {
     assert!(last["attachments"][0]["preview_url"].as_str().unwrap().starts_with(&endpoint()));
 
     // what it cost, as the function itself counted: presigning sends nothing; the message's
-    // three first-used attachments are one HeadObject each, plus one GetObject for the text
-    // file's content; the listings' fresh previews cost no request
+    // three first-used attachments are one HeadObject and one CopyObject each, plus one
+    // GetObject for the text file's content; the listings' fresh previews cost no request
     let creates = requests_logged(&f, "attachments.create", 3).await;
     assert_eq!(creates, vec![(1, 0); 3], "attachments.create: one DynamoDB write, no S3 request");
     let (store, s3) = requests_logged(&f, "threads.create", 1).await[0];
-    assert_eq!(s3, 3 + 1, "three HEADs and the text file's GET");
+    assert_eq!(s3, 3 * 2 + 1, "three HEADs, three copies and the text file's GET");
     eprintln!("threads.create with 3 attachments: {store} DynamoDB requests, {s3} S3 requests");
     assert_eq!(requests_logged(&f, "threads.get_by_id", 1).await[0].1, 0);
     assert_eq!(requests_logged(&f, "items.list", 1).await[0].1, 0);
 
-    // attachments.delete: the object and the metadata are gone
+    // attachments.delete: the objects (served and upload) and the metadata are gone
     let put_url = image["upload_descriptor"]["url"].as_str().unwrap();
-    assert!(object_exists(&bucket, put_url).await);
+    assert!(object_exists(&bucket, put_url).await && object_exists(&bucket, &preview).await);
     let delete = json!({"type": "attachments.delete", "params": {"attachment_id": id}});
     let (status, body) = f.json(&token("ada"), delete.clone()).await;
     assert_eq!((status, body), (200, json!({})));
-    assert!(!object_exists(&bucket, put_url).await, "the object is gone");
+    assert!(!object_exists(&bucket, put_url).await, "the upload is gone");
+    assert!(!object_exists(&bucket, &preview).await, "the served object is gone");
     assert_eq!(f.json(&token("ada"), delete).await.0, 404, "and so is the metadata");
 
     // threads.delete is the tombstone alone: the remaining attachments' objects and metadata
@@ -254,7 +265,7 @@ async fn upload_message_model_preview_and_delete_through_s3() {
     assert_eq!(
         requests_logged(&f, "attachments.delete", 1).await[0],
         (2, 1),
-        "a read and a delete; one DeleteObject"
+        "a read and a delete; one DeleteObjects"
     );
     assert_eq!(
         requests_logged(&f, "threads.delete", 1).await[0],

@@ -80,7 +80,8 @@ pub(crate) async fn referenced(
 }
 
 /// Saves the attachments [`referenced`] marked (one write each, concurrently) and returns
-/// them as a message stores them (without private metadata).
+/// them as a message stores them: with their private metadata (e.g. where the bytes are),
+/// which [`present_all`] removes before anything is sent.
 pub(crate) async fn attach(
     s: &ChatKitServer,
     user: &UserId,
@@ -93,7 +94,7 @@ pub(crate) async fn attach(
             .map(|(a, _)| s.store.save_attachment(user, a)),
     )
     .await?;
-    Ok(checked.into_iter().map(|(a, _)| a.without_metadata()).collect())
+    Ok(checked.into_iter().map(|(a, _)| a).collect())
 }
 
 /// Attachments as sent to the client: fresh URLs, no private metadata.

@@ -57,6 +57,7 @@ impl Chatkit {
             // high enough never to refuse the bench's own turns
             .env("CHATKIT_TURNS_PER_MINUTE", "1000000")
             .env("CHATKIT_TOKENS_PER_DAY", "1000000000")
+            .env("CHATKIT_TURNS_IN_FLIGHT", "1000")
             // likewise the per-container limit on reads (counted in memory, measured too)
             .env("CHATKIT_REQUESTS_PER_MINUTE", "1000000")
             .env("RUST_LOG", "info")

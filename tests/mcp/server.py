@@ -140,6 +140,11 @@ def broken_card() -> CallToolResult:
     return CallToolResult(content=[TextContent(type="text", text="a broken card")], structured_content=bogus)
 
 
+@server.tool(description="Answers `megabytes` MB of text.")
+def flood(megabytes: float) -> str:
+    return "x" * int(megabytes * 1024 * 1024)
+
+
 @server.tool(description="A tool hidden by the allowlist in the tests.")
 def delete_everything() -> str:
     return "deleted"

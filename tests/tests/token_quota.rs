@@ -52,7 +52,7 @@ async fn concurrent_turns_at_the_edge_never_pass_the_daily_quota() {
     let store = Arc::new(h.dynamo().clone());
     let rounds = Arc::new(Rounds::default());
     let limits =
-        UsageLimits { turns_per_minute: 0, tokens_per_day: DAY, tokens_per_turn: ROUND_WORST };
+        UsageLimits { tokens_per_day: DAY, tokens_per_turn: ROUND_WORST, ..UsageLimits::default() };
     let server =
         ChatKitServer::new(store.clone(), rounds.clone()).with_usage_limits(store.clone(), limits);
     let ada = UserId::new("ada");

@@ -20,7 +20,7 @@ fn ada() -> UserId {
 }
 
 fn limits(turns: u64, tokens: u64) -> UsageLimits {
-    UsageLimits { turns_per_minute: turns, tokens_per_day: tokens, tokens_per_turn: 0 }
+    UsageLimits { turns_per_minute: turns, tokens_per_day: tokens, ..UsageLimits::default() }
 }
 
 async fn turns_per_minute_are_counted_and_refused(store: &dyn UsageStore) {
@@ -112,7 +112,8 @@ async fn concurrent_turns_never_exceed_the_limit(store: Arc<dyn UsageStore>) {
 }
 
 async fn reservations_hold_the_day_under_concurrency(store: Arc<dyn UsageStore>) {
-    let l = UsageLimits { turns_per_minute: 0, tokens_per_day: 10_000, tokens_per_turn: 3_000 };
+    let l =
+        UsageLimits { tokens_per_day: 10_000, tokens_per_turn: 3_000, ..UsageLimits::default() };
     assert_eq!(
         admit_at_once(&store, l, 20).await,
         3,
@@ -137,8 +138,93 @@ async fn reservations_hold_the_day_under_concurrency(store: Arc<dyn UsageStore>)
     assert_eq!(big.reservation(), 10_000);
 }
 
+/// Turns in flight: at most the cap hold a slot at once, however many try together; a freed
+/// slot is taken again; a slot held past its time is free (a crashed turn keeps none); only
+/// the turn holding a slot frees it.
+async fn turns_in_flight_are_capped(store: Arc<dyn UsageStore>) {
+    let l = UsageLimits { turns_in_flight: 3, ..UsageLimits::default() };
+    let until = at(120);
+    let attempts: Vec<_> = (0..12)
+        .map(|i| {
+            let store = store.clone();
+            tokio::spawn(async move {
+                let turn = format!("req-{i}");
+                let slot = store.claim_turn(&ada(), &turn, at(0), until, &l).await.unwrap();
+                slot.map(|slot| (slot, turn))
+            })
+        })
+        .collect();
+    let mut held = Vec::new();
+    for attempt in attempts {
+        held.extend(attempt.await.unwrap());
+    }
+    assert_eq!(held.len(), 3, "{held:?}");
+    let mut slots: Vec<u32> = held.iter().map(|(slot, _)| *slot).collect();
+    slots.sort_unstable();
+    assert_eq!(slots, [0, 1, 2]);
+    assert_eq!(store.claim_turn(&ada(), "late", at(1), until, &l).await.unwrap(), None);
+    // another user has their own slots
+    assert!(store.claim_turn(&UserId::new("bob"), "b", at(1), until, &l).await.unwrap().is_some());
+    // a turn that does not hold the slot cannot free it; the holder can
+    let (slot, turn) = held[0].clone();
+    store.release_turn(&ada(), slot, "someone-else").await.unwrap();
+    assert_eq!(store.claim_turn(&ada(), "late", at(2), until, &l).await.unwrap(), None);
+    store.release_turn(&ada(), slot, &turn).await.unwrap();
+    assert_eq!(store.claim_turn(&ada(), "next", at(3), until, &l).await.unwrap(), Some(slot));
+    // past their time, held slots are free again
+    assert!(store.claim_turn(&ada(), "after", at(121), at(240), &l).await.unwrap().is_some());
+}
+
+/// Attachments per day and pending: refusals are not counted; sent or deleted attachments
+/// stop counting as pending (on the day they were made), never below zero.
+async fn attachments_are_metered(store: &dyn UsageStore) {
+    let l =
+        UsageLimits { attachments_per_day: 5, pending_attachments: 2, ..UsageLimits::default() };
+    let user = ada();
+    let admit = |t| store.admit_attachment(&user, at(t), &l);
+    assert_eq!(admit(0).await.unwrap(), Admission::Admitted);
+    assert_eq!(admit(1).await.unwrap(), Admission::Admitted);
+    let day_left = Duration::from_secs(86_400 - 37_230 - 2);
+    assert_eq!(
+        admit(2).await.unwrap(),
+        Admission::Refused { limit: Limit::PendingAttachments, retry_after: day_left }
+    );
+    store.attachments_settled(&ada(), at(0), 2).await.unwrap();
+    for t in 3..6 {
+        assert_eq!(admit(t).await.unwrap(), Admission::Admitted, "at {t}");
+        store.attachments_settled(&ada(), at(0), 1).await.unwrap();
+    }
+    // 5 made today (the refusal was not counted): the day is spent, whatever is pending
+    assert!(matches!(
+        admit(10).await.unwrap(),
+        Admission::Refused { limit: Limit::AttachmentsPerDay, .. }
+    ));
+    // settling more than is pending changes nothing (never below zero)
+    store.attachments_settled(&ada(), at(0), 7).await.unwrap();
+    let bob = UserId::new("bob");
+    let tight = UsageLimits { pending_attachments: 1, ..UsageLimits::default() };
+    store.attachments_settled(&bob, at(0), 3).await.unwrap();
+    assert_eq!(store.admit_attachment(&bob, at(0), &tight).await.unwrap(), Admission::Admitted);
+    assert!(matches!(
+        store.admit_attachment(&bob, at(1), &tight).await.unwrap(),
+        Admission::Refused { limit: Limit::PendingAttachments, .. }
+    ));
+    // the next day starts from zero
+    assert_eq!(store.admit_attachment(&ada(), at(86_400), &l).await.unwrap(), Admission::Admitted);
+}
+
 mod memory {
     use super::*;
+
+    #[tokio::test]
+    async fn in_flight() {
+        turns_in_flight_are_capped(Arc::new(MemoryUsage::new())).await;
+    }
+
+    #[tokio::test]
+    async fn attachments() {
+        attachments_are_metered(&MemoryUsage::new()).await;
+    }
 
     #[tokio::test]
     async fn reservations() {
@@ -168,6 +254,17 @@ mod memory {
 
 mod dynamodb {
     use super::*;
+
+    #[tokio::test]
+    async fn in_flight() {
+        let h = DynamoHarness::new("usage-in-flight").await;
+        turns_in_flight_are_capped(Arc::new(h.dynamo().clone())).await;
+    }
+
+    #[tokio::test]
+    async fn attachments() {
+        attachments_are_metered(DynamoHarness::new("usage-attachments").await.dynamo()).await;
+    }
 
     #[tokio::test]
     async fn turns_per_minute() {

@@ -269,7 +269,7 @@ impl Agent {
                 tools,
                 tool_choice,
             };
-            let estimate = fit_to_budget(
+            let estimate = budget::fit_to_budget(
                 &mut request,
                 self.config.budgets.model_input_tokens,
                 turn_start,
@@ -393,36 +393,6 @@ impl Agent {
         }
         let text = reply.finish().await?;
         Ok(Round { text, calls })
-    }
-}
-
-/// Fits a request to the model-input budget (see [`budget::fit`]); a request whose
-/// instructions and tool definitions alone are over it cannot be sent.
-/// Returns the request's estimated input tokens.
-fn fit_to_budget(
-    request: &mut ModelRequest,
-    tokens: usize,
-    turn_start: usize,
-    request_id: &str,
-) -> Result<u64, StreamError> {
-    match budget::fit(request, tokens, turn_start) {
-        Ok(fitted) => {
-            if fitted.dropped_items > 0 || fitted.trimmed_items > 0 {
-                info!(
-                    request_id,
-                    dropped = fitted.dropped_items,
-                    trimmed = fitted.trimmed_items,
-                    tokens = fitted.tokens,
-                    "model input fitted to its budget"
-                );
-            }
-            Ok(fitted.tokens as u64)
-        }
-        Err(too_large) => {
-            warn!(request_id, fixed_tokens = too_large.fixed_tokens, budget = too_large.budget,
-                hint = "raise CHATKIT_MODEL_INPUT_TOKEN_BUDGET or shorten the system prompt / tool definitions", "the model input cannot fit its budget");
-            Err(StreamError::custom("This request is too large for the assistant.", false))
-        }
     }
 }
 

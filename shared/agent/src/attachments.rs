@@ -9,6 +9,8 @@
 //! - Anything else, or anything that cannot be read: named as an attachment the model could
 //!   not read. Nothing is dropped silently.
 //!
+//! What each counts for in the token estimate: [`estimate`].
+//!
 //! Cost per turn: presigning is local (no request); each inlined image or PDF and each text
 //! file is one `GetObject`, run concurrently; inline, one after the other (newest first)
 //! within [`MAX_INLINE_TURN_BYTES`], so a turn never holds more than that in memory. At most
@@ -24,6 +26,8 @@ use futures::future::join_all;
 
 use crate::client::ModelApi;
 
+pub mod estimate;
+
 /// Most attachments resolved per turn (newest first).
 pub const MAX_RESOLVED: usize = 20;
 /// Largest image or PDF sent inline (base64 in the request body).
@@ -37,8 +41,9 @@ pub const MAX_INLINE_TURN_BYTES: u64 = 24 * 1024 * 1024;
 pub enum AttachmentInput {
     /// An expiring `https` URL or a `data:` URL.
     Image { url: String },
-    /// A PDF the provider reads: an expiring `https` URL or a `data:` URL.
-    File { url: String },
+    /// A PDF the provider reads: an expiring `https` URL or a `data:` URL, and its estimated
+    /// tokens ([`estimate::pdf_tokens`]).
+    File { url: String, tokens: usize },
     /// The file's text; `total_size` is set when only its beginning is included.
     Text { text: String, total_size: Option<u64> },
     /// Why the model cannot read it (it is still named in the input).
@@ -148,13 +153,16 @@ async fn resolve_one(
     let result = match kind(attachment.mime_type()) {
         Kind::Image => url_or_data(store, user, attachment, o.inline, budget, &mut used)
             .await
-            .map(|url| AttachmentInput::Image { url }),
+            .map(|(url, _)| AttachmentInput::Image { url }),
         Kind::Pdf if o.api == ModelApi::ChatCompletions => {
             return (unreadable("this model API does not read PDF files"), 0)
         }
-        Kind::Pdf => url_or_data(store, user, attachment, o.inline, budget, &mut used)
-            .await
-            .map(|url| AttachmentInput::File { url }),
+        Kind::Pdf => url_or_data(store, user, attachment, o.inline, budget, &mut used).await.map(
+            |(url, pages)| {
+                let tokens = estimate::pdf_tokens(pages, estimate::recorded_size(attachment));
+                AttachmentInput::File { url, tokens }
+            },
+        ),
         Kind::Text => text(store, user, attachment, o.text_max_bytes).await,
         Kind::Other => {
             let reason = match attachment.mime_type() {
@@ -175,6 +183,7 @@ async fn resolve_one(
 
 /// An expiring URL, or the bytes as a `data:` URL when `inline` (or when the store has no
 /// URLs), within what is left of the turn's inline `budget`; adds the bytes inlined to `used`.
+/// With the bytes read, a PDF's pages counted in them.
 async fn url_or_data(
     store: &dyn AttachmentStore,
     user: &UserId,
@@ -182,10 +191,10 @@ async fn url_or_data(
     inline: bool,
     budget: u64,
     used: &mut u64,
-) -> Result<String, String> {
+) -> Result<(String, Option<u64>), String> {
     if !inline {
         if let Some(url) = store.download_url(user, attachment).await.map_err(|e| e.to_string())? {
-            return Ok(url);
+            return Ok((url, None));
         }
     }
     let cap = MAX_INLINE_BYTES.min(budget);
@@ -207,8 +216,12 @@ async fn url_or_data(
         });
     }
     *used += bytes.data.len() as u64;
+    let pages = match attachment.mime_type() {
+        "application/pdf" => estimate::count_pdf_pages(&bytes.data),
+        _ => None,
+    };
     let data = base64::engine::general_purpose::STANDARD.encode(&bytes.data);
-    Ok(format!("data:{};base64,{data}", attachment.mime_type()))
+    Ok((format!("data:{};base64,{data}", attachment.mime_type()), pages))
 }
 
 /// The beginning of a UTF-8 text file.

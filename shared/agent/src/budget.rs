@@ -16,6 +16,9 @@ use chatkit_settings::catalog::{
 use chatkit_settings::{Lookup, SettingError};
 use serde_json::Value;
 
+use chatkit_server::StreamError;
+use tracing::{info, warn};
+
 use crate::client::{InputItem, InputPart, ModelRequest, Role};
 
 /// Estimated tokens: characters / 4, plus a little per item.
@@ -216,6 +219,47 @@ fn group_len(input: &[InputItem], i: usize) -> usize {
         input[i..].iter().take_while(|item| is_call(item)).count()
     } else {
         1
+    }
+}
+
+/// Fits a request to the model-input budget (see [`fit`]); a request whose
+/// instructions and tool definitions alone are over it cannot be sent.
+/// Returns the request's estimated input tokens.
+pub(crate) fn fit_to_budget(
+    request: &mut ModelRequest,
+    tokens: usize,
+    turn_start: usize,
+    request_id: &str,
+) -> Result<u64, StreamError> {
+    match fit(request, tokens, turn_start) {
+        Ok(fitted) => {
+            if fitted.dropped_items > 0 || fitted.trimmed_items > 0 {
+                info!(
+                    request_id,
+                    dropped = fitted.dropped_items,
+                    trimmed = fitted.trimmed_items,
+                    tokens = fitted.tokens,
+                    "model input fitted to its budget"
+                );
+            }
+            Ok(fitted.tokens as u64)
+        }
+        Err(too_large) => {
+            warn!(request_id, fixed_tokens = too_large.fixed_tokens, budget = too_large.budget,
+                hint = "raise CHATKIT_MODEL_INPUT_TOKEN_BUDGET or shorten the system prompt / tool definitions", "the model input cannot fit its budget");
+            let attachments = request.input.iter().any(|item| {
+                matches!(item, InputItem::UserParts(parts)
+                    if parts.iter().any(|p| !matches!(p, InputPart::Text(_))))
+            });
+            Err(StreamError::custom(
+                if attachments {
+                    "This message and its attachments are too large for the assistant: try fewer or smaller files."
+                } else {
+                    "This request is too large for the assistant."
+                },
+                false,
+            ))
+        }
     }
 }
 

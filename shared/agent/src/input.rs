@@ -253,9 +253,9 @@ fn attachment_parts(attachment: &Attachment, resolved: Option<&AttachmentInput>)
                 InputPart::Image { url: url.clone() },
             ]
         }
-        Some(AttachmentInput::File { url }) => vec![
+        Some(AttachmentInput::File { url, tokens }) => vec![
             InputPart::Text(format!("[attached file `{name}` ({mime})]")),
-            InputPart::File { filename: name.clone(), url: url.clone() },
+            InputPart::File { filename: name.clone(), url: url.clone(), tokens: *tokens },
         ],
         Some(AttachmentInput::Text { text, total_size }) => {
             let note = match total_size {

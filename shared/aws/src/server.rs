@@ -7,7 +7,8 @@ use chatkit_gateway::ServerInit;
 use chatkit_s3::{AttachmentSettings, S3AttachmentStore};
 use chatkit_server::{ChatKitServer, ServerConfig};
 use chatkit_settings::catalog::{
-    CREATE_TABLE, MAX_OUTPUT_TOKENS, MODEL_INPUT_TOKEN_BUDGET, TOKENS_PER_DAY, TURNS_PER_MINUTE,
+    ATTACHMENTS_PER_DAY, CREATE_TABLE, MAX_OUTPUT_TOKENS, MODEL_INPUT_TOKEN_BUDGET,
+    PENDING_ATTACHMENTS, TOKENS_PER_DAY, TURNS_IN_FLIGHT, TURNS_PER_MINUTE,
 };
 use chatkit_settings::{Lookup, SettingError};
 use chatkit_store::UsageLimits;
@@ -35,9 +36,12 @@ pub(crate) fn lazy(
             MODEL_INPUT_TOKEN_BUDGET.number(get)?,
             (max_output > 0).then_some(max_output),
         ),
+        turns_in_flight: TURNS_IN_FLIGHT.number(get)?,
+        attachments_per_day: ATTACHMENTS_PER_DAY.number(get)?,
+        pending_attachments: PENDING_ATTACHMENTS.number(get)?,
     };
     if usage_limits.is_off() {
-        warn!("CHATKIT_TURNS_PER_MINUTE and CHATKIT_TOKENS_PER_DAY are 0: nothing limits what one user can make the model do");
+        warn!("every per-user limit (CHATKIT_TURNS_PER_MINUTE, CHATKIT_TOKENS_PER_DAY, CHATKIT_TURNS_IN_FLIGHT, CHATKIT_ATTACHMENTS_PER_DAY, CHATKIT_PENDING_ATTACHMENTS) is 0: nothing limits what one user can make the model do");
     }
     let create_table = CREATE_TABLE.flag(get)?;
     let dynamodb = chatkit_dynamodb::Settings::from_lookup(get)?;

@@ -4,6 +4,8 @@
 //! pk             sk               what
 //! U#<user>#Q     M#<epoch minute> turns started in that minute  (n; expires 2 min after)
 //!                D#<epoch day>    model tokens used that day     (n; expires 2 days after)
+//!                A#<epoch day>    attachments made that day (n), of them still pending (p)
+//!                F#<slot>         a turn in flight (turn, until: when its invocation dies)
 //! ```
 //!
 //! Requests: admitting a turn with both limits on is one TransactWriteItems (an UpdateItem
@@ -13,13 +15,20 @@
 //! conditional UpdateItem; settling a turn's tokens one UpdateItem `ADD` (negative when it
 //! used less than it reserved). Expired windows are removed by the table's TTL, free of
 //! charge.
+//!
+//! A streamed turn also claims a slot: one conditional PutItem (another per slot already
+//! held), sent concurrently with its admission, and one conditional DeleteItem when it ends.
+//! `attachments.create` is one conditional UpdateItem; a message that uses pending
+//! attachments one UpdateItem per day they were made in (one, nearly always).
 
 use std::time::SystemTime;
 
 use async_trait::async_trait;
+use aws_sdk_dynamodb::operation::delete_item::DeleteItemError;
+use aws_sdk_dynamodb::operation::put_item::PutItemError;
 use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
 use aws_sdk_dynamodb::types::{AttributeValue, TransactWriteItem, Update};
-use chatkit_store::usage::Windows;
+use chatkit_store::usage::{first_slot, Windows};
 use chatkit_store::{Admission, Limit, StoreResult, Usage, UsageLimits, UsageStore, UserId};
 
 use crate::batch::built;
@@ -44,6 +53,17 @@ fn minute_key(user: &UserId, w: &Windows) -> Key {
 fn day_key(user: &UserId, w: &Windows) -> Key {
     keys::key(usage_pk(user), format!("D#{}", w.day))
 }
+
+fn attachments_key(user: &UserId, w: &Windows) -> Key {
+    keys::key(usage_pk(user), format!("A#{}", w.day))
+}
+
+fn slot_key(user: &UserId, slot: u32) -> Key {
+    keys::key(usage_pk(user), format!("F#{slot}"))
+}
+
+/// The pending count of an attachments record.
+const PENDING: &str = "p";
 
 fn number(n: impl ToString) -> AttributeValue {
     AttributeValue::N(n.to_string())
@@ -230,5 +250,165 @@ impl UsageStore for DynamoStore {
         let (turns, tokens) =
             tokio::join!(self.count(minute_key(user, &w)), self.count(day_key(user, &w)));
         Ok(Usage { turns_this_minute: turns?, tokens_today: tokens? })
+    }
+
+    async fn claim_turn(
+        &self,
+        user: &UserId,
+        turn: &str,
+        now: SystemTime,
+        until: SystemTime,
+        limits: &UsageLimits,
+    ) -> StoreResult<Option<u32>> {
+        let cap = limits.turns_in_flight;
+        let first = u64::from(first_slot(turn, cap));
+        let until = epoch(until);
+        for i in 0..cap {
+            let slot = u32::try_from((first + i) % cap).unwrap_or(0);
+            let mut item = slot_key(user, slot);
+            item.insert("turn".into(), AttributeValue::S(turn.to_string()));
+            item.insert("until".into(), number(until));
+            item.insert(EXPIRES_AT.into(), number(until + 3_600));
+            let result = self
+                .client
+                .put_item()
+                .table_name(&self.table)
+                .set_item(Some(item))
+                .condition_expression("attribute_not_exists(#t) OR #u < :now")
+                .expression_attribute_names("#t", "turn")
+                .expression_attribute_names("#u", "until")
+                .expression_attribute_values(":now", number(epoch(now)))
+                .send()
+                .await;
+            match result {
+                Ok(_) => return Ok(Some(slot)),
+                Err(e)
+                    if matches!(
+                        e.as_service_error(),
+                        Some(PutItemError::ConditionalCheckFailedException(_))
+                    ) => {}
+                Err(e) => return Err(error::sdk("PutItem", e)),
+            }
+        }
+        Ok(None)
+    }
+
+    async fn release_turn(&self, user: &UserId, slot: u32, turn: &str) -> StoreResult<()> {
+        let result = self
+            .client
+            .delete_item()
+            .table_name(&self.table)
+            .set_key(Some(slot_key(user, slot)))
+            .condition_expression("#t = :turn")
+            .expression_attribute_names("#t", "turn")
+            .expression_attribute_values(":turn", AttributeValue::S(turn.to_string()))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(()),
+            // taken over after its time ran out: nothing of ours to free
+            Err(e)
+                if matches!(
+                    e.as_service_error(),
+                    Some(DeleteItemError::ConditionalCheckFailedException(_))
+                ) =>
+            {
+                Ok(())
+            }
+            Err(e) => Err(error::sdk("DeleteItem", e)),
+        }
+    }
+
+    async fn admit_attachment(
+        &self,
+        user: &UserId,
+        now: SystemTime,
+        limits: &UsageLimits,
+    ) -> StoreResult<Admission> {
+        let w = Windows::at(now);
+        let expires_at = epoch(now) + w.day_left.as_secs() + 2 * 86_400;
+        let mut conditions = Vec::new();
+        let mut update = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(attachments_key(user, &w)))
+            .update_expression("ADD #n :one, #p :one SET #exp = :exp")
+            .expression_attribute_names("#n", COUNT)
+            .expression_attribute_names("#p", PENDING)
+            .expression_attribute_names("#exp", EXPIRES_AT)
+            .expression_attribute_values(":one", number(1))
+            .expression_attribute_values(":exp", number(expires_at));
+        if limits.attachments_per_day > 0 {
+            conditions.push("(attribute_not_exists(#n) OR #n < :made)");
+            update =
+                update.expression_attribute_values(":made", number(limits.attachments_per_day));
+        }
+        if limits.pending_attachments > 0 {
+            conditions.push("(attribute_not_exists(#p) OR #p < :pending)");
+            update =
+                update.expression_attribute_values(":pending", number(limits.pending_attachments));
+        }
+        if !conditions.is_empty() {
+            update = update.condition_expression(conditions.join(" AND "));
+        }
+        match update.send().await {
+            Ok(_) => Ok(Admission::Admitted),
+            Err(e)
+                if matches!(
+                    e.as_service_error(),
+                    Some(UpdateItemError::ConditionalCheckFailedException(_))
+                ) =>
+            {
+                // which one: the day's count decides (a refusal reads once more)
+                let made = self.count(attachments_key(user, &w)).await?;
+                let day_spent =
+                    limits.attachments_per_day > 0 && made >= limits.attachments_per_day;
+                Ok(w.refused(if day_spent {
+                    Limit::AttachmentsPerDay
+                } else {
+                    Limit::PendingAttachments
+                }))
+            }
+            Err(e) => Err(error::sdk("UpdateItem", e)),
+        }
+    }
+
+    async fn attachments_settled(
+        &self,
+        user: &UserId,
+        made: SystemTime,
+        count: u64,
+    ) -> StoreResult<()> {
+        if count == 0 {
+            return Ok(());
+        }
+        let w = Windows::at(made);
+        let by = -i64::try_from(count).unwrap_or(i64::MAX);
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(attachments_key(user, &w)))
+            .update_expression("ADD #p :by")
+            // never below zero (attachments made before this count began)
+            .condition_expression("#p >= :count")
+            .expression_attribute_names("#p", PENDING)
+            .expression_attribute_values(":by", number(by))
+            .expression_attribute_values(":count", number(count))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(()),
+            Err(e)
+                if matches!(
+                    e.as_service_error(),
+                    Some(UpdateItemError::ConditionalCheckFailedException(_))
+                ) =>
+            {
+                Ok(())
+            }
+            Err(e) => Err(error::sdk("UpdateItem", e)),
+        }
     }
 }

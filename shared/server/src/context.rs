@@ -42,7 +42,12 @@ struct MeterState {
     reserved: AtomicU64,
     /// Set when a usage limit admitted the turn: reserves more of the day, and when.
     reserver: OnceLock<(Arc<dyn TokenReserver>, SystemTime)>,
+    /// What to do once when the turn ends (free its in-flight slot).
+    on_end: std::sync::Mutex<Option<OnEnd>>,
 }
+
+/// Work for the end of a turn.
+pub(crate) type OnEnd = Box<dyn FnOnce() -> futures::future::BoxFuture<'static, ()> + Send>;
 
 impl fmt::Debug for MeterState {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -110,6 +115,16 @@ impl TokenMeter {
     ) {
         self.0.reserved.store(reserved, Ordering::Relaxed);
         let _ = self.0.reserver.set((reserver, at));
+    }
+
+    /// Runs `work` once when the turn ends (settled, or dropped).
+    pub(crate) fn on_end(&self, work: OnEnd) {
+        *self.0.on_end.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = Some(work);
+    }
+
+    /// Takes the end-of-turn work, if any is left.
+    pub(crate) fn take_on_end(&self) -> Option<OnEnd> {
+        self.0.on_end.lock().unwrap_or_else(std::sync::PoisonError::into_inner).take()
     }
 
     /// Takes what was reserved (leaving zero), and when: what settling gives back.

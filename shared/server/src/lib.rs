@@ -254,7 +254,7 @@ impl ChatKitServer {
         self.meter.admit(&self.config.container_limits, &context.user, &request.op, now)?;
         let admitted = match &self.usage {
             Some(usage) if usage::calls_a_model(&request.op) => {
-                usage.admit(&context).await?;
+                usage.admit(&context, request.op.is_streaming()).await?;
                 Some((usage, context.clone()))
             }
             _ => None,

@@ -108,6 +108,9 @@ pub const DUPLICATE_WINDOW_SECONDS: Setting = s("CHATKIT_DUPLICATE_WINDOW_SECOND
 pub const TURNS_PER_MINUTE: Setting = p(s("CHATKIT_TURNS_PER_MINUTE", Group::Limits, n("turns", 0, 1_000_000), "20", "most turns (messages, tool outputs, structured inputs, retries, actions, dictations) one user may start per UTC minute; more get 429 JSON (`rate_limited`) with `Retry-After`, before anything is stored or the model is called; counted atomically in the table, so all containers agree; 0 turns it off"), "TurnsPerMinute");
 pub const REQUESTS_PER_MINUTE: Setting = s("CHATKIT_REQUESTS_PER_MINUTE", Group::Limits, n("requests", 0, 1_000_000), "300", "most requests that call no model (reads, renames, deletes, feedback, cancels) one user may make per UTC minute to one container; more get 429 with `Retry-After`; counted in the container's memory (no DynamoDB request), so N warm containers allow up to N times this; 0 turns it off");
 pub const ATTACHMENTS_PER_MINUTE: Setting = s("CHATKIT_ATTACHMENTS_PER_MINUTE", Group::Limits, n("attachments", 0, 1_000_000), "20", "most `attachments.create` one user may make per UTC minute to one container (each is an upload URL for up to `CHATKIT_ATTACHMENT_MAX_BYTES`); more get 429 with `Retry-After`; counted like `CHATKIT_REQUESTS_PER_MINUTE`; 0 turns it off");
+pub const TURNS_IN_FLIGHT: Setting = s("CHATKIT_TURNS_IN_FLIGHT", Group::Limits, n("turns", 0, 1_000), "3", "most streamed turns one user may have running at once (across containers: a slot in the table per turn, freed when it ends or when its invocation would have been killed); more get 429 with `Retry-After`; 0 turns it off");
+pub const ATTACHMENTS_PER_DAY: Setting = s("CHATKIT_ATTACHMENTS_PER_DAY", Group::Limits, n("attachments", 0, 1_000_000), "100", "most `attachments.create` one user may make per UTC day (across containers, counted in the table); more get 429 with `Retry-After`; 0 turns it off");
+pub const PENDING_ATTACHMENTS: Setting = s("CHATKIT_PENDING_ATTACHMENTS", Group::Limits, n("attachments", 0, 1_000_000), "20", "most attachments made today that no message uses yet (nor were deleted) one user may hold; another `attachments.create` gets 429 until one is sent or deleted; 0 turns it off");
 pub const TOKENS_PER_DAY: Setting = p(s("CHATKIT_TOKENS_PER_DAY", Group::Limits, n("tokens", 0, 1_000_000_000_000), "1000000", "most model tokens (input + output) one user may use per UTC day; then 429 until midnight UTC; 0 turns it off (see [security](security.md))"), "TokensPerDay");
 pub const OPENAI_API_KEY_SECRET_ARN: Setting = s("OPENAI_API_KEY_SECRET_ARN", Group::Model, Kind::Text, "", "model API key in Secrets Manager (SAM: the key secret), read before each model call from a cache refreshed every `CHATKIT_SECRET_REFRESH_SECONDS`: the template's placeholder (`REPLACE_WITH…`) counts as no key, and a key put in (or rotated) is used within one refresh period");
 pub const OPENAI_API_KEY: Setting =
@@ -385,6 +388,9 @@ pub const ALL: &[Setting] = &[
     DUPLICATE_WINDOW_SECONDS,
     TURNS_PER_MINUTE,
     TOKENS_PER_DAY,
+    TURNS_IN_FLIGHT,
+    ATTACHMENTS_PER_DAY,
+    PENDING_ATTACHMENTS,
     REQUESTS_PER_MINUTE,
     ATTACHMENTS_PER_MINUTE,
     OPENAI_API_KEY_SECRET_ARN,

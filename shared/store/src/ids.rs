@@ -39,6 +39,12 @@ pub fn sort_key(id: &str) -> Option<&str> {
     (valid_prefix && canonical).then_some(ulid)
 }
 
+/// When an id made by [`new_id`] was made (its ULID's milliseconds).
+pub fn created_at(id: &str) -> Option<std::time::SystemTime> {
+    let ulid = Ulid::from_string(sort_key(id)?).ok()?;
+    Some(std::time::UNIX_EPOCH + std::time::Duration::from_millis(ulid.timestamp_ms()))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -49,6 +55,10 @@ mod tests {
         let keys: Vec<&str> = ids.iter().map(|id| sort_key(id).unwrap()).collect();
         assert!(keys.windows(2).all(|w| w[0] < w[1]));
         assert_eq!(sort_key("msg_abc"), None);
+        let made = created_at(&ids[0]).unwrap();
+        let age = std::time::SystemTime::now().duration_since(made).unwrap();
+        assert!(age < std::time::Duration::from_secs(60), "{age:?}");
+        assert_eq!(created_at("msg_abc"), None);
         assert_eq!(sort_key("__fake_id__"), None);
     }
 

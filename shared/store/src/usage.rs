@@ -27,11 +27,21 @@ pub struct UsageLimits {
     /// Tokens a turn reserves when admitted (its first round's worst case: the input budget
     /// plus the output cap); 0 reserves nothing (the day is only checked).
     pub tokens_per_turn: u64,
+    /// Streamed turns one user may have running at once.
+    pub turns_in_flight: u64,
+    /// `attachments.create` per UTC day.
+    pub attachments_per_day: u64,
+    /// Attachments made today that no message uses yet (nor were deleted).
+    pub pending_attachments: u64,
 }
 
 impl UsageLimits {
     pub fn is_off(&self) -> bool {
-        self.turns_per_minute == 0 && self.tokens_per_day == 0
+        self.turns_per_minute == 0
+            && self.tokens_per_day == 0
+            && self.turns_in_flight == 0
+            && self.attachments_per_day == 0
+            && self.pending_attachments == 0
     }
 
     /// What admitting a turn reserves: `tokens_per_turn`, at most the day's limit; nothing
@@ -53,11 +63,14 @@ pub fn round_reservation(input_tokens: u64, max_output_tokens: Option<u32>) -> u
     input_tokens.saturating_add(max_output_tokens.map_or(UNCAPPED_OUTPUT_TOKENS, u64::from))
 }
 
-/// Which limit refused a turn.
+/// Which limit refused a request.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Limit {
     TurnsPerMinute,
     TokensPerDay,
+    TurnsInFlight,
+    AttachmentsPerDay,
+    PendingAttachments,
 }
 
 /// Whether a turn may start.
@@ -100,7 +113,11 @@ impl Windows {
     pub fn refused(&self, limit: Limit) -> Admission {
         let retry_after = match limit {
             Limit::TurnsPerMinute => self.minute_left,
-            Limit::TokensPerDay => self.day_left,
+            // a turn ends within seconds to minutes: try again soon
+            Limit::TurnsInFlight => Duration::from_secs(5),
+            Limit::TokensPerDay | Limit::AttachmentsPerDay | Limit::PendingAttachments => {
+                self.day_left
+            }
         };
         Admission::Refused { limit, retry_after }
     }
@@ -136,13 +153,57 @@ pub trait UsageStore: Send + Sync {
 
     /// The user's counters at `now`.
     async fn usage(&self, user: &UserId, now: SystemTime) -> StoreResult<Usage>;
+
+    /// Claims one of the user's `turns_in_flight` slots for `turn` until `until` (when the
+    /// invocation is killed at the latest; a slot held past it is free again, so a crashed
+    /// turn never keeps one): the slot, or `None` when all are held.
+    async fn claim_turn(
+        &self,
+        user: &UserId,
+        turn: &str,
+        now: SystemTime,
+        until: SystemTime,
+        limits: &UsageLimits,
+    ) -> StoreResult<Option<u32>>;
+
+    /// Frees `slot` if `turn` still holds it.
+    async fn release_turn(&self, user: &UserId, slot: u32, turn: &str) -> StoreResult<()>;
+
+    /// Counts one `attachments.create` at `now`, made and pending: refused, and not counted,
+    /// past `attachments_per_day` or `pending_attachments`.
+    async fn admit_attachment(
+        &self,
+        user: &UserId,
+        now: SystemTime,
+        limits: &UsageLimits,
+    ) -> StoreResult<Admission>;
+
+    /// `count` attachments made on `made`'s day are no longer pending (a message used them,
+    /// or they were deleted).
+    async fn attachments_settled(
+        &self,
+        user: &UserId,
+        made: SystemTime,
+        count: u64,
+    ) -> StoreResult<()>;
+}
+
+/// Which of `cap` slots a turn tries first (then the next ones, wrapping): spread by its id,
+/// so concurrent turns rarely try the same one.
+pub fn first_slot(turn: &str, cap: u64) -> u32 {
+    let hash = turn
+        .bytes()
+        .fold(0xcbf2_9ce4_8422_2325_u64, |h, b| (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3));
+    u32::try_from(hash % cap.max(1)).unwrap_or(0)
 }
 
 /// [`UsageStore`] in memory (tests, single-process use).
 #[derive(Debug, Default)]
 pub struct MemoryUsage {
-    /// (user, "M"/"D", window) → count
+    /// (user, "M"/"D"/"A" (made)/"P" (pending), window) → count
     counters: Mutex<HashMap<(UserId, char, u64), u64>>,
+    /// (user, slot) → (turn, until)
+    slots: Mutex<HashMap<(UserId, u32), (String, SystemTime)>>,
 }
 
 impl MemoryUsage {
@@ -213,6 +274,70 @@ impl UsageStore for MemoryUsage {
             turns_this_minute: counters.get(&(user.clone(), 'M', w.minute)).copied().unwrap_or(0),
             tokens_today: counters.get(&(user.clone(), 'D', w.day)).copied().unwrap_or(0),
         })
+    }
+
+    async fn claim_turn(
+        &self,
+        user: &UserId,
+        turn: &str,
+        now: SystemTime,
+        until: SystemTime,
+        limits: &UsageLimits,
+    ) -> StoreResult<Option<u32>> {
+        let cap = limits.turns_in_flight;
+        let mut slots = self.slots.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let first = u64::from(first_slot(turn, cap));
+        for i in 0..cap {
+            let slot = u32::try_from((first + i) % cap).unwrap_or(0);
+            let key = (user.clone(), slot);
+            if slots.get(&key).is_none_or(|(_, held_until)| *held_until < now) {
+                slots.insert(key, (turn.to_string(), until));
+                return Ok(Some(slot));
+            }
+        }
+        Ok(None)
+    }
+
+    async fn release_turn(&self, user: &UserId, slot: u32, turn: &str) -> StoreResult<()> {
+        let mut slots = self.slots.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if slots.get(&(user.clone(), slot)).is_some_and(|(held_by, _)| held_by == turn) {
+            slots.remove(&(user.clone(), slot));
+        }
+        Ok(())
+    }
+
+    async fn admit_attachment(
+        &self,
+        user: &UserId,
+        now: SystemTime,
+        limits: &UsageLimits,
+    ) -> StoreResult<Admission> {
+        let w = Windows::at(now);
+        let mut counters = self.counters.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let made = counters.get(&(user.clone(), 'A', w.day)).copied().unwrap_or(0);
+        let pending = counters.get(&(user.clone(), 'P', w.day)).copied().unwrap_or(0);
+        if limits.attachments_per_day > 0 && made >= limits.attachments_per_day {
+            return Ok(w.refused(Limit::AttachmentsPerDay));
+        }
+        if limits.pending_attachments > 0 && pending >= limits.pending_attachments {
+            return Ok(w.refused(Limit::PendingAttachments));
+        }
+        *counters.entry((user.clone(), 'A', w.day)).or_default() += 1;
+        *counters.entry((user.clone(), 'P', w.day)).or_default() += 1;
+        Ok(Admission::Admitted)
+    }
+
+    async fn attachments_settled(
+        &self,
+        user: &UserId,
+        made: SystemTime,
+        count: u64,
+    ) -> StoreResult<()> {
+        let w = Windows::at(made);
+        let mut counters = self.counters.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let pending = counters.entry((user.clone(), 'P', w.day)).or_default();
+        *pending = pending.saturating_sub(count);
+        Ok(())
     }
 }
 

@@ -140,7 +140,7 @@ fn user_parts(parts: &[InputPart]) -> Vec<ContentBlock> {
                 Some(image) => blocks.push(ContentBlock::Image(image)),
                 None => blocks.extend(text_block("[an image the model cannot read]")),
             },
-            InputPart::File { filename, url } => match data_url(url).and_then(|(_, bytes)| {
+            InputPart::File { filename, url, .. } => match data_url(url).and_then(|(_, bytes)| {
                 DocumentBlock::builder()
                     .format(DocumentFormat::Pdf)
                     .name(document_name(filename))
@@ -412,6 +412,7 @@ mod tests {
             InputPart::File {
                 filename: "Q3  report_v2.pdf".into(),
                 url: "data:application/pdf;base64,JVBERg==".into(),
+                tokens: 1_000,
             },
         ]);
         assert!(matches!(&blocks[0], ContentBlock::Image(i) if *i.format() == ImageFormat::Png));

@@ -60,16 +60,14 @@ pub enum InputPart {
     Image {
         url: String,
     },
-    /// A file the provider reads (PDF): an expiring `https` URL, or a `data:` URL.
+    /// A file the provider reads (PDF): an expiring `https` URL, or a `data:` URL, and its
+    /// estimated tokens.
     File {
         filename: String,
         url: String,
+        tokens: usize,
     },
 }
-
-/// What an image or a file counts for in the token estimate (in characters, as text does):
-/// about 1000 tokens, whatever the length of its URL or data.
-pub const ATTACHMENT_CHARS: usize = 4000;
 
 /// The largest backoff step between two model call attempts.
 const MAX_RETRY_BACKOFF: Duration = Duration::from_secs(10);
@@ -87,7 +85,9 @@ impl InputItem {
                 .iter()
                 .map(|p| match p {
                     InputPart::Text(text) => text.len(),
-                    InputPart::Image { .. } | InputPart::File { .. } => ATTACHMENT_CHARS,
+                    // as characters, like text: what the provider charges, not the URL's length
+                    InputPart::Image { .. } => crate::attachments::estimate::IMAGE_TOKENS * 4,
+                    InputPart::File { tokens, .. } => tokens.saturating_mul(4),
                 })
                 .sum(),
             InputItem::FunctionCall { name, arguments, .. } => name.len() + arguments.len(),

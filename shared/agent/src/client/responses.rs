@@ -55,7 +55,7 @@ fn input_item(item: &InputItem) -> Value {
                     InputPart::Image { url } => {
                         json!({"type": "input_image", "image_url": url, "detail": "auto"})
                     }
-                    InputPart::File { filename, url } if url.starts_with("data:") => {
+                    InputPart::File { filename, url, .. } if url.starts_with("data:") => {
                         json!({"type": "input_file", "filename": filename, "file_data": url})
                     }
                     InputPart::File { url, .. } => json!({"type": "input_file", "file_url": url}),

@@ -49,8 +49,11 @@ impl McpTurn {
     /// Opens a session (the MCP handshake, with this caller's credentials).
     async fn connect(&self, server: usize) -> Result<Arc<Session>, String> {
         let config = &self.client.servers[server];
+        // answers are read within the same cap as the other upstreams' (rmcp's default: 16 MiB)
         let mut transport_config =
-            StreamableHttpClientTransportConfig::with_uri(config.url.as_str());
+            StreamableHttpClientTransportConfig::with_uri(config.url.as_str())
+                .max_json_response_size(crate::capped::MAX_ANSWER_BYTES)
+                .max_sse_event_size(crate::capped::MAX_ANSWER_BYTES);
         if let Some(token) = self.credential(server).await? {
             transport_config = transport_config.auth_header(token.to_string());
         }

@@ -176,7 +176,7 @@ async fn the_tokens_a_turn_used_count_against_the_users_day_as_reported() {
     let mut h = Harness::with_responder(stub, Arc::new(agent));
     h.server = h.server.clone().with_usage_limits(
         usage.clone(),
-        UsageLimits { turns_per_minute: 0, tokens_per_day: 30, tokens_per_turn: 0 },
+        UsageLimits { tokens_per_day: 30, ..UsageLimits::default() },
     );
     h.stub.set_retrieval(200, json!({"results": []}));
     // two model rounds (a tool call, then the answer): 9 + 3 tokens each, as the stub reports

@@ -28,7 +28,7 @@ fn harness(stub: Stub, server: Value) -> Harness {
 
 fn tasks(url: &str) -> Value {
     json!({"name": "tasks", "url": url, "auth": "user_token",
-           "tools": ["create_task", "whoami", "explode", "slow", "task_card", "broken_card"]})
+           "tools": ["create_task", "whoami", "explode", "slow", "task_card", "broken_card", "flood"]})
 }
 
 fn call(name: &str, arguments: &str) -> Reply {
@@ -246,6 +246,30 @@ async fn a_server_that_refuses_the_caller_or_is_down_leaves_the_turn_without_its
         log.iter().any(|r| r["token"] == "tok-forged"),
         "the refused attempt reached the server: {log:?}"
     );
+}
+
+#[tokio::test]
+async fn an_answer_past_the_byte_cap_is_a_failed_call_and_the_turn_goes_on() {
+    for stateless in [false, true] {
+        let mcp = McpServer::start(stateless, &[(ADA_TOKEN, "ada")]).await;
+        let h = harness(Stub::start().await, tasks(&mcp.url));
+        h.stub.push(call("tasks__flood", r#"{"megabytes": 3}"#));
+        h.stub.push(responses_text(&["The answer was too large."]));
+        let events = stream_as(&h, as_user("ada", Some(ADA_TOKEN)), create_body("flood")).await;
+        assert!(!events.iter().any(|e| matches!(e, ThreadStreamEvent::Error { .. })));
+        let output = tool_output(&h, 1);
+        assert!(
+            output.contains("error") && output.len() < 2_000,
+            "stateless {stateless}: {output:.300}"
+        );
+        // a smaller answer is read (and trimmed for the model as any tool output is); the
+        // server repeats its text as structured content, so 0.5 MB is 1 MB on the wire
+        h.stub.push(call("tasks__flood", r#"{"megabytes": 0.5}"#));
+        h.stub.push(responses_text(&["Read it."]));
+        stream_as(&h, as_user("ada", Some(ADA_TOKEN)), create_body("again")).await;
+        let output = tool_output(&h, 3);
+        assert!(output.contains("xxxx") && output.contains("trimmed"), "{output:.300}");
+    }
 }
 
 #[tokio::test]

@@ -30,7 +30,16 @@ pub(crate) async fn create(
     let bytes = attachment_store(s)?;
     let attachment =
         bytes.create_attachment(&ctx.user, ids::new_id(ids::prefix::ATTACHMENT), &p).await?;
-    s.store.save_attachment(&ctx.user, &attachment).await?;
+    // counted once it is valid: made today, and pending until a message uses it
+    if let Some(usage) = &s.usage {
+        usage.admit_attachment(&ctx).await?;
+    }
+    if let Err(err) = s.store.save_attachment(&ctx.user, &attachment).await {
+        if let Some(usage) = &s.usage {
+            usage.attachments_settled(&ctx, &[attachment.id()]).await;
+        }
+        return Err(err.into());
+    }
     to_json(&bytes.present(&ctx.user, attachment).await)
 }
 
@@ -44,7 +53,19 @@ pub(crate) async fn delete(
     let attachment = s.store.load_attachment(&ctx.user, &p.attachment_id).await?;
     bytes.delete_attachment(&ctx.user, &attachment).await?;
     s.store.delete_attachment(&ctx.user, &p.attachment_id).await?;
+    if let (Some(usage), Some(_)) = (&s.usage, attachment.upload_descriptor()) {
+        usage.attachments_settled(&ctx, &[attachment.id()]).await;
+    }
     Ok(empty())
+}
+
+/// An attachment a new message references, checked, and what saving the message changes.
+pub(crate) struct Referenced {
+    attachment: Attachment,
+    /// It must be saved again (newly linked to the thread, or no longer pending).
+    changed: bool,
+    /// Its upload was pending until now (it counted against the pending limit).
+    was_pending: bool,
 }
 
 /// The attachments a new message references, checked and ready to be written: each is the
@@ -56,7 +77,7 @@ pub(crate) async fn referenced(
     user: &UserId,
     thread_id: &str,
     ids: &[String],
-) -> Result<Vec<(Attachment, bool)>, ChatKitError> {
+) -> Result<Vec<Referenced>, ChatKitError> {
     if ids.is_empty() {
         return Ok(Vec::new());
     }
@@ -70,31 +91,34 @@ pub(crate) async fn referenced(
     Ok(loaded
         .into_iter()
         .map(|mut attachment| {
-            let changed = attachment.thread_id() != Some(thread_id)
-                || attachment.upload_descriptor().is_some();
+            let was_pending = attachment.upload_descriptor().is_some();
+            let changed = attachment.thread_id() != Some(thread_id) || was_pending;
             attachment.set_thread_id(thread_id);
             attachment.set_upload_descriptor(None);
-            (attachment, changed)
+            Referenced { attachment, changed, was_pending }
         })
         .collect())
 }
 
-/// Saves the attachments [`referenced`] marked (one write each, concurrently) and returns
-/// them as a message stores them: with their private metadata (e.g. where the bytes are),
-/// which [`present_all`] removes before anything is sent.
+/// Saves the attachments [`referenced`] marked (one write each, concurrently), counts the
+/// ones that were pending as sent, and returns them as a message stores them: with their
+/// private metadata (e.g. where the bytes are), which [`present_all`] removes before
+/// anything is sent.
 pub(crate) async fn attach(
     s: &ChatKitServer,
-    user: &UserId,
-    checked: Vec<(Attachment, bool)>,
+    ctx: &RequestContext,
+    checked: Vec<Referenced>,
 ) -> Result<Vec<Attachment>, ChatKitError> {
-    try_join_all(
-        checked
-            .iter()
-            .filter(|(_, changed)| *changed)
-            .map(|(a, _)| s.store.save_attachment(user, a)),
-    )
-    .await?;
-    Ok(checked.into_iter().map(|(a, _)| a).collect())
+    let changed = checked.iter().filter(|r| r.changed);
+    try_join_all(changed.map(|r| s.store.save_attachment(&ctx.user, &r.attachment))).await?;
+    if let Some(usage) = &s.usage {
+        let sent: Vec<&str> =
+            checked.iter().filter(|r| r.was_pending).map(|r| r.attachment.id()).collect();
+        if !sent.is_empty() {
+            usage.attachments_settled(ctx, &sent).await;
+        }
+    }
+    Ok(checked.into_iter().map(|r| r.attachment).collect())
 }
 
 /// Attachments as sent to the client: fresh URLs, no private metadata.

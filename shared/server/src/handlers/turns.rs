@@ -82,7 +82,7 @@ async fn user_message(
     s.responder.check_input(&input, ctx)?;
     // every attachment is checked (the caller's, uploaded as declared) before any is saved
     let checked = attachments::referenced(s, &ctx.user, thread_id, &input.attachments).await?;
-    let attachments = attachments::attach(s, &ctx.user, checked).await?;
+    let attachments = attachments::attach(s, ctx, checked).await?;
     Ok(UserMessageItem {
         id: ids::new_id(ids::prefix::MESSAGE),
         thread_id: thread_id.to_string(),

@@ -26,6 +26,35 @@ use chatkit_store::{MemoryStore, UserId};
 use futures::StreamExt;
 use libfuzzer_sys::fuzz_target;
 
+/// The agent's settings with `text` as its MCP servers and retrieval auth.
+fn check_tool_settings(text: &str) {
+    use chatkit_agent::mcp::parse_servers;
+    use chatkit_agent::upstream_auth::{parse_auth, UpstreamAuth};
+    if let Ok(servers) = parse_servers(text) {
+        for (i, server) in servers.iter().enumerate() {
+            let name = &server.name;
+            assert!(!name.is_empty() && name.len() <= 32 && !name.contains("__"), "{name:?}");
+            assert!(servers[..i].iter().all(|s| &s.name != name), "{name:?} twice");
+            assert!(server.url.starts_with("http://") || server.url.starts_with("https://"));
+        }
+    }
+    if let Ok(UpstreamAuth::TokenExchange(exchange)) = parse_auth(text) {
+        assert!(!exchange.client_id.is_empty() && !exchange.token_url.is_empty());
+    }
+    let get = |name: &str| match name {
+        "CHATKIT_MCP_SERVERS" | "CHATKIT_RETRIEVAL_AUTH" => Some(text.to_string()),
+        "CHATKIT_JWT_AUDIENCE" => Some("chatkit".to_string()),
+        "IDP_SECRET" => Some("s3cret".to_string()),
+        _ => None,
+    };
+    if let Err(e) = chatkit_agent::AgentConfig::from_lookup(get) {
+        assert!(
+            e.variable == "CHATKIT_MCP_SERVERS" || e.variable == "CHATKIT_RETRIEVAL_AUTH",
+            "{e}"
+        );
+    }
+}
+
 const SECRET: &str = "OTHER-USER-SECRET";
 
 struct Reply;
@@ -114,6 +143,9 @@ fuzz_target!(|data: &[u8]| {
         // the fuzzer learns the marker from the checks below: a caller writing it into their
         // own thread is no leak, so such inputs are skipped
         return;
+    }
+    if let Ok(text) = std::str::from_utf8(data) {
+        check_tool_settings(text);
     }
     let parsed = ChatKitRequest::from_slice(data).is_ok();
     w.rt.block_on(async {

@@ -85,7 +85,22 @@ impl AwsClients {
                     .operation_attempt_timeout(t.attempt)
                     .operation_timeout(t.operation)
                     .build();
+                // the SDK's default HTTPS client (rustls on aws-lc), trusting the system roots
+                // the process already read for reqwest instead of reading them again
+                use aws_smithy_http_client::tls::{self, rustls_provider::CryptoMode};
+                let trust = tls::TrustStore::empty()
+                    .with_pem_certificate(chatkit_gateway::roots::native_roots_pem());
+                let https = aws_smithy_http_client::Builder::new()
+                    .tls_provider(tls::Provider::Rustls(CryptoMode::AwsLc))
+                    .tls_context(
+                        tls::TlsContext::builder()
+                            .with_trust_store(trust)
+                            .build()
+                            .expect("a TLS context"),
+                    )
+                    .build_https();
                 let mut loader = aws_config::defaults(aws_config::BehaviorVersion::latest())
+                    .http_client(https)
                     .timeout_config(timeouts);
                 if let Some(url) = &self.endpoint_url {
                     loader = loader.endpoint_url(url);

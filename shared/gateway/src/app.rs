@@ -19,9 +19,14 @@ use crate::users::UserHasher;
 /// The HTTP client shared by JWKS fetches, the model and tools: a connect limit
 /// (`CHATKIT_CONNECT_TIMEOUT_MS`) and a limit on every read (`CHATKIT_IDLE_TIMEOUT_MS`), so no
 /// outbound call can hang a request; each call adds its own total limit. It follows no
-/// redirect: the https and host checks made on a configured URL hold for every request.
+/// redirect: the https and host checks made on a configured URL hold for every request. It
+/// trusts the system's roots, read once for the process ([`crate::roots`]).
 pub fn http_client(config: &GatewayConfig) -> reqwest::Client {
+    let roots = crate::roots::native_roots()
+        .iter()
+        .filter_map(|der| reqwest::Certificate::from_der(der.as_ref()).ok());
     reqwest::Client::builder()
+        .tls_certs_only(roots)
         .redirect(reqwest::redirect::Policy::none())
         .connect_timeout(config.connect_timeout)
         .read_timeout(config.read_timeout)

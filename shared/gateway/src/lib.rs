@@ -13,6 +13,7 @@ pub mod lambda;
 pub mod local;
 mod request_log;
 mod responses;
+pub mod roots;
 pub mod secrets;
 mod users;
 

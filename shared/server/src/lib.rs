@@ -252,15 +252,32 @@ impl ChatKitServer {
         self.config.limits.check(&context, &request.op)?;
         let now = std::time::SystemTime::now();
         self.meter.admit(&self.config.container_limits, &context.user, &request.op, now)?;
-        let admitted = match &self.usage {
-            Some(usage) if usage::calls_a_model(&request.op) => {
-                usage.admit(&context, request.op.is_streaming()).await?;
-                Some((usage, context.clone()))
+        // a later message's history read does not depend on its admission: both run at once
+        // (a refused turn wastes that one read)
+        let prefetch = match &request.op {
+            Operation::AddUserMessage(p) if p.input.attachments.is_empty() => {
+                Some(handlers::pipeline::load_recent(self, &context, &p.thread_id))
             }
             _ => None,
         };
+        let admit = async {
+            match &self.usage {
+                Some(usage) if usage::calls_a_model(&request.op) => {
+                    usage.admit(&context, request.op.is_streaming()).await?;
+                    Ok::<_, ChatKitError>(Some(usage))
+                }
+                _ => Ok(None),
+            }
+        };
+        let (admitted, prefetched) = tokio::join!(admit, async {
+            match prefetch {
+                Some(read) => Some(read.await),
+                None => None,
+            }
+        });
+        let admitted = admitted?.map(|usage| (usage, context.clone()));
         context.metadata = request.metadata;
-        let response = self.dispatch(request.op, context).await;
+        let response = self.dispatch(request.op, context, prefetched).await;
         // a stream settles its turn's tokens when it ends; anything else settles now (a
         // refused request or a dictation gives back what its admission reserved)
         if let Some((usage, context)) = admitted {
@@ -275,12 +292,15 @@ impl ChatKitServer {
         &self,
         op: Operation,
         ctx: RequestContext,
+        prefetched: Option<Result<chatkit_store::ThreadWithItems, ChatKitError>>,
     ) -> Result<ChatKitResponse, ChatKitError> {
         use handlers::*;
         use ChatKitResponse::{Json, Stream};
         Ok(match op {
             Operation::CreateThread(p) => Stream(turns::create_thread(self, ctx, p).await?),
-            Operation::AddUserMessage(p) => Stream(turns::add_user_message(self, ctx, p).await?),
+            Operation::AddUserMessage(p) => {
+                Stream(turns::add_user_message(self, ctx, p, prefetched).await?)
+            }
             Operation::AddClientToolOutput(p) => {
                 Stream(turns::add_client_tool_output(self, ctx, p).await?)
             }

@@ -139,80 +139,48 @@ pub(crate) async fn create_thread(
     Ok(events)
 }
 
-/// Stores a new user message, once per idempotency key when there is one.
-async fn save_message(
-    s: &ChatKitServer,
-    ctx: &RequestContext,
-    thread_id: &str,
-    item: &ThreadItem,
-    key: Option<&IdempotencyKey>,
-) -> Result<(), ChatKitError> {
-    match key {
-        Some(key) => s.store.save_item_once(&ctx.user, thread_id, item, key).await?,
-        None => s.store.save_item(&ctx.user, thread_id, item).await?,
-    }
-    Ok(())
-}
-
 /// Appends a user message: one read (thread + history) and one write. Without attachments the
-/// two run concurrently (the write is conditional on the thread existing), which takes one
-/// store round trip off the time to the first delta. A repeat of a message already stored
-/// (same `Idempotency-Key`, or the same input within the duplicate window) is a 409 and
-/// writes nothing; the write is one request either way.
+/// read is `prefetched` (run while the request was admitted), and the write overlaps the
+/// model's first-token wait as in [`create_thread`]: nothing is sent (and nothing the turn
+/// makes is saved) before it landed; if it fails, the turn is stopped and the request gets
+/// the error. With attachments, they are checked against the thread first. A repeat of a
+/// message already stored (same `Idempotency-Key`, or the same input within the duplicate
+/// window) is a 409 and writes nothing; the write is one request either way.
 pub(crate) async fn add_user_message(
     s: &ChatKitServer,
     ctx: RequestContext,
     p: AddUserMessageParams,
+    prefetched: Option<Result<chatkit_store::ThreadWithItems, ChatKitError>>,
 ) -> Result<EventStream, ChatKitError> {
     let key = message_key(s, &ctx, &p.thread_id, &p.input);
-    let (loaded, message) = if p.input.attachments.is_empty() {
-        let message = user_message(s, &ctx, &p.thread_id, p.input).await?;
-        let item = ThreadItem::UserMessage(message.clone());
-        let (loaded, saved) = tokio::join!(
-            load_recent(s, &ctx, &p.thread_id),
-            save_message(s, &ctx, &p.thread_id, &item, key.as_ref())
-        );
-        match (loaded, saved) {
-            (Ok(loaded), Ok(())) => (loaded, message),
-            (Ok(_), Err(err)) => return Err(err),
-            (Err(err), saved) => {
-                if saved.is_ok() {
-                    // the read failed after the write landed: take the message back out, and
-                    // free its key so the client's retry is not taken for a duplicate
-                    let ids = [message.id.clone()];
-                    if let Err(undo) = s.store.delete_items(&ctx.user, &p.thread_id, &ids).await {
-                        warn!(request_id = %ctx.request_id, error = %undo, "could not undo a user message");
-                    } else if let Some(key) = &key {
-                        if let Err(undo) = s.store.release_key(&ctx.user, key).await {
-                            warn!(request_id = %ctx.request_id, error = %undo, "could not release an idempotency key");
-                        }
-                    }
-                }
-                return Err(err);
-            }
-        }
-    } else {
-        // attachments are re-saved with the thread id, so the thread must be known first
-        let loaded = load_recent(s, &ctx, &p.thread_id).await?;
-        let message = user_message(s, &ctx, &loaded.thread.id, p.input).await?;
-        save_message(
-            s,
-            &ctx,
-            &loaded.thread.id,
-            &ThreadItem::UserMessage(message.clone()),
-            key.as_ref(),
-        )
-        .await?;
-        (loaded, message)
+    let loaded = match prefetched {
+        Some(loaded) => loaded?,
+        None => load_recent(s, &ctx, &p.thread_id).await?,
     };
+    // attachments are re-saved with the thread id: the thread is known now
+    let message = user_message(s, &ctx, &loaded.thread.id, p.input).await?;
     let item = ThreadItem::UserMessage(message.clone());
-    // the concurrent read may or may not already see the new message
+    // the read may or may not already see the new message (a retried request)
     let mut history: Vec<ThreadItem> =
         oldest_first(loaded.items.data).into_iter().filter(|i| i.id() != message.id).collect();
     history.push(item.clone());
     let done = ThreadStreamEvent::ItemDone { item: presented(s, &ctx, &item).await };
+    let (user, request_id) = (ctx.user.clone(), ctx.request_id.clone());
+    let thread_id = loaded.thread.id.clone();
+    let (landed, persisted) = oneshot::channel();
     let turn = turn(s, ctx, loaded.thread, Some(message), history);
-    Ok(respond(s, turn, vec![done], vec![]))
+    let events = respond_after(s, turn, vec![done], vec![], Some(persisted));
+    // on failure `landed` and `events` are dropped: the turn stops, nothing was sent
+    let saved = match &key {
+        Some(key) => s.store.save_item_once(&user, &thread_id, &item, key).await,
+        None => s.store.save_item(&user, &thread_id, &item).await,
+    };
+    if let Err(err) = saved {
+        tracing::debug!(%request_id, "the user message was not stored; its turn is stopped");
+        return Err(err.into());
+    }
+    let _ = landed.send(());
+    Ok(events)
 }
 
 /// Completes the newest pending client tool call among the recent items (not only the very

@@ -9,7 +9,7 @@
 //! BENCH_LIST_CONCURRENCY (16), BENCH_SEED_THREADS (30), BENCH_SEED_ITEMS (40),
 //! BENCH_TIME_LIMIT_S (900).
 //! Edge (issue 11): BENCH_CPU_REQUESTS (3000 per CPU run), BENCH_FIRST_STARTS (5 fresh starts
-//! each with warm-up on and off).
+//! each with warm-up on and off). BENCH_ONLY=sizes runs only the memory-size table.
 
 mod chatkit;
 mod edge;
@@ -17,6 +17,7 @@ mod functions;
 mod load;
 mod phases;
 mod report;
+mod sizes;
 mod stats;
 
 use std::path::PathBuf;
@@ -264,6 +265,18 @@ async fn main() -> std::process::ExitCode {
             return std::process::ExitCode::FAILURE;
         }
     };
+    if std::env::var("BENCH_ONLY").is_ok_and(|only| only == "sizes") {
+        return match sizes::run(&http_client().unwrap_or_default(), &settings).await {
+            Ok(run) => {
+                println!("{}", sizes::render(&run).0);
+                std::process::ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("bench: memory sizes failed: {e}");
+                std::process::ExitCode::FAILURE
+            }
+        };
+    }
     // every child is spawned with kill_on_drop: leaving `run` (also by error or timeout) kills it
     let results = match tokio::time::timeout(settings.time_limit, run(&settings)).await {
         Ok(Ok(results)) => results,
@@ -309,6 +322,19 @@ async fn main() -> std::process::ExitCode {
         }
         Err(e) => {
             eprintln!("bench: function set failed: {e}");
+            return std::process::ExitCode::FAILURE;
+        }
+    }
+    // the memory size that bills least (issue 19): the binary under Lambda's CPU share
+    eprintln!("bench: memory sizes");
+    match sizes::run(&http_client().unwrap_or_default(), &settings).await {
+        Ok(run) => {
+            let (section, section_json) = sizes::render(&run);
+            text.push_str(&section);
+            json["sizes"] = section_json;
+        }
+        Err(e) => {
+            eprintln!("bench: memory sizes failed: {e}");
             return std::process::ExitCode::FAILURE;
         }
     }

@@ -22,6 +22,25 @@ const RETRYABLE_REASONS: &[&str] =
     &["TransactionConflict", "ThrottlingError", "ProvisionedThroughputExceeded"];
 
 /// Maps an SDK error of operation `op` (e.g. `"Query"`).
+/// A conditional write's outcome: `true` written, `false` refused by its condition.
+pub(crate) fn conditional<O, E>(
+    op: &str,
+    result: Result<O, SdkError<E, HttpResponse>>,
+) -> chatkit_store::StoreResult<bool>
+where
+    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+{
+    match result {
+        Ok(_) => Ok(true),
+        Err(SdkError::ServiceError(ctx))
+            if ctx.err().code() == Some("ConditionalCheckFailedException") =>
+        {
+            Ok(false)
+        }
+        Err(e) => Err(sdk(op, e)),
+    }
+}
+
 pub(crate) fn sdk<E>(op: &str, err: SdkError<E, HttpResponse>) -> StoreError
 where
     E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,

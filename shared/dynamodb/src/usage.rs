@@ -24,9 +24,6 @@
 use std::time::SystemTime;
 
 use async_trait::async_trait;
-use aws_sdk_dynamodb::operation::delete_item::DeleteItemError;
-use aws_sdk_dynamodb::operation::put_item::PutItemError;
-use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
 use aws_sdk_dynamodb::types::{AttributeValue, TransactWriteItem, Update};
 use chatkit_store::usage::{first_slot, Windows};
 use chatkit_store::{Admission, Limit, StoreResult, Usage, UsageLimits, UsageStore, UserId};
@@ -113,18 +110,7 @@ impl DynamoStore {
             .set_expression_attribute_values(update.expression_attribute_values)
             .send()
             .await;
-        match result {
-            Ok(_) => Ok(true),
-            Err(e)
-                if matches!(
-                    e.as_service_error(),
-                    Some(UpdateItemError::ConditionalCheckFailedException(_))
-                ) =>
-            {
-                Ok(false)
-            }
-            Err(e) => Err(error::sdk("UpdateItem", e)),
-        }
+        error::conditional("UpdateItem", result)
     }
 
     async fn count(&self, key: Key) -> StoreResult<u64> {
@@ -280,14 +266,8 @@ impl UsageStore for DynamoStore {
                 .expression_attribute_values(":now", number(epoch(now)))
                 .send()
                 .await;
-            match result {
-                Ok(_) => return Ok(Some(slot)),
-                Err(e)
-                    if matches!(
-                        e.as_service_error(),
-                        Some(PutItemError::ConditionalCheckFailedException(_))
-                    ) => {}
-                Err(e) => return Err(error::sdk("PutItem", e)),
+            if error::conditional("PutItem", result)? {
+                return Ok(Some(slot));
             }
         }
         Ok(None)
@@ -304,19 +284,8 @@ impl UsageStore for DynamoStore {
             .expression_attribute_values(":turn", AttributeValue::S(turn.to_string()))
             .send()
             .await;
-        match result {
-            Ok(_) => Ok(()),
-            // taken over after its time ran out: nothing of ours to free
-            Err(e)
-                if matches!(
-                    e.as_service_error(),
-                    Some(DeleteItemError::ConditionalCheckFailedException(_))
-                ) =>
-            {
-                Ok(())
-            }
-            Err(e) => Err(error::sdk("DeleteItem", e)),
-        }
+        // taken over after its time ran out: nothing of ours to free
+        error::conditional("DeleteItem", result).map(drop)
     }
 
     async fn admit_attachment(
@@ -352,14 +321,9 @@ impl UsageStore for DynamoStore {
         if !conditions.is_empty() {
             update = update.condition_expression(conditions.join(" AND "));
         }
-        match update.send().await {
-            Ok(_) => Ok(Admission::Admitted),
-            Err(e)
-                if matches!(
-                    e.as_service_error(),
-                    Some(UpdateItemError::ConditionalCheckFailedException(_))
-                ) =>
-            {
+        match error::conditional("UpdateItem", update.send().await)? {
+            true => Ok(Admission::Admitted),
+            false => {
                 // which one: the day's count decides (a refusal reads once more)
                 let made = self.count(attachments_key(user, &w)).await?;
                 let day_spent =
@@ -370,7 +334,6 @@ impl UsageStore for DynamoStore {
                     Limit::PendingAttachments
                 }))
             }
-            Err(e) => Err(error::sdk("UpdateItem", e)),
         }
     }
 
@@ -398,17 +361,6 @@ impl UsageStore for DynamoStore {
             .expression_attribute_values(":count", number(count))
             .send()
             .await;
-        match result {
-            Ok(_) => Ok(()),
-            Err(e)
-                if matches!(
-                    e.as_service_error(),
-                    Some(UpdateItemError::ConditionalCheckFailedException(_))
-                ) =>
-            {
-                Ok(())
-            }
-            Err(e) => Err(error::sdk("UpdateItem", e)),
-        }
+        error::conditional("UpdateItem", result).map(drop)
     }
 }

@@ -1,7 +1,9 @@
-//! The function set's numbers (issue 16), per release binary (`turns`, `threads` and the
-//! all-in-one `chatkit`): its size, its init (spawn → its first served request: wall and
-//! server CPU), its peak RSS under the load of its own operations, and what 1 M
-//! `threads.list` calls cost on `threads` at 128 MB against `chatkit` at 256 MB.
+//! The function set's numbers (issues 16 and 19), per release binary (`turns`, `threads` and
+//! the all-in-one `chatkit`): its size, its init (spawn → its first served request: wall and
+//! server CPU), its server CPU per request of each of its operations at concurrency 1 and 16
+//! on production-shaped data ([`crate::seed`]), its peak RSS under the load of its own
+//! operations, and what 1 M `threads.list` calls cost on `threads` at 128 MB against
+//! `chatkit` at 256 MB.
 
 use std::path::PathBuf;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -9,8 +11,9 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use chatkit_testkit::model::Stub;
 use serde_json::{json, Value};
 
-use crate::chatkit::{json_request, Chatkit, Result, Spawn};
-use crate::edge::cpu_time;
+use crate::chatkit::{json_request, streamed, Chatkit, Result, Spawn};
+use crate::edge::{cpu_time, cpu_time_precise, CpuRun};
+use crate::phases::{add_body, create_body, unique};
 use crate::stats::{round, Summary, Table};
 use crate::Settings;
 
@@ -30,6 +33,8 @@ pub struct FunctionRun {
     /// VmHWM after the load of its own operations
     pub peak_rss_kib: u64,
     pub load: String,
+    /// server CPU per request of its own operations
+    pub cpu: Vec<CpuRun>,
 }
 
 /// `threads.list` (20 threads) on one function at one memory size.
@@ -75,19 +80,21 @@ pub async fn run(client: &reqwest::Client, settings: &Settings) -> Result<Functi
     let bin = |name: &str| -> PathBuf { settings.bin.with_file_name(name) };
     let paths: Vec<(&str, PathBuf)> =
         ["threads", "turns", "chatkit"].into_iter().map(|name| (name, bin(name))).collect();
+    // previews are presigned as in production (no request reaches the bucket)
+    let env = [("CHATKIT_ATTACHMENTS_BUCKET", crate::seed::BUCKET)];
     let spawn = |name: &str, create_table| Spawn {
         bin: &paths.iter().find(|(n, _)| *n == name).expect("a function of the set").1,
         model_api: "responses",
         stub_url: &stub.url,
         table: &table,
         create_table,
-        env: &[],
+        env: &env,
     };
-    // the table, and threads to list, made through the all-in-one binary
+    // the table made by the all-in-one binary; production-shaped threads and items to list
     let mut seeder = Chatkit::spawn(&spawn("chatkit", true))?;
-    seeder.wait_ready(client, "bench-functions", Duration::from_secs(60)).await?;
-    crate::phases::seed(client, &seeder, "bench-functions", 20, 2).await?;
+    seeder.wait_ready(client, USER, Duration::from_secs(60)).await?;
     seeder.stop().await;
+    let thread_id = crate::seed::realistic(&table, USER, 30, 20).await?;
 
     let mut functions = Vec::new();
     let mut list_costs = Vec::new();
@@ -106,13 +113,12 @@ pub async fn run(client: &reqwest::Client, settings: &Settings) -> Result<Functi
             let mut process = Chatkit::spawn(&spawn(name, false))?;
             process.wait_listening(client, Duration::from_secs(60)).await?;
             let (_, answer) =
-                json_request(client, &process.endpoint(), "bench-functions", &first_request(name))
-                    .await?;
+                json_request(client, &process.endpoint(), USER, &first_request(name)).await?;
             if answer.get("error").is_some() {
                 return Err(format!("{name}: its first request failed: {answer}").into());
             }
             init_wall_ms.push(process.spawned.elapsed().as_secs_f64() * 1e3);
-            init_cpu_ms.push(cpu_time(process.pid)?.as_secs_f64() * 1e3);
+            init_cpu_ms.push(cpu_time_precise(process.pid)?.as_secs_f64() * 1e3);
             process.stop().await;
         }
         let mut process = Chatkit::spawn(&spawn(name, false))?;
@@ -124,15 +130,7 @@ pub async fn run(client: &reqwest::Client, settings: &Settings) -> Result<Functi
         } else {
             let n = settings.list_requests;
             let c = settings.list_concurrency;
-            crate::phases::concurrent_requests(
-                client,
-                &process,
-                "bench-functions",
-                list.clone(),
-                c,
-                n,
-            )
-            .await?;
+            crate::phases::concurrent_requests(client, &process, USER, list.clone(), c, n).await?;
             if name == "chatkit" {
                 crate::phases::memory(client, &process, settings.concurrent_turns).await?;
                 format!(
@@ -144,24 +142,14 @@ pub async fn run(client: &reqwest::Client, settings: &Settings) -> Result<Functi
             }
         };
         let (peak_rss_kib, _) = process.memory_kib()?;
-        if name != "turns" {
-            let requests = settings.cpu_requests.min(1000);
-            let cpu = crate::edge::cpu_per_request(
-                client,
-                &process,
-                "bench-functions",
-                "threads.list (20)",
-                list,
-                1,
-                requests,
-            )
-            .await?;
+        let cpu = cpu_per_operation(client, settings, &process, name, &thread_id).await?;
+        if let Some(list) = cpu.iter().find(|r| r.operation.starts_with("threads.list")) {
             let memory_mb = if name == "threads" { 128.0 } else { 256.0 };
             list_costs.push(ListCost {
                 name,
                 memory_mb,
-                cpu_ms: cpu.cpu_per_request_ms,
-                latency_p50_ms: cpu.latency_p50_ms,
+                cpu_ms: list.cpu_per_request_ms,
+                latency_p50_ms: list.latency_p50_ms,
             });
         }
         process.stop().await;
@@ -172,9 +160,100 @@ pub async fn run(client: &reqwest::Client, settings: &Settings) -> Result<Functi
             init_cpu_ms,
             peak_rss_kib,
             load,
+            cpu,
         });
     }
     Ok(FunctionsRun { functions, list_costs })
+}
+
+/// The user whose production-shaped threads are listed.
+const USER: &str = "bench-functions";
+
+/// Server CPU per request of the function's own operations at concurrency 1 and
+/// `list_concurrency`: the JSON reads on `threads` and `chatkit` (on the seeded data), streamed
+/// turns on `turns` and `chatkit` (the stub's pacing; each worker adds to its own thread).
+async fn cpu_per_operation(
+    client: &reqwest::Client,
+    settings: &Settings,
+    process: &Chatkit,
+    name: &str,
+    thread_id: &str,
+) -> Result<Vec<CpuRun>> {
+    let mut runs = Vec::new();
+    let requests = settings.cpu_requests.min(2000);
+    if name != "turns" {
+        let reads = [
+            ("threads.list (20)", json!({"type": "threads.list", "params": {"limit": 20}})),
+            (
+                "items.list (20)",
+                json!({"type": "items.list", "params": {"thread_id": thread_id, "limit": 20}}),
+            ),
+        ];
+        for (operation, body) in reads {
+            for concurrency in [1, settings.list_concurrency] {
+                runs.push(
+                    crate::edge::cpu_per_request(
+                        client,
+                        process,
+                        USER,
+                        operation,
+                        body.clone(),
+                        concurrency,
+                        requests,
+                    )
+                    .await?,
+                );
+            }
+        }
+    }
+    if name != "threads" {
+        for concurrency in [1, settings.list_concurrency] {
+            runs.push(cpu_per_turn(client, process, concurrency, settings.turns).await?);
+        }
+    }
+    Ok(runs)
+}
+
+/// Server CPU per streamed turn: `concurrency` workers each create a thread, then add
+/// messages to it until `total` turns (creates included) have run.
+async fn cpu_per_turn(
+    client: &reqwest::Client,
+    process: &Chatkit,
+    concurrency: usize,
+    total: usize,
+) -> Result<CpuRun> {
+    let endpoint = process.endpoint();
+    let per_worker = total.div_ceil(concurrency).max(2);
+    let cpu_before = cpu_time(process.pid)?;
+    let started = std::time::Instant::now();
+    let workers = (0..concurrency).map(|_| {
+        let (client, endpoint) = (client.clone(), endpoint.clone());
+        async move {
+            let mut latencies = Vec::new();
+            let first = streamed(&client, &endpoint, USER, &create_body(&unique("hi"))).await?;
+            latencies.push((first.done - first.sent).as_secs_f64() * 1e3);
+            let thread = first.thread_id.ok_or("threads.create streamed no thread.created")?;
+            for _ in 1..per_worker {
+                let turn =
+                    streamed(&client, &endpoint, USER, &add_body(&thread, &unique("more"))).await?;
+                latencies.push((turn.done - turn.sent).as_secs_f64() * 1e3);
+            }
+            Ok::<_, crate::chatkit::Error>(latencies)
+        }
+    });
+    let latencies: Vec<f64> =
+        futures::future::try_join_all(workers).await?.into_iter().flatten().collect();
+    let wall = started.elapsed();
+    let cpu = cpu_time(process.pid)?.saturating_sub(cpu_before);
+    Ok(CpuRun {
+        operation: "streamed turn".into(),
+        concurrency,
+        requests: latencies.len(),
+        returned: 0,
+        cpu_per_request_ms: cpu.as_secs_f64() * 1e3 / latencies.len() as f64,
+        wall_ms: wall.as_secs_f64() * 1e3,
+        latency_p50_ms: Summary::of(&latencies).map_or(f64::NAN, |s| s.p50),
+    })
 }
 
 pub fn render(run: &FunctionsRun) -> (String, Value) {
@@ -200,7 +279,28 @@ pub fn render(run: &FunctionsRun) -> (String, Value) {
             "init_wall_ms": crate::stats::summary_json(&f.init_wall_ms),
             "init_cpu_ms": crate::stats::summary_json(&f.init_cpu_ms),
             "peak_rss_kib": f.peak_rss_kib, "load": f.load,
+            "cpu_per_request": f.cpu.iter().map(|r| json!({
+                "operation": r.operation, "concurrency": r.concurrency, "requests": r.requests,
+                "returned": r.returned, "cpu_ms_per_request": round(r.cpu_per_request_ms),
+                "latency_p50_ms": round(r.latency_p50_ms),
+            })).collect::<Vec<_>>(),
         }));
+    }
+    let mut cpu = Table::new(
+        "CPU per request by operation (user + system time of the process over the run; production-shaped threads and items)",
+        &["function", "operation", "concurrency", "requests", "CPU ms/request", "p50 latency ms"],
+    );
+    for f in &run.functions {
+        for r in &f.cpu {
+            cpu.row(vec![
+                f.name.into(),
+                r.operation.clone(),
+                r.concurrency.to_string(),
+                r.requests.to_string(),
+                format!("{:.3}", r.cpu_per_request_ms),
+                format!("{:.2}", r.latency_p50_ms),
+            ]);
+        }
     }
     let mut costs = Table::new(
         "1 M threads.list (20 threads): Lambda cost from the measured CPU and latency",
@@ -233,8 +333,9 @@ pub fn render(run: &FunctionsRun) -> (String, Value) {
         }));
     }
     let text = format!(
-        "{}\n{}\nBilled ms = (local p50 − CPU) + CPU × max(1, 1769 MB / memory), rounded up: Lambda's CPU share is proportional to memory. arm64 prices: $0.0000133334 per GB-s, $0.20 per 1 M requests.\n",
+        "{}\n{}\n{}\nBilled ms = (local p50 − CPU) + CPU × max(1, 1769 MB / memory), rounded up: Lambda's CPU share is proportional to memory. arm64 prices: $0.0000133334 per GB-s, $0.20 per 1 M requests.\n",
         table.render(),
+        cpu.render(),
         costs.render()
     );
     (text, json!({"functions": functions, "threads_list_cost": cost_json}))

@@ -9,7 +9,8 @@
 //! BENCH_LIST_CONCURRENCY (16), BENCH_SEED_THREADS (30), BENCH_SEED_ITEMS (40),
 //! BENCH_TIME_LIMIT_S (900).
 //! Edge (issue 11): BENCH_CPU_REQUESTS (3000 per CPU run), BENCH_FIRST_STARTS (5 fresh starts
-//! each with warm-up on and off). BENCH_ONLY=sizes runs only the memory-size table.
+//! each with warm-up on and off). BENCH_ONLY=sizes runs only the memory-size table,
+//! BENCH_ONLY=functions only the function set.
 
 mod chatkit;
 mod edge;
@@ -17,6 +18,7 @@ mod functions;
 mod load;
 mod phases;
 mod report;
+mod seed;
 mod sizes;
 mod stats;
 
@@ -126,13 +128,15 @@ async fn run(settings: &Settings) -> Result<Results> {
     let stub = Stub::start_paced(settings.pacing).await;
     let stamp = SystemTime::now().duration_since(UNIX_EPOCH)?.as_millis();
     let table = format!("chatkit-bench-{stamp}");
+    // previews are presigned as in production (no request reaches the bucket)
+    let env = [("CHATKIT_ATTACHMENTS_BUCKET", seed::BUCKET)];
     let spawn = |model_api, create_table| Spawn {
         bin: &settings.bin,
         model_api,
         stub_url: &stub.url,
         table: &table,
         create_table,
-        env: &[],
+        env: &env,
     };
 
     eprintln!("bench: cold starts ({} + 1 that creates the table)", settings.cold_starts);
@@ -182,15 +186,13 @@ async fn run(settings: &Settings) -> Result<Results> {
                 chunk_gap: Duration::ZERO,
                 title_delay: Duration::ZERO,
             });
-            let (thread_id, creates) = phases::seed(
-                &client,
-                &chatkit,
-                "bench-list",
-                settings.seed_threads,
-                settings.seed_items,
-            )
-            .await?;
+            // through the API: what a create costs in store requests
+            let (_, creates) = phases::seed(&client, &chatkit, "bench-seed", 10, 2).await?;
             seed_creates = creates;
+            // production-shaped threads and items, listed below
+            let thread_id =
+                seed::realistic(&table, "bench-list", settings.seed_threads, settings.seed_items)
+                    .await?;
             for (name, body) in [
                 ("threads.list", json!({"type": "threads.list", "params": {}})),
                 ("items.list", json!({"type": "items.list", "params": {"thread_id": thread_id}})),
@@ -265,6 +267,18 @@ async fn main() -> std::process::ExitCode {
             return std::process::ExitCode::FAILURE;
         }
     };
+    if std::env::var("BENCH_ONLY").is_ok_and(|only| only == "functions") {
+        return match functions::run(&http_client().unwrap_or_default(), &settings).await {
+            Ok(run) => {
+                println!("{}", functions::render(&run).0);
+                std::process::ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("bench: function set failed: {e}");
+                std::process::ExitCode::FAILURE
+            }
+        };
+    }
     if std::env::var("BENCH_ONLY").is_ok_and(|only| only == "sizes") {
         return match sizes::run(&http_client().unwrap_or_default(), &settings).await {
             Ok(run) => {

@@ -136,7 +136,7 @@ pub fn render(settings: &Settings, r: &Results) -> (String, Value) {
 
     // 6
     let mut t = Table::new(
-        &format!("6. Non-streaming latency, ms ({} threads for the user; items.list on a {}-item thread; default page size)", settings.seed_threads, settings.seed_items),
+        &format!("6. Non-streaming latency, ms ({} production-shaped threads for the user; items.list on a {}-item thread of every item kind, previews presigned; default page size)", settings.seed_threads, settings.seed_items),
         &["", "n", "min", "p50", "p90", "p99", "max", "req/s", "returned"],
     );
     for (name, concurrency, load) in &r.loads {

@@ -1,7 +1,7 @@
 //! The all-in-one ChatKit function: every operation in one process. Settings are read and
-//! checked once; clients and secrets are built on first use (the warm-up, in Lambda's init
-//! phase) and reused by every warm invocation. Lambda response streaming, or plain HTTP
-//! outside Lambda.
+//! checked once; clients and secrets are built on first use (the warm-up, started with the
+//! process alongside the first request) and reused by every warm invocation. Lambda response
+//! streaming, or plain HTTP outside Lambda.
 
 use std::sync::Arc;
 
@@ -10,7 +10,9 @@ use std::sync::Arc;
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
-#[tokio::main]
+// one thread: Lambda hands a process one invocation at a time, and a multi-thread runtime
+// only adds wake-ups between its workers (measured: docs/costs.md, Start-up and CPU)
+#[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
     chatkit_gateway::init_tracing();
     let app = chatkit_app::App::from_env()?;

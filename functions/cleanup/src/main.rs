@@ -5,7 +5,9 @@
 use aws_lambda_events::event::dynamodb::Event;
 use lambda_runtime::{service_fn, Error, LambdaEvent};
 
-#[tokio::main]
+// one thread: Lambda hands a process one invocation at a time, and a multi-thread runtime
+// only adds wake-ups between its workers (measured: docs/costs.md, Start-up and CPU)
+#[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), Error> {
     lambda_runtime::tracing::init_default_subscriber();
     let cleanup = &chatkit_aws::thread_cleanup_from_env().await?;

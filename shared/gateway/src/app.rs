@@ -81,12 +81,28 @@ pub fn gateway(
         .with_cookie_origins(config.cookie_origins.clone())
 }
 
+/// Whether the warm-up runs to its end before serving: only where no request is waiting for
+/// the start, an environment Lambda initialises ahead of traffic (provisioned concurrency,
+/// `AWS_LAMBDA_INITIALIZATION_TYPE`). A cold start on demand has its request waiting, and
+/// serves at once with the warm-up alongside.
+fn warm_up_before_serving() -> bool {
+    std::env::var_os("AWS_LAMBDA_INITIALIZATION_TYPE")
+        .is_some_and(|t| t == "provisioned-concurrency")
+}
+
 /// Serves on Lambda when the runtime API is present; otherwise over HTTP on `PORT` (or
 /// `--port N`), on `CHATKIT_BIND`.
 pub async fn serve(gateway: Arc<Gateway>) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
-    // on Lambda this runs in the init phase, before the first invocation is taken
     if let Some(limit) = gateway.warm_up_limit() {
-        gateway.warm_up(limit).await;
+        if warm_up_before_serving() {
+            gateway.warm_up(limit).await;
+        } else {
+            // alongside the first request: it waits only for what it shares with the warm-up
+            // (the core being built, a key set being fetched), never for the rest (the
+            // DynamoDB ping, keys it does not need)
+            let warming = gateway.clone();
+            tokio::spawn(async move { warming.warm_up(limit).await });
+        }
     }
     if std::env::var_os("AWS_LAMBDA_RUNTIME_API").is_some() {
         return crate::lambda::run(gateway).await;

@@ -83,7 +83,7 @@ pub struct GatewayConfig {
     /// per container (hashes then differ between containers).
     pub user_hash_key: Option<String>,
     /// `CHATKIT_WARMUP` (on; `0` turns it off) and `CHATKIT_WARMUP_TIMEOUT_MS` (5000): warm
-    /// up before serving, bounded by this.
+    /// up as the process starts (alongside serving), bounded by this.
     pub warm_up: Option<Duration>,
 }
 

@@ -105,7 +105,7 @@ impl Gateway {
         self
     }
 
-    /// Warm up before serving ([`Gateway::warm_up`]), bounded by `limit`; `None` skips it.
+    /// Warm up as the process starts ([`Gateway::warm_up`]), bounded by `limit`; `None` skips it.
     pub fn with_warm_up(mut self, limit: Option<std::time::Duration>) -> Self {
         self.warm_up = limit;
         self

@@ -6,24 +6,47 @@
 use std::sync::OnceLock;
 
 use base64::Engine;
+use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::CertificateDer;
 
 /// The usable roots (certificates rustls can take as trust anchors).
 pub fn native_roots() -> &'static [CertificateDer<'static>] {
     static ROOTS: OnceLock<Vec<CertificateDer<'static>>> = OnceLock::new();
     ROOTS.get_or_init(|| {
-        let loaded = rustls_native_certs::load_native_certs();
-        for error in &loaded.errors {
-            tracing::warn!(%error, "a system root certificate could not be read");
-        }
+        let certs = match system_bundle() {
+            Some(certs) => certs,
+            None => {
+                let loaded = rustls_native_certs::load_native_certs();
+                for error in &loaded.errors {
+                    tracing::warn!(%error, "a system root certificate could not be read");
+                }
+                loaded.certs
+            }
+        };
         let mut store = rustls::RootCertStore::empty();
         let roots: Vec<CertificateDer<'static>> =
-            loaded.certs.into_iter().filter(|cert| store.add(cert.clone()).is_ok()).collect();
+            certs.into_iter().filter(|cert| store.add(cert.clone()).is_ok()).collect();
         if roots.is_empty() {
             tracing::warn!("no system root certificates: TLS connections will fail");
         }
         roots
     })
+}
+
+/// The system's bundle file alone (`SSL_CERT_FILE`, else the first of the usual places, e.g.
+/// `/etc/ssl/certs/ca-certificates.crt`, `/etc/pki/tls/certs/ca-bundle.crt` on Amazon Linux),
+/// where one exists and no `SSL_CERT_DIR` is set: update-ca-certificates and update-ca-trust
+/// write every root into it, so the directory of the same certificates (~150 more files,
+/// which `rustls-native-certs` reads as well) adds nothing. `None` (read the whole store)
+/// when there is no bundle or it cannot be read.
+fn system_bundle() -> Option<Vec<CertificateDer<'static>>> {
+    if std::env::var_os("SSL_CERT_DIR").is_some() {
+        return None;
+    }
+    let file = openssl_probe::probe().cert_file?;
+    let certs: Vec<CertificateDer<'static>> =
+        CertificateDer::pem_file_iter(&file).ok()?.filter_map(Result::ok).collect();
+    (!certs.is_empty()).then_some(certs)
 }
 
 /// The same roots as one PEM bundle (what the AWS SDK's trust store takes).
@@ -56,8 +79,21 @@ mod tests {
         assert_eq!(again.as_slice(), roots);
     }
 
+    #[test]
+    fn the_bundle_alone_holds_every_root_of_the_whole_store() {
+        let whole = rustls_native_certs::load_native_certs().certs;
+        let mut store = rustls::RootCertStore::empty();
+        let usable: std::collections::BTreeSet<&[u8]> = whole
+            .iter()
+            .filter(|cert| store.add((*cert).clone()).is_ok())
+            .map(AsRef::as_ref)
+            .collect();
+        let read: std::collections::BTreeSet<&[u8]> =
+            native_roots().iter().map(AsRef::as_ref).collect();
+        assert_eq!(read, usable);
+    }
+
     fn rustls_pemfile_free_parse(pem: &[u8]) -> Option<Vec<CertificateDer<'static>>> {
-        use rustls::pki_types::pem::PemObject;
         CertificateDer::pem_slice_iter(pem).collect::<Result<Vec<_>, _>>().ok()
     }
 }

@@ -1,5 +1,5 @@
-//! Warm-up before serving: the core is built, the store pinged and the verification keys
-//! fetched before the first request; a step that fails is reported, logged and retried by the
+//! Warm-up ([`Gateway::warm_up`]): the core is built, the store pinged and the verification keys
+//! fetched ahead of the first request; a step that fails is reported, logged and retried by the
 //! first request, and the whole warm-up is bounded.
 
 use std::sync::atomic::{AtomicUsize, Ordering};

@@ -320,7 +320,7 @@ pub const CREATE_TABLE: Setting = s(
     "0",
     "`1` creates the table on first use (local development)",
 );
-pub const WARMUP: Setting = s("CHATKIT_WARMUP", Group::Operations, Kind::Flag, "1", "warm up before serving (in Lambda's init phase): AWS config, credentials and clients, one cheap DynamoDB call, the JWT secret / JWKS and the model key; steps that fail are logged and retried by the first request; `0` skips it");
+pub const WARMUP: Setting = s("CHATKIT_WARMUP", Group::Operations, Kind::Flag, "1", "warm up as the process starts: AWS config, credentials and clients, one cheap DynamoDB call, the JWT secret / JWKS and the model key; alongside the first request, which waits only for what it shares with it (before serving under provisioned concurrency, where no request waits); steps that fail are logged and retried by the first request; `0` skips it");
 pub const WARMUP_TIMEOUT_MS: Setting = s(
     "CHATKIT_WARMUP_TIMEOUT_MS",
     Group::Operations,

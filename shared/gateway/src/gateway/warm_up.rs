@@ -1,4 +1,4 @@
-//! Warming up before serving: the slow first-use work done in Lambda's init phase.
+//! Warming up: the slow first-use work, started with the process (see `app::serve`).
 
 use std::time::Instant;
 
@@ -22,8 +22,8 @@ impl WarmUp {
 }
 
 impl Gateway {
-    /// Does the slow first-use work now, during Lambda's init phase instead of on the first
-    /// request: builds the core (AWS config, clients, secrets the responder needs), opens the
+    /// Does the slow first-use work now, as the process starts, ahead of or alongside the
+    /// first request (which then finds it done or in progress, never starts it again): builds the core (AWS config, clients, secrets the responder needs), opens the
     /// DynamoDB connection with one cheap call (which also resolves the credentials), and
     /// fetches the verification keys; the two branches run concurrently, bounded by `limit`.
     /// A failed step is logged and left for the first request to retry; this never fails.

@@ -100,7 +100,7 @@ fn new_world() -> World {
                     s.collect::<Vec<_>>().await;
                 }
                 let Ok(ChatKitResponse::Json(list)) = server.process(br#"{"type":"threads.list","params":{}}"#, ctx()).await else { panic!("threads.list") };
-                let thread = list["data"][0]["id"].as_str().unwrap().to_string();
+                let thread = list.value()["data"][0]["id"].as_str().unwrap().to_string();
                 let body = format!(r#"{{"type":"items.list","params":{{"thread_id":"{thread}"}}}}"#);
                 let Ok(ChatKitResponse::Json(items)) = server.process(body.as_bytes(), ctx()).await else { panic!("items.list") };
                 if user == "ada" {
@@ -117,7 +117,7 @@ fn new_world() -> World {
                     ids.push(("$W", widget.id));
                 }
                 ids.push((thread_token, thread));
-                ids.push((item_token, items["data"][0]["id"].as_str().unwrap().to_string()));
+                ids.push((item_token, items.value()["data"][0]["id"].as_str().unwrap().to_string()));
             }
             ids
         });

@@ -63,7 +63,7 @@ impl Server {
 
     pub async fn json(&self, user: &str, body: Value) -> Value {
         match self.call(user, &body).await {
-            Ok(ChatKitResponse::Json(v)) => v,
+            Ok(ChatKitResponse::Json(v)) => v.value(),
             other => panic!("expected JSON, got {other:?}"),
         }
     }

@@ -167,6 +167,7 @@ async fn sync_approve_returns_the_updated_card_and_stores_it() {
     let mut body = action(&thread_id, &card.id, APPROVE, json!({"order_id": "42"}));
     body["type"] = json!("threads.sync_custom_action");
     let Ok(ChatKitResponse::Json(response)) = h.call(body).await else { panic!() };
+    let response = response.value();
     assert_eq!(response["updated_item"]["id"], card.id.as_str());
     assert!(response["updated_item"]["widget"].to_string().contains("Approved"));
     let stored = h.items(&thread_id).await.into_iter().find(|i| i.id() == card.id).unwrap();

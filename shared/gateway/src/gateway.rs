@@ -19,7 +19,9 @@ use crate::auth::{AuthError, Authenticator};
 use crate::cookie_guard::CookieGuard;
 use crate::cors::Cors;
 use crate::request_log::{Outcome, StreamLog};
-use crate::responses::{error_response, json_response, sse_response, ResponseBody};
+use crate::responses::{
+    error_response, json_bytes_response, json_response, sse_response, ResponseBody,
+};
 use crate::users::UserHasher;
 
 mod warm_up;
@@ -267,13 +269,13 @@ impl Gateway {
         let meter = RequestMeter::new();
         let started = Instant::now();
         match meter.scope(server.process_request(request, context)).await {
-            Ok(ChatKitResponse::Json(value)) => {
+            Ok(ChatKitResponse::Json(body)) => {
                 let Metered { store_requests, store_micros, blob_requests: s3_requests } =
                     meter.read();
                 let store_ms = store_micros as f64 / 1e3;
                 (outcome.store_requests, outcome.store_ms) = (Some(store_requests), store_ms);
                 info!(request_id, operation, user = %user, store_requests, store_ms, s3_requests, "json response");
-                json_response(200, &value)
+                json_bytes_response(200, body.into_bytes())
             }
             Ok(ChatKitResponse::Stream(events)) => {
                 let setup_ms = started.elapsed().as_secs_f64() * 1e3;

@@ -19,7 +19,11 @@ use crate::request_log::StreamLog;
 pub type ResponseBody = UnsyncBoxBody<Bytes, Infallible>;
 
 pub(crate) fn json_response(status: u16, body: &serde_json::Value) -> Response<ResponseBody> {
-    let bytes = serde_json::to_vec(body).expect("JSON serializes");
+    json_bytes_response(status, serde_json::to_vec(body).expect("JSON serializes"))
+}
+
+/// A JSON document already serialised (a [`chatkit_server::JsonBody`]).
+pub(crate) fn json_bytes_response(status: u16, bytes: Vec<u8>) -> Response<ResponseBody> {
     let mut response = Response::new(Full::new(Bytes::from(bytes)).boxed_unsync());
     *response.status_mut() =
         StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);

@@ -10,6 +10,7 @@ mod context;
 mod emit;
 mod error;
 mod handlers;
+mod json_body;
 mod limits;
 pub mod metrics;
 mod pending;
@@ -28,7 +29,6 @@ use std::time::Duration;
 
 use chatkit_protocol::{ChatKitRequest, Function, Operation};
 use chatkit_store::Store;
-use serde_json::Value;
 
 pub use actions::{ActionContext, ActionHandler, ActionRegistry, SyncActionContext};
 pub use chatkit_store::{AttachmentBytes, AttachmentStore};
@@ -36,6 +36,7 @@ pub use container_limits::ContainerLimits;
 pub use context::{RequestContext, TokenMeter, TokenReserver};
 pub use emit::WidgetStream;
 pub use error::{ChatKitError, StreamError};
+pub use json_body::JsonBody;
 pub use limits::Limits;
 pub use pipeline::{default_cancelled_items, EventStream, CANCELLED_NOTE, TIMED_OUT_NOTE};
 pub use responder::{AudioInput, NoResponder, Responder, Turn};
@@ -105,7 +106,7 @@ pub struct InvocationDeadline(pub std::time::Instant);
 
 /// The answer to a request: one JSON document, or a stream of events (SSE).
 pub enum ChatKitResponse {
-    Json(Value),
+    Json(JsonBody),
     Stream(EventStream),
 }
 

@@ -52,7 +52,7 @@ impl Harness {
     /// A JSON operation that must succeed.
     pub async fn json(&self, user: &str, body: Value) -> Value {
         match self.call(user, &body).await {
-            Ok(ChatKitResponse::Json(v)) => v,
+            Ok(ChatKitResponse::Json(v)) => v.value(),
             Ok(ChatKitResponse::Stream(_)) => panic!("{body}: expected JSON, got a stream"),
             Err(e) => panic!("{body}: {e:?}"),
         }

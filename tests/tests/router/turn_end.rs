@@ -209,7 +209,7 @@ async fn turns_cancel_stops_a_turn_running_in_this_process() {
     let Ok(ChatKitResponse::Json(answer)) = server.process(&cancel("turn-1"), ctx).await else {
         panic!()
     };
-    assert_eq!(answer, json!({}));
+    assert_eq!(answer.value(), json!({}));
     let rest: Vec<ThreadStreamEvent> = stream.collect().await;
     assert!(started.elapsed() < Duration::from_secs(2), "the stream ended at once");
     assert!(!rest.iter().any(|e| matches!(e, ThreadStreamEvent::ItemDone { .. })), "{rest:?}");

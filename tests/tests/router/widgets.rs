@@ -216,6 +216,7 @@ async fn a_server_action_registry_dispatches_by_type_and_refuses_unknown_types()
     else {
         panic!()
     };
+    let response = response.value();
     assert_eq!(response["updated_item"]["widget"]["children"][0]["value"], "Count: 42");
     let stored = store.load_item(&UserId::new("u1"), &thread.id, &widget.id).await.unwrap();
     assert_eq!(

@@ -86,7 +86,7 @@ impl Harness {
     pub async fn json(&self, body: Value) -> Value {
         let bytes = serde_json::to_vec(&body).unwrap();
         match self.server.process(&bytes, Self::context()).await {
-            Ok(ChatKitResponse::Json(v)) => v,
+            Ok(ChatKitResponse::Json(v)) => v.value(),
             other => panic!("{body}: {other:?}"),
         }
     }

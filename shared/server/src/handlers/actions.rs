@@ -2,6 +2,7 @@
 //! action type through the [`ActionRegistry`] (the server's, else the responder's), or to
 //! the responder's `action` / `sync_action` when there is none.
 
+use crate::JsonBody;
 use std::sync::Arc;
 
 use chatkit_protocol::{
@@ -119,7 +120,7 @@ pub(crate) async fn sync_custom_action(
     s: &ChatKitServer,
     ctx: RequestContext,
     p: CustomActionParams,
-) -> Result<Value, ChatKitError> {
+) -> Result<JsonBody, ChatKitError> {
     let handler = handler(s, &p.action.kind)?;
     let thread = s.store.load_thread(&ctx.user, &p.thread_id).await?;
     let widget = match &p.item_id {

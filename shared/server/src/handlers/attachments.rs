@@ -2,6 +2,7 @@
 //! other operations: checking uploads before a message uses them, fresh URLs whenever
 //! attachments are sent, and removing a deleted thread's attachment bytes.
 
+use crate::JsonBody;
 use std::collections::HashSet;
 
 use chatkit_protocol::{
@@ -9,7 +10,6 @@ use chatkit_protocol::{
 };
 use chatkit_store::{ids, PageRequest, StoreError, UserId};
 use futures::future::{join_all, try_join_all};
-use serde_json::Value;
 use tracing::warn;
 
 use super::{empty, to_json};
@@ -26,7 +26,7 @@ pub(crate) async fn create(
     s: &ChatKitServer,
     ctx: RequestContext,
     p: CreateAttachmentParams,
-) -> Result<Value, ChatKitError> {
+) -> Result<JsonBody, ChatKitError> {
     let bytes = attachment_store(s)?;
     let attachment =
         bytes.create_attachment(&ctx.user, ids::new_id(ids::prefix::ATTACHMENT), &p).await?;
@@ -48,7 +48,7 @@ pub(crate) async fn delete(
     s: &ChatKitServer,
     ctx: RequestContext,
     p: DeleteAttachmentParams,
-) -> Result<Value, ChatKitError> {
+) -> Result<JsonBody, ChatKitError> {
     let bytes = attachment_store(s)?;
     let attachment = s.store.load_attachment(&ctx.user, &p.attachment_id).await?;
     bytes.delete_attachment(&ctx.user, &attachment).await?;

@@ -1,8 +1,8 @@
 //! `items.list` and `items.feedback`.
 
+use crate::JsonBody;
 use chatkit_protocol::{FeedbackParams, ListItemsParams};
 use chatkit_store::PageRequest;
-use serde_json::Value;
 
 use super::{attachments, empty, to_json, without_hidden};
 use crate::{ChatKitError, ChatKitServer, RequestContext};
@@ -12,7 +12,7 @@ pub(crate) async fn list(
     s: &ChatKitServer,
     ctx: RequestContext,
     p: ListItemsParams,
-) -> Result<Value, ChatKitError> {
+) -> Result<JsonBody, ChatKitError> {
     let page = PageRequest::new(p.limit.unwrap_or(0) as usize, p.order).after(p.after);
     let loaded = s.store.load_thread_items(&ctx.user, &p.thread_id, &page).await?;
     let mut items = without_hidden(loaded.items);
@@ -27,7 +27,7 @@ pub(crate) async fn feedback(
     s: &ChatKitServer,
     ctx: RequestContext,
     p: FeedbackParams,
-) -> Result<Value, ChatKitError> {
+) -> Result<JsonBody, ChatKitError> {
     s.store.save_feedback(&ctx.user, &p.thread_id, &p.item_ids, p.kind).await?;
     s.responder.add_feedback(&ctx, &p.thread_id, &p.item_ids, p.kind).await?;
     Ok(empty())

@@ -10,17 +10,16 @@ pub(crate) mod turns;
 
 use chatkit_protocol::{Page, ThreadItem};
 use serde::Serialize;
-use serde_json::Value;
 
 use crate::error::ChatKitError;
+use crate::JsonBody;
 
-pub(crate) fn to_json(value: &impl Serialize) -> Result<Value, ChatKitError> {
-    serde_json::to_value(value)
-        .map_err(|e| ChatKitError::Internal(format!("could not encode the response: {e}")))
+pub(crate) fn to_json(value: &impl Serialize) -> Result<JsonBody, ChatKitError> {
+    JsonBody::of(value)
 }
 
-pub(crate) fn empty() -> Value {
-    Value::Object(Default::default())
+pub(crate) fn empty() -> JsonBody {
+    JsonBody::empty()
 }
 
 /// Removes hidden items after paging (the page may then be shorter than the limit).

@@ -1,8 +1,8 @@
 //! `threads.get_by_id`, `threads.list`, `threads.update`, `threads.delete`.
 
+use crate::JsonBody;
 use chatkit_protocol::{ListThreadsParams, Order, Page, ThreadParams, UpdateThreadParams};
 use chatkit_store::PageRequest;
-use serde_json::Value;
 
 use super::{attachments, empty, to_json, without_hidden};
 use crate::{ChatKitError, ChatKitServer, RequestContext};
@@ -12,7 +12,7 @@ pub(crate) async fn get_by_id(
     s: &ChatKitServer,
     ctx: RequestContext,
     p: ThreadParams,
-) -> Result<Value, ChatKitError> {
+) -> Result<JsonBody, ChatKitError> {
     let page = PageRequest::new(chatkit_store::DEFAULT_PAGE_SIZE, Order::Asc);
     let loaded = s.store.load_thread_items(&ctx.user, &p.thread_id, &page).await?;
     let mut items = without_hidden(loaded.items);
@@ -25,7 +25,7 @@ pub(crate) async fn list(
     s: &ChatKitServer,
     ctx: RequestContext,
     p: ListThreadsParams,
-) -> Result<Value, ChatKitError> {
+) -> Result<JsonBody, ChatKitError> {
     let page = PageRequest::new(p.limit.unwrap_or(0) as usize, p.order).after(p.after);
     let threads = s.store.list_threads(&ctx.user, &page).await?;
     to_json(&threads.map(|t| t.to_wire(Page::default())))
@@ -36,7 +36,7 @@ pub(crate) async fn update(
     s: &ChatKitServer,
     ctx: RequestContext,
     p: UpdateThreadParams,
-) -> Result<Value, ChatKitError> {
+) -> Result<JsonBody, ChatKitError> {
     let mut thread = s.store.load_thread(&ctx.user, &p.thread_id).await?;
     thread.title = Some(p.title);
     s.store.save_thread(&ctx.user, &thread).await?;
@@ -51,7 +51,7 @@ pub(crate) async fn delete(
     s: &ChatKitServer,
     ctx: RequestContext,
     p: ThreadParams,
-) -> Result<Value, ChatKitError> {
+) -> Result<JsonBody, ChatKitError> {
     if s.store.purges_deleted_threads_later() {
         s.store.delete_thread(&ctx.user, &p.thread_id).await?;
         return Ok(empty());

@@ -1,9 +1,9 @@
 //! `input.transcribe`: dictation. The recording arrives base64-encoded in the request and
 //! goes to the responder's `transcribe` (the model's transcription endpoint by default).
 
+use crate::JsonBody;
 use base64::Engine;
 use chatkit_protocol::TranscribeParams;
-use serde_json::Value;
 
 use super::to_json;
 use crate::{AudioInput, ChatKitError, ChatKitServer, RequestContext};
@@ -13,7 +13,7 @@ pub(crate) async fn transcribe(
     s: &ChatKitServer,
     ctx: RequestContext,
     p: TranscribeParams,
-) -> Result<Value, ChatKitError> {
+) -> Result<JsonBody, ChatKitError> {
     let data =
         base64::engine::general_purpose::STANDARD.decode(p.audio_base64.trim()).map_err(|e| {
             ChatKitError::BadRequest {

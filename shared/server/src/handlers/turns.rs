@@ -3,6 +3,7 @@
 //! `threads.retry_after_item`. Each validates and persists what comes before the stream
 //! (docs/protocol.md §4.1), then hands the turn to the responder through the pipeline.
 
+use crate::JsonBody;
 use std::time::Duration;
 
 use chatkit_protocol::{
@@ -13,7 +14,6 @@ use chatkit_protocol::{
     UserMessageItem,
 };
 use chatkit_store::{ids, IdempotencyKey, PageRequest};
-use serde_json::Value;
 use sha2::{Digest, Sha256};
 use tokio::sync::oneshot;
 use tracing::warn;
@@ -29,11 +29,11 @@ pub(crate) async fn cancel(
     s: &ChatKitServer,
     ctx: RequestContext,
     p: CancelTurnParams,
-) -> Result<Value, ChatKitError> {
+) -> Result<JsonBody, ChatKitError> {
     if !s.running.cancel_local(&ctx.user, &p.turn_id) {
         s.store.request_cancel(&ctx.user, &p.turn_id).await?;
     }
-    Ok(Value::Object(Default::default()))
+    Ok(JsonBody::empty())
 }
 
 /// How long an `Idempotency-Key` header holds.

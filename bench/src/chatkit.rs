@@ -64,6 +64,9 @@ impl Chatkit {
             .env("NO_PROXY", "127.0.0.1,localhost")
             .env("no_proxy", "127.0.0.1,localhost")
             .env_remove("AWS_LAMBDA_RUNTIME_API")
+            // as on Lambda, whose environment names no certificate directory: the roots come
+            // from the system's bundle file alone (shared/gateway/src/roots.rs)
+            .env_remove("SSL_CERT_DIR")
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())

@@ -267,26 +267,24 @@ async fn main() -> std::process::ExitCode {
             return std::process::ExitCode::FAILURE;
         }
     };
-    if std::env::var("BENCH_ONLY").is_ok_and(|only| only == "functions") {
-        return match functions::run(&http_client().unwrap_or_default(), &settings).await {
-            Ok(run) => {
-                println!("{}", functions::render(&run).0);
+    // one section alone: its text report, no JSON
+    let only = std::env::var("BENCH_ONLY").unwrap_or_default();
+    let client = http_client().unwrap_or_default();
+    let alone = match only.as_str() {
+        "functions" => {
+            Some(functions::run(&client, &settings).await.map(|r| functions::render(&r).0))
+        }
+        "sizes" => Some(sizes::run(&client, &settings).await.map(|r| sizes::render(&r).0)),
+        _ => None,
+    };
+    if let Some(section) = alone {
+        return match section {
+            Ok(text) => {
+                println!("{text}");
                 std::process::ExitCode::SUCCESS
             }
             Err(e) => {
-                eprintln!("bench: function set failed: {e}");
-                std::process::ExitCode::FAILURE
-            }
-        };
-    }
-    if std::env::var("BENCH_ONLY").is_ok_and(|only| only == "sizes") {
-        return match sizes::run(&http_client().unwrap_or_default(), &settings).await {
-            Ok(run) => {
-                println!("{}", sizes::render(&run).0);
-                std::process::ExitCode::SUCCESS
-            }
-            Err(e) => {
-                eprintln!("bench: memory sizes failed: {e}");
+                eprintln!("bench: BENCH_ONLY={only} failed: {e}");
                 std::process::ExitCode::FAILURE
             }
         };

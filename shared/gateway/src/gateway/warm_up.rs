@@ -23,9 +23,10 @@ impl WarmUp {
 
 impl Gateway {
     /// Does the slow first-use work now, as the process starts, ahead of or alongside the
-    /// first request (which then finds it done or in progress, never starts it again): builds the core (AWS config, clients, secrets the responder needs), opens the
-    /// DynamoDB connection with one cheap call (which also resolves the credentials), and
-    /// fetches the verification keys; the two branches run concurrently, bounded by `limit`.
+    /// first request (which then finds it done or in progress, never starts it again): builds
+    /// the core (AWS config, clients, secrets the responder needs), opens the DynamoDB
+    /// connection with one cheap call (which also resolves the credentials), and fetches the
+    /// verification keys; the two branches run concurrently, bounded by `limit`.
     /// A failed step is logged and left for the first request to retry; this never fails.
     pub async fn warm_up(&self, limit: std::time::Duration) -> WarmUp {
         let started = Instant::now();

@@ -2,7 +2,6 @@
 //! action type through the [`ActionRegistry`] (the server's, else the responder's), or to
 //! the responder's `action` / `sync_action` when there is none.
 
-use crate::JsonBody;
 use std::sync::Arc;
 
 use chatkit_protocol::{
@@ -11,10 +10,9 @@ use chatkit_protocol::{
 use serde_json::Value;
 
 use super::pipeline::{load_recent, stream, turn};
-use super::to_json;
 use crate::actions::{ActionContext, ActionHandler, ActionRegistry, SyncActionContext};
 use crate::pipeline::EventStream;
-use crate::{ChatKitError, ChatKitServer, RequestContext};
+use crate::{ChatKitError, ChatKitServer, JsonBody, RequestContext};
 
 /// The widget that sent an action: 404 when missing, 400 when it is not a widget.
 fn sender(item: ThreadItem) -> Result<WidgetItem, ChatKitError> {
@@ -147,7 +145,7 @@ pub(crate) async fn sync_custom_action(
         }
         None => s.responder.sync_action(&ctx, &thread, p.action, widget).await?,
     };
-    to_json(&response)
+    JsonBody::of(&response)
 }
 
 #[cfg(test)]

@@ -2,7 +2,6 @@
 //! other operations: checking uploads before a message uses them, fresh URLs whenever
 //! attachments are sent, and removing a deleted thread's attachment bytes.
 
-use crate::JsonBody;
 use std::collections::HashSet;
 
 use chatkit_protocol::{
@@ -12,8 +11,7 @@ use chatkit_store::{ids, PageRequest, StoreError, UserId};
 use futures::future::{join_all, try_join_all};
 use tracing::warn;
 
-use super::{empty, to_json};
-use crate::{AttachmentStore, ChatKitError, ChatKitServer, RequestContext};
+use crate::{AttachmentStore, ChatKitError, ChatKitServer, JsonBody, RequestContext};
 
 fn attachment_store(s: &ChatKitServer) -> Result<&dyn AttachmentStore, ChatKitError> {
     s.attachments.as_deref().ok_or_else(|| {
@@ -40,7 +38,7 @@ pub(crate) async fn create(
         }
         return Err(err.into());
     }
-    to_json(&bytes.present(&ctx.user, attachment).await)
+    JsonBody::of(&bytes.present(&ctx.user, attachment).await)
 }
 
 /// Deletes the bytes, then the metadata. 404 for an attachment the caller does not have.
@@ -56,7 +54,7 @@ pub(crate) async fn delete(
     if let (Some(usage), Some(_)) = (&s.usage, attachment.upload_descriptor()) {
         usage.attachments_settled(&ctx, &[attachment.id()]).await;
     }
-    Ok(empty())
+    Ok(JsonBody::empty())
 }
 
 /// An attachment a new message references, checked, and what saving the message changes.

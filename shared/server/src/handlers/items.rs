@@ -1,11 +1,10 @@
 //! `items.list` and `items.feedback`.
 
-use crate::JsonBody;
 use chatkit_protocol::{FeedbackParams, ListItemsParams};
 use chatkit_store::PageRequest;
 
-use super::{attachments, empty, to_json, without_hidden};
-use crate::{ChatKitError, ChatKitServer, RequestContext};
+use super::{attachments, without_hidden};
+use crate::{ChatKitError, ChatKitServer, JsonBody, RequestContext};
 
 /// One page of items, hidden ones removed after paging. One store request.
 pub(crate) async fn list(
@@ -17,7 +16,7 @@ pub(crate) async fn list(
     let loaded = s.store.load_thread_items(&ctx.user, &p.thread_id, &page).await?;
     let mut items = without_hidden(loaded.items);
     attachments::present_items(s, &ctx.user, &mut items.data).await;
-    to_json(&items)
+    JsonBody::of(&items)
 }
 
 /// Stores a thumbs up/down and tells the responder. The ids were checked (1 to 50
@@ -30,5 +29,5 @@ pub(crate) async fn feedback(
 ) -> Result<JsonBody, ChatKitError> {
     s.store.save_feedback(&ctx.user, &p.thread_id, &p.item_ids, p.kind).await?;
     s.responder.add_feedback(&ctx, &p.thread_id, &p.item_ids, p.kind).await?;
-    Ok(empty())
+    Ok(JsonBody::empty())
 }

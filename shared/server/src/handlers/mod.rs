@@ -9,18 +9,6 @@ pub(crate) mod transcribe;
 pub(crate) mod turns;
 
 use chatkit_protocol::{Page, ThreadItem};
-use serde::Serialize;
-
-use crate::error::ChatKitError;
-use crate::JsonBody;
-
-pub(crate) fn to_json(value: &impl Serialize) -> Result<JsonBody, ChatKitError> {
-    JsonBody::of(value)
-}
-
-pub(crate) fn empty() -> JsonBody {
-    JsonBody::empty()
-}
 
 /// Removes hidden items after paging (the page may then be shorter than the limit).
 pub(crate) fn without_hidden(mut page: Page<ThreadItem>) -> Page<ThreadItem> {

@@ -1,11 +1,10 @@
 //! `threads.get_by_id`, `threads.list`, `threads.update`, `threads.delete`.
 
-use crate::JsonBody;
 use chatkit_protocol::{ListThreadsParams, Order, Page, ThreadParams, UpdateThreadParams};
 use chatkit_store::PageRequest;
 
-use super::{attachments, empty, to_json, without_hidden};
-use crate::{ChatKitError, ChatKitServer, RequestContext};
+use super::{attachments, without_hidden};
+use crate::{ChatKitError, ChatKitServer, JsonBody, RequestContext};
 
 /// The thread with its first 20 items, oldest first, hidden items removed. One store request.
 pub(crate) async fn get_by_id(
@@ -17,7 +16,7 @@ pub(crate) async fn get_by_id(
     let loaded = s.store.load_thread_items(&ctx.user, &p.thread_id, &page).await?;
     let mut items = without_hidden(loaded.items);
     attachments::present_items(s, &ctx.user, &mut items.data).await;
-    to_json(&loaded.thread.to_wire(items))
+    JsonBody::of(&loaded.thread.to_wire(items))
 }
 
 /// The caller's threads, each with an empty items page. One store request.
@@ -28,7 +27,7 @@ pub(crate) async fn list(
 ) -> Result<JsonBody, ChatKitError> {
     let page = PageRequest::new(p.limit.unwrap_or(0) as usize, p.order).after(p.after);
     let threads = s.store.list_threads(&ctx.user, &page).await?;
-    to_json(&threads.map(|t| t.to_wire(Page::default())))
+    JsonBody::of(&threads.map(|t| t.to_wire(Page::default())))
 }
 
 /// Renames a thread. Two store requests: load (ownership), save.
@@ -40,7 +39,7 @@ pub(crate) async fn update(
     let mut thread = s.store.load_thread(&ctx.user, &p.thread_id).await?;
     thread.title = Some(p.title);
     s.store.save_thread(&ctx.user, &thread).await?;
-    to_json(&thread.to_wire(Page::default()))
+    JsonBody::of(&thread.to_wire(Page::default()))
 }
 
 /// Deletes a thread and everything in it. A store that purges deleted threads later (DynamoDB:
@@ -54,7 +53,7 @@ pub(crate) async fn delete(
 ) -> Result<JsonBody, ChatKitError> {
     if s.store.purges_deleted_threads_later() {
         s.store.delete_thread(&ctx.user, &p.thread_id).await?;
-        return Ok(empty());
+        return Ok(JsonBody::empty());
     }
     // a thread already being deleted has nothing left to read: the store decides (a retried
     // delete is fine while cleanup is pending)
@@ -64,5 +63,5 @@ pub(crate) async fn delete(
     };
     s.store.delete_thread(&ctx.user, &p.thread_id).await?;
     attachments::delete_metadata(s, &ctx, &attachment_ids).await;
-    Ok(empty())
+    Ok(JsonBody::empty())
 }

@@ -1,12 +1,10 @@
 //! `input.transcribe`: dictation. The recording arrives base64-encoded in the request and
 //! goes to the responder's `transcribe` (the model's transcription endpoint by default).
 
-use crate::JsonBody;
 use base64::Engine;
 use chatkit_protocol::TranscribeParams;
 
-use super::to_json;
-use crate::{AudioInput, ChatKitError, ChatKitServer, RequestContext};
+use crate::{AudioInput, ChatKitError, ChatKitServer, JsonBody, RequestContext};
 
 /// Decodes the audio and hands it to the responder.
 pub(crate) async fn transcribe(
@@ -22,5 +20,5 @@ pub(crate) async fn transcribe(
             }
         })?;
     let result = s.responder.transcribe(&ctx, AudioInput { data, mime_type: p.mime_type }).await?;
-    to_json(&result)
+    JsonBody::of(&result)
 }

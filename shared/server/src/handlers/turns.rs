@@ -3,7 +3,6 @@
 //! `threads.retry_after_item`. Each validates and persists what comes before the stream
 //! (docs/protocol.md §4.1), then hands the turn to the responder through the pipeline.
 
-use crate::JsonBody;
 use std::time::Duration;
 
 use chatkit_protocol::{
@@ -21,7 +20,7 @@ use tracing::warn;
 use super::attachments;
 use super::pipeline::{load_recent, oldest_first, respond, respond_after, turn};
 use crate::pipeline::EventStream;
-use crate::{ChatKitError, ChatKitServer, RequestContext};
+use crate::{ChatKitError, ChatKitServer, JsonBody, RequestContext};
 
 /// `turns.cancel`: wakes the turn if it runs in this process, else leaves the flag it polls
 /// (one store write). Answers `{}` either way: a turn that already ended has nothing to stop.

@@ -29,6 +29,8 @@ pub(crate) type Item = HashMap<String, AttributeValue>;
 pub(crate) const JSON: &str = "json";
 /// The payload as deflate-compressed JSON text.
 pub(crate) const JSON_Z: &str = "json_z";
+/// The payload attribute of a thread record of the first format (a nested map).
+pub(crate) const LEGACY_THREAD: &str = "thread";
 /// Set (to `"pending"`) on a pending client tool call or structured input: what the single
 /// completing write is conditional on.
 pub(crate) const STATE: &str = "state";
@@ -241,7 +243,7 @@ pub(crate) fn decode_thread_part(thread_ulid: &str, record: Item) -> StoreResult
 
 /// Decodes a thread metadata record found under thread `thread_ulid`.
 pub(crate) fn decode_thread(thread_ulid: &str, record: Item) -> StoreResult<ThreadMetadata> {
-    let thread: ThreadMetadata = decode_json("thread", &record, "thread")?;
+    let thread: ThreadMetadata = decode_json("thread", &record, LEGACY_THREAD)?;
     if sort_key(&thread.id) != Some(thread_ulid) {
         return Err(corrupt("thread", &thread.id));
     }

@@ -133,7 +133,7 @@ impl DynamoStore {
     }
 
     /// See [`chatkit_store::Store::list_threads`]: one Query on `gsi1` (eventually
-    /// consistent, as every GSI read).
+    /// consistent, as every GSI read), projected to the attributes the decode reads.
     pub(crate) async fn threads(
         &self,
         user: &UserId,
@@ -153,6 +153,13 @@ impl DynamoStore {
                     .index_name(GSI1)
                     .key_condition_expression("gsi1pk = :u")
                     .expression_attribute_values(":u", AttributeValue::S(user_pk.clone()))
+                    // only what the decode reads: the SDK parses less per record
+                    .projection_expression("#sk, #json, #json_z, #legacy, #deleted")
+                    .expression_attribute_names("#sk", GSI1SK)
+                    .expression_attribute_names("#json", records::JSON)
+                    .expression_attribute_names("#json_z", records::JSON_Z)
+                    .expression_attribute_names("#legacy", records::LEGACY_THREAD)
+                    .expression_attribute_names("#deleted", keys::DELETED_AT)
                     .scan_index_forward(page.order == Order::Asc)
             })
             .await?;

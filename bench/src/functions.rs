@@ -1,5 +1,6 @@
 //! The function set's numbers (issues 16 and 19), per release binary (`turns`, `threads` and
-//! the all-in-one `chatkit`): its size, its init (spawn → its first served request: wall and
+//! the all-in-one `chatkit`): its size and its zip's (deflate -9, as `make package` measures
+//! the arm64 ones), its init (spawn → its first served request: wall and
 //! server CPU), its server CPU per request of each of its operations at concurrency 1 and 16
 //! on production-shaped data ([`crate::seed`]), its peak RSS under the load of its own
 //! operations, and what 1 M `threads.list` calls cost on `threads` at 128 MB against
@@ -26,6 +27,8 @@ const REQUEST_USD: f64 = 0.000_000_2;
 pub struct FunctionRun {
     pub name: &'static str,
     pub binary_bytes: u64,
+    /// the binary deflated at level 9, as in the function's zip
+    pub zip_bytes: u64,
     /// spawn → the first request of its own answered, per fresh start
     pub init_wall_ms: Vec<f64>,
     /// server CPU from spawn to that answer
@@ -100,14 +103,15 @@ pub async fn run(client: &reqwest::Client, settings: &Settings) -> Result<Functi
     let mut list_costs = Vec::new();
     for name in ["threads", "turns", "chatkit"] {
         eprintln!("bench: function set: {name}");
-        let binary_bytes = std::fs::metadata(bin(name))
-            .map_err(|e| {
-                format!(
-                    "{}: {e} (build it with `cargo build --release -p {name}`)",
-                    bin(name).display()
-                )
-            })?
-            .len();
+        let binary = std::fs::read(bin(name)).map_err(|e| {
+            format!(
+                "{}: {e} (build it with `cargo build --release -p {name}`)",
+                bin(name).display()
+            )
+        })?;
+        let binary_bytes = binary.len() as u64;
+        let zip_bytes = zipped_len(&binary)?;
+        drop(binary);
         let (mut init_wall_ms, mut init_cpu_ms) = (Vec::new(), Vec::new());
         for _ in 0..settings.first_starts {
             let mut process = Chatkit::spawn(&spawn(name, false))?;
@@ -156,6 +160,7 @@ pub async fn run(client: &reqwest::Client, settings: &Settings) -> Result<Functi
         functions.push(FunctionRun {
             name,
             binary_bytes,
+            zip_bytes,
             init_wall_ms,
             init_cpu_ms,
             peak_rss_kib,
@@ -256,26 +261,49 @@ async fn cpu_per_turn(
     })
 }
 
+/// The size of `binary` deflated at level 9: what its zip (one file) weighs. For the binary
+/// built here (x86-64 under `make bench`); `make package` prints the arm64 zips.
+fn zipped_len(binary: &[u8]) -> Result<u64> {
+    use std::io::Write;
+    let mut encoder =
+        flate2::write::DeflateEncoder::new(std::io::sink(), flate2::Compression::best());
+    encoder
+        .write_all(binary)
+        .and_then(|()| encoder.try_finish())
+        .map_err(|e| format!("deflate: {e}"))?;
+    Ok(encoder.total_out())
+}
+
 pub fn render(run: &FunctionsRun) -> (String, Value) {
     let p50 = |v: &[f64]| Summary::of(v).map_or(f64::NAN, |s| s.p50);
     let mut table = Table::new(
         "The function set (release binaries, local HTTP mode, DynamoDB Local)",
-        &["function", "binary MB", "init wall p50 ms", "init CPU p50 ms", "peak RSS MB", "load"],
+        &[
+            "function",
+            "binary MB",
+            "zip MB",
+            "init wall p50 ms",
+            "init CPU p50 ms",
+            "peak RSS MB",
+            "load",
+        ],
     );
     let mut functions = Vec::new();
     for f in &run.functions {
         let mb = f.binary_bytes as f64 / 1e6;
+        let zip_mb = f.zip_bytes as f64 / 1e6;
         let rss = f.peak_rss_kib as f64 / 1024.0;
         table.row(vec![
             f.name.into(),
             format!("{mb:.1}"),
+            format!("{zip_mb:.1}"),
             format!("{:.1}", p50(&f.init_wall_ms)),
             format!("{:.1}", p50(&f.init_cpu_ms)),
             format!("{rss:.1}"),
             f.load.clone(),
         ]);
         functions.push(json!({
-            "function": f.name, "binary_bytes": f.binary_bytes,
+            "function": f.name, "binary_bytes": f.binary_bytes, "zip_bytes": f.zip_bytes,
             "init_wall_ms": crate::stats::summary_json(&f.init_wall_ms),
             "init_cpu_ms": crate::stats::summary_json(&f.init_cpu_ms),
             "peak_rss_kib": f.peak_rss_kib, "load": f.load,

@@ -87,6 +87,20 @@ async fn both_limits_together(store: &dyn UsageStore) {
     );
     // limits off: always admitted, nothing counted
     assert_eq!(store.admit_turn(&ada(), at(40), &limits(0, 0)).await.unwrap(), Admission::Admitted);
+
+    // a turn refused for the minute reserves none of the day's tokens
+    let bob = UserId::new("bob@example.com");
+    let l = UsageLimits { tokens_per_turn: 300, ..limits(1, 1_000) };
+    assert_eq!(store.admit_turn(&bob, at(0), &l).await.unwrap(), Admission::Admitted);
+    assert!(matches!(
+        store.admit_turn(&bob, at(0), &l).await.unwrap(),
+        Admission::Refused { limit: Limit::TurnsPerMinute, .. }
+    ));
+    assert_eq!(
+        store.usage(&bob, at(0)).await.unwrap(),
+        Usage { turns_this_minute: 1, tokens_today: 300 },
+        "the refused turn's reservation was taken back"
+    );
 }
 
 /// Admits `attempts` turns of ada at once; how many were admitted.
@@ -295,7 +309,7 @@ mod dynamodb {
         concurrent_turns_never_exceed_the_limit(Arc::new(h.dynamo().clone())).await;
     }
 
-    /// Admission with both limits is one request (a transaction), with one limit one request,
+    /// Admission with both limits is two requests sent together, with one limit one request,
     /// recording tokens one request; the counters live in the user's own partition, with a TTL.
     #[tokio::test]
     async fn requests_keys_and_expiry() {
@@ -303,15 +317,15 @@ mod dynamodb {
         let store = h.dynamo();
         let before = store.request_count();
         store.admit_turn(&ada(), at(0), &limits(5, 100)).await.unwrap();
-        assert_eq!(store.request_count() - before, 1);
+        assert_eq!(store.request_count() - before, 2);
         store.admit_turn(&ada(), at(0), &limits(5, 0)).await.unwrap();
         store.admit_turn(&ada(), at(0), &limits(0, 100)).await.unwrap();
-        assert_eq!(store.request_count() - before, 3);
-        store.add_tokens(&ada(), at(0), 42).await.unwrap();
         assert_eq!(store.request_count() - before, 4);
+        store.add_tokens(&ada(), at(0), 42).await.unwrap();
+        assert_eq!(store.request_count() - before, 5);
         store.admit_turn(&ada(), at(0), &limits(0, 0)).await.unwrap();
         store.add_tokens(&ada(), at(0), 0).await.unwrap();
-        assert_eq!(store.request_count() - before, 4, "nothing to check or add: no request");
+        assert_eq!(store.request_count() - before, 5, "nothing to check or add: no request");
 
         let records = h.scan().await;
         assert_eq!(records.len(), 2, "{records:?}");

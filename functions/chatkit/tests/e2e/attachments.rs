@@ -248,10 +248,10 @@ async fn upload_message_model_preview_and_delete_through_s3() {
     assert_eq!(s3, 3 * 2 + 1, "three HEADs, three copies and the text file's GET");
     eprintln!("threads.create with 3 attachments: {store} DynamoDB requests, {s3} S3 requests");
     assert_eq!(
-        store, 13,
-        "4 without attachments (the thread and message, the reply, the usage admission and its \
-         settling; no title here), 3 reads and 3 writes of the attachments, 1 pending count, \
-         and the in-flight slot's claim and release"
+        store, 14,
+        "5 without attachments (the thread and message, the reply, the usage admission's two \
+         writes and its settling; no title here), 3 reads and 3 writes of the attachments, 1 \
+         pending count, and the in-flight slot's claim and release"
     );
     assert_eq!(requests_logged(&f, "threads.get_by_id", 1).await[0].1, 0);
     assert_eq!(requests_logged(&f, "items.list", 1).await[0].1, 0);

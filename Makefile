@@ -131,13 +131,18 @@ unit: mcp-server
 
 # Performance bench (numbers only, no pass/fail): builds the release functions and the bench
 # (threads on its own: built with turns, cargo would unify chatkit-aws's `agent` feature into it),
-# then runs the bench against an in-process model stub and DynamoDB Local. Writes the report
+# then runs the bench against an in-process model stub and DynamoDB Local, each section on a
+# fresh DynamoDB Local (it slows down after the load section's 800 turns). Writes the report
 # to target/bench/report.json. Settings: see bench/src/main.rs (BENCH_* variables).
+BENCH_SECTIONS := main functions sizes
 .PHONY: bench
 bench:
 	$(CARGO) build --release -p chatkit -p turns -p chatkit-bench
 	$(CARGO) build --release -p threads
-	bash scripts/with-dynamodb.sh "$${CARGO_TARGET_DIR:-target}/release/chatkit-bench"
+	for section in $(BENCH_SECTIONS); do \
+		BENCH_ONLY=$$section bash scripts/with-dynamodb.sh \
+			"$${CARGO_TARGET_DIR:-target}/release/chatkit-bench" || exit 1; \
+	done
 
 # ---- The page side: web/ (the TypeScript kit) and examples/nextjs, one npm workspace at the
 # root with one committed lockfile. `npm ci` runs when the lockfile or a package.json changed.

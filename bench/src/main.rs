@@ -9,8 +9,9 @@
 //! BENCH_LIST_CONCURRENCY (16), BENCH_SEED_THREADS (30), BENCH_SEED_ITEMS (40),
 //! BENCH_TIME_LIMIT_S (900).
 //! Edge (issue 11): BENCH_CPU_REQUESTS (3000 per CPU run), BENCH_FIRST_STARTS (5 fresh starts
-//! each with warm-up on and off). BENCH_ONLY=sizes runs only the memory-size table,
-//! BENCH_ONLY=functions only the function set.
+//! each with warm-up on and off). BENCH_ONLY picks sections, comma-separated: `main` (init to
+//! load), `functions` (the function set), `sizes` (the memory-size table); all when unset.
+//! A run of some sections updates them in the last `report.json` and keeps the others.
 
 mod chatkit;
 mod edge;
@@ -267,91 +268,95 @@ async fn main() -> std::process::ExitCode {
             return std::process::ExitCode::FAILURE;
         }
     };
-    // one section alone: its text report, no JSON
+    // which sections: all by default; `make bench` runs each on a fresh DynamoDB Local, as
+    // DynamoDB Local slows down after the load section's 800 turns
     let only = std::env::var("BENCH_ONLY").unwrap_or_default();
-    let client = http_client().unwrap_or_default();
-    let alone = match only.as_str() {
-        "functions" => {
-            Some(functions::run(&client, &settings).await.map(|r| functions::render(&r).0))
-        }
-        "sizes" => Some(sizes::run(&client, &settings).await.map(|r| sizes::render(&r).0)),
-        _ => None,
+    let sections: Vec<&str> = match only.trim() {
+        "" => vec!["main", "functions", "sizes"],
+        list => list.split(',').map(str::trim).collect(),
     };
-    if let Some(section) = alone {
-        return match section {
-            Ok(text) => {
-                println!("{text}");
-                std::process::ExitCode::SUCCESS
+    if let Some(unknown) = sections.iter().find(|s| !["main", "functions", "sizes"].contains(s)) {
+        eprintln!("bench: BENCH_ONLY names `{unknown}`: the sections are main, functions, sizes");
+        return std::process::ExitCode::FAILURE;
+    }
+    let report_path = settings.report_dir.join("report.json");
+    // a run of some sections updates them in the last report and keeps the others
+    let (mut text, mut json) = (String::new(), serde_json::Value::Object(Default::default()));
+    if !sections.contains(&"main") {
+        if let Ok(last) = std::fs::read(&report_path) {
+            json = serde_json::from_slice(&last).unwrap_or(json);
+        }
+    }
+    if sections.contains(&"main") {
+        // every child is spawned with kill_on_drop: leaving `run` (also by error or timeout)
+        // kills it
+        let results = match tokio::time::timeout(settings.time_limit, run(&settings)).await {
+            Ok(Ok(results)) => results,
+            Ok(Err(e)) => {
+                eprintln!("bench: failed: {e}");
+                return std::process::ExitCode::FAILURE;
             }
-            Err(e) => {
-                eprintln!("bench: BENCH_ONLY={only} failed: {e}");
-                std::process::ExitCode::FAILURE
+            Err(_) => {
+                eprintln!("bench: gave up after {:?}", settings.time_limit);
+                return std::process::ExitCode::FAILURE;
             }
         };
-    }
-    // every child is spawned with kill_on_drop: leaving `run` (also by error or timeout) kills it
-    let results = match tokio::time::timeout(settings.time_limit, run(&settings)).await {
-        Ok(Ok(results)) => results,
-        Ok(Err(e)) => {
-            eprintln!("bench: failed: {e}");
-            return std::process::ExitCode::FAILURE;
-        }
-        Err(_) => {
-            eprintln!("bench: gave up after {:?}", settings.time_limit);
-            return std::process::ExitCode::FAILURE;
-        }
-    };
-    let (mut text, mut json) = report::render(&settings, &results);
-    // the load run (issue 10): its own process, table and report section
-    eprintln!("bench: load");
-    match tokio::time::timeout(
-        settings.time_limit,
-        load::run(&http_client().unwrap_or_default(), &settings),
-    )
-    .await
-    {
-        Ok(Ok(run)) => {
-            let (section, section_json) = load::render(&run);
-            text.push_str(&section);
-            json["load"] = section_json;
-        }
-        Ok(Err(e)) => {
-            eprintln!("bench: load failed: {e}");
-            return std::process::ExitCode::FAILURE;
-        }
-        Err(_) => {
-            eprintln!("bench: load gave up after {:?}", settings.time_limit);
-            return std::process::ExitCode::FAILURE;
+        (text, json) = report::render(&settings, &results);
+        // the load run (issue 10): its own process, table and report section
+        eprintln!("bench: load");
+        match tokio::time::timeout(
+            settings.time_limit,
+            load::run(&http_client().unwrap_or_default(), &settings),
+        )
+        .await
+        {
+            Ok(Ok(run)) => {
+                let (section, section_json) = load::render(&run);
+                text.push_str(&section);
+                json["load"] = section_json;
+            }
+            Ok(Err(e)) => {
+                eprintln!("bench: load failed: {e}");
+                return std::process::ExitCode::FAILURE;
+            }
+            Err(_) => {
+                eprintln!("bench: load gave up after {:?}", settings.time_limit);
+                return std::process::ExitCode::FAILURE;
+            }
         }
     }
-    // the function set (issue 16): per-binary size, init, peak RSS, and the read cost
-    eprintln!("bench: function set");
-    match functions::run(&http_client().unwrap_or_default(), &settings).await {
-        Ok(run) => {
-            let (section, section_json) = functions::render(&run);
-            text.push_str(&section);
-            json["functions"] = section_json;
-        }
-        Err(e) => {
-            eprintln!("bench: function set failed: {e}");
-            return std::process::ExitCode::FAILURE;
+    if sections.contains(&"functions") {
+        // the function set (issue 16): per-binary size, init, peak RSS, and the read cost
+        eprintln!("bench: function set");
+        match functions::run(&http_client().unwrap_or_default(), &settings).await {
+            Ok(run) => {
+                let (section, section_json) = functions::render(&run);
+                text.push_str(&section);
+                json["functions"] = section_json;
+            }
+            Err(e) => {
+                eprintln!("bench: function set failed: {e}");
+                return std::process::ExitCode::FAILURE;
+            }
         }
     }
-    // the memory size that bills least (issue 19): the binary under Lambda's CPU share
-    eprintln!("bench: memory sizes");
-    match sizes::run(&http_client().unwrap_or_default(), &settings).await {
-        Ok(run) => {
-            let (section, section_json) = sizes::render(&run);
-            text.push_str(&section);
-            json["sizes"] = section_json;
-        }
-        Err(e) => {
-            eprintln!("bench: memory sizes failed: {e}");
-            return std::process::ExitCode::FAILURE;
+    if sections.contains(&"sizes") {
+        // the memory size that bills least (issue 19): the binary under Lambda's CPU share
+        eprintln!("bench: memory sizes");
+        match sizes::run(&http_client().unwrap_or_default(), &settings).await {
+            Ok(run) => {
+                let (section, section_json) = sizes::render(&run);
+                text.push_str(&section);
+                json["sizes"] = section_json;
+            }
+            Err(e) => {
+                eprintln!("bench: memory sizes failed: {e}");
+                return std::process::ExitCode::FAILURE;
+            }
         }
     }
     println!("{text}");
-    let path = settings.report_dir.join("report.json");
+    let path = report_path;
     let written = std::fs::create_dir_all(&settings.report_dir).and_then(|_| {
         std::fs::write(&path, serde_json::to_string_pretty(&json).unwrap_or_default())
     });

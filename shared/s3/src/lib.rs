@@ -11,8 +11,9 @@
 //!   Previews and the model read only the served key: a second PUT to the upload URL changes
 //!   nothing anyone sees. (Uploads expire by a lifecycle rule after a day, and are deleted
 //!   with the attachment.)
-//! - Whenever attachments are sent, images get a freshly presigned GET as `preview_url`.
-//!   Presigning is a local computation: it costs no request.
+//! - Whenever attachments are sent, images get a presigned GET as `preview_url`, valid for
+//!   at least the URL lifetime and the same for a quarter of it ([`url_window`]), so browsers
+//!   cache the images. Presigning is a local computation: it costs no request.
 //! - The user part is a keyed HMAC of the verified user id (`CHATKIT_USER_HASH_KEY`), so a URL
 //!   does not confirm a guessed id; the id is server-minted, never the client's file name.
 //!   Each attachment records its object key (private metadata), so attachments made before
@@ -28,7 +29,7 @@ mod settings;
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use async_trait::async_trait;
 use aws_config::SdkConfig;
@@ -70,6 +71,16 @@ fn human(bytes: u64) -> String {
 /// The declared size stored in the attachment's private metadata.
 fn declared_size(attachment: &Attachment) -> Option<u64> {
     attachment.metadata().and_then(|m| m.get("size")).and_then(Value::as_u64)
+}
+
+/// The window a download URL is signed for: a quarter of the URL lifetime (at least a
+/// second), aligned to the Unix epoch, so every request in it signs the same URL. Returns the
+/// window's start (the signing time) and its length.
+pub fn url_window(ttl: Duration, now: SystemTime) -> (SystemTime, Duration) {
+    let window = (ttl / 4).max(Duration::from_secs(1)).as_secs();
+    let since_epoch = now.duration_since(UNIX_EPOCH).unwrap_or_default().as_secs();
+    let start = UNIX_EPOCH + Duration::from_secs(since_epoch - since_epoch % window);
+    (start, Duration::from_secs(window))
 }
 
 /// Attachment bytes in one S3 bucket. Cheap to clone.
@@ -164,18 +175,30 @@ impl S3AttachmentStore {
         })
     }
 
-    /// A presigned GET for the attachment's object, valid for the URL lifetime.
+    /// A presigned GET for the attachment's object, valid for at least the URL lifetime, and
+    /// the same URL all through a [`url_window`] (it is signed at the window's start, and
+    /// valid for the lifetime after the window's end): a page shown the same thread again in
+    /// that time gets the same image URLs, and its browser's cache serves them (the object is
+    /// never rewritten: `immutable`).
     pub async fn presign_download(
         &self,
         user: &UserId,
         attachment: &Attachment,
     ) -> StoreResult<String> {
+        let ttl = self.settings.url_ttl;
+        let (signed_at, window) = url_window(ttl, SystemTime::now());
+        let config = PresigningConfig::builder()
+            .start_time(signed_at)
+            .expires_in(ttl + window)
+            .build()
+            .map_err(|e| StoreError::Internal(format!("bad presigning expiry: {e}")))?;
         let presigned = self
             .client
             .get_object()
             .bucket(&self.settings.bucket)
             .key(served_key(user, attachment))
-            .presigned(self.presigning(self.settings.url_ttl)?)
+            .response_cache_control(format!("private, max-age={}, immutable", ttl.as_secs()))
+            .presigned(config)
             .await
             .map_err(|e| {
                 StoreError::Unavailable(format!(

@@ -24,7 +24,8 @@ pub struct AttachmentSettings {
     /// is valid.
     pub upload_ttl: Duration,
     /// `CHATKIT_ATTACHMENT_URL_SECONDS` (default 3600, at most 43200): how long a preview or
-    /// model download URL is valid. Fresh ones are minted whenever attachments are sent.
+    /// model download URL is valid at least, from when it is sent (the same URL is sent for a
+    /// quarter of this, so browsers cache the images: [`crate::url_window`]).
     pub url_ttl: Duration,
     /// Path-style addressing (`http://host/bucket/key`), on when `AWS_ENDPOINT_URL_S3` points
     /// the client at an S3-compatible server such as moto or MinIO.

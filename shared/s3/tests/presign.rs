@@ -1,17 +1,24 @@
-//! What the presigned URLs sign, checked offline (presigning makes no request): expiry, the
-//! signed content type, host, key prefix, and no checksum of an empty body. A moto or S3
+//! What the presigned URLs sign, checked offline (presigning makes no request): expiry and
+//! signing time, the signed content type, host, key prefix, the preview's caching, and no
+//! checksum of an empty body. A moto or S3
 //! server does not check signatures, so these assertions are what keeps them right.
 
 use std::collections::HashMap;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use aws_config::{BehaviorVersion, Region, SdkConfig};
 use aws_sdk_s3::config::{Credentials, SharedCredentialsProvider};
+use aws_sdk_s3::primitives::{DateTime, DateTimeFormat};
 use chatkit_protocol::{Attachment, CreateAttachmentParams};
 use chatkit_s3::{
-    legacy_object_key, served_key, upload_key, AttachmentSettings, PrefixKey, S3AttachmentStore,
+    legacy_object_key, served_key, upload_key, url_window, AttachmentSettings, PrefixKey,
+    S3AttachmentStore,
 };
 use chatkit_store::UserId;
 use chatkit_store::{AttachmentStore, StoreError};
+
+/// The default URL lifetime.
+const HOUR: Duration = Duration::from_secs(3600);
 
 fn sdk() -> SdkConfig {
     SdkConfig::builder()
@@ -133,12 +140,12 @@ async fn the_upload_url_signs_the_content_type_and_expires_in_minutes() {
         preview_url.starts_with(&format!("https://chat-uploads.s3.eu-west-1.amazonaws.com/{key}?")),
         "{preview_url}"
     );
-    assert_eq!(query(preview_url)["X-Amz-Expires"], "3600");
+    assert_eq!(query(preview_url)["X-Amz-Expires"], "4500");
     assert_eq!(s.request_count(), 0, "presigning sends no request");
 }
 
 #[tokio::test]
-async fn previews_are_fresh_and_attached_files_have_no_upload_url() {
+async fn a_preview_is_the_same_url_through_its_window_and_valid_for_the_lifetime_after() {
     let s = store();
     let user = UserId::new("ada");
     let mut stored = s
@@ -150,16 +157,27 @@ async fn previews_are_fresh_and_attached_files_have_no_upload_url() {
         .await
         .unwrap();
     stored.set_upload_descriptor(None);
-    let first = s.present(&user, stored.clone()).await;
-    assert!(first.upload_descriptor().is_none());
-    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
-    let second = s.present(&user, stored).await;
-    let (Attachment::Image { preview_url: a, .. }, Attachment::Image { preview_url: b, .. }) =
-        (&first, &second)
-    else {
-        panic!()
+    let preview = |attachment: Attachment| match attachment {
+        Attachment::Image { preview_url, .. } => preview_url,
+        other => panic!("not an image: {other:?}"),
     };
-    assert_ne!(query(a)["X-Amz-Date"], query(b)["X-Amz-Date"], "a new signature every time");
+    // two sends in one window (again, should they straddle its end)
+    let (first, second, signed_at) = loop {
+        let (window_start, _) = url_window(HOUR, SystemTime::now());
+        let first = s.present(&user, stored.clone()).await;
+        assert!(first.upload_descriptor().is_none());
+        let second = s.present(&user, stored.clone()).await;
+        if url_window(HOUR, SystemTime::now()).0 == window_start {
+            break (preview(first), preview(second), window_start);
+        }
+    };
+    assert_eq!(first, second, "the same URL through the window, so the browser caches it");
+    let q = query(&first);
+    let signed_at = DateTime::from(signed_at).fmt(DateTimeFormat::DateTime).unwrap();
+    assert_eq!(q["X-Amz-Date"], signed_at.replace(['-', ':'], ""), "signed at the window's start");
+    assert_eq!(q["X-Amz-Expires"], "4500", "valid for the hour after the window's end");
+    assert_eq!(q["response-cache-control"], "private, max-age=3600, immutable");
+
     let pdf = s
         .create_attachment(
             &user,
@@ -171,6 +189,19 @@ async fn previews_are_fresh_and_attached_files_have_no_upload_url() {
     assert!(matches!(pdf, Attachment::File { .. }));
     let url = s.download_url(&user, &pdf).await.unwrap().unwrap();
     assert!(url.contains("/attachments/") && url.contains("X-Amz-Signature="), "{url}");
+}
+
+#[test]
+fn url_windows_are_a_quarter_of_the_lifetime_aligned_to_the_epoch() {
+    let at = |secs| UNIX_EPOCH + Duration::from_secs(secs);
+    let quarter = Duration::from_secs(900);
+    // 1 800 000 000 is a multiple of 900
+    assert_eq!(url_window(HOUR, at(1_800_000_123)), (at(1_800_000_000), quarter));
+    assert_eq!(url_window(HOUR, at(1_800_000_899)), (at(1_800_000_000), quarter));
+    assert_eq!(url_window(HOUR, at(1_800_000_900)), (at(1_800_000_900), quarter));
+    // never under a second
+    let second = Duration::from_secs(1);
+    assert_eq!(url_window(Duration::from_secs(2), at(77)), (at(77), second));
 }
 
 #[tokio::test]

@@ -261,7 +261,7 @@ pub const ATTACHMENT_UPLOAD_SECONDS: Setting = s(
     "300",
     "lifetime of the presigned upload URL (at most 15 minutes)",
 );
-pub const ATTACHMENT_URL_SECONDS: Setting = s("CHATKIT_ATTACHMENT_URL_SECONDS", Group::Attachments, n("seconds", 1, 43_200), "3600", "lifetime of presigned preview and model download URLs (fresh ones are minted whenever attachments are sent)");
+pub const ATTACHMENT_URL_SECONDS: Setting = s("CHATKIT_ATTACHMENT_URL_SECONDS", Group::Attachments, n("seconds", 1, 43_200), "3600", "how long presigned preview and model download URLs stay valid, at least, once sent (the same URL is sent for a quarter of that, so browsers cache the images)");
 pub const ATTACHMENT_INLINE: Setting = s(
     "CHATKIT_ATTACHMENT_INLINE",
     Group::Attachments,

@@ -24,17 +24,16 @@
 mod counter;
 mod errors;
 mod keys;
+mod presign;
 mod settings;
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use async_trait::async_trait;
 use aws_config::SdkConfig;
 use aws_sdk_s3::config::{RequestChecksumCalculation, ResponseChecksumValidation};
-use aws_sdk_s3::presigning::PresigningConfig;
 use aws_sdk_s3::types::{Delete, ObjectIdentifier};
 use aws_sdk_s3::Client;
 use chatkit_protocol::{Attachment, CreateAttachmentParams, UploadDescriptor, UploadMethod};
@@ -45,6 +44,7 @@ use serde_json::{json, Map, Value};
 use tracing::warn;
 
 pub use keys::{legacy_object_key, served_key, upload_key, KEY_PREFIX, UPLOAD_PREFIX};
+pub use presign::url_window;
 pub use settings::{AttachmentSettings, PrefixKey};
 
 /// Longest accepted file name, in bytes.
@@ -71,16 +71,6 @@ fn human(bytes: u64) -> String {
 /// The declared size stored in the attachment's private metadata.
 fn declared_size(attachment: &Attachment) -> Option<u64> {
     attachment.metadata().and_then(|m| m.get("size")).and_then(Value::as_u64)
-}
-
-/// The window a download URL is signed for: a quarter of the URL lifetime (at least a
-/// second), aligned to the Unix epoch, so every request in it signs the same URL. Returns the
-/// window's start (the signing time) and its length.
-pub fn url_window(ttl: Duration, now: SystemTime) -> (SystemTime, Duration) {
-    let window = (ttl / 4).max(Duration::from_secs(1)).as_secs();
-    let since_epoch = now.duration_since(UNIX_EPOCH).unwrap_or_default().as_secs();
-    let start = UNIX_EPOCH + Duration::from_secs(since_epoch - since_epoch % window);
-    (start, Duration::from_secs(window))
 }
 
 /// Attachment bytes in one S3 bucket. Cheap to clone.
@@ -137,76 +127,6 @@ impl S3AttachmentStore {
 
     pub fn client(&self) -> &Client {
         &self.client
-    }
-
-    fn presigning(&self, ttl: Duration) -> StoreResult<PresigningConfig> {
-        PresigningConfig::expires_in(ttl)
-            .map_err(|e| StoreError::Internal(format!("bad presigning expiry: {e}")))
-    }
-
-    /// A presigned PUT for the attachment's object, with its content type and its declared
-    /// size signed: S3 itself refuses a body of any other length.
-    pub async fn presign_upload(
-        &self,
-        user: &UserId,
-        attachment: &Attachment,
-    ) -> StoreResult<UploadDescriptor> {
-        let size = declared_size(attachment).ok_or_else(|| {
-            StoreError::Internal("a pending attachment without its declared size".into())
-        })?;
-        let presigned = self
-            .client
-            .put_object()
-            .bucket(&self.settings.bucket)
-            .key(upload_key(user, attachment))
-            .content_type(attachment.mime_type())
-            .content_length(i64::try_from(size).unwrap_or(i64::MAX))
-            .presigned(self.presigning(self.settings.upload_ttl)?)
-            .await
-            .map_err(|e| {
-                StoreError::Unavailable(format!("could not sign the upload URL: {}", describe(&e)))
-            })?;
-        let headers: BTreeMap<String, String> =
-            presigned.headers().map(|(k, v)| (k.to_ascii_lowercase(), v.to_string())).collect();
-        Ok(UploadDescriptor {
-            url: presigned.uri().to_string(),
-            method: UploadMethod::Put,
-            headers,
-        })
-    }
-
-    /// A presigned GET for the attachment's object, valid for at least the URL lifetime, and
-    /// the same URL all through a [`url_window`] (it is signed at the window's start, and
-    /// valid for the lifetime after the window's end): a page shown the same thread again in
-    /// that time gets the same image URLs, and its browser's cache serves them (the object is
-    /// never rewritten: `immutable`).
-    pub async fn presign_download(
-        &self,
-        user: &UserId,
-        attachment: &Attachment,
-    ) -> StoreResult<String> {
-        let ttl = self.settings.url_ttl;
-        let (signed_at, window) = url_window(ttl, SystemTime::now());
-        let config = PresigningConfig::builder()
-            .start_time(signed_at)
-            .expires_in(ttl + window)
-            .build()
-            .map_err(|e| StoreError::Internal(format!("bad presigning expiry: {e}")))?;
-        let presigned = self
-            .client
-            .get_object()
-            .bucket(&self.settings.bucket)
-            .key(served_key(user, attachment))
-            .response_cache_control(format!("private, max-age={}, immutable", ttl.as_secs()))
-            .presigned(config)
-            .await
-            .map_err(|e| {
-                StoreError::Unavailable(format!(
-                    "could not sign the download URL: {}",
-                    describe(&e)
-                ))
-            })?;
-        Ok(presigned.uri().to_string())
     }
 
     /// What is stored until a fresh URL replaces it on the way out (no signature is stored).

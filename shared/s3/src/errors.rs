@@ -1,6 +1,8 @@
-//! Reading an S3 SDK error: the HTTP status S3 answered with, and its code and message.
+//! Reading an S3 SDK error: the HTTP status S3 answered with, its code and message, and the
+//! store error it becomes.
 
 use aws_sdk_s3::error::{ProvideErrorMetadata, SdkError};
+use chatkit_store::StoreError;
 
 /// An error's HTTP status, when S3 answered.
 pub(crate) fn status_of<E, R: HttpStatus>(err: &SdkError<E, R>) -> Option<u16> {
@@ -19,7 +21,7 @@ impl HttpStatus for aws_sdk_s3::config::http::HttpResponse {
 }
 
 /// S3's error code and message, or the SDK's whole error chain when S3 did not answer.
-pub(crate) fn describe<E, R>(err: &SdkError<E, R>) -> String
+fn describe<E, R>(err: &SdkError<E, R>) -> String
 where
     E: ProvideErrorMetadata + std::error::Error + 'static,
     R: std::fmt::Debug,
@@ -32,4 +34,13 @@ where
         ),
         None => aws_sdk_s3::error::DisplayErrorContext(err).to_string(),
     }
+}
+
+/// S3 failed at `doing`: a 503 saying what could not be done, and S3's own words.
+pub(crate) fn unavailable<E, R>(doing: impl std::fmt::Display, err: &SdkError<E, R>) -> StoreError
+where
+    E: ProvideErrorMetadata + std::error::Error + 'static,
+    R: std::fmt::Debug,
+{
+    StoreError::Unavailable(format!("could not {doing}: {}", describe(err)))
 }

@@ -39,7 +39,7 @@ use aws_sdk_s3::Client;
 use chatkit_protocol::{Attachment, CreateAttachmentParams, UploadDescriptor, UploadMethod};
 use chatkit_store::UserId;
 use chatkit_store::{AttachmentBytes, AttachmentStore, StoreError, StoreResult};
-use errors::{describe, status_of};
+use errors::{status_of, unavailable};
 use serde_json::{json, Map, Value};
 use tracing::warn;
 
@@ -255,12 +255,7 @@ impl AttachmentStore for S3AttachmentStore {
                 .delete(delete)
                 .send()
                 .await
-                .map_err(|e| {
-                    StoreError::Unavailable(format!(
-                        "could not delete attachment bytes: {}",
-                        describe(&e)
-                    ))
-                })?;
+                .map_err(|e| unavailable("delete attachment bytes", &e))?;
             if let Some(failed) = out.errors().first() {
                 return Err(StoreError::Unavailable(format!(
                     "could not delete {} attachment object(s): {}",
@@ -289,10 +284,7 @@ impl AttachmentStore for S3AttachmentStore {
                 )));
             }
             Err(err) => {
-                return Err(StoreError::Unavailable(format!(
-                    "could not check the upload of `{name}`: {}",
-                    describe(&err)
-                )))
+                return Err(unavailable(format_args!("check the upload of `{name}`"), &err))
             }
         };
         let size = head.content_length().unwrap_or(0).max(0) as u64;
@@ -330,10 +322,7 @@ impl AttachmentStore for S3AttachmentStore {
             Err(err) if status_of(&err) == Some(412) => Err(StoreError::invalid(format!(
                 "attachment `{name}` changed while it was being checked; attach it again"
             ))),
-            Err(err) => Err(StoreError::Unavailable(format!(
-                "could not keep the checked upload of `{name}`: {}",
-                describe(&err)
-            ))),
+            Err(err) => Err(unavailable(format_args!("keep the checked upload of `{name}`"), &err)),
         }
     }
 
@@ -393,12 +382,7 @@ impl AttachmentStore for S3AttachmentStore {
                     id: name.to_string(),
                 });
             }
-            Err(err) => {
-                return Err(StoreError::Unavailable(format!(
-                    "could not read `{name}`: {}",
-                    describe(&err)
-                )))
-            }
+            Err(err) => return Err(unavailable(format_args!("read `{name}`"), &err)),
         };
         // `Content-Range: bytes 0-99/1234` gives the whole size of a partial answer
         let total = out

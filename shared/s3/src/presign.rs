@@ -8,7 +8,7 @@ use aws_sdk_s3::presigning::{PresigningConfig, PresigningConfigBuilder};
 use chatkit_protocol::{Attachment, UploadDescriptor, UploadMethod};
 use chatkit_store::{StoreError, StoreResult, UserId};
 
-use crate::errors::describe;
+use crate::errors::unavailable;
 use crate::{declared_size, served_key, upload_key, S3AttachmentStore};
 
 /// The window a download URL is signed for: a quarter of the URL lifetime (at least a
@@ -46,9 +46,7 @@ impl S3AttachmentStore {
             .content_length(i64::try_from(size).unwrap_or(i64::MAX))
             .presigned(expiring(PresigningConfig::builder().expires_in(self.settings.upload_ttl))?)
             .await
-            .map_err(|e| {
-                StoreError::Unavailable(format!("could not sign the upload URL: {}", describe(&e)))
-            })?;
+            .map_err(|e| unavailable("sign the upload URL", &e))?;
         let headers: BTreeMap<String, String> =
             presigned.headers().map(|(k, v)| (k.to_ascii_lowercase(), v.to_string())).collect();
         Ok(UploadDescriptor {
@@ -80,12 +78,7 @@ impl S3AttachmentStore {
             .response_cache_control(format!("private, max-age={}, immutable", ttl.as_secs()))
             .presigned(config)
             .await
-            .map_err(|e| {
-                StoreError::Unavailable(format!(
-                    "could not sign the download URL: {}",
-                    describe(&e)
-                ))
-            })?;
+            .map_err(|e| unavailable("sign the download URL", &e))?;
         Ok(presigned.uri().to_string())
     }
 }

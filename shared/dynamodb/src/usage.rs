@@ -116,11 +116,9 @@ impl DynamoStore {
     /// Takes back an `ADD` of an admission whose other half was refused or failed. A failure
     /// is logged and left: the counter then errs on the strict side until its window ends.
     async fn undo_add(&self, key: Key, by: i64, expires_at: u64) {
-        let result = match self.add_update(key, by, expires_at, None) {
-            Ok(update) => self.conditional_update(update).await.map(drop),
-            Err(e) => Err(e),
-        };
-        if let Err(error) = result {
+        let undone =
+            async { self.conditional_update(self.add_update(key, by, expires_at, None)?).await };
+        if let Err(error) = undone.await {
             tracing::warn!(%error, "could not take back half of a refused turn's admission");
         }
     }
